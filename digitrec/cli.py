@@ -1,0 +1,157 @@
+"""Command-line interface (see `python -m digitrec --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from digitrec.errors import DigitrecError
+
+
+def _train(args) -> int:
+    from digitrec import registry
+    from digitrec.jobs import run_training
+    from digitrec.train import TrainingConfig
+
+    config = TrainingConfig(architecture=args.architecture, epochs=args.epochs,
+                            batch_size=args.batch_size, learning_rate=args.learning_rate,
+                            augment=not args.no_augment, mnist_fraction=args.mnist_fraction,
+                            pendigits=not args.no_pendigits, seed=args.seed)
+    directory = args.models_dir
+    folder = run_training(config, directory, verbose=1, mnist_folder=args.mnist_dir,
+                          version=args.version)
+    card = registry.read_card(folder)
+    print(f"saved {folder}")
+    _print_metrics(card["metrics"])
+    if args.activate:
+        registry.set_active(folder.name, folder.parent)
+        print(f"active model is now {folder.name}")
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    print(f"MNIST test accuracy:          {metrics['mnist_test_accuracy']:.4%}")
+    if metrics.get("pendigits_canvas_accuracy") is not None:
+        print(f"canvas-drawn pendigits (held-out writers): {metrics['pendigits_canvas_accuracy']:.4%}")
+
+
+def _load_recognizer(args):
+    from digitrec import Recognizer
+
+    return Recognizer.load(args.model)
+
+
+def _predict(args) -> int:
+    import json
+
+    from digitrec.upload import decode_upload
+
+    recognizer = _load_recognizer(args)
+    images, results = [], []
+    for path in args.images:
+        try:
+            images.append(decode_upload(Path(path).read_bytes()))
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read file ({error.strerror})") from None
+        except DigitrecError as error:
+            raise ValueError(f"{path}: {error}") from None
+    for path, prediction in zip(args.images, recognizer.predict_many(images)):
+        results.append({"file": str(path), "digit": prediction.digit, "status": prediction.status,
+                        "probabilities": None if prediction.probabilities is None
+                        else [round(p, 6) for p in prediction.probabilities]})
+    if args.json:
+        print(json.dumps({"model": recognizer.version, "predictions": results}, indent=2))
+        return 0
+    for result in results:
+        digit = "-" if result["digit"] is None else result["digit"]
+        probabilities = "" if result["probabilities"] is None else \
+            " ".join(f"{d}:{p:.3f}" for d, p in enumerate(result["probabilities"]))
+        print(f"{result['file']}: {digit} ({result['status']}) {probabilities}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from digitrec import data
+    from digitrec.evaluate import accuracy_report
+    from digitrec.train import held_out_pendigits, preprocessed_mnist
+
+    recognizer = _load_recognizer(args)
+    print(f"model {recognizer.version} ({recognizer.backend})")
+    mnist = preprocessed_mnist(data.load_mnist(args.mnist_dir))
+    report = accuracy_report(mnist["y_test"], recognizer.probabilities(mnist["x_test"]))
+    print(f"MNIST test accuracy: {report['accuracy']:.4%} of {report['count']}")
+    print("  per class: " + " ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class"])))
+    try:
+        pen = held_out_pendigits()
+    except data.DataUnavailableError as error:
+        print(f"canvas-drawn pendigits: skipped ({error})")
+        return 0
+    report = accuracy_report(pen["y"], recognizer.probabilities(pen["x"]))
+    print(f"canvas-drawn pendigits, held-out writers 21-30: {report['accuracy']:.4%} of {report['count']}")
+    return 0
+
+
+def _models(args) -> int:
+    from digitrec import registry
+
+    cards = registry.list_models()
+    if not cards:
+        print(f"no models in {registry.models_dir()}")
+        return 1
+    for card in cards:
+        metrics = card.get("metrics", {})
+        accuracy = metrics.get("mnist_test_accuracy")
+        canvas = metrics.get("pendigits_canvas_accuracy")
+        print(f"{'*' if card['active'] else ' '} {card['version']:<32} {card.get('architecture', '?'):<9} "
+              f"mnist {accuracy if accuracy is None else f'{accuracy:.4%}'}  "
+              f"canvas {canvas if canvas is None else f'{canvas:.4%}'}  "
+              f"{card.get('parameters', '?')} params  {card.get('created', '')}")
+    print(f"(* = active; folder {registry.models_dir()})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m digitrec",
+                                     description="Handwritten digit recognition: train, evaluate, predict.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a new model folder with its card")
+    train.add_argument("--architecture", default="standard", help="fast | standard")
+    train.add_argument("--epochs", type=int, default=15)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--mnist-fraction", type=float, default=1.0, help="share of MNIST train to use")
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--no-pendigits", action="store_true", help="train on MNIST only")
+    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--version", help="folder name (default: mnist-cnn-<UTC time>)")
+    train.add_argument("--activate", action="store_true", help="make the new model active")
+    train.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
+    train.add_argument("--mnist-dir", help="folder of MNIST IDX .gz files (default: $DIGITREC_MNIST_DIR)")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="MNIST test and canvas-drawn pendigits accuracy")
+    evaluate.add_argument("--model", type=Path, help="model folder (default: the active model)")
+    evaluate.add_argument("--mnist-dir", help="folder of MNIST IDX .gz files (default: $DIGITREC_MNIST_DIR)")
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", help="read the digit in image files")
+    predict.add_argument("images", nargs="+", help="PNG, JPEG, WebP or BMP files")
+    predict.add_argument("--model", type=Path, help="model folder (default: the active model)")
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.set_defaults(handler=_predict)
+
+    models = commands.add_parser("models", help="list model versions (* = active)")
+    models.set_defaults(handler=_models)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the CLI; user errors print one line and exit non-zero."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (DigitrecError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,61 @@
+"""Training settings and architecture presets (no TensorFlow here: pages import this)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+VALIDATION_SIZE = 5000
+# Architecture presets. "standard" is the committed model; "fast" trains in about a minute
+# an epoch on a 2-core CPU for the browser's retrain page.
+ARCHITECTURES = {
+    "fast": {"blocks": [(16, 1), (32, 1)], "dense": 64, "dropout": 0.25},
+    "standard": {"blocks": [(32, 2), (64, 2)], "head_filters": 128, "dense": 128, "dropout": 0.4},
+}
+
+
+LIMITS = {  # caps so one browser user cannot tie up a shared server for hours
+    "epochs": (1, 30),
+    "batch_size": (16, 1024),
+    "learning_rate": (1e-5, 0.1),
+    "mnist_fraction": (0.005, 1.0),
+    "sample_weight": (1, 100),
+}
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides a training run; stored in the model card."""
+
+    architecture: str = "standard"
+    epochs: int = 15
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    augment: bool = True
+    mnist_fraction: float = 1.0
+    pendigits: bool = True  # add canvas-drawn digits of the training writers (1-20)
+    sample_weight: int = 10  # how many times each saved user sample is repeated
+    seed: int = 1
+    validation_size: int = VALIDATION_SIZE
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}")
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
+        for name in ("epochs", "batch_size", "sample_weight", "seed", "validation_size"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a whole number")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainingConfig":
+        """Build a config from a dict (a card, a form), ignoring unknown keys."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+
+def config_dict(config: TrainingConfig) -> dict:
+    """The config as a plain dict for the model card."""
+    return asdict(config)

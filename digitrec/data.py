@@ -1,0 +1,202 @@
+"""Data: MNIST (IDX files or the Keras loader) and pen strokes drawn onto a canvas."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from digitrec.errors import DataUnavailableError
+
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+MNIST_COUNTS = {"train": 60000, "test": 10000}
+HOW_TO_PROVIDE_MNIST = (
+    "MNIST is not available. Put the four MNIST IDX .gz files "
+    f"({', '.join(MNIST_FILES.values())}) in a folder and set DIGITREC_MNIST_DIR to it, "
+    "or run on a machine with internet access so Keras can download MNIST."
+)
+CANVAS_SIZE = 280
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """MNIST as uint8 arrays (N, 28, 28) and labels (N,), plus file checksums."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    checksums: dict
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (gzip or plain) into a numpy array; ValueError if malformed."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as file:
+            data = file.read()
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path.name}: cannot read IDX file ({error})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path.name}: not an unsigned-byte IDX file")
+    dimensions = data[3]
+    header = 4 + 4 * dimensions
+    if len(data) < header:
+        raise ValueError(f"{path.name}: truncated IDX header")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dimensions))
+    expected = int(np.prod(shape))
+    if len(data) - header != expected:
+        raise ValueError(
+            f"{path.name}: IDX header promises {expected} bytes of data, file has {len(data) - header}"
+        )
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+
+
+def load_mnist(folder=None) -> Mnist:
+    """Load MNIST from a folder of IDX .gz files (argument or DIGITREC_MNIST_DIR), else Keras."""
+    folder = folder or os.environ.get("DIGITREC_MNIST_DIR")
+    if folder:
+        return _load_mnist_folder(Path(folder))
+    return _load_mnist_keras()
+
+
+def _load_mnist_folder(folder: Path) -> Mnist:
+    missing = [name for name in MNIST_FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise DataUnavailableError(f"{folder}: missing {', '.join(missing)}. {HOW_TO_PROVIDE_MNIST}")
+    arrays = {key: read_idx(folder / name) for key, name in MNIST_FILES.items()}
+    for split, count in MNIST_COUNTS.items():
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape != (count, 28, 28) or labels.shape != (count,):
+            raise ValueError(
+                f"{folder}: MNIST {split} has shapes {images.shape} and {labels.shape}, "
+                f"expected ({count}, 28, 28) and ({count},)"
+            )
+        if labels.max() > 9:
+            raise ValueError(f"{folder}: MNIST {split} labels must be 0-9")
+    checksums = {name: _md5(folder / name) for name in MNIST_FILES.values()}
+    return Mnist(arrays["train_images"], arrays["train_labels"],
+                 arrays["test_images"], arrays["test_labels"], checksums)
+
+
+def _load_mnist_keras() -> Mnist:
+    try:
+        from keras.datasets import mnist  # imported late: it pulls in TensorFlow
+
+        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    except Exception as error:  # any download or cache failure means: no MNIST here
+        raise DataUnavailableError(f"{HOW_TO_PROVIDE_MNIST} (Keras said: {error})") from None
+    checksums = {"keras-mnist.npz": hashlib.md5(x_train.tobytes() + x_test.tobytes()).hexdigest()}
+    return Mnist(x_train, y_train, x_test, y_test, checksums)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+# --- pen strokes (pendigits UNIPEN trajectories) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class PenDigit:
+    """One handwritten digit as pen strokes: lists of (x, y) points, y pointing down."""
+
+    label: int
+    writer: int
+    strokes: tuple
+
+
+def default_pendigits_path() -> Path:
+    """Where the pendigits trajectories live: DIGITREC_PENDIGITS or ../shared beside the repo."""
+    configured = os.environ.get("DIGITREC_PENDIGITS")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "pendigits" / "pendigits-orig.tra"
+
+
+def load_pendigits(path=None) -> list[PenDigit]:
+    """Parse a UNIPEN pendigits file into PenDigits (y flipped so it points down)."""
+    path = Path(path or default_pendigits_path())
+    if not path.is_file():
+        raise DataUnavailableError(f"pendigits trajectories not found at {path}")
+    digits, label, writer, strokes, current = [], None, 0, [], None
+    for line in path.read_text().splitlines():
+        if line.startswith(".SEGMENT"):
+            if label is not None:
+                digits.append(PenDigit(label, writer, tuple(strokes)))
+            label, strokes = int(re.search(r'"(\d)"', line).group(1)), []
+        elif line.startswith(".COMMENT") and label is not None:
+            writer = int(line.split()[2])
+        elif line.startswith(".PEN_DOWN"):
+            current = []
+        elif line.startswith(".PEN_UP"):
+            if current:
+                strokes.append(tuple(current))
+            current = None
+        elif current is not None and line.strip():
+            x, y = line.split()
+            current.append((float(x), -float(y)))  # UNIPEN y points up; images point down
+    if label is not None:
+        digits.append(PenDigit(label, writer, tuple(strokes)))
+    return digits
+
+
+def place_strokes(strokes, height: float, centre: tuple[float, float]) -> list[list[tuple]]:
+    """Scale strokes to a given height (aspect kept) centred at `centre` in canvas pixels."""
+    points = np.array([point for stroke in strokes for point in stroke])
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = height / max(high[1] - low[1], (high[0] - low[0]) * 0.6, 1e-6)
+    middle = (low + high) / 2
+    return [
+        [((x - middle[0]) * scale + centre[0], (y - middle[1]) * scale + centre[1]) for x, y in stroke]
+        for stroke in strokes
+    ]
+
+
+def render_strokes(strokes, size: int = CANVAS_SIZE, brush: float = 18.0) -> np.ndarray:
+    """Draw strokes (canvas pixel coordinates) with a round brush: an RGBA canvas like the app's."""
+    supersample = 2  # draw large then shrink, for the anti-aliased edges a browser canvas has
+    image = Image.new("L", (size * supersample, size * supersample), 0)
+    draw = ImageDraw.Draw(image)
+    radius = brush * supersample / 2
+    for stroke in strokes:
+        scaled = [(x * supersample, y * supersample) for x, y in stroke]
+        if len(scaled) > 1:
+            draw.line(scaled, fill=255, width=max(1, round(brush * supersample)), joint="curve")
+        for x, y in scaled:
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    alpha = np.asarray(image.resize((size, size), Image.BOX))
+    canvas = np.zeros((size, size, 4), np.uint8)
+    canvas[..., 3] = alpha  # black strokes on a transparent background, as st_canvas returns
+    return canvas
+
+
+def draw_pen_digit(digit: PenDigit, rng: np.random.Generator | None = None,
+                   size: int = CANVAS_SIZE) -> np.ndarray:
+    """Render a pen digit as a user might draw it: varied size, place and brush (seeded)."""
+    if rng is None:
+        height, centre, brush = size * 0.7, (size / 2, size / 2), 18.0
+    else:
+        height = rng.uniform(0.3, 0.85) * size
+        margin = height / 2 + 10
+        centre = (rng.uniform(margin * 0.8, size - margin * 0.8), rng.uniform(margin, size - margin))
+        brush = rng.uniform(8, 30)
+    return render_strokes(place_strokes(digit.strokes, height, centre), size, brush)
+
+
+def split_writers(digits, held_out_writers=range(21, 31)):
+    """Split pen digits into (train, held_out) by writer so evaluation never sees a writer."""
+    held = set(held_out_writers)
+    return ([d for d in digits if d.writer not in held], [d for d in digits if d.writer in held])

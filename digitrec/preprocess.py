@@ -1,0 +1,309 @@
+"""Any image -> the 28x28 model input. The ONE preprocessing function.
+
+Training, inference and the "what the model sees" view all call `preprocess`, so the model
+never sees a digit prepared differently from the ones it learned on.
+
+MNIST digits were made by fitting each digit into a 20x20 box (aspect ratio kept,
+anti-aliased) and centring its centre of mass in a 28x28 field. A digit drawn on a
+280x280 canvas, or photographed on paper, is brought into that same form here:
+
+1. `ink_map`: any array or PIL image -> float ink in [0, 1] (ink high). Polarity, alpha
+   and uneven lighting are detected, not assumed.
+2. Crop to the ink and scale its longer side to WORK_SIZE pixels, where the stroke width
+   is measured and brought into the range MNIST strokes have, so neither pen size nor
+   drawing size changes what the model sees.
+3. Area-average down into a 20x20 box and centre by centre of mass in 28x28.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+MODEL_SIZE = 28
+BOX_SIZE = 20
+WORK_SIZE = 80  # the digit's longer side while strokes are measured and normalised
+# Stroke widths (in WORK_SIZE pixels) that MNIST digits span; strokes outside are brought in.
+MIN_STROKE = 6.0
+MAX_STROKE = 14.0
+THIN_TARGET = 8.0  # hairlines are thickened to this
+THICK_TARGET = 12.0  # marker strokes are thinned to this
+MAX_INPUT_SIDE = 1024  # larger photos are area-averaged down first: same result, far faster
+INK_THRESHOLD = 0.3
+MIN_CONTRAST = 0.15  # below this much ink contrast an image is blank paper
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """The model input and whether anything was drawn."""
+
+    model_input: np.ndarray  # float32 (28, 28), ink in [0, 1]
+    empty: bool
+
+
+def preprocess(image) -> Preprocessed:
+    """Bring any digit image (array or PIL image, any size, any look) into MNIST form."""
+    ink = ink_map(image)
+    mask = ink >= INK_THRESHOLD
+    if not mask.any():
+        return _empty()
+    top, bottom, left, right = _bounding_box(mask)
+    crop = ink[top:bottom, left:right]
+    if _is_dot(mask[top:bottom, left:right]):
+        return _empty()
+    work = _normalise_strokes(_to_work_scale(crop))
+    if not work.any():
+        return _empty()
+    return Preprocessed(_centre_in_field(_fit_box(work)), empty=False)
+
+
+def preprocess_many(images) -> np.ndarray:
+    """Preprocess a batch (e.g. MNIST) into an (N, 28, 28) float32 array; empties stay zero."""
+    return np.stack([preprocess(image).model_input for image in images]).astype(np.float32)
+
+
+def _empty() -> Preprocessed:
+    return Preprocessed(np.zeros((MODEL_SIZE, MODEL_SIZE), np.float32), empty=True)
+
+
+# --- 1. any input -> ink map -------------------------------------------------------------
+
+
+def ink_map(image) -> np.ndarray:
+    """Return float32 ink in [0, 1] (ink high) for any supported image; ValueError otherwise."""
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 \
+            and image.shape[2] == 4 and image.shape[0] and image.shape[1]:
+        # The canvas fast path: same result as below, converting only the alpha channel.
+        alpha = image[..., 3]
+        if alpha.min() < 0.99 * 255:
+            return _stretch(_shrink_if_huge(alpha.astype(np.float32) / 255.0))
+    array = _as_float_array(image)
+    if array.ndim == 3:
+        array = _shrink_if_huge(array)
+        channels = array.shape[2]
+        if channels in (2, 4):
+            alpha = array[..., -1]
+            # Strokes live in the alpha channel (canvas with a transparent background):
+            # whatever colour they were drawn in, alpha is the ink.
+            if alpha.min() < 0.99:
+                return _stretch(alpha)
+        colour = array[..., : channels - 1] if channels in (2, 4) else array
+        luminance = colour.mean(axis=2) if colour.shape[2] == 1 else _luminance(colour)
+    else:
+        luminance = _shrink_if_huge(array)
+    return _ink_from_luminance(luminance)
+
+
+def _as_float_array(image) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        image = _pil_to_array(image)
+    try:
+        array = np.asarray(image)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"cannot read this as an image: {error}") from None
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+    ) or np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"image pixels must be numbers, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        raise ValueError(
+            f"expected an HxW grey, HxWx3 RGB or HxWx4 RGBA image, got shape {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"image has zero size: shape {array.shape}")
+    return _scale_to_unit(array)
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return np.asarray(image, dtype=np.float64) / 65535.0
+    if mode == "F":
+        return np.asarray(image, dtype=np.float64)
+    if mode in ("1", "L", "RGB", "RGBA", "LA"):
+        return np.asarray(image)
+    if mode in ("P", "PA") and (mode == "PA" or "transparency" in image.info):
+        return np.asarray(image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"))  # P, CMYK, YCbCr, LAB, HSV, ...
+
+
+def _scale_to_unit(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        low, high = int(array.min()), int(array.max())
+        if low < 0:
+            raise ValueError("pixel values must not be negative")
+        if array.dtype.itemsize == 1 or high <= 255:
+            return array.astype(np.float32) / 255.0
+        return array.astype(np.float32) / (65535.0 if high <= 65535 else float(high))
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError("image contains NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0:
+        raise ValueError("pixel values must not be negative")
+    if high <= 1.0:
+        return array
+    if high <= 255.0:
+        return array / 255.0
+    raise ValueError("float pixel values must lie in 0..1 or 0..255")
+
+
+def _shrink_if_huge(array: np.ndarray) -> np.ndarray:
+    height, width = array.shape[:2]
+    factor = int(np.ceil(max(height, width) / MAX_INPUT_SIDE))
+    if factor <= 1:
+        return array
+    # Block-average (area) downsampling keeps thin strokes as grey instead of dropping them.
+    height, width = height // factor * factor, width // factor * factor
+    blocks = array[:height, :width].reshape(height // factor, factor, width // factor, factor, -1)
+    return blocks.mean(axis=(1, 3)).squeeze(-1) if array.ndim == 2 else blocks.mean(axis=(1, 3))
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def _ink_from_luminance(luminance: np.ndarray) -> np.ndarray:
+    border = np.concatenate(
+        [luminance[0], luminance[-1], luminance[:, 0], luminance[:, -1]]
+    )
+    # The background is what the border mostly shows: dark ink on paper or light on dark.
+    ink = 1.0 - luminance if np.median(border) > 0.5 else luminance
+    if max(ink.shape) > 64:
+        ink = _median3(ink)  # photo and scan noise
+    ink = np.clip(ink - _local_background(ink), 0.0, 1.0)
+    if ink.max() < MIN_CONTRAST:
+        return np.zeros_like(ink)
+    return _stretch(ink)
+
+
+def _median3(ink: np.ndarray) -> np.ndarray:
+    image = Image.fromarray(ink.astype(np.float32), mode="F")
+    return np.asarray(image.filter(ImageFilter.MedianFilter(3)), dtype=np.float32)
+
+
+def _local_background(ink: np.ndarray) -> np.ndarray:
+    """Estimate unevenly lit paper: the local minimum of ink at a scale wider than a stroke."""
+    height, width = ink.shape
+    image = Image.fromarray(ink.astype(np.float32), mode="F")
+    small_size = (max(1, round(width * 32 / max(height, width))),
+                  max(1, round(height * 32 / max(height, width))))
+    if max(height, width) > 32:
+        image = image.resize(small_size, Image.BOX)
+    image = image.filter(ImageFilter.MinFilter(7))  # the bilinear upscale smooths it
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BILINEAR)
+    return np.asarray(image, dtype=np.float32)
+
+
+def _stretch(ink: np.ndarray) -> np.ndarray:
+    peak = float(ink.max())
+    if peak <= 0.0 or peak == 1.0:
+        return ink.astype(np.float32, copy=False)
+    return np.clip(ink / peak, 0.0, 1.0).astype(np.float32)
+
+
+# --- 2. crop, scale, normalise strokes ---------------------------------------------------
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Estimate the stroke width of a binary drawing: twice its area over its outline."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    # Pixels on the array's edge have a neighbour outside it, so only inner ones can be interior.
+    interior = (
+        mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    )
+    outline = area - int(interior.sum())
+    return 2.0 * area / max(outline, 1)
+
+
+def _is_dot(mask: np.ndarray) -> bool:
+    # A dot (a tap, a stray click) is about as long as it is thick; a digit is not.
+    if mask.sum() < 3:
+        return True
+    return max(mask.shape) <= 2.5 * stroke_width(mask)
+
+
+def _to_work_scale(crop: np.ndarray) -> np.ndarray:
+    """Scale the crop so its longer side is WORK_SIZE and binarise it."""
+    height, width = crop.shape
+    scale = WORK_SIZE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.BOX if scale < 1 else Image.BILINEAR
+    work = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, resample))
+    # A pen much thinner than the downscaling step comes out faint, not absent: threshold
+    # against the level the strokes actually reach so no thin stroke is lost.
+    strokes = work[work > 0.05]
+    level = float(np.percentile(strokes, 90)) if strokes.size else 1.0
+    return work >= 0.5 * level
+
+
+def _normalise_strokes(work: np.ndarray) -> np.ndarray:
+    """Thicken hairlines and thin marker strokes into the range MNIST strokes span."""
+    width = stroke_width(work)
+    if MIN_STROKE <= width <= MAX_STROKE:
+        return work
+    padded = np.pad(work, int(MAX_STROKE))
+    if width < MIN_STROKE:
+        normalised = _dilate(padded, round((THIN_TARGET - width) / 2))
+    else:
+        normalised = ~_dilate(~padded, round((width - THICK_TARGET) / 2))
+        if not normalised.any():  # eroding a blob drawn with a huge pen must not erase it
+            normalised = padded
+    top, bottom, left, right = _bounding_box(normalised)
+    return normalised[top:bottom, left:right]
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    # Alternating cross and square steps grow an octagon, close to a round pen; a square
+    # kernel would make diagonal strokes 40% thicker than straight ones.
+    for step in range(radius):
+        padded = np.pad(mask, 1)
+        grown = (padded[1:-1, 1:-1] | padded[:-2, 1:-1] | padded[2:, 1:-1]
+                 | padded[1:-1, :-2] | padded[1:-1, 2:])
+        if step % 2:
+            grown |= padded[:-2, :-2] | padded[:-2, 2:] | padded[2:, :-2] | padded[2:, 2:]
+        mask = grown
+    return mask
+
+
+# --- 3. fit into 20x20, centre by mass in 28x28 ------------------------------------------
+
+
+def _fit_box(work: np.ndarray) -> np.ndarray:
+    height, width = work.shape
+    scale = BOX_SIZE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    image = Image.fromarray(work.astype(np.float32), mode="F")
+    resample = Image.BOX if scale < 1 else Image.BILINEAR
+    return np.asarray(image.resize(size, resample), dtype=np.float32).clip(0.0, 1.0)
+
+
+def _centre_in_field(digit: np.ndarray) -> np.ndarray:
+    height, width = digit.shape
+    total = float(digit.sum())
+    rows, cols = np.arange(height), np.arange(width)
+    centre_row = float((digit.sum(axis=1) * rows).sum() / total) + 0.5
+    centre_col = float((digit.sum(axis=0) * cols).sum() / total) + 0.5
+    top = int(round(MODEL_SIZE / 2 - centre_row))
+    left = int(round(MODEL_SIZE / 2 - centre_col))
+    # Clamp so a lopsided digit is shifted, never cut off.
+    top = min(max(top, 0), MODEL_SIZE - height)
+    left = min(max(left, 0), MODEL_SIZE - width)
+    field = np.zeros((MODEL_SIZE, MODEL_SIZE), np.float32)
+    field[top : top + height, left : left + width] = digit
+    return field

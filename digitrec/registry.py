@@ -1,0 +1,212 @@
+"""Model folders with their cards, the active pointer, promote / rollback / delete.
+
+A model folder holds `model.keras`, `model.tflite` and `card.json`. The file `ACTIVE` in the
+model directory names the active folder. Every change of the pointer writes a temporary
+file and renames it over the old one, so a crash at any moment leaves a loadable model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from digitrec.errors import ModelError
+
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+POINTER = "ACTIVE"
+HISTORY = "HISTORY"  # previously active versions, newest last, for rollback
+CARD = "card.json"
+KERAS_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def models_dir() -> Path:
+    """The model directory: DIGITREC_MODELS_DIR, else models/ in the repo if writable, else a temp dir.
+
+    A directory other than the repository's starts as a copy of the committed models, so
+    the app always has a model to serve and models trained in the browser land somewhere
+    writable (some hosts mount the app's own folder read-only).
+    """
+    configured = os.environ.get("DIGITREC_MODELS_DIR")
+    if configured:
+        directory = Path(configured)
+    elif os.access(REPO_MODELS, os.W_OK):
+        return REPO_MODELS
+    else:
+        directory = Path(tempfile.gettempdir()) / "digitrec-models"
+    if directory.resolve() != REPO_MODELS.resolve() and not (directory / POINTER).exists():
+        _seed_from_repo(directory)
+    return directory
+
+
+def _seed_from_repo(directory: Path) -> None:
+    committed = active_version(REPO_MODELS, required=False)
+    if committed is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / committed).exists():
+        shutil.copytree(REPO_MODELS / committed, directory / committed)
+    _write_atomically(directory / POINTER, committed + "\n")
+
+
+def check_version(name: str) -> str:
+    """Return `name` if it is a safe model folder name (no paths, no dots first), else raise."""
+    if not isinstance(name, str) or not VERSION_PATTERN.match(name) or name in (POINTER, HISTORY):
+        raise ValueError(f"not a valid model version name: {name!r}")
+    return name
+
+
+def version_path(version: str, directory: Path | None = None) -> Path:
+    """The folder of a model version inside the model directory."""
+    return (directory or models_dir()) / check_version(version)
+
+
+def new_version_name(prefix: str = "mnist-cnn") -> str:
+    """A fresh, sortable version name: prefix plus UTC time to the second."""
+    return f"{prefix}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+
+
+def read_card(folder: Path) -> dict:
+    """Read a model folder's card; ModelError if absent or unreadable."""
+    try:
+        return json.loads((Path(folder) / CARD).read_text())
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{Path(folder).name}: model card unreadable ({error})") from None
+
+
+def list_models(directory: Path | None = None) -> list[dict]:
+    """Cards of every model folder, newest first, each with `version` and `active` filled in."""
+    directory = directory or models_dir()
+    active = active_version(directory, required=False)
+    cards = []
+    for folder in sorted(directory.glob("*/"), reverse=True):
+        if not VERSION_PATTERN.match(folder.name) or not (folder / CARD).is_file():
+            continue
+        try:
+            card = read_card(folder)
+        except ModelError:
+            continue
+        cards.append({**card, "version": folder.name, "active": folder.name == active})
+    return cards
+
+
+def active_version(directory: Path | None = None, required: bool = True) -> str | None:
+    """Name of the active model version (from the ACTIVE pointer)."""
+    directory = directory or models_dir()
+    pointer = directory / POINTER
+    try:
+        version = check_version(pointer.read_text().strip())
+    except (OSError, ValueError):
+        if required:
+            raise ModelError(f"no valid active-model pointer at {pointer}") from None
+        return None
+    if not (directory / version).is_dir():
+        if required:
+            raise ModelError(f"the active model {version!r} has no folder in {directory}")
+        return None
+    return version
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # Write a temporary file in the same folder, flush it to disk, then rename it over the
+    # target: readers see the old content or the new one, never a half-written file.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _history(directory: Path) -> list[str]:
+    try:
+        return [line for line in (directory / HISTORY).read_text().split() if VERSION_PATTERN.match(line)]
+    except OSError:
+        return []
+
+
+def set_active(version: str, directory: Path | None = None) -> None:
+    """Make `version` the active model (atomic), remembering the previous one for rollback."""
+    directory = directory or models_dir()
+    folder = version_path(version, directory)
+    if not (folder / CARD).is_file():
+        raise ModelError(f"{version}: not a complete model folder")
+    previous = active_version(directory, required=False)
+    if previous == version:
+        return
+    if previous:
+        _write_atomically(directory / HISTORY, "\n".join(_history(directory) + [previous]) + "\n")
+    _write_atomically(directory / POINTER, version + "\n")
+
+
+def rollback(directory: Path | None = None) -> str:
+    """Re-activate the most recent previously active model still present; return its name."""
+    directory = directory or models_dir()
+    history = _history(directory)
+    while history:
+        candidate = history.pop()
+        if (directory / candidate / CARD).is_file() and candidate != active_version(directory, False):
+            _write_atomically(directory / POINTER, candidate + "\n")
+            _write_atomically(directory / HISTORY, "".join(h + "\n" for h in history))
+            return candidate
+    raise ModelError("there is no earlier model to roll back to")
+
+
+def delete_model(version: str, directory: Path | None = None) -> None:
+    """Delete a model folder; never the active one."""
+    directory = directory or models_dir()
+    folder = version_path(version, directory)
+    if version == active_version(directory, required=False):
+        raise ModelError(f"{version} is the active model and cannot be deleted")
+    if not folder.is_dir():
+        raise ModelError(f"{version}: no such model")
+    shutil.rmtree(folder)
+
+
+def export_tflite(model) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer for LiteRT serving."""
+    import tensorflow as tf
+
+    # from_keras_model freezes the weights into the file (a hand-made concrete function
+    # left them as uninitialised resources and the interpreter returned NaN).
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def inference_copy(model):
+    """The same layers as an uncompiled model, so saving leaves the optimizer state out."""
+    import keras
+
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
+def save_model(model, card: dict, version: str | None = None, directory: Path | None = None) -> Path:
+    """Write a model folder (.keras, .tflite, card with file sizes) atomically; return it."""
+    directory = directory or models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    version = check_version(version or new_version_name())
+    final = directory / version
+    if final.exists():
+        raise ModelError(f"{version} already exists")
+    building = Path(tempfile.mkdtemp(dir=directory, prefix=f".{version}."))
+    try:
+        model = inference_copy(model)
+        model.save(building / KERAS_FILE)
+        (building / TFLITE_FILE).write_bytes(export_tflite(model))
+        files = {name: (building / name).stat().st_size for name in (KERAS_FILE, TFLITE_FILE)}
+        card = {**card, "version": version, "files": files}
+        (building / CARD).write_text(json.dumps(card, indent=2) + "\n")
+        os.replace(building, final)  # the folder appears complete or not at all
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,100 @@
+"""Pictures and Altair charts the pages render (no Streamlit here: pages only lay them out)."""
+
+from __future__ import annotations
+
+import io
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+HIGHLIGHT = "#4f46e5"
+MUTED = "#c7d2fe"
+
+
+def model_input_image(model_input: np.ndarray, scale: int = 8) -> Image.Image:
+    """The 28x28 model input enlarged with nearest-neighbour pixels: 'what the model sees'."""
+    pixels = (np.clip(np.asarray(model_input, np.float32), 0, 1) * 255).astype(np.uint8)
+    image = Image.fromarray(pixels, mode="L")
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+
+
+def png_bytes(image) -> bytes:
+    """Encode an array or PIL image as PNG bytes (to store or download a drawing)."""
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def probability_chart(prediction, height: int = 220) -> alt.Chart:
+    """Bars of all ten probabilities, the predicted digit highlighted, with tooltips."""
+    table = pd.DataFrame({
+        "digit": [str(digit) for digit in range(10)],
+        "probability": list(prediction.probabilities),
+        "predicted": [digit == prediction.digit for digit in range(10)],
+    })
+    return (
+        alt.Chart(table, height=height)
+        .mark_bar()
+        .encode(
+            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0, title="digit")),
+            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.condition("datum.predicted", alt.value(HIGHLIGHT), alt.value(MUTED)),
+            tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".2%")],
+        )
+    )
+
+
+def label_count_chart(counts: dict) -> alt.Chart:
+    """Bars of how many saved samples each digit has."""
+    table = pd.DataFrame({"digit": [str(d) for d in range(10)],
+                          "samples": [int(counts.get(d, 0)) for d in range(10)]})
+    return alt.Chart(table, height=200).mark_bar(color=HIGHLIGHT).encode(
+        x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("samples:Q", axis=alt.Axis(tickMinStep=1)),
+        tooltip=["digit:N", "samples:Q"],
+    )
+
+
+def training_curves(epochs: list[dict]) -> alt.Chart:
+    """Loss and accuracy per epoch, training vs validation, as two line charts side by side."""
+    rows = []
+    for entry in epochs:
+        for metric in ("loss", "accuracy"):
+            for split, key in (("train", metric), ("validation", f"val_{metric}")):
+                if key in entry:
+                    rows.append({"epoch": entry["epoch"], "metric": metric, "split": split,
+                                 "value": entry[key]})
+    table = pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
+    base = alt.Chart(table).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("value:Q", scale=alt.Scale(zero=False)),
+        color=alt.Color("split:N", scale=alt.Scale(range=[HIGHLIGHT, "#f59e0b"])),
+        tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".4f")],
+    )
+    loss = base.transform_filter(alt.datum.metric == "loss").properties(title="loss", height=220)
+    accuracy = base.transform_filter(alt.datum.metric == "accuracy").properties(
+        title="accuracy", height=220)
+    return alt.hconcat(loss, accuracy)
+
+
+def confusion_chart(confusion) -> alt.Chart:
+    """A heatmap of the confusion matrix (rows true digit, columns predicted digit)."""
+    matrix = np.asarray(confusion)
+    rows = [{"true": str(t), "predicted": str(p), "count": int(matrix[t, p])}
+            for t in range(10) for p in range(10)]
+    table = pd.DataFrame(rows)
+    heat = alt.Chart(table, height=320, width=320).mark_rect().encode(
+        x=alt.X("predicted:N", sort=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("true:N", sort=None),
+        color=alt.Color("count:Q", scale=alt.Scale(type="symlog", scheme="purples")),
+        tooltip=["true:N", "predicted:N", "count:Q"],
+    )
+    text = heat.mark_text(fontSize=10).encode(
+        text="count:Q",
+        color=alt.condition(alt.datum.count > matrix.max() / 3, alt.value("white"), alt.value("black")),
+    )
+    return heat + text

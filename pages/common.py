@@ -1,0 +1,47 @@
+"""What every page shares: the cached Recognizer and the samples store (layout helpers only)."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from digitrec import Recognizer, registry
+from digitrec.store import SampleStore, default_path
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load_recognizer(directory: str, version: str) -> Recognizer:
+    return Recognizer.load(Path(directory) / version)
+
+
+def recognizer() -> Recognizer:
+    """The active model, loaded once per process and shared by every session.
+
+    Keyed by the active version, so after a promotion the next rerun of any page picks up
+    the new model.
+    """
+    return _load_recognizer(str(registry.models_dir()), registry.active_version())
+
+
+def samples_path() -> str:
+    """The samples database: st.secrets['samples_db'], else DIGITREC_SAMPLES_DB, else data/."""
+    return str(secret("samples_db") or default_path())
+
+
+def store() -> SampleStore:
+    """The samples store (a cheap object: one SQLite connection per call)."""
+    return SampleStore(samples_path())
+
+
+def secret(name: str):
+    """A value from st.secrets, or None when there is none (or no secrets file at all)."""
+    try:
+        return st.secrets.get(name)
+    except FileNotFoundError:
+        return None
+
+
+def admin_password():
+    """The configured admin password (st.secrets['admin_password'] or DIGITREC_ADMIN_PASSWORD)."""
+    from digitrec.admin import configured_password
+
+    return configured_password(secret("admin_password"))

@@ -1,0 +1,165 @@
+"""Retrain page: train a candidate in the background with live curves, evaluate it, promote it."""
+
+import uuid
+
+import streamlit as st
+
+from digitrec import DigitrecError, admin, registry
+from digitrec.evaluate import evaluate_version
+from digitrec.jobs import manager
+from digitrec.config import ARCHITECTURES, LIMITS, TrainingConfig
+from digitrec.views import confusion_chart, model_input_image, training_curves
+from pages.common import admin_password, store
+
+st.title("🧠 Retrain the model")
+st.caption("Train a candidate on MNIST (and your saved samples) right here, watch it learn, "
+           "compare it with the active model, and promote it if it is better.")
+
+if "session_name" not in st.session_state:
+    st.session_state.session_name = f"session {uuid.uuid4().hex[:6]}"
+
+
+def settings_form():
+    """The training settings; returns (config, include_samples) when submitted, else None."""
+    with st.form("settings"):
+        columns = st.columns(3)
+        architecture = columns[0].selectbox(
+            "Architecture", list(ARCHITECTURES), index=0,
+            help="fast: about a minute per epoch here; standard: the committed model's network")
+        epochs = columns[1].number_input("Epochs", *LIMITS["epochs"], value=3, step=1)
+        batch_size = columns[2].select_slider("Batch size", [32, 64, 128, 256, 512], value=128)
+        learning_rate = columns[0].select_slider(
+            "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=0.003)
+        mnist_share = columns[1].slider("Share of MNIST to use", 0.01, 1.0, 1.0, 0.01)
+        augment = columns[2].toggle("Augmentation (rotate, shift, zoom, stroke width)", value=False)
+        pendigits = columns[0].toggle("Canvas-drawn pen digits (writers 1-20)", value=True)
+        include = columns[1].toggle("Include my saved samples", value=True)
+        weight = columns[2].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
+                                         value=10, help="How many times each sample is repeated")
+        name = st.text_input("Your name (shown to others while you train)",
+                             st.session_state.session_name, max_chars=40)
+        if not st.form_submit_button("Start training", type="primary"):
+            return None
+    st.session_state.session_name = name.strip() or st.session_state.session_name
+    config = TrainingConfig(architecture=architecture, epochs=int(epochs), batch_size=int(batch_size),
+                            learning_rate=float(learning_rate), augment=augment,
+                            mnist_fraction=float(mnist_share), pendigits=pendigits,
+                            sample_weight=int(weight))
+    return config, include
+
+
+def start(config, include):
+    samples = None
+    if include:
+        try:
+            samples = store().arrays()
+        except DigitrecError as error:
+            st.warning(f"Saved samples left out: {error}")
+    try:
+        job = manager.start(config, st.session_state.session_name, samples=samples)
+    except DigitrecError as error:
+        st.error(str(error))
+        return
+    st.session_state.my_job = id(job)
+
+
+@st.fragment(run_every=1.0)
+def live_progress():
+    """Progress bar, curves and Stop, refreshed every second while a job runs."""
+    job = manager.current()
+    if job is None:
+        return
+    state = job.snapshot()
+    mine = st.session_state.get("my_job") == id(job)
+    owner = "you" if mine else state["owner"]
+    progress = state["progress"]
+    if state["state"] in ("starting", "running", "stopping"):
+        if progress is None:
+            st.progress(0.0, text=f"Training started by {owner}: loading data…")
+        else:
+            done = ((progress["epoch"] - 1) * progress["batches"] + progress["batch"]) / (
+                progress["epochs"] * progress["batches"])
+            st.progress(min(done, 1.0), text=(
+                f"Training by {owner} · epoch {progress['epoch']}/{progress['epochs']} · "
+                f"batch {progress['batch']}/{progress['batches']} · "
+                f"about {progress['remaining'] / 60:.1f} min left"
+                + (" · stopping after this batch" if state["state"] == "stopping" else "")))
+        if st.button("Stop", disabled=not mine or state["state"] == "stopping",
+                     help="Ends after the current batch and keeps what was learned as a candidate"):
+            job.stop()
+    if state["epochs"]:
+        st.altair_chart(training_curves(state["epochs"]), use_container_width=True)
+    if state["state"] == "failed":
+        st.error(f"Training failed: {state['error']}")
+    elif state["state"] in ("finished", "stopped"):
+        verb = "stopped early" if state["state"] == "stopped" else "finished"
+        st.success(f"Training {verb}: candidate **{state['version']}** saved.")
+        if st.session_state.get("evaluated") != state["version"]:
+            st.session_state.evaluated = state["version"]
+            st.rerun(scope="app")  # render the evaluation once, outside this fragment
+
+
+@st.cache_data(show_spinner="Evaluating…", max_entries=8)
+def evaluation(version, samples_count):
+    samples = store().arrays() if samples_count else None
+    return evaluate_version(registry.version_path(version), samples)
+
+
+def show_evaluation(version):
+    """The candidate next to the active model: accuracy, per class, confusion, mistakes."""
+    active = registry.active_version(required=False)
+    try:
+        count = store().count()
+    except DigitrecError:
+        count = 0
+    candidate = evaluation(version, count)
+    baseline = evaluation(active, count) if active and active != version else None
+    st.subheader(f"Candidate {version}")
+    for message in candidate["missing"]:
+        st.warning(message)
+    columns = st.columns(max(len(candidate["reports"]), 1))
+    for column, (name, report) in zip(columns, candidate["reports"].items()):
+        delta = None
+        if baseline and name in baseline["reports"]:
+            delta = f"{100 * (report['accuracy'] - baseline['reports'][name]['accuracy']):+.2f} pts vs active"
+        column.metric(name, f"{100 * report['accuracy']:.2f}%", delta)
+    if "MNIST test" in candidate["reports"]:
+        report = candidate["reports"]["MNIST test"]
+        left, right = st.columns(2)
+        left.markdown("**Per-class accuracy (MNIST test)**")
+        left.dataframe([{"digit": d, "accuracy %": round(100 * a, 2)}
+                        for d, a in enumerate(report["per_class"])], hide_index=True)
+        right.altair_chart(confusion_chart(report["confusion"]))
+        st.markdown("**Misclassified test digits** (true → predicted)")
+        gallery = st.columns(8)
+        for index, item in enumerate(candidate["misclassified"]):
+            gallery[index % 8].image(model_input_image(item["model_input"], scale=3),
+                                     caption=f"{item['true']} → {item['predicted']}")
+    configured = admin_password()
+    password = st.text_input("Admin password", type="password", key="retrain_password") \
+        if configured else None
+    if st.button(f"Promote {version} to active", disabled=version == active, type="primary"):
+        try:
+            admin.promote(version, password, configured)
+        except DigitrecError as error:
+            st.error(str(error))
+        else:
+            st.success(f"{version} is now active: the Draw page uses it from its next rerun.")
+
+
+current = manager.current()
+if current is not None and current.running:
+    st.info(f"A training by **{current.snapshot()['owner']}** is running; one training at a time "
+            "per server. You can watch it here.")
+else:
+    try:
+        submitted = settings_form()
+    except ValueError as error:
+        st.error(f"Invalid settings: {error}")
+        submitted = None
+    if submitted:
+        start(*submitted)
+live_progress()
+finished = manager.current()
+if finished is not None and finished.snapshot()["version"]:
+    show_evaluation(finished.snapshot()["version"])

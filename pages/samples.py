@@ -1,0 +1,52 @@
+"""Samples page: the drawings people saved with their true labels, which feed retraining."""
+
+import streamlit as st
+
+from digitrec import DigitrecError
+from digitrec.views import label_count_chart, model_input_image
+from pages.common import samples_path, store
+
+PAGE_SIZE = 24
+
+st.title("🗂️ Saved samples")
+st.caption(f"Corrections saved from the Draw page · database `{samples_path()}`")
+
+samples = store()
+try:
+    counts = samples.count_by_label()
+except DigitrecError as error:
+    st.error(f"The samples database cannot be read: {error}")
+    st.stop()
+
+total = sum(counts.values())
+if total == 0:
+    st.info("No samples yet. On the Draw page, answer **Right?** under a prediction to save one.")
+    st.stop()
+
+summary, chart = st.columns([1, 3])
+summary.metric("Samples", total)
+with summary:
+    st.download_button("Download .npz (x, y)", samples.export_npz(), "digitrec-samples.npz",
+                       mime="application/octet-stream")
+    st.download_button("Download CSV", samples.export_csv(), "digitrec-samples.csv", mime="text/csv")
+chart.altair_chart(label_count_chart(counts), use_container_width=True)
+
+choice = st.segmented_control("Show", ["all"] + [str(d) for d in range(10)], default="all",
+                              key="sample_filter") or "all"
+label = None if choice == "all" else int(choice)
+shown = samples.list(label=label, limit=PAGE_SIZE)
+st.caption(f"Newest {len(shown)} of {total if label is None else counts[label]}")
+
+columns = st.columns(6)
+for index, sample in enumerate(shown):
+    with columns[index % 6]:
+        st.image(model_input_image(sample.model_input, scale=3))
+        guessed = "—" if sample.predicted is None else sample.predicted
+        st.markdown(f"**{sample.label}** (model read {guessed})  \n#{sample.id} · {sample.created[:16]}")
+        if st.button("Delete", key=f"delete-{sample.id}"):
+            try:
+                samples.delete(sample.id)
+            except DigitrecError as error:
+                st.error(str(error))
+            else:
+                st.rerun()

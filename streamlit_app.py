@@ -1,0 +1,13 @@
+"""digitrec: draw a digit, see what the model reads. Run with `streamlit run streamlit_app.py`."""
+
+import streamlit as st
+
+st.set_page_config(page_title="digitrec — handwritten digits", page_icon="✍️", layout="wide")
+
+navigation = st.navigation([
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("pages/samples.py", title="Samples", icon=":material/photo_library:"),
+    st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+    st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+])
+navigation.run()

@@ -1,0 +1,83 @@
+"""Shared fixtures: real data from ../shared (never downloaded), a tiny trained model, the app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+MNIST_DIR = Path(os.environ.get("DIGITREC_MNIST_DIR") or SHARED / "mnist")
+PENDIGITS = SHARED / "pendigits" / "pendigits-orig.tra"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder of the four MNIST IDX files."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST IDX files not found in {MNIST_DIR}")
+    return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    """MNIST as arrays (read once per test session)."""
+    from digitrec.data import load_mnist
+
+    return load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def pen_digits():
+    """The real pendigits trajectories."""
+    if not PENDIGITS.is_file():
+        pytest.skip(f"pendigits not found at {PENDIGITS}")
+    from digitrec.data import load_pendigits
+
+    return load_pendigits(PENDIGITS)
+
+
+@pytest.fixture(scope="session")
+def committed_model() -> Path:
+    """The committed active model folder in models/."""
+    from digitrec import registry
+
+    version = registry.active_version(registry.REPO_MODELS, required=False)
+    if version is None:
+        pytest.skip("no committed model in models/")
+    return registry.REPO_MODELS / version
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, mnist_dir) -> Path:
+    """A model folder trained for one epoch on 1% of MNIST (fast preset): real, small, quick."""
+    from digitrec.config import TrainingConfig
+    from digitrec.jobs import run_training
+
+    directory = tmp_path_factory.mktemp("models")
+    config = TrainingConfig(architecture="fast", epochs=1, mnist_fraction=0.1, augment=False,
+                            pendigits=False, validation_size=500, batch_size=64)
+    return run_training(config, directory, mnist_folder=mnist_dir, version="tiny")
+
+
+@pytest.fixture()
+def models_copy(tmp_path, committed_model) -> Path:
+    """A writable copy of the committed model directory (ACTIVE pointer included)."""
+    from digitrec import registry
+
+    directory = tmp_path / "models"
+    directory.mkdir()
+    shutil.copytree(committed_model, directory / committed_model.name)
+    (directory / registry.POINTER).write_text(committed_model.name + "\n")
+    return directory
+
+
+def stroke_canvas(points, size=280, brush=18.0) -> np.ndarray:
+    """An RGBA canvas with one polyline drawn through `points` (canvas pixel coordinates)."""
+    from digitrec.data import render_strokes
+
+    return render_strokes([points], size=size, brush=brush)

@@ -1,0 +1,89 @@
+"""Data: the IDX reader, MNIST loading, pendigits parsing and drawing strokes on a canvas."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from digitrec import data
+from digitrec.errors import DataUnavailableError
+
+
+def write_idx(path, array, compress=True):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+
+
+def test_read_idx_round_trip(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "images.gz", images)
+    write_idx(tmp_path / "plain.idx", images, compress=False)
+    assert np.array_equal(data.read_idx(tmp_path / "images.gz"), images)
+    assert np.array_equal(data.read_idx(tmp_path / "plain.idx"), images)
+
+
+def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
+    images = np.zeros((5, 28, 28), np.uint8)
+    write_idx(tmp_path / "full.gz", images)
+    full = gzip.decompress((tmp_path / "full.gz").read_bytes())
+    (tmp_path / "short.gz").write_bytes(gzip.compress(full[:-10]))
+    (tmp_path / "text.gz").write_bytes(gzip.compress(b"hello world, not idx"))
+    (tmp_path / "broken.gz").write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(ValueError, match="promises"):
+        data.read_idx(tmp_path / "short.gz")
+    with pytest.raises(ValueError, match="not an unsigned-byte IDX"):
+        data.read_idx(tmp_path / "text.gz")
+    with pytest.raises(ValueError, match="cannot read"):
+        data.read_idx(tmp_path / "broken.gz")
+
+
+def test_load_mnist_folder_checks_shapes(tmp_path):
+    for key, name in data.MNIST_FILES.items():
+        count = 3
+        array = np.zeros((count, 28, 28) if "images" in key else (count,), np.uint8)
+        write_idx(tmp_path / name, array)
+    with pytest.raises(ValueError, match="expected \\(60000, 28, 28\\)"):
+        data.load_mnist(tmp_path)
+
+
+def test_missing_mnist_says_how_to_provide_it(tmp_path):
+    with pytest.raises(DataUnavailableError, match="DIGITREC_MNIST_DIR"):
+        data.load_mnist(tmp_path)
+
+
+def test_real_mnist_loads_with_checksums(mnist):
+    assert mnist.x_train.shape == (60000, 28, 28) and mnist.y_test.shape == (10000,)
+    assert np.bincount(mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert mnist.checksums["t10k-labels-idx1-ubyte.gz"] == "ec29112dd5afa0611ce80d1b7f02629c"
+
+
+def test_pendigits_parse(pen_digits):
+    assert len(pen_digits) == 7494
+    assert np.bincount([d.label for d in pen_digits]).tolist() == [780, 779, 780, 719, 780, 720, 720, 778, 719, 719]
+    assert {d.writer for d in pen_digits} == set(range(1, 31))
+    first = pen_digits[0]
+    assert first.label == 8 and first.writer == 12 and len(first.strokes[0]) > 10
+
+
+def test_split_writers_never_mixes(pen_digits):
+    train, held_out = data.split_writers(pen_digits)
+    assert {d.writer for d in train}.isdisjoint({d.writer for d in held_out})
+    assert len(train) + len(held_out) == len(pen_digits)
+
+
+def test_render_strokes_draws_a_round_brush():
+    canvas = data.render_strokes([[(40, 140), (240, 140)]], brush=20)
+    assert canvas.shape == (280, 280, 4) and canvas.dtype == np.uint8
+    column = canvas[:, 140, 3]
+    assert 18 <= (column > 127).sum() <= 22  # the line is as thick as the brush
+    assert canvas[140, 20, 3] == 0 and canvas[140, 35, 3] > 127  # round cap past the end point
+    assert not canvas[..., :3].any()  # black strokes, transparent background
+
+
+def test_place_strokes_fits_height_and_centre(pen_digits):
+    placed = data.place_strokes(pen_digits[0].strokes, 100, (70, 90))
+    points = np.array([p for stroke in placed for p in stroke])
+    assert np.isclose(points[:, 1].max() - points[:, 1].min(), 100, atol=1)
+    assert np.allclose((points.max(axis=0) + points.min(axis=0)) / 2, (70, 90), atol=1)

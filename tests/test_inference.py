@@ -1,0 +1,104 @@
+"""Recognizer: LiteRT serving without TensorFlow, Keras parity, thread safety, statuses."""
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from digitrec import Recognizer, registry
+from digitrec.data import draw_pen_digit
+from digitrec.errors import ModelError
+from digitrec.inference import prediction_from
+
+
+@pytest.fixture(scope="module")
+def drawings(pen_digits):
+    rng = np.random.default_rng(5)
+    chosen = [pen_digits[i] for i in rng.choice(len(pen_digits), 64, replace=False)]
+    return [draw_pen_digit(d, rng) for d in chosen], [d.label for d in chosen]
+
+
+def test_litert_and_keras_agree(tiny_model, drawings):
+    litert = Recognizer.load(tiny_model, backend="litert")
+    keras_backend = Recognizer.load(tiny_model, backend="keras")
+    assert (litert.backend, keras_backend.backend) == ("litert", "keras")
+    for a, b in zip(litert.predict_many(drawings[0]), keras_backend.predict_many(drawings[0])):
+        assert np.abs(np.array(a.probabilities) - np.array(b.probabilities)).max() < 1e-4
+
+
+def test_predicting_never_imports_tensorflow(tiny_model, drawings, tmp_path):
+    np.save(tmp_path / "drawing.npy", drawings[0][0])
+    script = textwrap.dedent(f"""
+        import sys, numpy as np
+        from digitrec import Recognizer
+        recognizer = Recognizer.load({str(tiny_model)!r})
+        prediction = recognizer.predict(np.load({str(tmp_path / 'drawing.npy')!r}))
+        assert prediction.digit is not None
+        print(recognizer.backend, "tensorflow" in sys.modules, "keras" in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=registry.REPO_MODELS.parent, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["litert", "False", "False"]
+
+
+def test_eight_threads_get_the_single_threaded_answers(tiny_model, drawings):
+    recognizer = Recognizer.load(tiny_model)
+    images = drawings[0] * 4
+    expected = [p.probabilities for p in (recognizer.predict(image) for image in images)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda image: recognizer.predict(image).probabilities, images))
+    assert results == expected
+
+
+def test_predict_many_equals_predict(tiny_model, drawings):
+    recognizer = Recognizer.load(tiny_model)
+    many = recognizer.predict_many(drawings[0][:10] + [np.zeros((280, 280, 4), np.uint8)])
+    for image, prediction in zip(drawings[0][:10], many):
+        single = recognizer.predict(image)
+        assert np.allclose(single.probabilities, prediction.probabilities, atol=1e-6)
+        assert np.array_equal(single.model_input, prediction.model_input)
+    assert many[-1].status == "empty" and many[-1].digit is None and many[-1].probabilities is None
+
+
+def test_prediction_fields(tiny_model, drawings):
+    prediction = Recognizer.load(tiny_model).predict(drawings[0][0])
+    assert prediction.digit in range(10)
+    assert len(prediction.probabilities) == 10
+    assert abs(sum(prediction.probabilities) - 1) < 1e-6
+    assert prediction.model_input.shape == (28, 28)
+    assert prediction.top(3)[0] == (prediction.digit, max(prediction.probabilities))
+    assert prediction.status in ("ok", "unsure")
+
+
+def test_status_rules():
+    confident = prediction_from(np.zeros((28, 28)), np.eye(10)[4] * 0.9 + 0.01)
+    close_call = prediction_from(np.zeros((28, 28)), np.array([0, 0, 0, 0, 0.45, 0, 0, 0, 0, 0.4]) + 0.015)
+    assert confident.status == "ok" and confident.digit == 4
+    assert close_call.status == "unsure" and [d for d, _ in close_call.top(2)] == [4, 9]
+
+
+def test_committed_model_reads_canvas_drawings(committed_model, drawings):
+    predictions = Recognizer.load(committed_model).predict_many(drawings[0])
+    correct = sum(p.digit == label for p, label in zip(predictions, drawings[1]))
+    assert correct / len(predictions) >= 0.95
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "remove"])
+def test_broken_model_file_gives_a_clear_error(tiny_model, tmp_path, damage):
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_model, folder)
+    tflite = folder / registry.TFLITE_FILE
+    if damage == "truncate":
+        tflite.write_bytes(tflite.read_bytes()[:1000])
+    elif damage == "garbage":
+        tflite.write_bytes(b"\x00garbage" * 100)
+    else:
+        tflite.unlink()
+        (folder / registry.KERAS_FILE).write_bytes(b"PK not a zip")
+    with pytest.raises(ModelError, match="broken"):
+        Recognizer.load(folder)

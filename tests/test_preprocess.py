@@ -1,0 +1,152 @@
+"""Preprocessing: every look a user produces comes out as the same MNIST-style 28x28 input."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.data import draw_pen_digit, place_strokes, render_strokes
+from digitrec.preprocess import BOX_SIZE, MODEL_SIZE, preprocess, preprocess_many
+
+
+def blur(image):
+    padded = np.pad(image, 1)
+    return sum(padded[i : i + 28, j : j + 28] for i in range(3) for j in range(3)) / 9
+
+
+def similarity(a, b) -> float:
+    """Cosine similarity of two model inputs after a 3x3 blur (1.0 = identical).
+
+    The blur makes a sub-pixel shift count as the same digit: the same drawing moved by
+    1.3 canvas pixels scores 0.89 unblurred but 0.96-1.0 blurred.
+    """
+    a, b = blur(a).ravel(), blur(b).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def centre_of_mass(image):
+    rows, cols = np.indices(image.shape)
+    return (rows * image).sum() / image.sum(), (cols * image).sum() / image.sum()
+
+
+@pytest.fixture(scope="module")
+def two(pen_digits):
+    return next(d for d in pen_digits if d.label == 2 and len(d.strokes) == 1)
+
+
+def test_output_is_mnist_form(two):
+    result = preprocess(draw_pen_digit(two))
+    assert not result.empty
+    assert result.model_input.shape == (MODEL_SIZE, MODEL_SIZE)
+    assert result.model_input.dtype == np.float32
+    assert 0.0 <= result.model_input.min() and result.model_input.max() <= 1.0
+    rows = np.flatnonzero(result.model_input.max(axis=1) > 0.05)
+    cols = np.flatnonzero(result.model_input.max(axis=0) > 0.05)
+    # fitted into the 20x20 box (the longer side is 20), centred by mass in 28x28
+    assert max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) in (BOX_SIZE, BOX_SIZE + 1)
+    row, col = centre_of_mass(result.model_input)
+    assert abs(row - 13.5) < 1.0 and abs(col - 13.5) < 1.0
+
+
+def test_small_in_corner_equals_large_in_middle(two):
+    small = render_strokes(place_strokes(two.strokes, 60, (45, 45)), brush=6)
+    large = render_strokes(place_strokes(two.strokes, 220, (140, 140)), brush=22)
+    assert similarity(preprocess(small).model_input, preprocess(large).model_input) > 0.95
+
+
+@pytest.mark.parametrize("brush", [4, 10, 30, 45])
+def test_stroke_width_does_not_change_the_input(two, brush):
+    reference = preprocess(render_strokes(place_strokes(two.strokes, 200, (140, 140)), brush=18))
+    other = preprocess(render_strokes(place_strokes(two.strokes, 200, (140, 140)), brush=brush))
+    assert similarity(reference.model_input, other.model_input) > 0.9
+
+
+def test_alpha_ink_in_any_colour(two):
+    canvas = render_strokes(place_strokes(two.strokes, 200, (140, 140)))
+    white_strokes = canvas.copy()
+    white_strokes[..., :3] = 255  # white pen on a transparent background: ink is in alpha
+    red_strokes = canvas.copy()
+    red_strokes[..., 0] = 255
+    expected = preprocess(canvas).model_input
+    assert np.allclose(preprocess(white_strokes).model_input, expected)
+    assert np.allclose(preprocess(red_strokes).model_input, expected)
+
+
+def test_polarity_is_detected(two):
+    canvas = render_strokes(place_strokes(two.strokes, 200, (140, 140)))
+    ink = canvas[..., 3]
+    white_on_black = np.stack([ink] * 3, axis=-1)
+    black_on_white = 255 - white_on_black
+    a = preprocess(white_on_black).model_input
+    b = preprocess(black_on_white).model_input
+    assert similarity(a, b) > 0.98
+    assert similarity(a, preprocess(canvas).model_input) > 0.98
+
+
+def test_photo_with_uneven_light_and_noise(two):
+    canvas = render_strokes(place_strokes(two.strokes, 500, (400, 350)), size=800, brush=40)
+    ink = canvas[..., 3].astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    light = np.linspace(0.55, 0.95, 800)[None, :] * np.ones((800, 1))  # a shadow across the page
+    photo = light * (1 - 0.8 * ink) + rng.normal(0, 0.03, (800, 800))
+    photo = (np.clip(photo, 0, 1) * 255).astype(np.uint8)
+    rgb = np.stack([photo, photo, (photo * 0.95).astype(np.uint8)], axis=-1)
+    reference = preprocess(render_strokes(place_strokes(two.strokes, 200, (140, 140)))).model_input
+    assert similarity(preprocess(rgb).model_input, reference) > 0.85
+
+
+def test_mnist_digits_pass_almost_unchanged(mnist):
+    prepared = preprocess_many(mnist.x_test[:50])
+    scores = [similarity(p, x / 255.0) for p, x in zip(prepared, mnist.x_test[:50])]
+    assert np.median(scores) > 0.9
+
+
+def test_pil_and_array_inputs_agree(two):
+    canvas = render_strokes(place_strokes(two.strokes, 200, (140, 140)))
+    assert np.allclose(preprocess(Image.fromarray(canvas)).model_input, preprocess(canvas).model_input)
+
+
+@pytest.mark.parametrize("empty", [
+    np.zeros((280, 280, 4), np.uint8),
+    np.full((280, 280, 3), 255, np.uint8),
+    np.zeros((28, 28)),
+    np.full((100, 100), 0.5),
+])
+def test_blank_images_are_empty(empty):
+    result = preprocess(empty)
+    assert result.empty
+    assert not result.model_input.any()
+
+
+def test_a_stray_dot_is_empty():
+    canvas = render_strokes([[(140, 140)]], brush=18)
+    assert preprocess(canvas).empty
+
+
+def test_a_short_stroke_is_not_a_dot():
+    canvas = render_strokes([[(140, 60), (140, 220)]], brush=18)  # a "1"
+    assert not preprocess(canvas).empty
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((0, 10)), "zero size"),
+    (np.zeros((10,)), "shape"),
+    (np.zeros((2, 28, 28, 1)), "shape"),
+    (np.zeros((28, 28, 5)), "shape"),
+    (np.full((28, 28), np.nan), "NaN"),
+    (np.full((28, 28), np.inf), "NaN"),
+    (np.array([["a", "b"], ["c", "d"]]), "numbers"),
+    (np.zeros((28, 28), complex), "numbers"),
+    (np.full((28, 28), -1.0), "negative"),
+    (np.full((28, 28), 300.0), "0..1 or 0..255"),
+    ("not an image", "numbers"),
+])
+def test_bad_input_raises_a_clear_value_error(bad, message):
+    with pytest.raises(ValueError, match=message):
+        preprocess(bad)
+
+
+def test_huge_photo_works(two):
+    canvas = render_strokes(place_strokes(two.strokes, 300, (200, 200)), size=400, brush=30)
+    huge = np.asarray(Image.fromarray(255 - canvas[..., 3]).resize((4000, 4000)))
+    small = preprocess(255 - canvas[..., 3]).model_input
+    assert similarity(preprocess(huge).model_input, small) > 0.9

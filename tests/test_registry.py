@@ -1,0 +1,116 @@
+"""Registry: model folders, the active pointer, promote / rollback / delete, atomicity."""
+
+import json
+import os
+
+import pytest
+
+from digitrec import registry
+from digitrec.errors import ModelError
+
+
+def make_folder(directory, version, accuracy=0.99):
+    folder = directory / version
+    folder.mkdir(parents=True)
+    (folder / registry.CARD).write_text(json.dumps({"metrics": {"mnist_test_accuracy": accuracy}}))
+    (folder / registry.TFLITE_FILE).write_bytes(b"not used here")
+    return folder
+
+
+@pytest.fixture()
+def directory(tmp_path):
+    for name in ("model-a", "model-b", "model-c"):
+        make_folder(tmp_path, name)
+    (tmp_path / registry.POINTER).write_text("model-a\n")
+    return tmp_path
+
+
+def test_list_marks_the_active_model(directory):
+    cards = registry.list_models(directory)
+    assert [c["version"] for c in cards] == ["model-c", "model-b", "model-a"]
+    assert [c["active"] for c in cards] == [False, False, True]
+
+
+def test_promote_and_rollback(directory):
+    registry.set_active("model-b", directory)
+    registry.set_active("model-c", directory)
+    assert registry.active_version(directory) == "model-c"
+    assert registry.rollback(directory) == "model-b"
+    assert registry.rollback(directory) == "model-a"
+    with pytest.raises(ModelError, match="no earlier model"):
+        registry.rollback(directory)
+
+
+def test_rollback_skips_deleted_versions(directory):
+    registry.set_active("model-b", directory)
+    registry.set_active("model-c", directory)
+    registry.delete_model("model-b", directory)
+    assert registry.rollback(directory) == "model-a"
+
+
+def test_the_active_model_cannot_be_deleted(directory):
+    with pytest.raises(ModelError, match="active"):
+        registry.delete_model("model-a", directory)
+    registry.delete_model("model-b", directory)
+    assert not (directory / "model-b").exists()
+
+
+@pytest.mark.parametrize("name", ["../models", "/etc", "a/b", ".hidden", "", "ACTIVE", "x" * 65, None])
+def test_unsafe_version_names_are_rejected(directory, name):
+    with pytest.raises(ValueError):
+        registry.version_path(name, directory)
+    with pytest.raises(ValueError):
+        registry.delete_model(name, directory)
+
+
+def test_promote_is_atomic_when_the_rename_fails(directory, monkeypatch):
+    """A crash between writing the new pointer and renaming it leaves the old one intact."""
+    def crash(source, target):
+        raise OSError("simulated crash before rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        registry.set_active("model-b", directory)
+    monkeypatch.undo()
+    assert registry.active_version(directory) == "model-a"
+    assert (directory / registry.POINTER).read_text() == "model-a\n"
+    assert not [p for p in directory.iterdir() if p.name.startswith(".ACTIVE")]  # no debris
+
+
+def test_missing_or_dangling_pointer(directory):
+    (directory / registry.POINTER).write_text("model-zzz\n")
+    with pytest.raises(ModelError, match="no folder"):
+        registry.active_version(directory)
+    (directory / registry.POINTER).unlink()
+    with pytest.raises(ModelError, match="pointer"):
+        registry.active_version(directory)
+    assert registry.active_version(directory, required=False) is None
+
+
+def test_incomplete_folder_cannot_be_promoted(directory):
+    (directory / "half").mkdir()
+    with pytest.raises(ModelError, match="not a complete model"):
+        registry.set_active("half", directory)
+
+
+def test_env_directory_is_seeded_from_committed_models(tmp_path, monkeypatch, committed_model):
+    target = tmp_path / "writable"
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(target))
+    assert registry.models_dir() == target
+    assert registry.active_version(target) == committed_model.name
+    assert (target / committed_model.name / registry.TFLITE_FILE).is_file()
+
+
+def test_save_model_round_trip(tiny_model):
+    card = registry.read_card(tiny_model)
+    assert card["version"] == "tiny"
+    for name in (registry.KERAS_FILE, registry.TFLITE_FILE):
+        assert (tiny_model / name).stat().st_size == card["files"][name]
+    assert card["training"]["config"]["architecture"] == "fast"
+    assert len(card["metrics"]["mnist_test_per_class"]) == 10
+    assert set(card["data_checksums"]["mnist"]) == {
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    assert {"tensorflow", "keras", "numpy", "python"} <= set(card["versions"])
+    with pytest.raises(ModelError, match="already exists"):
+        registry.save_model(None, {}, "tiny", tiny_model.parent)

@@ -1,0 +1,362 @@
+"""Tests for digitrec.store: a fresh SQLite file per test under tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sqlite3
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from digitrec.errors import StoreError
+from digitrec.store import Sample, SampleStore, default_path
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"not really the rest of a png"
+
+
+def image(seed: int) -> np.ndarray:
+    """A distinct, reproducible 28x28 float32 model input."""
+    return np.random.default_rng(seed).random((28, 28), dtype=np.float32)
+
+
+def probabilities_for(digit: int) -> list[float]:
+    """Ten probabilities summing to 1 with `digit` the most likely."""
+    values = [0.02] * 10
+    values[digit] = 0.82
+    return values
+
+
+@pytest.fixture
+def store(tmp_path) -> SampleStore:
+    return SampleStore(tmp_path / "samples.db")
+
+
+# ---- paths -----------------------------------------------------------------------------
+
+def test_default_path_uses_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "elsewhere.db"))
+    assert default_path() == tmp_path / "elsewhere.db"
+    assert SampleStore().path == tmp_path / "elsewhere.db"
+
+
+def test_default_path_falls_back_to_repository_data(monkeypatch):
+    monkeypatch.delenv("DIGITREC_SAMPLES_DB", raising=False)
+    path = default_path()
+    assert path.name == "samples.db" and path.parent.name == "data"
+    assert (path.parents[1] / "digitrec" / "store.py").is_file()
+
+
+def test_creates_parent_folder_and_uses_wal(tmp_path):
+    path = tmp_path / "deep" / "er" / "samples.db"
+    SampleStore(path).add(image(0), 3)
+    assert path.is_file()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# ---- round trips -----------------------------------------------------------------------
+
+def test_add_then_get_round_trip(store):
+    model_input = image(1)
+    sample_id = store.add(model_input, 7, predicted=1, probabilities=probabilities_for(1),
+                          model_version="v2024-01", drawing_png=PNG_BYTES)
+    sample = store.get(sample_id)
+    assert isinstance(sample, Sample)
+    assert sample.id == sample_id
+    assert sample.label == 7 and sample.predicted == 1
+    assert sample.probabilities == tuple(probabilities_for(1))
+    assert sample.confidence == pytest.approx(0.82)
+    assert sample.model_version == "v2024-01"
+    assert sample.drawing_png == PNG_BYTES
+    assert sample.model_input.dtype == np.float32 and sample.model_input.shape == (28, 28)
+    np.testing.assert_array_equal(sample.model_input, model_input)
+    assert sample.created.endswith("+00:00")  # UTC ISO time
+
+
+def test_optional_fields_stay_none(store):
+    sample = store.get(store.add(image(2), 0))
+    assert sample.predicted is None and sample.probabilities is None
+    assert sample.model_version is None and sample.drawing_png is None
+    assert sample.confidence is None
+
+
+def test_get_missing_returns_none(store):
+    assert store.get(12345) is None
+
+
+def test_accepts_lists_and_other_number_types(store):
+    model_input = (np.arange(784).reshape(28, 28) / 784).tolist()
+    sample = store.get(store.add(model_input, np.int64(4), probabilities=np.full(10, 0.1)))
+    assert sample.label == 4
+    np.testing.assert_allclose(sample.model_input, np.asarray(model_input, np.float32))
+
+
+def test_list_is_newest_first_and_filters_by_label(store):
+    ids = [store.add(image(index), index % 3) for index in range(7)]
+    assert [sample.id for sample in store.list()] == ids[::-1]
+    assert [sample.id for sample in store.list(label=1)] == [ids[4], ids[1]]
+    assert store.list(label=9) == []
+    assert [sample.id for sample in store.list(limit=2, offset=1)] == [ids[5], ids[4]]
+    assert all(sample.label == 0 for sample in store.list(label=0))
+
+
+def test_delete(store):
+    keep, gone = store.add(image(1), 1), store.add(image(2), 2)
+    assert store.delete(gone) is True
+    assert store.delete(gone) is False
+    assert store.get(gone) is None
+    assert store.get(keep) is not None
+    assert store.count() == 1
+
+
+def test_count_by_label_includes_zeros(store):
+    assert store.count_by_label() == {digit: 0 for digit in range(10)}
+    for label in (3, 3, 5):
+        store.add(image(label), label)
+    expected = {digit: 0 for digit in range(10)} | {3: 2, 5: 1}
+    assert store.count_by_label() == expected
+    assert store.count() == 3
+
+
+# ---- retraining and export -------------------------------------------------------------
+
+def add_some(store: SampleStore) -> tuple[np.ndarray, np.ndarray]:
+    """Add five samples; return the x, y they should read back as, oldest first."""
+    x = np.stack([image(seed) for seed in range(5)])
+    y = np.array([4, 0, 9, 4, 1], dtype=np.uint8)
+    for model_input, label in zip(x, y):
+        store.add(model_input, int(label), predicted=2, probabilities=probabilities_for(2),
+                  model_version="v1, with a comma")
+    return x, y
+
+
+def test_arrays_empty_shapes(store):
+    x, y = store.arrays()
+    assert x.shape == (0, 28, 28) and x.dtype == np.float32
+    assert y.shape == (0,) and y.dtype == np.uint8
+
+
+def test_arrays_return_all_samples(store):
+    expected_x, expected_y = add_some(store)
+    x, y = store.arrays()
+    assert x.dtype == np.float32 and y.dtype == np.uint8
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)
+
+
+def test_export_npz_loads_back(store):
+    expected_x, expected_y = add_some(store)
+    with np.load(io.BytesIO(store.export_npz())) as data:
+        np.testing.assert_array_equal(data["x"], expected_x)
+        np.testing.assert_array_equal(data["y"], expected_y)
+        assert data["x"].dtype == np.float32 and data["y"].dtype == np.uint8
+
+
+def test_export_npz_empty(store):
+    with np.load(io.BytesIO(store.export_npz())) as data:
+        assert data["x"].shape == (0, 28, 28) and data["y"].shape == (0,)
+
+
+def test_export_csv_parses_to_the_right_rows(store):
+    expected_x, expected_y = add_some(store)
+    rows = list(csv.DictReader(io.StringIO(store.export_csv().decode("utf-8"))))
+    assert len(rows) == 5
+    assert list(rows[0])[:6] == ["id", "created", "label", "predicted", "confidence",
+                                 "model_version"]
+    assert list(rows[0])[6:] == [f"p{index}" for index in range(784)]
+    ids = [sample.id for sample in store.list()][::-1]
+    for row, sample_id, model_input, label in zip(rows, ids, expected_x, expected_y):
+        assert int(row["id"]) == sample_id
+        assert int(row["label"]) == label
+        assert int(row["predicted"]) == 2
+        assert float(row["confidence"]) == pytest.approx(0.82)
+        assert row["model_version"] == "v1, with a comma"
+        pixels = np.array([float(row[f"p{index}"]) for index in range(784)]).reshape(28, 28)
+        np.testing.assert_allclose(pixels, model_input, atol=0.0005 + 1e-6)
+
+
+def test_export_csv_empty_values_and_header_only(store):
+    assert store.export_csv().decode("utf-8").count("\n") == 1  # header only
+    store.add(np.zeros((28, 28)), 6)
+    row = next(csv.DictReader(io.StringIO(store.export_csv().decode("utf-8"))))
+    assert row["predicted"] == row["confidence"] == row["model_version"] == ""
+    assert row["p0"] == "0"
+
+
+# ---- concurrency and locking -----------------------------------------------------------
+
+def test_concurrent_writes_lose_nothing(tmp_path):
+    path = tmp_path / "samples.db"
+    ids: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def writer(thread_index: int) -> None:
+        own_store = SampleStore(path, timeout=30)  # generous: the machine may be busy
+        try:
+            for index in range(40):
+                sample_id = own_store.add(image(thread_index * 100 + index), index % 10)
+                with lock:
+                    ids.append(sample_id)
+        except Exception as error:  # reported below, so a failure names its cause
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert SampleStore(path).count() == 320
+    assert len(set(ids)) == 320
+    assert sum(SampleStore(path).count_by_label().values()) == 320
+
+
+def test_write_lock_held_elsewhere_raises_store_error_after_timeout(tmp_path):
+    path = tmp_path / "samples.db"
+    store = SampleStore(path, timeout=0.2)
+    store.add(image(0), 1)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked") as caught:
+            store.add(image(1), 2)
+        elapsed = time.monotonic() - started
+        assert str(path) in str(caught.value)
+        assert 0.15 <= elapsed < 10
+        # WAL: readers are not blocked by the writer.
+        assert store.count() == 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.add(image(1), 2)  # works again once the lock is gone
+    assert store.count() == 2
+
+
+# ---- unusable files --------------------------------------------------------------------
+
+def test_read_only_option_reads_but_refuses_writes(tmp_path):
+    path = tmp_path / "samples.db"
+    SampleStore(path).add(image(0), 8)
+    reader = SampleStore(path, read_only=True)
+    assert reader.count() == 1
+    assert reader.list()[0].label == 8
+    with pytest.raises(StoreError, match="read-only"):
+        reader.add(image(1), 1)
+    with pytest.raises(StoreError, match="read-only"):
+        reader.delete(1)
+    assert SampleStore(path).count() == 1
+
+
+def test_read_only_option_on_empty_file_reads_nothing(tmp_path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    reader = SampleStore(path, read_only=True)
+    assert reader.count() == 0
+    assert reader.count_by_label() == {digit: 0 for digit in range(10)}
+    assert path.read_bytes() == b""  # nothing written
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root ignores file permissions")
+def test_chmod_read_only_file_and_folder(tmp_path):
+    folder = tmp_path / "locked"
+    path = folder / "samples.db"
+    SampleStore(path).add(image(0), 5)
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        store = SampleStore(path)
+        assert store.count() == 1  # reading still works
+        with pytest.raises(StoreError):
+            store.add(image(1), 1)
+    finally:
+        folder.chmod(0o755)
+        path.chmod(0o644)
+
+
+def test_uncreatable_location_raises_store_error(tmp_path):
+    regular_file = tmp_path / "a_file"
+    regular_file.write_text("not a folder")
+    store = SampleStore(regular_file / "sub" / "samples.db")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        store.add(image(0), 1)
+    with pytest.raises(StoreError):
+        store.count()
+
+
+def test_file_that_is_not_a_database_raises_store_error(tmp_path):
+    path = tmp_path / "samples.db"
+    path.write_bytes(b"this is certainly not sqlite " * 200)
+    store = SampleStore(path)
+    with pytest.raises(StoreError, match="not a SQLite database") as caught:
+        store.add(image(0), 1)
+    assert str(path) in str(caught.value)
+    with pytest.raises(StoreError, match="not a SQLite database"):
+        store.count()
+
+
+# ---- input validation ------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", [10, -1, True, False, 3.0, "3", None])
+def test_bad_label_raises_value_error(store, label):
+    with pytest.raises(ValueError, match="label"):
+        store.add(image(0), label)
+
+
+@pytest.mark.parametrize("model_input", [
+    np.zeros((28, 27)), np.zeros((784,)), np.zeros((1, 28, 28)), [[0.0] * 28] * 27,
+    np.full((28, 28), "a"),
+])
+def test_bad_model_input_shape_or_type_raises_value_error(store, model_input):
+    with pytest.raises(ValueError, match="model_input"):
+        store.add(model_input, 1)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf, 1e300])
+def test_non_finite_model_input_raises_value_error(store, bad_value):
+    model_input = np.zeros((28, 28))
+    model_input[3, 4] = bad_value
+    with pytest.raises(ValueError, match="finite"):
+        store.add(model_input, 1)
+
+
+@pytest.mark.parametrize("probabilities", [[0.1] * 9, [0.1] * 11, [0.1] * 9 + [np.nan],
+                                           ["a"] * 10, 0.5])
+def test_bad_probabilities_raise_value_error(store, probabilities):
+    with pytest.raises(ValueError, match="probabilities"):
+        store.add(image(0), 1, probabilities=probabilities)
+
+
+def test_other_bad_inputs_raise_value_error(store):
+    with pytest.raises(ValueError, match="predicted"):
+        store.add(image(0), 1, predicted=11)
+    with pytest.raises(ValueError, match="model_version"):
+        store.add(image(0), 1, model_version=3)
+    with pytest.raises(ValueError, match="PNG"):
+        store.add(image(0), 1, drawing_png=b"GIF89a")
+    with pytest.raises(ValueError, match="limit"):
+        store.list(limit=-1)
+    with pytest.raises(ValueError, match="sample id"):
+        store.get("1")
+    assert store.count() == 0  # nothing half-saved
+
+
+# ---- SQL parameters --------------------------------------------------------------------
+
+def test_sql_in_values_is_stored_verbatim(store):
+    hostile = "x'); DROP TABLE samples; --"
+    sample_id = store.add(image(0), 2, model_version=hostile)
+    assert store.get(sample_id).model_version == hostile
+    store.add(image(1), 3)
+    assert store.count() == 2
+    with sqlite3.connect(store.path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert "samples" in tables
