@@ -1,0 +1,47 @@
+"""Accuracy of a model folder as served (preprocess -> LiteRT): MNIST test and canvas drawings.
+
+    python -m benchmarks.accuracy [MODEL_FOLDER]
+
+Canvas drawings are the pendigits pen trajectories of writers 21-30 (never trained on)
+drawn on a 280x280 canvas with varied size, place and pen width. For context it also prints
+what the same model reads when the canvas is merely resized to 28x28 (the classic bug).
+"""
+
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from digitrec import Recognizer, data
+from digitrec.evaluate import accuracy_report
+from digitrec.train import held_out_pendigits, preprocessed_mnist
+
+
+def naive_inputs(digits, seed=2024):
+    """The seed-app pipeline: the whole canvas resized to 28x28, no crop or centring."""
+    rng = np.random.default_rng(seed)
+    canvases = [data.draw_pen_digit(d, rng) for d in digits]
+    return np.stack([np.asarray(Image.fromarray(c[..., 3]).resize((28, 28), Image.BILINEAR),
+                                np.float32) / 255 for c in canvases])
+
+
+def main(folder=None):
+    recognizer = Recognizer.load(folder)
+    print(f"model {recognizer.version} ({recognizer.backend})")
+    started = time.perf_counter()
+    mnist = preprocessed_mnist(data.load_mnist())
+    report = accuracy_report(mnist["y_test"], recognizer.probabilities(mnist["x_test"]))
+    print(f"MNIST test accuracy:                      {report['accuracy']:.2%} ({report['count']} digits)")
+    pen = held_out_pendigits()
+    report = accuracy_report(pen["y"], recognizer.probabilities(pen["x"]))
+    print(f"canvas-drawn pendigits, held-out writers: {report['accuracy']:.2%} ({report['count']} digits)")
+    print("  per class: " + " ".join(f"{d}:{a:.3f}" for d, a in enumerate(report["per_class"])))
+    _, held_out = data.split_writers(data.load_pendigits())
+    naive = accuracy_report([d.label for d in held_out], recognizer.probabilities(naive_inputs(held_out)))
+    print(f"same drawings, canvas merely resized:     {naive['accuracy']:.2%} (why preprocessing matters)")
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -1,0 +1,141 @@
+"""AppTest smoke tests of every page (the canvas, which AppTest cannot drive, is replaced)."""
+
+import shutil
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from digitrec import registry
+from digitrec.data import draw_pen_digit
+from digitrec.store import SampleStore
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT = 60
+
+
+class FakeCanvas:
+    """What st_canvas returns: the drawing as RGBA pixels and PNG bytes."""
+
+    def __init__(self, image):
+        self.image_data = image
+        self.image_bytes = None
+        self.json_data = {"objects": []}
+
+
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir):
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(tiny_model, models / tiny_model.name)
+    (models / registry.POINTER).write_text(tiny_model.name + "\n")
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))
+    monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "samples.db"))
+    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
+    monkeypatch.delenv("DIGITREC_ADMIN_PASSWORD", raising=False)
+    return {"models": models, "samples": tmp_path / "samples.db"}
+
+
+def draw_page(monkeypatch, image):
+    # The real component registers itself only inside a running server, so the page gets a
+    # stand-in module whose st_canvas returns a real drawing.
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: FakeCanvas(image)
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    return AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=TIMEOUT).run()
+
+
+def test_draw_page_shows_prediction_chart_and_model_input(app_env, monkeypatch, pen_digits):
+    digit = next(d for d in pen_digits if d.writer > 20 and d.label == 3)
+    app = draw_page(monkeypatch, draw_pen_digit(digit))
+    assert not app.exception
+    metric = app.metric[0]
+    assert metric.label == "Prediction" and metric.value in [str(d) for d in range(10)]
+    assert any("Confidence" in m.value for m in app.markdown)
+    assert any("Top 3" in m.value for m in app.markdown)
+    assert app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart")
+    assert any(button.label.startswith("✓ Yes, it is a") for button in app.button)
+
+
+def test_draw_page_empty_canvas_prompts_without_a_guess(app_env, monkeypatch):
+    app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
+    assert not app.exception
+    assert not app.metric
+    assert any("Draw a digit in the box" in info.value for info in app.info)
+    assert not (app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart"))
+
+
+def test_confirming_saves_a_sample(app_env, monkeypatch, pen_digits):
+    digit = next(d for d in pen_digits if d.writer > 20 and d.label == 7)
+    app = draw_page(monkeypatch, draw_pen_digit(digit))
+    predicted = int(app.metric[0].value)
+    next(b for b in app.button if b.label.startswith("✓ Yes")).click().run()
+    assert not app.exception
+    assert any("Saved sample" in s.value for s in app.success)
+    samples = SampleStore(app_env["samples"]).list()
+    assert len(samples) == 1 and samples[0].label == predicted == samples[0].predicted
+
+
+def test_samples_page_empty_and_filled(app_env):
+    app = AppTest.from_file(str(REPO / "pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception and any("No samples yet" in i.value for i in app.info)
+    store = SampleStore(app_env["samples"])
+    for label in (1, 1, 8):
+        store.add(np.zeros((28, 28), np.float32), label, predicted=label)
+    app = AppTest.from_file(str(REPO / "pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert app.metric[0].value == "3"
+
+
+def test_models_page_lists_and_promotes(app_env, tiny_model):
+    other = app_env["models"] / "candidate-2"
+    shutil.copytree(tiny_model, other)
+    app = AppTest.from_file(str(REPO / "pages" / "models.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert any("No admin password" in w.value for w in app.warning)
+    app.selectbox(key="model_choice").select("candidate-2").run()
+    next(b for b in app.button if b.label == "Promote to active").click().run()
+    assert not app.exception
+    assert registry.active_version(app_env["models"]) == "candidate-2"
+
+
+def test_models_page_needs_the_password_when_set(app_env, tiny_model, monkeypatch):
+    monkeypatch.setenv("DIGITREC_ADMIN_PASSWORD", "s3cret")
+    shutil.copytree(tiny_model, app_env["models"] / "candidate-2")
+    app = AppTest.from_file(str(REPO / "pages" / "models.py"), default_timeout=TIMEOUT).run()
+    app.selectbox(key="model_choice").select("candidate-2").run()
+    app.session_state["admin_ok"] = True  # crafted session state grants nothing
+    next(b for b in app.button if b.label == "Promote to active").click().run()
+    assert any("wrong or missing admin password" in e.value for e in app.error)
+    assert registry.active_version(app_env["models"]) == tiny_model.name
+    app.text_input(key="admin_password").input("s3cret").run()
+    next(b for b in app.button if b.label == "Promote to active").click().run()
+    assert registry.active_version(app_env["models"]) == "candidate-2"
+
+
+def test_retrain_page_trains_evaluates_and_promotes(app_env):
+    from digitrec.jobs import manager
+
+    app = AppTest.from_file(str(REPO / "pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    app.selectbox[0].select("fast")
+    app.slider[0].set_value(0.05)  # share of MNIST: a tiny, real training run
+    app.button[0].click().run()  # the form's "Start training"
+    assert not app.exception, app.exception
+    job = manager.current()
+    assert job is not None
+    state = job.wait(300)
+    assert state["state"] == "finished", state
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        app.run()
+        if any(f"Candidate {state['version']}" in h.value for h in app.subheader):
+            break
+    assert not app.exception
+    assert any("MNIST test" == m.label for m in app.metric)
+    next(b for b in app.button if b.label.startswith("Promote")).click().run()
+    assert registry.active_version(app_env["models"]) == state["version"]
