@@ -113,6 +113,24 @@ class _KerasBackend:
             return np.asarray(self._model(batch, training=False))
 
 
+def _serving_candidates(directory: Path, problems: list) -> list[Path]:
+    candidates = []
+    try:
+        candidates.append(directory / registry.active_version(directory))
+    except ModelError as error:
+        problems.append(str(error))
+    candidates += [directory / version for version in reversed(registry.previous_versions(directory))]
+    committed = registry.active_version(registry.REPO_MODELS, required=False)
+    if committed:
+        candidates.append(registry.REPO_MODELS / committed)
+    candidates += [directory / card["version"] for card in registry.list_models(directory)]
+    unique = []
+    for folder in candidates:
+        if folder.is_dir() and folder not in unique:
+            unique.append(folder)
+    return unique
+
+
 class Recognizer:
     """A loaded model that reads digits from images."""
 
@@ -140,6 +158,28 @@ class Recognizer:
         if path is not None:
             return cls(path, backend)
         return cls(registry.models_dir() / registry.active_version(), backend)
+
+    @classmethod
+    def load_serving(cls, directory: Path | None = None) -> tuple["Recognizer", str | None]:
+        """The active model, or if it cannot be loaded the last good one, with a warning.
+
+        Tries the active model, then previously active ones (newest first), then the
+        committed model in the repository, then any other folder. Raises ModelError only
+        when nothing at all can be served.
+        """
+        directory = Path(directory or registry.models_dir())
+        problems = []
+        for folder in _serving_candidates(directory, problems):
+            try:
+                recognizer = cls(folder)
+            except ModelError as error:
+                problems.append(str(error))
+                continue
+            warning = None
+            if problems:
+                warning = f"{'; '.join(problems)}. Serving {recognizer.version} instead."
+            return recognizer, warning
+        raise ModelError("no model can be loaded: " + "; ".join(problems or ["no model folders"]))
 
     def probabilities(self, model_inputs: np.ndarray) -> np.ndarray:
         """Model probabilities for preprocessed (N, 28, 28) inputs, in chunks."""

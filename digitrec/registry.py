@@ -128,6 +128,11 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def previous_versions(directory: Path | None = None) -> list[str]:
+    """Versions that were active before, oldest first (the rollback history)."""
+    return _history(directory or models_dir())
+
+
 def _history(directory: Path) -> list[str]:
     try:
         return [line for line in (directory / HISTORY).read_text().split() if VERSION_PATTERN.match(line)]

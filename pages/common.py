@@ -9,17 +9,22 @@ from digitrec.store import SampleStore, default_path
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _load_recognizer(directory: str, version: str) -> Recognizer:
-    return Recognizer.load(Path(directory) / version)
+def _load_recognizer(directory: str, version: str | None):
+    return Recognizer.load_serving(Path(directory))
 
 
 def recognizer() -> Recognizer:
     """The active model, loaded once per process and shared by every session.
 
     Keyed by the active version, so after a promotion the next rerun of any page picks up
-    the new model.
+    the new model. If the active model is broken, the last good one is served and the
+    page says why.
     """
-    return _load_recognizer(str(registry.models_dir()), registry.active_version())
+    directory = registry.models_dir()
+    loaded, warning = _load_recognizer(str(directory), registry.active_version(directory, required=False))
+    if warning:
+        st.warning(warning, icon="⚠️")
+    return loaded
 
 
 def samples_path() -> str:

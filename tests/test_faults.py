@@ -1,0 +1,163 @@
+"""Faults: kill -9 mid-way, broken model folders, a locked samples database. Nothing is lost."""
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from digitrec import Recognizer, registry
+from digitrec.store import SampleStore
+
+REPO = registry.REPO_MODELS.parent
+
+
+def python(code: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)
+
+
+def wait_for_line(process, text, timeout=240):
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"never printed {text!r}: {lines[-5:]}")
+
+
+@pytest.fixture()
+def models(tmp_path, tiny_model):
+    directory = tmp_path / "models"
+    directory.mkdir()
+    for name in ("good-a", "good-b"):
+        shutil.copytree(tiny_model, directory / name)
+    (directory / registry.POINTER).write_text("good-a\n")
+    return directory
+
+
+def test_kill_during_training_leaves_the_active_model_loadable(models, mnist_dir):
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "digitrec", "train", "--architecture", "fast", "--epochs", "5",
+         "--mnist-fraction", "0.3", "--no-pendigits", "--models-dir", str(models),
+         "--mnist-dir", str(mnist_dir), "--activate"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_line(process, "Epoch 1/5")
+        time.sleep(3)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert registry.active_version(models) == "good-a"
+    assert [c["version"] for c in registry.list_models(models)] == ["good-b", "good-a"]
+    recognizer, warning = Recognizer.load_serving(models)
+    assert recognizer.version == "good-a" and warning is None
+
+
+def test_kill_during_promotion_never_leaves_a_broken_pointer(models):
+    for attempt in range(5):
+        process = python(f"""
+            from digitrec import registry
+            print("ready", flush=True)
+            while True:
+                registry.set_active("good-b", {str(models)!r})
+                registry.set_active("good-a", {str(models)!r})
+        """)
+        wait_for_line(process, "ready")
+        time.sleep(0.2 + 0.1 * attempt)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert registry.active_version(models) in ("good-a", "good-b")
+        assert Recognizer.load_serving(models)[1] is None
+
+
+def test_kill_during_sample_writes_loses_no_committed_sample(tmp_path):
+    database = tmp_path / "samples.db"
+    process = python(f"""
+        import numpy as np
+        from digitrec.store import SampleStore
+        store = SampleStore({str(database)!r})
+        while True:
+            sample_id = store.add(np.full((28, 28), 0.5, np.float32), 3, predicted=3)
+            print(sample_id, flush=True)
+    """)
+    committed = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        committed.append(int(process.stdout.readline()))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    store = SampleStore(database)
+    assert len(committed) > 10
+    assert all(store.get(sample_id) is not None for sample_id in committed)
+    assert store.count() >= len(committed)
+
+
+@pytest.mark.parametrize("fault", ["truncated", "garbage", "no pointer", "dangling pointer"])
+def test_broken_active_model_falls_back_to_a_good_one(models, fault):
+    registry.set_active("good-b", models)  # good-a becomes the last good model
+    tflite = models / "good-b" / registry.TFLITE_FILE
+    if fault == "truncated":
+        tflite.write_bytes(tflite.read_bytes()[:2000])
+    elif fault == "garbage":
+        tflite.write_bytes(os.urandom(5000))
+    elif fault == "no pointer":
+        (models / registry.POINTER).unlink()
+    else:
+        shutil.rmtree(models / "good-b")
+    recognizer, warning = Recognizer.load_serving(models)
+    assert recognizer.predict(np.eye(28)).digit is not None
+    assert warning and "Serving" in warning
+    if fault in ("truncated", "garbage"):
+        assert recognizer.version == "good-a" and "good-b" in warning
+
+
+def test_cli_on_a_broken_model_exits_non_zero_with_one_line(models, tmp_path):
+    (models / "good-a" / registry.TFLITE_FILE).write_bytes(b"garbage")
+    image = tmp_path / "digit.png"
+    from PIL import Image
+
+    Image.fromarray((np.eye(28) * 255).astype(np.uint8)).save(image)
+    result = subprocess.run([sys.executable, "-m", "digitrec", "predict", "--model",
+                             str(models / "good-a"), str(image)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "good-a" in errors[0] and "Traceback" not in result.stderr
+
+
+def test_locked_samples_database_keeps_the_page_predicting(tmp_path, monkeypatch, tiny_model, pen_digits):
+    from tests.test_pages import draw_page
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(tiny_model, models / "tiny")
+    (models / registry.POINTER).write_text("tiny\n")
+    database = tmp_path / "samples.db"
+    SampleStore(database).count()  # create it
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))
+    monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(database))
+    blocker = sqlite3.connect(database, timeout=0.1)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        digit = next(d for d in pen_digits if d.writer > 20 and d.label == 5)
+        from digitrec.data import draw_pen_digit
+
+        app = draw_page(monkeypatch, draw_pen_digit(digit))
+        next(b for b in app.button if b.label.startswith("✓ Yes")).click().run()
+        assert not app.exception
+        assert any("Could not save the sample" in e.value for e in app.error)
+        assert app.metric[0].label == "Prediction"  # still predicting
+    finally:
+        blocker.rollback()
+        blocker.close()
