@@ -47,15 +47,15 @@ def _predict(args) -> int:
 
     from digitrec.upload import decode_upload
 
-    recognizer = _load_recognizer(args)
     images, results = [], []
-    for path in args.images:
+    for path in args.images:  # check every file before loading the model: bad input fails fast
         try:
             images.append(decode_upload(Path(path).read_bytes()))
         except OSError as error:
             raise ValueError(f"{path}: cannot read file ({error.strerror})") from None
         except DigitrecError as error:
             raise ValueError(f"{path}: {error}") from None
+    recognizer = _load_recognizer(args)
     for path, prediction in zip(args.images, recognizer.predict_many(images)):
         results.append({"file": str(path), "digit": prediction.digit, "status": prediction.status,
                         "probabilities": None if prediction.probabilities is None

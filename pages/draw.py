@@ -3,13 +3,14 @@
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from digitrec import DigitrecError
+from digitrec import DigitrecError, timing
 from digitrec.segment import read_number
 from digitrec.upload import decode_upload
 from digitrec.views import model_input_image, png_bytes, probability_chart
 from pages.common import recognizer, store
 
 CANVAS_SIZE = 280
+started = timing.start()
 
 st.title("✍️ Draw a digit")
 
@@ -112,8 +113,10 @@ with draw_tab:
             st.info("Draw a digit in the box — the answer appears as soon as you lift the pen.")
         elif mode == "Digit":
             show_result(model.predict(drawing), canvas.image_bytes, "draw")
+            timing.record("draw", started)
         else:
             show_number(read_number(model, drawing))
+            timing.record("number", started)
 
 with upload_tab:
     upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg", "webp", "bmp"])
