@@ -101,7 +101,10 @@ with draw_tab:
     stroke = controls[1].slider("Pen width", 6, 40, 18, key="stroke")
     controls[2].button("Clear", on_click=clear_canvas, use_container_width=True)
     width = CANVAS_SIZE if mode == "Digit" else CANVAS_SIZE * 5 // 2
-    canvas_column, result_column = st.columns([1, 2] if mode == "Digit" else [3, 2])
+    if mode == "Digit":
+        canvas_column, result_column = st.columns([1, 2])
+    else:  # a number needs the whole width to draw on; its digits are shown underneath
+        canvas_column, result_column = st.container(), st.container()
     with canvas_column:
         canvas = st_canvas(stroke_width=stroke, stroke_color="#111111", background_color="",
                            height=CANVAS_SIZE, width=width, drawing_mode="freedraw",
@@ -109,7 +112,9 @@ with draw_tab:
                            key=f"canvas-{mode}-{st.session_state.canvas_generation}")
     drawing = canvas.image_data if canvas is not None else None
     with result_column:
-        if drawing is None:
+        if drawing is None and mode == "Number":
+            st.info("Draw a number (several digits side by side), e.g. 2024.")
+        elif drawing is None:
             st.info("Draw a digit in the box — the answer appears as soon as you lift the pen.")
         elif mode == "Digit":
             show_result(model.predict(drawing), canvas.image_bytes, "draw")

@@ -55,6 +55,17 @@ def test_eight_threads_get_the_single_threaded_answers(tiny_model, drawings):
     assert results == expected
 
 
+def test_sixteen_threads_ten_thousand_predictions(tiny_model, drawings):
+    recognizer = Recognizer.load(tiny_model)
+    images = drawings[0]
+    expected = {index: recognizer.predict(image).probabilities for index, image in enumerate(images)}
+    work = [index % len(images) for index in range(10_000)]
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda index: (index, recognizer.predict(images[index]).probabilities), work))
+    assert len(results) == 10_000
+    assert all(probabilities == expected[index] for index, probabilities in results)
+
+
 def test_predict_many_equals_predict(tiny_model, drawings):
     recognizer = Recognizer.load(tiny_model)
     many = recognizer.predict_many(drawings[0][:10] + [np.zeros((280, 280, 4), np.uint8)])

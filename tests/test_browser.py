@@ -1,0 +1,519 @@
+"""Browser tests: the real app in headless Chromium, driven like a person with a mouse.
+
+They start `streamlit run streamlit_app.py` on a free port with its own samples database and
+model folder (in a temporary directory), open pages in Debian's chromium through Playwright
+and draw real pen trajectories (pendigits, writers the model never trained on) on the canvas.
+
+Requirements: `shutil.which("chromium")` (never `playwright install`) and the `playwright`
+package. Without them the module is skipped, except with CI=true, where it fails: CI must
+run these tests. Without a committed model in models/ the module is skipped too.
+
+DIGITREC_TEST_MODELS_SOURCE=/some/models (a folder with an ACTIVE file and the model folder
+it names) makes the app serve that model instead of the committed one: handy while no model
+is committed yet, or to try the tests against a freshly trained one.
+
+Each test leaves a screenshot of its final state in artifacts/browser/<test name>.png; the
+drawing test also refreshes docs/screenshot-draw.png (shown in the README).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # reported by the chromium_executable fixture (skip, or fail on CI)
+    sync_playwright = None
+    PlaywrightError = PlaywrightTimeout = Exception
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts" / "browser"
+DOCS_SCREENSHOT = REPO / "docs" / "screenshot-draw.png"
+DOCS_LABEL = 2  # the digit the README's screenshot shows, when the model reads it right
+MODELS_SOURCE_VARIABLE = "DIGITREC_TEST_MODELS_SOURCE"
+VIEWPORT = {"width": 1400, "height": 1000}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+# Generous: two cores, and a training job may be running beside the tests.
+STARTUP_TIMEOUT_S = 60
+TIMEOUT_MS = 60_000
+RERUN_TIMEOUT_MS = 45_000
+
+CANVAS = "canvas.upper-canvas"  # fabric's event layer, inside the component's open shadow root
+# Where fabric paints the strokes (the component keeps a background image on another lower-canvas).
+INK_LAYER = "canvas.lower-canvas:not(.dc-background-canvas)"
+PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+HELD_OUT_WRITERS = range(21, 31)
+NUMBER_LABELS = (4, 2, 7)  # the number drawn in Number mode
+PEN_RADIUS = 9  # the app's default pen is 18 px wide  # never used for training (digitrec.data.split_writers)
+
+# A signature of what the result area shows: changes with every rerun that read a new drawing
+# (st.image URLs are content hashes), so waiting for it to change waits for *this* stroke's run.
+RESULT_SIGNATURE_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]') || document;
+  const parts = [];
+  main.querySelectorAll('[data-testid="stImage"] img').forEach(e => parts.push(e.src));
+  main.querySelectorAll('[data-testid="stMetricValue"]').forEach(e => parts.push(e.innerText));
+  main.querySelectorAll('[data-testid="stAlert"]').forEach(e => parts.push(e.innerText));
+  return parts.join('|');
+}"""
+SETTLED_JS = """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+  !== null && document.querySelector('[data-stale="true"]') === null"""
+INK_PIXELS_JS = """canvas => {
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let count = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) count++;
+  return count;
+}"""
+# Whether the pen reaches the canvas at (x, y): the element under the point, through shadow roots.
+HITS_CANVAS_JS = """(canvas, [x, y]) => {
+  let element = document.elementFromPoint(x, y);
+  while (element && element.shadowRoot) {
+    const inner = element.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === element) break;
+    element = inner;
+  }
+  return element === canvas;
+}"""
+
+
+def _skip_or_fail(reason: str):
+    """Skip, or fail where CI=true: CI must run the browser tests."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests must run in CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium_executable() -> str:
+    """Debian's chromium and the playwright package, checked before anything else starts."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        _skip_or_fail("chromium is not installed (apt-get install chromium)")
+    if sync_playwright is None:
+        _skip_or_fail("the playwright package is not installed (pip install -r requirements-dev.txt)")
+    return executable
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_executable):
+    """Debian's chromium, headless, for the whole module."""
+    executable = chromium_executable
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _seed_models(target: Path) -> None:
+    """Give the app a model: DIGITREC_TEST_MODELS_SOURCE copied in, else the app's own seeding."""
+    source = os.environ.get(MODELS_SOURCE_VARIABLE)
+    if source:
+        if not (Path(source) / "ACTIVE").is_file():
+            pytest.fail(f"{MODELS_SOURCE_VARIABLE}={source} has no ACTIVE file", pytrace=False)
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return
+    from digitrec import registry
+
+    if registry.active_version(registry.REPO_MODELS, required=False) is None:
+        pytest.skip("no committed model in models/ (set DIGITREC_TEST_MODELS_SOURCE to use another)")
+    # Nothing to do: an empty DIGITREC_MODELS_DIR is seeded from models/ by the app itself.
+
+
+def _health(url: str) -> str | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
+            return response.read().decode().strip()
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app in its own process with a fresh samples database and model folder."""
+    folder = tmp_path_factory.mktemp("browser-app")
+    models = folder / "models"
+    _seed_models(models)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DIGITREC_SAMPLES_DB": str(folder / "samples.db"),
+        "DIGITREC_MODELS_DIR": str(models),
+        "DIGITREC_MNIST_DIR": os.environ.get("DIGITREC_MNIST_DIR")
+        or str(REPO.parent / "shared" / "data" / "mnist"),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    }
+    log_path = folder / "streamlit.log"
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while _health(url) != "ok":
+            if process.poll() is not None or time.monotonic() > deadline:
+                why = (f"exited with {process.returncode}" if process.poll() is not None
+                       else f"not healthy after {STARTUP_TIMEOUT_S} s")
+                pytest.fail(f"the app {why}; its log:\n{log_path.read_text(errors='replace')[-3000:]}",
+                            pytrace=False)
+            time.sleep(0.5)
+        yield SimpleNamespace(url=url, samples_db=folder / "samples.db", models=models, log=log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def app_url(app) -> str:
+    return app.url
+
+
+@pytest.fixture()
+def page(browser, app_url, request):
+    """A fresh page (own context: own cookies, own Streamlit session) at 1400x1000."""
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+        try:
+            park_mouse(page)
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        except PlaywrightError as error:  # a screenshot must not hide the test's own result
+            print(f"no screenshot for {name}: {error}")
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def held_out_digits(pen_digits):
+    """20 pen digits of held-out writers, two per label, each pair from two writers (fixed)."""
+    chosen = []
+    for label in range(10):
+        of_label = [d for d in pen_digits if d.label == label and d.writer in HELD_OUT_WRITERS]
+        writers = sorted({d.writer for d in of_label})
+        assert len(writers) >= 2, f"too few held-out writers for {label}"
+        for pick in (2 * label, 2 * label + 1):
+            writer = writers[pick % len(writers)]
+            chosen.append(next(d for d in of_label if d.writer == writer))
+    return chosen
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def fit_strokes(strokes, height: float, centre: tuple[float, float], max_width: float):
+    """place_strokes, made smaller if a wide digit would be wider than `max_width`."""
+    from digitrec.data import place_strokes
+
+    placed = place_strokes(strokes, height, centre)
+    xs = [x for stroke in placed for x, _ in stroke]
+    width = max(xs) - min(xs)
+    if width > max_width:
+        placed = place_strokes(strokes, height * max_width / width, centre)
+    return placed
+
+
+def park_mouse(page) -> None:
+    """Move the pointer to an empty corner of the main area: no hover effects in screenshots."""
+    page.mouse.move(VIEWPORT["width"] - 10, VIEWPORT["height"] - 10)
+
+
+def wait_settled(page, timeout_ms: int = RERUN_TIMEOUT_MS) -> None:
+    """Wait until no script run is going on and no element is stale, twice in a row."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    calm = 0
+    while calm < 2:
+        remaining = max(1, int((deadline - time.monotonic()) * 1000))
+        page.wait_for_function(SETTLED_JS, timeout=remaining)
+        page.wait_for_timeout(300)
+        calm = calm + 1 if page.evaluate(SETTLED_JS) else 0
+
+
+def open_app(page, url: str, path: str = "/") -> None:
+    """Open a page of the app and wait until its first run is done."""
+    page.goto(url.rstrip("/") + path)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS * 2)  # first visit may load the model
+    wait_settled(page)
+
+
+def canvas(page):
+    """The canvas element that takes the pen (waits until it is there)."""
+    element = page.locator(CANVAS).first
+    element.wait_for(state="visible")
+    return element
+
+
+def draw(page, strokes) -> None:
+    """Draw strokes (canvas pixels) like a person: pen down, move, pen up; wait for each rerun.
+
+    After every stroke the canvas sends the drawing and the app reruns; waiting for the result
+    area to change (and the run to finish) before the next stroke makes the final reading the
+    reading of the whole drawing, never of a part of it.
+    """
+    target = canvas(page)
+    box = target.bounding_box()
+    assert box is not None, "the canvas has no box on the page"
+    for stroke in strokes:
+        before = page.evaluate(RESULT_SIGNATURE_JS)
+        (x0, y0), rest = stroke[0], stroke[1:]
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        for x, y in rest or [(x0 + 1, y0 + 1)]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
+        page.mouse.up()
+        try:
+            page.wait_for_function(f"before => ({RESULT_SIGNATURE_JS})() !== before", arg=before,
+                                   timeout=RERUN_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            pass  # a stroke that changes nothing the app shows (a speck): just let things settle
+        wait_settled(page)
+    park_mouse(page)  # out of the way of screenshots
+
+
+def metric(page, label: str, scope=None):
+    """The value element of the st.metric with this label."""
+    return ((page if scope is None else scope).locator('[data-testid="stMetric"]').filter(has_text=label)
+            .locator('[data-testid="stMetricValue"]').first)
+
+
+def read_metric(page, label: str, scope=None) -> str:
+    value = metric(page, label, scope)
+    value.wait_for(state="visible", timeout=RERUN_TIMEOUT_MS)
+    return value.inner_text().strip()
+
+
+def clear(page) -> None:
+    """Click Clear and wait for the fresh, empty canvas and the prompt."""
+    old = page.locator(CANVAS).first.element_handle()
+    page.get_by_role("button", name="Clear", exact=True).click()
+    try:
+        page.wait_for_function("element => !element.isConnected", arg=old, timeout=RERUN_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pass  # the tests that care check the pixels and the prompt themselves
+    expect(page.get_by_text(PROMPT)).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    wait_settled(page)
+    canvas(page)
+
+
+def ink_pixels(page) -> int:
+    """Pixels with any ink on the canvas's painted layer."""
+    return page.locator(INK_LAYER).first.evaluate(INK_PIXELS_JS)
+
+
+def digit_strokes(digit, size: int = 280):
+    """A pen digit placed in the middle of the 280x280 canvas, 70% of its height."""
+    return fit_strokes(digit.strokes, size * 0.7, (size / 2, size / 2), max_width=size * 0.85)
+
+
+def no_tracebacks(page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"the app shows a traceback: {exceptions.first.inner_text()[:2000]}"
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_draw_digits_reads_what_was_drawn(page, app_url, held_out_digits):
+    open_app(page, app_url)
+    misreads, started, docs_saved = [], time.monotonic(), None  # docs_saved: the label shown
+    for index, digit in enumerate(held_out_digits):
+        if index:
+            clear(page)
+            assert metric(page, "Prediction").count() == 0, "Clear left the previous prediction"
+        draw(page, digit_strokes(digit))
+        read = read_metric(page, "Prediction")
+        if read != str(digit.label):
+            misreads.append((digit.label, digit.writer, read))
+        elif docs_saved is None or (digit.label == DOCS_LABEL and docs_saved != DOCS_LABEL):
+            # The README's picture: the Draw page with a digit read right (a 2 if one is).
+            DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
+            docs_saved = digit.label
+    no_tracebacks(page)
+    total = len(held_out_digits)
+    rate = 1 - len(misreads) / total
+    print(f"\nread {total - len(misreads)}/{total} drawn digits right ({rate:.0%}) in "
+          f"{time.monotonic() - started:.0f} s; misreads (label, writer -> read): "
+          + (", ".join(f"{label} (writer {writer}) -> {read}" for label, writer, read in misreads)
+             or "none"))
+    assert docs_saved is not None, "no digit was read right: no docs screenshot"
+    assert rate >= 0.9, f"only {rate:.0%} of {total} drawn digits read right: {misreads}"
+
+
+def test_empty_canvas_shows_prompt_and_no_guess(page, app_url):
+    open_app(page, app_url)
+    canvas(page)
+    expect(page.get_by_text(PROMPT)).to_be_visible()
+    assert metric(page, "Prediction").count() == 0, "an empty canvas shows a prediction"
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 0, "an empty canvas shows a chart"
+    assert page.get_by_role("button", name=re.compile("Yes, it is a")).count() == 0
+    assert ink_pixels(page) == 0
+    no_tracebacks(page)
+
+
+def test_clear_empties_the_canvas(page, app_url, held_out_digits):
+    from PIL import Image, ImageChops
+
+    open_app(page, app_url)
+    park_mouse(page)
+    empty = Image.open(io.BytesIO(canvas(page).screenshot())).convert("RGB")
+    draw(page, digit_strokes(held_out_digits[6]))
+    read_metric(page, "Prediction")
+    assert ink_pixels(page) > 500, "the drawing left no ink on the canvas"
+
+    clear(page)
+    expect(page.get_by_text(PROMPT)).to_be_visible()
+    assert metric(page, "Prediction").count() == 0, "Clear left the prediction on the page"
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 0, "Clear left the chart"
+    assert ink_pixels(page) == 0, "Clear left ink on the canvas"
+    park_mouse(page)
+    cleared = Image.open(io.BytesIO(canvas(page).screenshot())).convert("RGB")
+    assert cleared.size == empty.size
+    difference = np.asarray(ImageChops.difference(empty, cleared)).max(axis=2)
+    changed = float((difference > 24).mean())
+    assert changed < 0.005, f"the cleared canvas differs from an empty one in {changed:.1%} of its pixels"
+    no_tracebacks(page)
+
+
+def test_upload_png_is_read(page, app_url, held_out_digits, tmp_path):
+    from PIL import Image
+
+    from digitrec.data import render_strokes
+
+    digit = held_out_digits[14]  # a 7
+    ink = render_strokes(digit_strokes(digit))[..., 3]
+    photo = tmp_path / f"digit-{digit.label}.png"
+    Image.fromarray(255 - ink, "L").convert("RGB").save(photo)  # dark ink on white paper
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("these are my notes, not a picture\n" * 20)
+
+    open_app(page, app_url)
+    page.get_by_role("tab", name="Upload a photo").click()
+    panel = page.get_by_role("tabpanel", name="Upload a photo")
+    panel.locator('input[type="file"]').set_input_files(str(photo))
+    expect(metric(page, "Prediction", panel)).to_have_text(str(digit.label), timeout=RERUN_TIMEOUT_MS)
+    wait_settled(page)
+    no_tracebacks(page)
+
+    panel.locator('input[type="file"]').set_input_files(str(not_an_image))
+    error = panel.locator('[data-testid="stAlert"]').filter(has_text="Cannot read this file:")
+    expect(error).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    wait_settled(page)
+    print(f"\nupload error shown: {error.inner_text()!r}")
+    assert metric(page, "Prediction", panel).count() == 0, "a prediction is shown for a text file"
+    no_tracebacks(page)
+
+
+def test_saved_correction_appears_on_samples_page(page, app, held_out_digits):
+    from digitrec.store import SampleStore
+
+    before = sum(SampleStore(app.samples_db).count_by_label().values()) if app.samples_db.exists() else 0
+    open_app(page, app.url)
+    draw(page, digit_strokes(held_out_digits[4]))
+    predicted = int(read_metric(page, "Prediction"))
+    corrected = (predicted + 1) % 10
+
+    page.get_by_role("radiogroup", name="No, it is a …").get_by_role(
+        "radio", name=str(corrected), exact=True).click()
+    save = page.get_by_role("button", name="Save correction", exact=True)
+    save.click()
+    message = page.get_by_text(re.compile(rf"Saved sample #\d+ as a {corrected}\. See it on the Samples page\."))
+    expect(message).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    sample_id = int(re.search(r"#(\d+)", message.inner_text()).group(1))
+    wait_settled(page)
+    no_tracebacks(page)
+    assert sum(SampleStore(app.samples_db).count_by_label().values()) == before + 1, \
+        "the sample is not in the app's samples database"
+
+    page.get_by_role("link", name="Samples").click()
+    page.wait_for_url(re.compile(r"/samples$"))
+    wait_settled(page)
+    expect(page.get_by_role("heading", name=re.compile("Saved samples"))).to_be_visible()
+    expect(metric(page, "Samples")).to_have_text(str(before + 1), timeout=RERUN_TIMEOUT_MS)
+    caption = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=f"#{sample_id} ·")
+    expect(caption).to_have_count(1)
+    expect(caption).to_contain_text(f"{corrected} (model read {predicted})")
+    no_tracebacks(page)
+
+
+def test_number_mode_reads_three_digits(page, app_url, held_out_digits):
+    open_app(page, app_url)
+    page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="Number", exact=True).click()
+    deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
+    while True:  # the Digit canvas is replaced by a wider one
+        box = page.locator(CANVAS).first.bounding_box()
+        if box is not None and box["width"] == 700:
+            break
+        assert time.monotonic() < deadline, f"the Number canvas is not 700 px wide: {box}"
+        page.wait_for_timeout(250)
+    wait_settled(page)
+    box = canvas(page).bounding_box()
+    assert (box["width"], box["height"]) == (700, 280), box
+
+    # Three digits side by side, 150 px high, centred at x = 120, 350 and 580.
+    digits = [held_out_digits[2 * label] for label in NUMBER_LABELS]
+    placed = [fit_strokes(digit.strokes, 150, (x, 140), max_width=200)
+              for digit, x in zip(digits, (120, 350, 580))]
+
+    # The pen must reach every part of the canvas that is drawn on (checked point by point).
+    target = canvas(page)
+    rightmost = max(x for strokes in placed for stroke in strokes for x, _ in stroke) + PEN_RADIUS
+    unreachable = [x for x in range(0, 700, 10)
+                   if not target.evaluate(HITS_CANVAS_JS, [box["x"] + x + 5, box["y"] + 140])]
+    reach = min(unreachable, default=700)
+    assert reach >= rightmost, (
+        f"only the left {reach} px of the 700 px Number canvas take the pen at a "
+        f"{VIEWPORT['width']}x{VIEWPORT['height']} window (the rest sticks out of its column, "
+        f"under the result column), so the number drawn up to x={rightmost:.0f} cannot be read")
+
+    for strokes in placed:
+        draw(page, strokes)
+    expected = "".join(str(d.label) for d in digits)
+    read = read_metric(page, "Number")
+    if read != expected:
+        per_digit = page.locator('[data-testid="stMarkdownContainer"]').filter(
+            has_text=re.compile(r"^\d · \d+%$")).all_inner_texts()
+        pytest.fail(f"drew {expected}, the app read {read!r}; per digit: {per_digit}", pytrace=False)
+    no_tracebacks(page)
