@@ -36,7 +36,7 @@ def models_dir() -> Path:
     configured = os.environ.get("DIGITREC_MODELS_DIR")
     if configured:
         directory = Path(configured)
-    elif os.access(REPO_MODELS, os.W_OK):
+    elif os.access(REPO_MODELS if REPO_MODELS.exists() else REPO_MODELS.parent, os.W_OK):
         return REPO_MODELS
     else:
         directory = Path(tempfile.gettempdir()) / "digitrec-models"
@@ -204,6 +204,7 @@ def save_model(model, card: dict, version: str | None = None, directory: Path | 
         raise ModelError(f"{version} already exists")
     building = Path(tempfile.mkdtemp(dir=directory, prefix=f".{version}."))
     try:
+        building.chmod(0o755)  # mkdtemp makes it private; a model folder is for everyone to read
         model = inference_copy(model)
         model.save(building / KERAS_FILE)
         (building / TFLITE_FILE).write_bytes(export_tflite(model))
