@@ -74,6 +74,10 @@ class _LiteRTBackend:
         interpreter = self._make()
         interpreter.allocate_tensors()
         self._created += 1
+        # get_*_details() build fresh dicts on every call: look the indices up once.
+        interpreter.digitrec_input = interpreter.get_input_details()[0]["index"]
+        interpreter.digitrec_output = interpreter.get_output_details()[0]["index"]
+        interpreter.digitrec_shape = tuple(interpreter.get_input_details()[0]["shape"])
         return interpreter
 
     def _borrow(self):
@@ -88,13 +92,13 @@ class _LiteRTBackend:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         interpreter = self._borrow()
         try:
-            source = interpreter.get_input_details()[0]
-            if tuple(source["shape"]) != batch.shape:
-                interpreter.resize_tensor_input(source["index"], batch.shape)
+            if interpreter.digitrec_shape != batch.shape:
+                interpreter.resize_tensor_input(interpreter.digitrec_input, batch.shape)
                 interpreter.allocate_tensors()
-            interpreter.set_tensor(source["index"], batch)
+                interpreter.digitrec_shape = batch.shape
+            interpreter.set_tensor(interpreter.digitrec_input, batch)
             interpreter.invoke()
-            return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+            return interpreter.get_tensor(interpreter.digitrec_output).copy()
         finally:
             self._pool.put(interpreter)
 
@@ -191,7 +195,10 @@ class Recognizer:
 
     def predict(self, image) -> Prediction:
         """Read one digit from an array or PIL image of any size and look."""
-        return self.predict_many([image])[0]
+        prepared = preprocess(image)
+        if prepared.empty:
+            return prediction_from(prepared.model_input, None)
+        return prediction_from(prepared.model_input, self._run(prepared.model_input[None, :, :, None])[0])
 
     def predict_many(self, images) -> list[Prediction]:
         """Read many images with one batched model call."""

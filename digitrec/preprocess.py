@@ -32,6 +32,7 @@ THIN_TARGET = 8.0  # hairlines are thickened to this
 THICK_TARGET = 12.0  # marker strokes are thinned to this
 MAX_INPUT_SIDE = 1024  # larger photos are area-averaged down first: same result, far faster
 INK_THRESHOLD = 0.3
+DOT_LENGTH = 2.5  # ink no longer than this many stroke widths is a dot, not a digit
 MIN_CONTRAST = 0.15  # below this much ink contrast an image is blank paper
 
 
@@ -49,13 +50,15 @@ def preprocess(image) -> Preprocessed:
     mask = ink >= INK_THRESHOLD
     if not mask.any():
         return _empty()
+    if mask.sum() < 3:
+        return _empty()
     top, bottom, left, right = _bounding_box(mask)
-    crop = ink[top:bottom, left:right]
-    if _is_dot(mask[top:bottom, left:right]):
+    work = _to_work_scale(ink[top:bottom, left:right])
+    width = stroke_width(work)
+    # A dot (a tap, a stray click) is about as long as it is thick; a digit is not.
+    if max(work.shape) <= DOT_LENGTH * width:
         return _empty()
-    work = _normalise_strokes(_to_work_scale(crop))
-    if not work.any():
-        return _empty()
+    work = _normalise_strokes(work, width)
     return Preprocessed(_centre_in_field(_fit_box(work)), empty=False)
 
 
@@ -77,23 +80,31 @@ def ink_map(image) -> np.ndarray:
             and image.shape[2] == 4 and image.shape[0] and image.shape[1]:
         # The canvas fast path: same result as below, converting only the alpha channel.
         alpha = image[..., 3]
-        if alpha.min() < 0.99 * 255:
+        if _mostly_transparent(alpha):
             return _stretch(_shrink_if_huge(alpha.astype(np.float32) / 255.0))
     array = _as_float_array(image)
     if array.ndim == 3:
         array = _shrink_if_huge(array)
         channels = array.shape[2]
+        colour = array[..., : channels - 1] if channels in (2, 4) else array
         if channels in (2, 4):
             alpha = array[..., -1]
             # Strokes live in the alpha channel (canvas with a transparent background):
             # whatever colour they were drawn in, alpha is the ink.
-            if alpha.min() < 0.99:
+            if _mostly_transparent(alpha):
                 return _stretch(alpha)
-        colour = array[..., : channels - 1] if channels in (2, 4) else array
+            # An opaque picture with a transparent margin or rounded corners: lay it on white.
+            colour = colour * alpha[..., None] + (1.0 - alpha[..., None])
         luminance = colour.mean(axis=2) if colour.shape[2] == 1 else _luminance(colour)
     else:
         luminance = _shrink_if_huge(array)
     return _ink_from_luminance(luminance)
+
+
+def _mostly_transparent(alpha: np.ndarray) -> bool:
+    # Works for uint8 and unit-float alpha alike: compare against half the full value.
+    half = 127 if alpha.dtype == np.uint8 else 0.5
+    return bool((alpha < half).mean() >= 0.5)
 
 
 def _as_float_array(image) -> np.ndarray:
@@ -231,13 +242,6 @@ def stroke_width(mask: np.ndarray) -> float:
     return 2.0 * area / max(outline, 1)
 
 
-def _is_dot(mask: np.ndarray) -> bool:
-    # A dot (a tap, a stray click) is about as long as it is thick; a digit is not.
-    if mask.sum() < 3:
-        return True
-    return max(mask.shape) <= 2.5 * stroke_width(mask)
-
-
 def _to_work_scale(crop: np.ndarray) -> np.ndarray:
     """Scale the crop so its longer side is WORK_SIZE and binarise it."""
     height, width = crop.shape
@@ -252,9 +256,8 @@ def _to_work_scale(crop: np.ndarray) -> np.ndarray:
     return work >= 0.5 * level
 
 
-def _normalise_strokes(work: np.ndarray) -> np.ndarray:
+def _normalise_strokes(work: np.ndarray, width: float) -> np.ndarray:
     """Thicken hairlines and thin marker strokes into the range MNIST strokes span."""
-    width = stroke_width(work)
     if MIN_STROKE <= width <= MAX_STROKE:
         return work
     padded = np.pad(work, int(MAX_STROKE))

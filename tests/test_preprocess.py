@@ -150,3 +150,12 @@ def test_huge_photo_works(two):
     huge = np.asarray(Image.fromarray(255 - canvas[..., 3]).resize((4000, 4000)))
     small = preprocess(255 - canvas[..., 3]).model_input
     assert similarity(preprocess(huge).model_input, small) > 0.9
+
+
+def test_opaque_picture_with_transparent_margin_is_read_by_colour(two):
+    ink = render_strokes(place_strokes(two.strokes, 200, (140, 140)))[..., 3]
+    page = np.stack([255 - ink] * 3 + [np.full_like(ink, 255)], axis=-1)  # dark ink, opaque white
+    page[:2, :, 3] = 0  # a transparent margin, as screenshots with rounded corners have
+    page[:, :2, 3] = 0
+    expected = preprocess(render_strokes(place_strokes(two.strokes, 200, (140, 140)))).model_input
+    assert similarity(preprocess(page).model_input, expected) > 0.95

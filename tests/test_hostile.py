@@ -1,0 +1,231 @@
+"""Hostile and careless input: every case ends in a prediction, 'empty', or a clear error.
+
+Arrays go through Recognizer.predict; files through the upload path (decode_upload then
+predict, exactly what the Draw page does) and through the CLI. A case that raised anything
+but ValueError/DigitrecError would be a traceback on the page; one that never returned a hang.
+"""
+
+import io
+import subprocess
+import sys
+import threading
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+from digitrec import DigitrecError, Recognizer
+from digitrec.upload import MAX_UPLOAD_BYTES, decode_upload
+
+HANG_LIMIT = 60  # seconds; generous for a 2-core machine, far below "hung"
+
+
+@pytest.fixture(scope="module")
+def recognizer(tiny_model):
+    return Recognizer.load(tiny_model)
+
+
+def outcome(function):
+    """Run `function` with a hang guard; return 'prediction', 'empty' or 'error: ...'."""
+    result = {}
+
+    def target():
+        try:
+            prediction = function()
+            result["value"] = "empty" if prediction.status == "empty" else "prediction"
+        except (ValueError, DigitrecError) as error:
+            assert str(error), "an error without a message"
+            result["value"] = f"error: {error}"
+        except BaseException as error:  # anything else would be a traceback on the page
+            result["value"] = f"UNEXPECTED {type(error).__name__}: {error}"
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_LIMIT)
+    assert not thread.is_alive(), "input made predict hang"
+    return result["value"]
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def digit_image(size=200, mode="L") -> Image.Image:
+    image = Image.new("L", (size, size), 255)
+    pixels = np.asarray(image).copy()
+    pixels[size // 5 : -size // 5, size // 2 - size // 20 : size // 2 + size // 20] = 0  # a "1"
+    return Image.fromarray(pixels).convert(mode)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width=50_000, height=50_000) -> bytes:
+    """A tiny PNG that claims 2.5 gigapixels."""
+    import struct
+
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+    rows = zlib.compress(b"\x00" * (width // 8 + 1) * 10)
+    return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+
+
+def exif_rotated_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees
+    return encoded(digit_image().rotate(90, expand=True).convert("RGB"), "JPEG", exif=exif)
+
+
+def animated(fmt: str) -> bytes:
+    frames = [digit_image(60).convert("RGB"), Image.new("RGB", (60, 60), "white")]
+    return encoded(frames[0], fmt, save_all=True, append_images=frames[1:])
+
+
+ARRAYS = {
+    "empty 0x0": np.zeros((0, 0)),
+    "empty 0x28": np.zeros((0, 28)),
+    "1x1 black": np.zeros((1, 1)),
+    "1x1 white": np.ones((1, 1)),
+    "1x1 RGBA opaque": np.full((1, 1, 4), 255, np.uint8),
+    "NaN": np.full((28, 28), np.nan),
+    "inf": np.full((28, 28), np.inf),
+    "minus inf pixel": np.where(np.eye(28) > 0, -np.inf, 0.0),
+    "1-D": np.zeros(784),
+    "4-D batch": np.zeros((1, 28, 28, 1)),
+    "5 channels": np.zeros((28, 28, 5)),
+    "channels first": np.zeros((3, 28, 28)),
+    "strings": np.full((28, 28), "x"),
+    "objects": np.empty((28, 28), dtype=object),
+    "complex": np.ones((28, 28), complex),
+    "all True": np.ones((28, 28), bool),
+    "all white": np.full((280, 280, 3), 255, np.uint8),
+    "all black": np.zeros((280, 280, 3), np.uint8),
+    "transparent canvas": np.zeros((280, 280, 4), np.uint8),
+    "single dot": np.pad(np.full((12, 12, 4), 255, np.uint8), ((134, 134), (134, 134), (0, 0))),
+    "int64 huge": np.full((28, 28), 2**40, np.int64) * np.eye(28, dtype=np.int64),
+    "negative ints": np.full((28, 28), -5, np.int32),
+    "float above 255": np.full((28, 28), 1000.0),
+    "float16": (np.eye(28) * 255).astype(np.float16),
+    "uint16": (np.eye(28) * 65535).astype(np.uint16),
+    "int8 negative": np.full((28, 28), -1, np.int8),
+    "python list": [[0, 255] * 14] * 28,
+    "None": None,
+    "a dict": {"pixels": 1},
+    "random noise": np.random.default_rng(0).integers(0, 256, (280, 280), dtype=np.uint8),
+    "one row 1x5000": np.ones((1, 5000)),
+    "tall 5000x1": np.ones((5000, 1)),
+    "giant photo 4000x4000": np.asarray(digit_image(4000).convert("RGB")),
+}
+
+UPLOADS = {
+    "empty bytes": b"",
+    "plain text": b"hello, this is not an image",
+    "SVG renamed .png": b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>',
+    "PDF renamed .png": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer<<>>\n%%EOF",
+    "HTML": b"<html><body><img src=x onerror=alert(1)></body></html>",
+    "zip archive": b"PK\x03\x04" + b"\x00" * 100,
+    "truncated PNG": (lambda b: b[: len(b) // 2])(encoded(digit_image(), "PNG")),
+    "truncated JPEG": (lambda b: b[: len(b) // 2])(encoded(digit_image(), "JPEG")),
+    "corrupt JPEG": (lambda b: b[:200] + bytes(x ^ 0xFF for x in b[200:600]) + b[600:])(
+        encoded(digit_image(), "JPEG")),
+    "GIF": encoded(digit_image(), "GIF"),
+    "animated GIF": animated("GIF"),
+    "animated PNG": animated("PNG"),
+    "TIFF": encoded(digit_image(), "TIFF"),
+    "ICO": encoded(digit_image(64), "ICO"),
+    "decompression bomb": bomb_png(),
+    "over the size limit": b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_UPLOAD_BYTES + 1),
+    "CMYK JPEG": encoded(digit_image(mode="CMYK"), "JPEG"),
+    "16-bit PNG": encoded(Image.fromarray(np.asarray(digit_image(), np.uint16) * 257), "PNG"),
+    "palette PNG with transparency": encoded(digit_image().convert("P"), "PNG", transparency=255),
+    "LA PNG": encoded(digit_image(mode="LA"), "PNG"),
+    "EXIF-rotated photo": exif_rotated_jpeg(),
+    "1x1 PNG": encoded(Image.new("L", (1, 1), 0), "PNG"),
+    "WebP": encoded(digit_image(), "WEBP"),
+    "BMP": encoded(digit_image(), "BMP"),
+}
+
+
+@pytest.mark.parametrize("name", ARRAYS)
+def test_hostile_arrays(recognizer, name):
+    result = outcome(lambda: recognizer.predict(ARRAYS[name]))
+    assert not result.startswith("UNEXPECTED"), result
+
+
+@pytest.mark.parametrize("name", UPLOADS)
+def test_hostile_uploads(recognizer, name):
+    result = outcome(lambda: recognizer.predict(decode_upload(UPLOADS[name])))
+    assert not result.startswith("UNEXPECTED"), result
+
+
+def test_expected_outcomes(recognizer):
+    """The cases a user could mean something with are read; the rest are refused or empty."""
+    read = {name for name in ("CMYK JPEG", "16-bit PNG", "palette PNG with transparency", "LA PNG",
+                              "EXIF-rotated photo", "WebP", "BMP")
+            if outcome(lambda: recognizer.predict(decode_upload(UPLOADS[name]))) == "prediction"}
+    assert len(read) == 7, read
+    assert outcome(lambda: recognizer.predict(ARRAYS["giant photo 4000x4000"])) == "prediction"
+    for name in ("all white", "all black", "transparent canvas", "single dot", "1x1 black"):
+        assert outcome(lambda: recognizer.predict(ARRAYS[name])) == "empty", name
+    for name in ("decompression bomb", "animated GIF", "SVG renamed .png", "over the size limit"):
+        assert outcome(lambda: recognizer.predict(decode_upload(UPLOADS[name]))).startswith("error"), name
+
+
+def test_exif_rotation_is_applied():
+    image = decode_upload(exif_rotated_jpeg())
+    assert image.size == (200, 200)
+    assert np.asarray(image.convert("L"))[100, 100] < 128  # the "1" is upright in the middle
+
+
+@pytest.mark.parametrize("name", ["plain text", "decompression bomb", "truncated PNG", "GIF"])
+def test_cli_refuses_bad_files_with_one_line(tmp_path, tiny_model, name):
+    path = tmp_path / "upload.png"
+    path.write_bytes(UPLOADS[name])
+    result = subprocess.run([sys.executable, "-m", "digitrec", "predict", "--model", str(tiny_model),
+                             str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_missing_file(tiny_model, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "digitrec", "predict", "--model", str(tiny_model),
+                             str(tmp_path / "nope.png")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("error:") and "nope.png" in result.stderr
+
+
+ANY_ARRAY = hnp.arrays(
+    dtype=st.sampled_from([np.uint8, np.uint16, np.int16, np.float32, np.float64, np.bool_]),
+    shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=40),
+    elements=None,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ANY_ARRAY)
+def test_random_arrays_never_crash(recognizer, array):
+    result = outcome(lambda: recognizer.predict(array))
+    assert not result.startswith("UNEXPECTED"), result
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=2000))
+def test_random_bytes_never_crash_the_upload_path(recognizer, data):
+    result = outcome(lambda: recognizer.predict(decode_upload(data)))
+    assert not result.startswith("UNEXPECTED"), result
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(5, 60), st.integers(5, 60), st.just(4))))
+def test_random_rgba_canvases_give_a_valid_prediction(recognizer, canvas):
+    result = outcome(lambda: recognizer.predict(canvas))
+    assert result in ("prediction", "empty"), result
