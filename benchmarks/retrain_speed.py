@@ -17,7 +17,7 @@ from digitrec.config import TrainingConfig
 from digitrec.jobs import run_training
 from digitrec.train import prepare_data
 
-PAGE_DEFAULTS = dict(architecture="fast", epochs=3, batch_size=128, learning_rate=0.003,
+PAGE_DEFAULTS = dict(architecture="fast", epochs=4, batch_size=128, learning_rate=0.003,
                      augment=False, mnist_fraction=1.0, pendigits=True)
 
 
