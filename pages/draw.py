@@ -6,7 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 from digitrec import DigitrecError, timing
 from digitrec.segment import read_number
 from digitrec.upload import decode_upload
-from digitrec.views import model_input_image, png_bytes, probability_chart
+from digitrec.views import model_input_image, png_bytes, probability_chart_spec
 from pages.common import recognizer, store
 
 CANVAS_SIZE = 280
@@ -48,7 +48,7 @@ def show_result(prediction, drawing_png, source):
         st.image(model_input_image(prediction.model_input, scale=5),
                  caption="What the model sees (28×28)")
     with right:
-        st.altair_chart(probability_chart(prediction), use_container_width=True)
+        st.vega_lite_chart(probability_chart_spec(prediction), use_container_width=True)
     correction_form(prediction, drawing_png, source)
 
 
@@ -89,7 +89,7 @@ def show_number(reading):
         with columns[index % len(columns)]:
             st.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}")
             st.image(model_input_image(prediction.model_input, scale=3))
-            st.altair_chart(probability_chart(prediction, height=120), use_container_width=True)
+            st.vega_lite_chart(probability_chart_spec(prediction, height=120), use_container_width=True)
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])

@@ -517,3 +517,35 @@ def test_number_mode_reads_three_digits(page, app_url, held_out_digits):
             has_text=re.compile(r"^\d · \d+%$")).all_inner_texts()
         pytest.fail(f"drew {expected}, the app read {read!r}; per digit: {per_digit}", pytrace=False)
     no_tracebacks(page)
+
+
+def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
+    """Start a tiny training from the Retrain page, watch it, promote it, see Draw use it.
+
+    Runs last: it changes the app's active model.
+    """
+    open_app(page, app.url, "/retrain")
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("1")
+    share = page.locator('[data-testid="stSlider"]').filter(has_text="Share of MNIST").get_by_role("slider")
+    share.focus()
+    page.keyboard.press("Home")  # 0.01
+    for _ in range(9):
+        page.keyboard.press("ArrowRight")  # up to 0.10: a few thousand digits, a quick real run
+    expect(share).to_have_attribute("aria-valuenow", "0.1")
+    page.get_by_text("Canvas-drawn pen digits (writers 1-20)").click()  # MNIST only: quicker
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator('[data-testid="stProgress"]').first).to_be_visible(timeout=TIMEOUT_MS)
+    finished = page.get_by_text(re.compile(r"Training finished: candidate"))
+    expect(finished).to_be_visible(timeout=600_000)
+    expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()  # the curves
+    version = re.search(r"candidate (\S+) saved", finished.inner_text()).group(1)
+    expect(page.get_by_text(f"Candidate {version}")).to_be_visible(timeout=RERUN_TIMEOUT_MS * 2)
+    no_tracebacks(page)
+    page.get_by_role("button", name=f"Promote {version} to active").click()
+    expect(page.get_by_text(f"{version} is now active")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    assert (app.models / "ACTIVE").read_text().strip() == version
+
+    open_app(page, app.url, "/")
+    expect(page.get_by_text(f"Model {version}")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    no_tracebacks(page)
