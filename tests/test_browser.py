@@ -532,7 +532,7 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     page.keyboard.press("Home")  # 0.01
     for _ in range(9):
         page.keyboard.press("ArrowRight")  # up to 0.10: a few thousand digits, a quick real run
-    expect(share).to_have_attribute("aria-valuenow", "0.1")
+    expect(share).to_have_attribute("aria-valuetext", "0.10")
     page.get_by_text("Canvas-drawn pen digits (writers 1-20)").click()  # MNIST only: quicker
     page.get_by_role("button", name="Start training").click()
     expect(page.locator('[data-testid="stProgress"]').first).to_be_visible(timeout=TIMEOUT_MS)
@@ -542,6 +542,9 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     version = re.search(r"candidate (\S+) saved", finished.inner_text()).group(1)
     expect(page.get_by_text(f"Candidate {version}")).to_be_visible(timeout=RERUN_TIMEOUT_MS * 2)
     no_tracebacks(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    park_mouse(page)
+    page.screenshot(path=str(ARTIFACTS / "retrain_evaluation.png"), full_page=True)
     page.get_by_role("button", name=f"Promote {version} to active").click()
     expect(page.get_by_text(f"{version} is now active")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
     assert (app.models / "ACTIVE").read_text().strip() == version
