@@ -18,8 +18,9 @@ PASSWORD_VARIABLE = "DIGITREC_ADMIN_PASSWORD"
 
 def configured_password(secret: str | None = None) -> str | None:
     """The admin password: the given secret (st.secrets on the page), else the env variable."""
-    value = secret or os.environ.get(PASSWORD_VARIABLE)
-    return value if value else None
+    value = secret if secret not in (None, "") else os.environ.get(PASSWORD_VARIABLE)
+    # TOML reads `admin_password = 12345` as a number: compare it as the text typed.
+    return str(value) if value not in (None, "") else None
 
 
 def authorize(given: str | None, configured: str | None) -> None:

@@ -21,6 +21,9 @@ def _train(args) -> int:
     directory = args.models_dir
     folder = run_training(config, directory, verbose=1, mnist_folder=args.mnist_dir,
                           version=args.version)
+    if folder is None:
+        print("trained as a worker; the chief (worker 0) saves the model folder")
+        return 0
     card = registry.read_card(folder)
     print(f"saved {folder}")
     _print_metrics(card["metrics"])

@@ -92,6 +92,17 @@ def _load_mnist_folder(folder: Path) -> Mnist:
 
 
 def _load_mnist_keras() -> Mnist:
+    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    if cached.is_file():
+        # What Keras downloaded before (e.g. in a training process): read it without
+        # importing TensorFlow, so the app server stays light.
+        try:
+            with np.load(cached) as stored:
+                arrays = [stored[key] for key in ("x_train", "y_train", "x_test", "y_test")]
+            checksums = {"keras-mnist.npz": hashlib.md5(arrays[0].tobytes() + arrays[2].tobytes()).hexdigest()}
+            return Mnist(*arrays, checksums)
+        except (OSError, ValueError, KeyError):
+            pass  # a broken cache: let Keras fetch it again
     try:
         from keras.datasets import mnist  # imported late: it pulls in TensorFlow
 

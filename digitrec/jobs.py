@@ -6,6 +6,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -13,14 +14,17 @@ from typing import Callable
 from digitrec import data, registry
 from digitrec.errors import DigitrecError, TrainingBusyError
 from digitrec.evaluate import build_card, evaluate_model
-from digitrec.train import TrainingConfig, held_out_pendigits, prepare_data, train
+from digitrec.train import TrainingConfig, held_out_pendigits, is_chief, prepare_data, train
 
 
 def run_training(config: TrainingConfig, directory: Path | None = None, samples=None,
                  on_progress: Callable[[dict], None] | None = None,
                  stop_event: threading.Event | None = None, verbose: int = 0,
-                 mnist_folder=None, version: str | None = None) -> Path:
-    """Train, evaluate on MNIST test and held-out pendigits, and save a new model folder."""
+                 mnist_folder=None, version: str | None = None) -> Path | None:
+    """Train, evaluate on MNIST test and held-out pendigits, and save a new model folder.
+
+    Returns the folder, or None on a worker other than the chief in multi-machine training.
+    """
     training_data = prepare_data(config, data.load_mnist(mnist_folder), samples)
     if on_progress:
         on_progress({"kind": "data", "counts": training_data.counts})
@@ -31,6 +35,8 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
         pendigits = None
     metrics = evaluate_model(result.model, training_data, pendigits)
     card = build_card(config, training_data, result, metrics, data.default_pendigits_path())
+    if not is_chief():
+        return None  # with several machines only the chief (worker 0) writes the model folder
     folder = registry.save_model(result.model, card, version, directory)
     if on_progress:
         on_progress({"kind": "saved", "version": folder.name, "metrics": card["metrics"]})
@@ -43,11 +49,14 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
 class TrainingJob:
     """A training run in a child process; its state is read through `snapshot()`."""
 
-    def __init__(self, config: TrainingConfig, owner: str, directory: Path | None, samples):
+    def __init__(self, config: TrainingConfig, owner: str, directory: Path | None, samples,
+                 on_end: Callable[[], None] = lambda: None):
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow stays out of the server
         self.config, self.owner = config, owner
+        self._ended = on_end
+        self.token = uuid.uuid4().hex  # whoever holds it (the starting page's URL) may stop the job
         self.started = time.time()
         self._events = context.Queue()
         self._stop = context.Event()
@@ -69,12 +78,14 @@ class TrainingJob:
             except queue.Empty:
                 if not self._process.is_alive():
                     self._finish_if_silent()
+                    self._ended()
                     return
                 continue
             with self._lock:
                 self._apply(event)
-            if event["kind"] in ("saved", "error"):
+            if event["kind"] in ("saved", "error", "not_chief"):
                 self._process.join(timeout=30)
+                self._ended()
                 return
 
     def _apply(self, event: dict) -> None:
@@ -146,7 +157,6 @@ class TrainingManager:
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
         self._lock_path = lock_path
-        self._lock_file = None
 
     def current(self) -> TrainingJob | None:
         """The running job, or the last one that ended (to show its result)."""
@@ -159,12 +169,13 @@ class TrainingManager:
             if self._job is not None and self._job.running:
                 snapshot = self._job.snapshot()
                 raise TrainingBusyError(f"a training started by {snapshot['owner']} is already running")
-            self._release_file_lock()
-            self._take_file_lock(directory)
-            self._job = TrainingJob(config, owner, directory, samples)
+            handle = self._take_file_lock(directory)
+            # Each job closes its own lock file when it ends (closing releases the flock).
+            self._job = TrainingJob(config, owner, directory, samples,
+                                    on_end=handle.close if handle else (lambda: None))
             return self._job
 
-    def _take_file_lock(self, directory: Path | None) -> None:
+    def _take_file_lock(self, directory: Path | None):
         import fcntl
 
         path = self._lock_path or (Path(directory or registry.models_dir()) / ".training.lock")
@@ -172,18 +183,13 @@ class TrainingManager:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a")
         except OSError:
-            return  # read-only model folder: the in-process lock still holds
+            return None  # read-only model folder: the in-process lock still holds
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             raise TrainingBusyError("another process on this server is training a model") from None
-        self._lock_file = handle
-
-    def _release_file_lock(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing the file releases the flock
-            self._lock_file = None
+        return handle
 
 
 manager = TrainingManager()

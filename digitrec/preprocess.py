@@ -130,6 +130,11 @@ def _as_float_array(image) -> np.ndarray:
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
+    factor = max(image.size) // MAX_INPUT_SIDE
+    if factor > 1 and min(image.size) >= factor and image.mode in ("L", "RGB", "RGBA", "LA", "1", "CMYK", "P"):
+        # A 40-megapixel photo would take a gigabyte as floats: average it down in PIL first.
+        image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+        image = image.reduce(factor)
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         return np.asarray(image, dtype=np.float64) / 65535.0
@@ -167,7 +172,8 @@ def _scale_to_unit(array: np.ndarray) -> np.ndarray:
 
 def _shrink_if_huge(array: np.ndarray) -> np.ndarray:
     height, width = array.shape[:2]
-    factor = int(np.ceil(max(height, width) / MAX_INPUT_SIDE))
+    # Never more than the short side: a 1x5000 strip stays one pixel high, not zero.
+    factor = min(int(np.ceil(max(height, width) / MAX_INPUT_SIDE)), height, width)
     if factor <= 1:
         return array
     # Block-average (area) downsampling keeps thin strokes as grey instead of dropping them.

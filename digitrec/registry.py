@@ -40,9 +40,14 @@ def models_dir() -> Path:
         return REPO_MODELS
     else:
         directory = Path(tempfile.gettempdir()) / "digitrec-models"
-    if directory.resolve() != REPO_MODELS.resolve() and not (directory / POINTER).exists():
-        _seed_from_repo(directory)
+    if directory.resolve() != REPO_MODELS.resolve() and not _has_models(directory):
+        _seed_from_repo(directory)  # only a new, empty folder: a lost pointer is reported, not reset
     return directory
+
+
+def _has_models(directory: Path) -> bool:
+    return directory.is_dir() and any(
+        (folder / CARD).is_file() for folder in directory.iterdir() if VERSION_PATTERN.match(folder.name))
 
 
 def _seed_from_repo(directory: Path) -> None:

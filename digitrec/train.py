@@ -102,9 +102,9 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
     prepared = preprocessed_mnist(mnist)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(prepared["y_train"]))
-    count = max(config.validation_size + 10, int(len(order) * config.mnist_fraction))
-    order = order[: min(count, len(order))]
-    val_index, train_index = order[: config.validation_size], order[config.validation_size :]
+    # Validation comes first, so "share of MNIST" is the share of the training images left.
+    val_index, rest = order[: config.validation_size], order[config.validation_size :]
+    train_index = rest[: max(1, int(len(rest) * config.mnist_fraction))]
     x_parts, y_parts = [prepared["x_train"][train_index]], [prepared["y_train"][train_index]]
     counts = {"mnist": len(train_index)}
     if config.pendigits:
@@ -116,9 +116,13 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
         except data.DataUnavailableError:
             counts["pendigits"] = 0
     if samples is not None and len(samples[1]):
-        x_parts.append(np.repeat(samples[0].astype(np.float32), config.sample_weight, axis=0))
-        y_parts.append(np.repeat(samples[1].astype(np.uint8), config.sample_weight, axis=0))
-        counts["user_samples"] = len(samples[1])
+        # Repeated samples never outnumber the MNIST part: a flood of saved samples (or a
+        # huge weight) cannot blow up a shared server's training set.
+        weight = max(1, min(config.sample_weight, len(train_index) // len(samples[1])))
+        kept = min(len(samples[1]), len(train_index))
+        x_parts.append(np.repeat(samples[0][-kept:].astype(np.float32), weight, axis=0))
+        y_parts.append(np.repeat(samples[1][-kept:].astype(np.uint8), weight, axis=0))
+        counts["user_samples"] = kept
     return TrainingData(
         np.concatenate(x_parts), np.concatenate(y_parts),
         prepared["x_train"][val_index], prepared["y_train"][val_index],
@@ -127,6 +131,20 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
 
 
 # --- training -----------------------------------------------------------------------------
+
+
+def is_chief() -> bool:
+    """True unless TF_CONFIG names this process a worker other than the chief (worker 0)."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        raise ValueError("TF_CONFIG is not valid JSON") from None
+    task = config.get("task") or {}
+    if task.get("type") == "chief":
+        return True
+    if "chief" in (config.get("cluster") or {}):
+        return False
+    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
 
 
 def get_strategy():

@@ -26,6 +26,10 @@ def png_bytes(image) -> bytes:
     """Encode an array or PIL image as PNG bytes (to store or download a drawing)."""
     if not isinstance(image, Image.Image):
         image = Image.fromarray(np.asarray(image))
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # 16-bit and float images: scale to 8 bits instead of clipping to white.
+        pixels = np.asarray(image, np.float64)
+        image = Image.fromarray((pixels / max(pixels.max(), 1.0) * 255).astype(np.uint8))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

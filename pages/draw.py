@@ -26,6 +26,7 @@ if "canvas_generation" not in st.session_state:
 
 
 def clear_canvas():
+    """Empty the canvas by mounting a fresh one."""
     # A new key mounts a fresh, empty canvas (the toolbar's reset only clears the browser side).
     st.session_state.canvas_generation += 1
     st.session_state.pop("saved_message", None)
@@ -126,11 +127,18 @@ with draw_tab:
 with upload_tab:
     upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg", "webp", "bmp"])
     if upload is not None:
-        try:
-            image = decode_upload(upload.getvalue())
-            prediction = model.predict(image)
-        except (DigitrecError, ValueError) as error:
-            st.error(f"Cannot read this file: {error}")
+        # Both tabs run on every rerun: read a file once, not again at every canvas stroke.
+        key = (upload.file_id, model.version)
+        if st.session_state.get("upload_key") != key:
+            try:
+                image = decode_upload(upload.getvalue())
+                st.session_state.upload_result = (image, model.predict(image), None)
+            except (DigitrecError, ValueError) as error:
+                st.session_state.upload_result = (None, None, str(error))
+            st.session_state.upload_key = key
+        image, prediction, problem = st.session_state.upload_result
+        if problem:
+            st.error(f"Cannot read this file: {problem}")
         else:
             st.image(image, caption=upload.name, width=200)
-            show_result(prediction, png_bytes(image.convert("RGBA")), "upload")
+            show_result(prediction, png_bytes(image), "upload")

@@ -30,6 +30,7 @@ if not cards:
 
 
 def percent(value):
+    """A share as a percentage with two decimals, None stays None."""
     return None if value is None else round(100 * value, 2)
 
 
@@ -53,12 +54,18 @@ password = st.text_input("Admin password", type="password", key="admin_password"
 
 
 def run_action(action, success):
+    """Run a guarded action; on success rerun so the table shows the new state."""
     try:
         result = action()
     except (DigitrecError, ValueError) as error:
         st.error(str(error))
     else:
-        st.success(success.format(result=result))
+        st.session_state.models_message = success.format(result=result)
+        st.rerun()
+
+
+if "models_message" in st.session_state:
+    st.success(st.session_state.pop("models_message"))
 
 
 actions = st.columns(4)

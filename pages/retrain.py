@@ -49,6 +49,7 @@ def settings_form():
 
 
 def start(config, include):
+    """Start a training job with this session's name, including saved samples if asked."""
     samples = None
     if include:
         try:
@@ -60,7 +61,7 @@ def start(config, include):
     except DigitrecError as error:
         st.error(str(error))
         return
-    st.session_state.my_job = id(job)
+    st.query_params["job"] = job.token  # a reload keeps the URL, and with it control of the job
 
 
 @st.fragment(run_every=1.0)
@@ -70,7 +71,7 @@ def live_progress():
     if job is None:
         return
     state = job.snapshot()
-    mine = st.session_state.get("my_job") == id(job)
+    mine = st.query_params.get("job") == job.token
     owner = "you" if mine else state["owner"]
     progress = state["progress"]
     if state["state"] in ("starting", "running", "stopping"):
@@ -101,6 +102,7 @@ def live_progress():
 
 @st.cache_data(show_spinner="Evaluating…", max_entries=8)
 def evaluation(version, samples_count):
+    """The served model's evaluation, cached per version and number of saved samples."""
     samples = store().arrays() if samples_count else None
     return evaluate_version(registry.version_path(version), samples)
 
@@ -112,8 +114,16 @@ def show_evaluation(version):
         count = store().count()
     except DigitrecError:
         count = 0
-    candidate = evaluation(version, count)
-    baseline = evaluation(active, count) if active and active != version else None
+    try:
+        candidate = evaluation(version, count)
+    except DigitrecError as error:  # deleted on the Models page meanwhile, or unreadable
+        st.warning(f"The candidate {version} cannot be evaluated: {error}")
+        return
+    try:
+        baseline = evaluation(active, count) if active and active != version else None
+    except DigitrecError as error:
+        st.warning(f"The active model cannot be evaluated for comparison: {error}")
+        baseline = None
     st.subheader(f"Candidate {version}")
     for message in candidate["missing"]:
         st.warning(message)

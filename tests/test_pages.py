@@ -123,7 +123,9 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     app = AppTest.from_file(str(REPO / "pages" / "retrain.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     app.selectbox[0].select("fast")
-    app.slider[0].set_value(0.05)  # share of MNIST: a tiny, real training run
+    app.number_input[0].set_value(1)  # epochs
+    app.slider[0].set_value(0.02)  # share of MNIST: 1,100 digits, a tiny but real training run
+    app.toggle[1].set_value(False)  # no canvas-drawn pen digits: quicker
     app.button[0].click().run()  # the form's "Start training"
     assert not app.exception, app.exception
     job = manager.current()

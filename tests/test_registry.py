@@ -114,3 +114,12 @@ def test_save_model_round_trip(tiny_model):
     assert {"tensorflow", "keras", "numpy", "python"} <= set(card["versions"])
     with pytest.raises(ModelError, match="already exists"):
         registry.save_model(None, {}, "tiny", tiny_model.parent)
+
+
+def test_a_lost_pointer_is_not_silently_reset(tmp_path, monkeypatch, committed_model):
+    target = tmp_path / "writable"
+    make_folder(target, "trained-in-browser")
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(target))
+    assert registry.models_dir() == target
+    assert not (target / registry.POINTER).exists()  # reported by the loader, not re-pointed
+    assert not (target / committed_model.name).exists()

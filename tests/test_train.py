@@ -41,6 +41,20 @@ def test_prepare_data_oversamples_user_samples(mnist):
     assert len(prepared.y_val) == 300 and prepared.x_test.shape == (10000, 28, 28)
 
 
+def test_mnist_share_is_a_share_of_the_training_images(mnist):
+    config = TrainingConfig(architecture="fast", mnist_fraction=0.05, pendigits=False)  # the form's validation size
+    prepared = prepare_data(config, mnist)
+    assert len(prepared.y_val) == 5000
+    assert prepared.counts["mnist"] == len(prepared.y_train) == 2750  # 5% of the other 55,000
+
+
+def test_saved_samples_never_outnumber_mnist(mnist):
+    config = TrainingConfig(**{**TINY, "sample_weight": 100})
+    x = np.zeros((50, 28, 28), np.float32)
+    prepared = prepare_data(config, mnist, samples=(x, np.full(50, 4, np.uint8)))
+    assert len(prepared.y_train) - prepared.counts["mnist"] <= prepared.counts["mnist"]
+
+
 def test_one_epoch_learns_and_reports_progress(mnist):
     events = []
     result = train(TrainingConfig(**TINY), prepare_data(TrainingConfig(**TINY), mnist), events.append)
@@ -113,3 +127,20 @@ def test_missing_mnist_fails_with_a_clear_message(tmp_path, monkeypatch):
     job = TrainingManager().start(TrainingConfig(**TINY), "carol", directory=tmp_path)
     state = job.wait(120)
     assert state["state"] == "failed" and "DIGITREC_MNIST_DIR" in state["error"]
+
+
+@pytest.mark.parametrize("tf_config, chief", [
+    (None, True),
+    ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}', True),
+    ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}', False),
+    ('{"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}', False),
+    ('{"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}', True),
+])
+def test_only_the_chief_saves(monkeypatch, tf_config, chief):
+    from digitrec.train import is_chief
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    assert is_chief() is chief
