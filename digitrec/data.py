@@ -211,3 +211,21 @@ def split_writers(digits, held_out_writers=range(21, 31)):
     """Split pen digits into (train, held_out) by writer so evaluation never sees a writer."""
     held = set(held_out_writers)
     return ([d for d in digits if d.writer not in held], [d for d in digits if d.writer in held])
+
+
+def draw_pen_number(digits, rng: np.random.Generator, width: int = 700, height: int = 280):
+    """Draw pen digits side by side on a width x height canvas (seeded size, gaps and pen).
+
+    Returns the RGBA canvas, or None when the digits do not fit across the canvas.
+    """
+    digit_height, brush, gap = rng.uniform(120, 200), rng.uniform(12, 24), rng.uniform(25, 45)
+    strokes, x = [], 30.0
+    for digit in digits:
+        placed = place_strokes(digit.strokes, digit_height, (0.0, height / 2))
+        xs = [point[0] for stroke in placed for point in stroke]
+        shift = x + brush / 2 - min(xs)
+        strokes += [[(px + shift, py) for px, py in stroke] for stroke in placed]
+        x += max(xs) - min(xs) + brush + gap
+    if x > width:
+        return None
+    return render_strokes(strokes, max(width, height), brush)[:height, :width]
