@@ -48,6 +48,7 @@ class StrokeThickness(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        """Thicken (amount > 0) or thin (amount < 0) each image by a random amount."""
         if not training:
             return images
         dilated = ops.max_pool(images, 3, strides=1, padding="same")
@@ -61,6 +62,7 @@ class StrokeThickness(layers.Layer):
                 + ops.relu(-amount) * (eroded - images))
 
     def get_config(self):
+        """The layer's settings, for saving."""
         return {**super().get_config(), "strength": self.strength}
 
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from digitrec import DigitrecError
 from digitrec.views import label_count_chart, model_input_image
+from digitrec.store import SampleStore
 from pages.common import samples_path, store
 
 PAGE_SIZE = 24
@@ -23,19 +24,30 @@ if total == 0:
     st.info("No samples yet. On the Draw page, answer **Right?** under a prediction to save one.")
     st.stop()
 
+@st.cache_data(max_entries=4, show_spinner="Preparing downloads…")
+def exports(path: str, count: int, newest: int) -> tuple[bytes, bytes]:
+    """The .npz and CSV exports, rebuilt only when samples were added or deleted."""
+    store_at = SampleStore(path)
+    return store_at.export_npz(), store_at.export_csv()
+
+
 summary, chart = st.columns([1, 3])
 summary.metric("Samples", total)
+newest = samples.list(limit=1)
+npz, csv = exports(samples_path(), total, newest[0].id if newest else 0)
 with summary:
-    st.download_button("Download .npz (x, y)", samples.export_npz(), "digitrec-samples.npz",
-                       mime="application/octet-stream")
-    st.download_button("Download CSV", samples.export_csv(), "digitrec-samples.csv", mime="text/csv")
+    st.download_button("Download .npz (x, y)", npz, "digitrec-samples.npz", mime="application/octet-stream")
+    st.download_button("Download CSV", csv, "digitrec-samples.csv", mime="text/csv")
 chart.altair_chart(label_count_chart(counts), use_container_width=True)
 
 choice = st.segmented_control("Show", ["all"] + [str(d) for d in range(10)], default="all",
                               key="sample_filter") or "all"
 label = None if choice == "all" else int(choice)
-shown = samples.list(label=label, limit=PAGE_SIZE)
-st.caption(f"Newest {len(shown)} of {total if label is None else counts[label]}")
+matching = total if label is None else counts[label]
+pages = max(1, -(-matching // PAGE_SIZE))
+page = st.number_input("Page", 1, pages, 1, key=f"page-{choice}") if pages > 1 else 1
+shown = samples.list(label=label, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+st.caption(f"{len(shown)} of {matching}, newest first · page {page} of {pages}")
 
 columns = st.columns(6)
 for index, sample in enumerate(shown):

@@ -141,3 +141,16 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     assert any("MNIST test" == m.label for m in app.metric)
     next(b for b in app.button if b.label.startswith("Promote")).click().run()
     assert registry.active_version(app_env["models"]) == state["version"]
+
+
+def test_samples_page_pages_through_older_samples(app_env):
+    store = SampleStore(app_env["samples"])
+    for index in range(30):
+        store.add(np.full((28, 28), index / 30, np.float32), index % 10)
+    app = AppTest.from_file(str(REPO / "pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert any("24 of 30" in c.value for c in app.caption)
+    app.number_input(key="page-all").set_value(2).run()
+    assert any("6 of 30" in c.value and "page 2 of 2" in c.value for c in app.caption)
+    shown = " ".join(m.value for m in app.markdown)
+    assert "#1 ·" in shown and "#6 ·" in shown and "#30 ·" not in shown  # the oldest six
