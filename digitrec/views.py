@@ -98,9 +98,10 @@ def training_curves(epochs: list[dict]) -> alt.Chart:
                                  "value": entry[key]})
     table = pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
     base = alt.Chart(table).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("value:Q", scale=alt.Scale(zero=False)),
-        color=alt.Color("split:N", scale=alt.Scale(range=[HIGHLIGHT, "#f59e0b"])),
+        color=alt.Color("split:N", scale=alt.Scale(range=[HIGHLIGHT, "#f59e0b"]),
+                        legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".4f")],
     )
     loss = base.transform_filter(alt.datum.metric == "loss").properties(title="loss", height=220)
