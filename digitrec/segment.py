@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from digitrec.preprocess import INK_THRESHOLD, ink_map, stroke_width
+from digitrec.preprocess import DOT_LENGTH, INK_THRESHOLD, ink_map, stroke_width
 
 # Share of the digit height under which a gap between two runs is a pen lifted within one
 # digit rather than the space between two digits.
 JOIN_GAP = 0.05
-# A piece with less ink than this share of the largest piece is a speck, not a digit...
+# A piece with less ink than this share of the largest piece is a speck, not a digit; so is
+# one no longer than DOT_LENGTH stroke widths (a dot, a tap of the pen; shared with preprocess).
 SPECK_AREA = 0.04
-# ... and so is one no longer than this many stroke widths (a dot, a tap of the pen).
-DOT_LENGTH = 2.5
 # A piece wider than this times its height may be touching digits (a few % of single
 # pendigits digits are this wide, so the cut must then be clean), if it is also more than
 # one digit's worth of ink: wider than MIN_SPLIT_WIDTH times the number's digit height.

@@ -33,6 +33,7 @@ def clear_canvas():
 
 
 def show_result(prediction, drawing_png, source):
+    # drawing_png is a function: the PNG is only made when a sample is saved, not every rerun.
     """The predicted digit, its confidence, the chart, the top 3, what the model sees, and 'Right?'."""
     if prediction.status == "empty":
         st.info("Draw a digit in the box — the answer appears as soon as you lift the pen.")
@@ -70,7 +71,7 @@ def correction_form(prediction, drawing_png, source):
     try:
         sample_id = store().add(prediction.model_input, label, predicted=prediction.digit,
                                 probabilities=prediction.probabilities,
-                                model_version=model.version, drawing_png=drawing_png)
+                                model_version=model.version, drawing_png=drawing_png())
     except DigitrecError as error:
         st.error(f"Could not save the sample: {error}")
         return
@@ -118,7 +119,7 @@ with draw_tab:
         elif drawing is None:
             st.info("Draw a digit in the box — the answer appears as soon as you lift the pen.")
         elif mode == "Digit":
-            show_result(model.predict(drawing), canvas.image_bytes, "draw")
+            show_result(model.predict(drawing), lambda: canvas.image_bytes, "draw")
             timing.record("draw", started)
         else:
             show_number(read_number(model, drawing))
@@ -141,4 +142,4 @@ with upload_tab:
             st.error(f"Cannot read this file: {problem}")
         else:
             st.image(image, caption=upload.name, width=200)
-            show_result(prediction, png_bytes(image), "upload")
+            show_result(prediction, lambda: png_bytes(image), "upload")
