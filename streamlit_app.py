@@ -5,9 +5,9 @@ import streamlit as st
 st.set_page_config(page_title="digitrec — handwritten digits", page_icon="✍️", layout="wide")
 
 navigation = st.navigation([
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),
-    st.Page("pages/samples.py", title="Samples", icon=":material/photo_library:"),
-    st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
-    st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+    st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("app_pages/samples.py", title="Samples", icon=":material/photo_library:"),
+    st.Page("app_pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
 ])
 navigation.run()

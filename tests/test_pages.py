@@ -46,7 +46,7 @@ def draw_page(monkeypatch, image):
     fake = types.ModuleType("streamlit_drawable_canvas")
     fake.st_canvas = lambda **kwargs: FakeCanvas(image)
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
-    return AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=TIMEOUT).run()
+    return AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT).run()
 
 
 def test_draw_page_shows_prediction_chart_and_model_input(app_env, monkeypatch, pen_digits):
@@ -81,12 +81,12 @@ def test_confirming_saves_a_sample(app_env, monkeypatch, pen_digits):
 
 
 def test_samples_page_empty_and_filled(app_env):
-    app = AppTest.from_file(str(REPO / "pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
     assert not app.exception and any("No samples yet" in i.value for i in app.info)
     store = SampleStore(app_env["samples"])
     for label in (1, 1, 8):
         store.add(np.zeros((28, 28), np.float32), label, predicted=label)
-    app = AppTest.from_file(str(REPO / "pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     assert app.metric[0].value == "3"
 
@@ -94,7 +94,7 @@ def test_samples_page_empty_and_filled(app_env):
 def test_models_page_lists_and_promotes(app_env, tiny_model):
     other = app_env["models"] / "candidate-2"
     shutil.copytree(tiny_model, other)
-    app = AppTest.from_file(str(REPO / "pages" / "models.py"), default_timeout=TIMEOUT).run()
+    app = AppTest.from_file(str(REPO / "app_pages" / "models.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     assert any("No admin password" in w.value for w in app.warning)
     app.selectbox(key="model_choice").select("candidate-2").run()
@@ -106,7 +106,7 @@ def test_models_page_lists_and_promotes(app_env, tiny_model):
 def test_models_page_needs_the_password_when_set(app_env, tiny_model, monkeypatch):
     monkeypatch.setenv("DIGITREC_ADMIN_PASSWORD", "s3cret")
     shutil.copytree(tiny_model, app_env["models"] / "candidate-2")
-    app = AppTest.from_file(str(REPO / "pages" / "models.py"), default_timeout=TIMEOUT).run()
+    app = AppTest.from_file(str(REPO / "app_pages" / "models.py"), default_timeout=TIMEOUT).run()
     app.selectbox(key="model_choice").select("candidate-2").run()
     app.session_state["admin_ok"] = True  # crafted session state grants nothing
     next(b for b in app.button if b.label == "Promote to active").click().run()
@@ -120,7 +120,7 @@ def test_models_page_needs_the_password_when_set(app_env, tiny_model, monkeypatc
 def test_retrain_page_trains_evaluates_and_promotes(app_env):
     from digitrec.jobs import manager
 
-    app = AppTest.from_file(str(REPO / "pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     app.selectbox[0].select("fast")
     app.number_input[0].set_value(1)  # epochs
@@ -147,7 +147,7 @@ def test_samples_page_pages_through_older_samples(app_env):
     store = SampleStore(app_env["samples"])
     for index in range(30):
         store.add(np.full((28, 28), index / 30, np.float32), index % 10)
-    app = AppTest.from_file(str(REPO / "pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     assert any("24 of 30" in c.value for c in app.caption)
     app.number_input(key="page-all").set_value(2).run()

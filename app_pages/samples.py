@@ -5,7 +5,7 @@ import streamlit as st
 from digitrec import DigitrecError
 from digitrec.views import label_count_chart, model_input_image
 from digitrec.store import SampleStore
-from pages.common import samples_path, store
+from app_pages.common import samples_path, store
 
 PAGE_SIZE = 24
 

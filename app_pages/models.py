@@ -4,7 +4,7 @@ import streamlit as st
 
 from digitrec import DigitrecError, admin, registry
 from digitrec.views import confusion_chart
-from pages.common import admin_password
+from app_pages.common import admin_password
 
 st.title("📦 Model versions")
 

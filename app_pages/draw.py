@@ -7,7 +7,7 @@ from digitrec import DigitrecError, timing
 from digitrec.segment import read_number
 from digitrec.upload import decode_upload
 from digitrec.views import model_input_image, png_bytes, probability_chart_spec
-from pages.common import recognizer, store
+from app_pages.common import recognizer, store
 
 CANVAS_SIZE = 280
 started = timing.start()

@@ -9,7 +9,7 @@ from digitrec.evaluate import evaluate_version
 from digitrec.jobs import manager
 from digitrec.config import ARCHITECTURES, LIMITS, TrainingConfig
 from digitrec.views import confusion_chart, model_input_image, training_curves
-from pages.common import admin_password, store
+from app_pages.common import admin_password, store
 
 st.title("🧠 Retrain the model")
 st.caption("Train a candidate on MNIST (and your saved samples) right here, watch it learn, "
