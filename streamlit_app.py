@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="digitrec — handwritten digits", page_icon="✍️", layout="wide")
+st.set_page_config(page_title="digitrec — handwritten digits", page_icon=":material/draw:", layout="wide")
 
 navigation = st.navigation([
     st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),

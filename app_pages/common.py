@@ -23,7 +23,7 @@ def recognizer() -> Recognizer:
     directory = registry.models_dir()
     loaded, warning = _load_recognizer(str(directory), registry.active_version(directory, required=False))
     if warning:
-        st.warning(warning, icon="⚠️")
+        st.warning(warning, icon=":material/warning:")
     return loaded
 
 

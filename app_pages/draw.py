@@ -12,7 +12,7 @@ from app_pages.common import recognizer, store
 CANVAS_SIZE = 280
 started = timing.start()
 
-st.title("✍️ Draw a digit")
+st.title("Draw a digit", icon=":material/draw:")
 
 try:
     model = recognizer()
@@ -50,7 +50,7 @@ def show_result(prediction, drawing_png, source):
         st.image(model_input_image(prediction.model_input, scale=5),
                  caption="What the model sees (28×28)")
     with right:
-        st.vega_lite_chart(probability_chart_spec(prediction), use_container_width=True)
+        st.vega_lite_chart(probability_chart_spec(prediction), width="stretch")
     correction_form(prediction, drawing_png, source)
 
 
@@ -59,7 +59,7 @@ def correction_form(prediction, drawing_png, source):
     st.markdown("**Right?** Save this drawing to teach the next model.")
     yes_column, no_column = st.columns([1, 2])
     label = None
-    if yes_column.button(f"✓ Yes, it is a {prediction.digit}", key=f"confirm-{source}"):
+    if yes_column.button(f"Yes, it is a {prediction.digit}", icon=":material/check:", key=f"confirm-{source}"):
         label = prediction.digit
     with no_column:
         picked = st.pills("No, it is a …", [str(d) for d in range(10)], key=f"pick-{source}",
@@ -91,7 +91,7 @@ def show_number(reading):
         with columns[index % len(columns)]:
             st.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}")
             st.image(model_input_image(prediction.model_input, scale=3))
-            st.vega_lite_chart(probability_chart_spec(prediction, height=120), use_container_width=True)
+            st.vega_lite_chart(probability_chart_spec(prediction, height=120), width="stretch")
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])
@@ -101,7 +101,7 @@ with draw_tab:
     mode = controls[0].segmented_control("Mode", ["Digit", "Number"], default="Digit",
                                          key="mode") or "Digit"
     stroke = controls[1].slider("Pen width", 6, 40, 18, key="stroke")
-    controls[2].button("Clear", on_click=clear_canvas, use_container_width=True)
+    controls[2].button("Clear", on_click=clear_canvas, width="stretch")
     width = CANVAS_SIZE if mode == "Digit" else CANVAS_SIZE * 5 // 2
     if mode == "Digit":
         canvas_column, result_column = st.columns([1, 2])

@@ -6,7 +6,7 @@ from digitrec import DigitrecError, admin, registry
 from digitrec.views import confusion_chart
 from app_pages.common import admin_password
 
-st.title("📦 Model versions")
+st.title("Model versions", icon=":material/deployed_code:")
 
 directory = registry.models_dir()
 configured = admin_password()
@@ -14,10 +14,10 @@ st.caption(f"Model folder `{directory}`"
            + ("" if directory == registry.REPO_MODELS else
               " (writable copy: the app's own models/ folder is read-only or overridden)"))
 if configured:
-    st.info("An admin password is set: promote, roll back and delete ask for it.", icon="🔒")
+    st.info("An admin password is set: promote, roll back and delete ask for it.", icon=":material/lock:")
 else:
     st.warning("No admin password is configured (local use): anyone with this page can promote, "
-               "roll back and delete. Set `admin_password` in secrets to guard them.", icon="🔓")
+               "roll back and delete. Set `admin_password` in secrets to guard them.", icon=":material/lock_open:")
 
 try:
     cards = registry.list_models(directory)
@@ -35,7 +35,7 @@ def percent(value):
 
 
 st.dataframe(
-    [{"active": "✅" if card["active"] else "", "version": card["version"],
+    [{"active": bool(card["active"]), "version": card["version"],
       "created": card.get("created", "")[:16].replace("T", " "),
       "MNIST test %": percent(card.get("metrics", {}).get("mnist_test_accuracy")),
       "canvas %": percent(card.get("metrics", {}).get("pendigits_canvas_accuracy")),
@@ -44,7 +44,7 @@ st.dataframe(
       "data": ", ".join(f"{k} {v}" for k, v in card.get("training", {}).get("examples", {}).items()),
       "epochs": card.get("training", {}).get("epochs_done")}
      for card in cards],
-    hide_index=True, use_container_width=True,
+    hide_index=True, width="stretch",
 )
 
 versions = [card["version"] for card in cards]
@@ -69,13 +69,13 @@ if "models_message" in st.session_state:
 
 
 actions = st.columns(4)
-if actions[0].button("Promote to active", disabled=card["active"], use_container_width=True):
+if actions[0].button("Promote to active", disabled=card["active"], width="stretch"):
     run_action(lambda: admin.promote(chosen, password, configured, directory),
                f"{chosen} is now active: every Draw page uses it from its next rerun.")
-if actions[1].button("Roll back", use_container_width=True,
+if actions[1].button("Roll back", width="stretch",
                      help="Re-activate the model that was active before the current one"):
     run_action(lambda: admin.rollback(password, configured, directory), "Rolled back to {result}.")
-if actions[2].button("Delete", disabled=card["active"], use_container_width=True,
+if actions[2].button("Delete", disabled=card["active"], width="stretch",
                      help="The active model cannot be deleted"):
     run_action(lambda: admin.delete(chosen, password, configured, directory), f"Deleted {chosen}.")
 with actions[3]:

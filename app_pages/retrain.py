@@ -11,7 +11,7 @@ from digitrec.config import ARCHITECTURES, LIMITS, TrainingConfig
 from digitrec.views import confusion_chart, model_input_image, training_curves
 from app_pages.common import admin_password, store
 
-st.title("🧠 Retrain the model")
+st.title("Retrain the model", icon=":material/model_training:")
 st.caption("Train a candidate on MNIST (and your saved samples) right here, watch it learn, "
            "compare it with the active model, and promote it if it is better.")
 
@@ -89,7 +89,7 @@ def live_progress():
                      help="Ends after the current batch and keeps what was learned as a candidate"):
             job.stop()
     if state["epochs"]:
-        st.altair_chart(training_curves(state["epochs"]), use_container_width=True)
+        st.altair_chart(training_curves(state["epochs"]), width="stretch")
     if state["state"] == "failed":
         st.error(f"Training failed: {state['error']}")
     elif state["state"] in ("finished", "stopped"):

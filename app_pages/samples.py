@@ -9,7 +9,7 @@ from app_pages.common import samples_path, store
 
 PAGE_SIZE = 24
 
-st.title("🗂️ Saved samples")
+st.title("Saved samples", icon=":material/photo_library:")
 st.caption(f"Corrections saved from the Draw page · database `{samples_path()}`")
 
 samples = store()
@@ -38,7 +38,7 @@ npz, csv = exports(samples_path(), total, newest[0].id if newest else 0)
 with summary:
     st.download_button("Download .npz (x, y)", npz, "digitrec-samples.npz", mime="application/octet-stream")
     st.download_button("Download CSV", csv, "digitrec-samples.csv", mime="text/csv")
-chart.altair_chart(label_count_chart(counts), use_container_width=True)
+chart.altair_chart(label_count_chart(counts), width="stretch")
 
 choice = st.segmented_control("Show", ["all"] + [str(d) for d in range(10)], default="all",
                               key="sample_filter") or "all"

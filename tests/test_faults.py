@@ -154,7 +154,7 @@ def test_locked_samples_database_keeps_the_page_predicting(tmp_path, monkeypatch
         from digitrec.data import draw_pen_digit
 
         app = draw_page(monkeypatch, draw_pen_digit(digit))
-        next(b for b in app.button if b.label.startswith("✓ Yes")).click().run()
+        next(b for b in app.button if b.label.startswith("Yes, it is a")).click().run()
         assert not app.exception
         assert any("Could not save the sample" in e.value for e in app.error)
         assert app.metric[0].label == "Prediction"  # still predicting

@@ -58,7 +58,7 @@ def test_draw_page_shows_prediction_chart_and_model_input(app_env, monkeypatch, 
     assert any("Confidence" in m.value for m in app.markdown)
     assert any("Top 3" in m.value for m in app.markdown)
     assert app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart")
-    assert any(button.label.startswith("✓ Yes, it is a") for button in app.button)
+    assert any(button.label.startswith("Yes, it is a") for button in app.button)
 
 
 def test_draw_page_empty_canvas_prompts_without_a_guess(app_env, monkeypatch):
@@ -73,7 +73,7 @@ def test_confirming_saves_a_sample(app_env, monkeypatch, pen_digits):
     digit = next(d for d in pen_digits if d.writer > 20 and d.label == 7)
     app = draw_page(monkeypatch, draw_pen_digit(digit))
     predicted = int(app.metric[0].value)
-    next(b for b in app.button if b.label.startswith("✓ Yes")).click().run()
+    next(b for b in app.button if b.label.startswith("Yes, it is a")).click().run()
     assert not app.exception
     assert any("Saved sample" in s.value for s in app.success)
     samples = SampleStore(app_env["samples"]).list()
