@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -163,10 +164,10 @@ def _health(url: str) -> str | None:
         return None
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """The app in its own process with a fresh samples database and model folder."""
-    folder = tmp_path_factory.mktemp("browser-app")
+@contextmanager
+def serve_app(folder: Path):
+    """`streamlit run streamlit_app.py` in its own process, with its samples database, model
+    folder and log in `folder`; yields (url, samples_db, models, log) once the server is healthy."""
     models = folder / "models"
     _seed_models(models)
     port = _free_port()
@@ -203,6 +204,13 @@ def app(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app in its own process with a fresh samples database and model folder (one per module)."""
+    with serve_app(tmp_path_factory.mktemp("browser-app")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -520,6 +528,43 @@ def test_number_mode_reads_three_digits(page, app_url, held_out_digits):
             has_text=re.compile(r"^\d · \d+%$")).all_inner_texts()
         pytest.fail(f"drew {expected}, the app read {read!r}; per digit: {per_digit}", pytrace=False)
     no_tracebacks(page)
+
+
+NAVIGATION = ["Draw", "Samples", "Retrain", "Models"]  # streamlit_app.py's st.navigation titles
+NAV_LINK_LABEL = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"] span[label]'
+CENTERED_MAX_WIDTH = 736  # px: Streamlit's "centered" layout; "wide" fills the window
+
+
+@pytest.mark.parametrize("path, heading", [("/models", "Model versions"),
+                                           ("/retrain", "Retrain the model")])
+def test_direct_link_on_a_fresh_server(browser, tmp_path, request, path, heading):
+    """A server whose very first visit is a page link (a Community Cloud app waking up).
+
+    A folder named pages/ beside the entry point switched Streamlit to its legacy page list
+    until streamlit_app.py had run: the sidebar listed the files (streamlit app, common, draw,
+    ...), the layout was narrow and "common" was a blank page, for that whole session.
+    """
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        with serve_app(tmp_path) as fresh:  # its own process: nothing has opened "/" before
+            open_app(page, fresh.url, path)
+            labels = page.locator(NAV_LINK_LABEL)
+            expect(labels.first).to_be_visible()
+            shown = [label.get_attribute("label") for label in labels.all()]
+            assert shown == NAVIGATION, f"the sidebar lists {shown}, not the app's pages {NAVIGATION}"
+            assert page.get_by_text("common", exact=True).count() == 0, "a page named 'common' is listed"
+            expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+            assert page.url.rstrip("/").endswith(path), page.url
+            main_width = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"]
+            assert main_width > CENTERED_MAX_WIDTH + 100, \
+                f"the page is {main_width:.0f} px wide in a {VIEWPORT['width']} px window: not the wide layout"
+            no_tracebacks(page)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"direct_link_{path.strip('/')}.png"), full_page=True)
+    finally:
+        context.close()
 
 
 def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
