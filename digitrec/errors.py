@@ -23,3 +23,19 @@ class StoreError(DigitrecError):
 
 class PermissionDeniedError(DigitrecError):
     """An admin action was attempted without the admin password."""
+
+
+class UploadError(DigitrecError):
+    """An uploaded file cannot be used as an image."""
+
+
+class CanvasError(DigitrecError):
+    """The drawing a browser sent is not a canvas PNG of the canvas's size."""
+
+
+class LimitError(DigitrecError):
+    """A limit a visitor meets was reached: samples per session or in total, save rate."""
+
+
+class TooManyAttemptsError(PermissionDeniedError):
+    """Too many wrong admin passwords: wait before trying again."""

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,7 +23,9 @@ from typing import Iterator
 
 import numpy as np
 
-from digitrec.errors import StoreError
+from digitrec.errors import LimitError, StoreError, UploadError
+from digitrec.limits import MAX_SAMPLES_TOTAL
+from digitrec.upload import stored_drawing
 
 REPO_SAMPLES_DB = Path(__file__).resolve().parents[1] / "data" / "samples.db"
 ENV_VARIABLE = "DIGITREC_SAMPLES_DB"
@@ -49,6 +52,8 @@ CREATE TABLE IF NOT EXISTS samples (
 # table of the same name shadows it there, so reads simply find no rows.
 TEMP_SCHEMA = SCHEMA.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS")
 SAMPLE_COLUMNS = "id, created, label, predicted, probabilities, model_version, model_input, drawing_png"
+# What list() reads: everything but the drawing, which only a page that shows it loads (drawing()).
+LIST_COLUMNS = "id, created, label, predicted, probabilities, model_version, model_input, NULL"
 
 
 def default_path() -> Path:
@@ -69,7 +74,7 @@ class Sample:
     probabilities: tuple[float, ...] | None
     model_version: str | None
     model_input: np.ndarray
-    drawing_png: bytes | None
+    drawing_png: bytes | None  # None from list(), which leaves drawings out: see drawing()
 
     @property
     def confidence(self) -> float | None:
@@ -81,12 +86,13 @@ class SampleStore:
     """Corrections in one SQLite file; each call opens, uses and closes its own connection."""
 
     def __init__(self, path: str | os.PathLike | None = None, timeout: float = 5.0,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, max_samples: int = MAX_SAMPLES_TOTAL) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
             raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         self.timeout = float(timeout)
         self.read_only = bool(read_only)
+        self.max_samples = check_count(max_samples, "max_samples")
         self._schema_ready = False
 
     def __repr__(self) -> str:
@@ -96,7 +102,12 @@ class SampleStore:
 
     def add(self, model_input, label: int, predicted: int | None = None, probabilities=None,
             model_version: str | None = None, drawing_png: bytes | None = None) -> int:
-        """Save one correction and return its new id."""
+        """Save one correction and return its new id.
+
+        The drawing is re-encoded (digitrec.upload.stored_drawing), never stored as given.
+        LimitError when the store holds max_samples already; StoreError when the database
+        cannot be read (corrupt) or written.
+        """
         row = (
             datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             check_digit(label, "label"),
@@ -107,6 +118,13 @@ class SampleStore:
             check_png(drawing_png),
         )
         with self._connection(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")  # the count below holds until the insert commits
+            # Counting reads every row's page, as the Samples page does: a database it
+            # reports as corrupt refuses saves too, instead of taking them in.
+            stored = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            if stored >= self.max_samples:
+                raise LimitError(f"The app holds {stored} saved samples, the most it keeps; "
+                                 "no more can be saved until some are deleted.")
             cursor = conn.execute(
                 "INSERT INTO samples (created, label, predicted, probabilities, model_version,"
                 " model_input, drawing_png) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
@@ -127,6 +145,13 @@ class SampleStore:
             row = conn.execute(f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?",
                                (sample_id,)).fetchone()
         return None if row is None else self._sample_from_row(row)
+
+    def drawing(self, sample_id: int) -> bytes | None:
+        """The PNG drawing saved with one sample (None if it has none or does not exist)."""
+        sample_id = check_sample_id(sample_id)
+        with self._connection(write=False) as conn:
+            row = conn.execute("SELECT drawing_png FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
 
     def count(self) -> int:
         """How many samples are stored."""
@@ -172,20 +197,23 @@ class SampleStore:
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(CSV_COLUMNS + PIXEL_COLUMNS)
         with self._connection(write=False) as conn:
-            for row in conn.execute(f"SELECT {SAMPLE_COLUMNS} FROM samples ORDER BY id"):
+            for row in conn.execute(f"SELECT {LIST_COLUMNS} FROM samples ORDER BY id"):
                 writer.writerow(csv_row(self._sample_from_row(row)))
         return text.getvalue().encode("utf-8")
 
     def list(self, label: int | None = None, limit: int = 100, offset: int = 0) -> list[Sample]:
-        """Samples newest first, optionally only one label, `limit` at most after `offset`."""
+        """Samples newest first, optionally only one label, `limit` at most after `offset`.
+
+        Drawings are left out (drawing_png is None): load one with drawing(sample_id).
+        """
         limit = check_count(limit, "limit")
         offset = check_count(offset, "offset")
         # Ordered by id, not by time: ids grow with every insert, clocks can tie or step back.
         if label is None:
-            sql, parameters = (f"SELECT {SAMPLE_COLUMNS} FROM samples"
+            sql, parameters = (f"SELECT {LIST_COLUMNS} FROM samples"
                                " ORDER BY id DESC LIMIT ? OFFSET ?"), (limit, offset)
         else:
-            sql, parameters = (f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE label = ?"
+            sql, parameters = (f"SELECT {LIST_COLUMNS} FROM samples WHERE label = ?"
                                " ORDER BY id DESC LIMIT ? OFFSET ?"),\
                 (check_digit(label, "label"), limit, offset)
         with self._connection(write=False) as conn:
@@ -201,6 +229,7 @@ class SampleStore:
             raise StoreError(f"the samples database {self.path} was opened read-only:"
                              " open it without read_only=True to save corrections")
         read_only = self.read_only or (not write and self._looks_read_only())
+        self._refuse_empty_file()
         try:
             if not read_only:
                 self._make_folder()
@@ -212,6 +241,18 @@ class SampleStore:
                     yield conn
         except sqlite3.Error as error:
             raise self._store_error(error) from error
+
+    def _refuse_empty_file(self) -> None:
+        """A zero-byte file is a lost database (SQLite would take it as a new, empty one)."""
+        try:
+            empty = self.path.stat().st_size == 0
+        except OSError:
+            return  # missing (created on first write) or unreadable (reported on opening)
+        if empty:
+            raise StoreError(f"the samples database {self.path} is an empty file (0 bytes), not a"
+                             " database: its samples are lost or it was never written. Restore it"
+                             f" from a backup, delete it to start afresh, or set {ENV_VARIABLE}"
+                             " to another file")
 
     def _looks_read_only(self) -> bool:
         """True when the file exists but this process cannot write it or create files beside it."""
@@ -232,13 +273,39 @@ class SampleStore:
         """A ready connection: schema in place, or shadowed by a temp table when read-only."""
         if read_only:
             return self._open_read_only()
-        conn = sqlite3.connect(self.path, timeout=self.timeout)
+        if not self.path.exists():
+            self._create()
+        # mode=rw never creates a file: a database that vanished is not silently made anew.
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True,
+                               timeout=self.timeout)
         try:
             self._prepare(conn)
         except sqlite3.Error:
             conn.close()
             raise
         return conn
+
+    def _create(self) -> None:
+        """Create the database complete under a temporary name, then link it into place.
+
+        So the file at `path` is never seen empty while being created, and a zero-byte file
+        there is always a lost database (refused), never one being made.
+        """
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        try:
+            with closing(sqlite3.connect(temporary)) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                with conn:
+                    conn.execute(SCHEMA)
+            try:
+                os.link(temporary, self.path)
+            except FileExistsError:
+                pass  # another process or thread created it meanwhile: use theirs
+            except OSError:  # a file system without hard links
+                if not self.path.exists():
+                    os.rename(temporary, self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """Turn on WAL and create the table, once per store object."""
@@ -379,7 +446,7 @@ def check_model_version(model_version) -> str | None:
 
 
 def check_png(drawing_png) -> bytes | None:
-    """Return None or the drawing as PNG bytes, else raise ValueError."""
+    """Return None or the drawing re-encoded as a bounded PNG, else raise ValueError."""
     if drawing_png is None:
         return None
     if not isinstance(drawing_png, (bytes, bytearray, memoryview)):
@@ -387,7 +454,10 @@ def check_png(drawing_png) -> bytes | None:
     data = bytes(drawing_png)
     if not data.startswith(PNG_SIGNATURE):
         raise ValueError("drawing_png is not a PNG image (wrong signature)")
-    return data
+    try:
+        return stored_drawing(data)
+    except UploadError as error:
+        raise ValueError(f"drawing_png cannot be read as a PNG image: {error}") from None
 
 
 def check_sample_id(sample_id) -> int:

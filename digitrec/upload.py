@@ -1,6 +1,8 @@
-"""Uploaded bytes -> a fully decoded, upright PIL image, or an UploadError a user understands.
+"""Untrusted image bytes in and out: uploads, canvas drawings, and the drawing a sample stores.
 
-Uploads come from anyone, so nothing is trusted: the size is checked before decoding, the
+Uploaded bytes -> a fully decoded, upright PIL image, or an UploadError a user understands.
+Canvas PNG bytes -> RGBA pixels, or a CanvasError. Any image -> a small re-encoded PNG to store.
+These come from anyone, so nothing is trusted: the size is checked before decoding, the
 pixel count before pixels are allocated, and the whole image is decoded here (PIL decodes
 lazily, so a truncated file would otherwise fail later, somewhere else).
 """
@@ -11,9 +13,12 @@ import io
 import struct
 import warnings
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import CanvasError, UploadError
+from digitrec.limits import (MAX_CANVAS_BYTES, MAX_CANVAS_SCALE, MAX_DRAWING_SIZE,
+                             MAX_STORED_DRAWING_BYTES)
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP"}
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -27,10 +32,8 @@ TRANSPARENT_MODES = {"LA", "La", "PA", "RGBa"}
 # Errors PIL raises on damaged or hostile files; EOFError and struct.error come from
 # plugins reading past the end of a short file.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
-
-
-class UploadError(DigitrecError):
-    """An uploaded file cannot be used as an image."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
 def _accepted_list() -> str:
@@ -53,15 +56,80 @@ def decode_upload(data: bytes) -> Image.Image:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = _open(bytes(data))
         _check_pixels(image.size)
-        _check_single_frame(image)
-        try:
-            image.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UploadError(_too_many_pixels(image.size)) from None
-        except DECODE_ERRORS:
-            raise UploadError("The image file is damaged or incomplete and cannot be read; "
-                              "please upload it again or use another file.") from None
+        _load(image)
     return _to_readable_mode(_upright(image))
+
+
+def decode_canvas(data: bytes | None, width: int, height: int) -> np.ndarray | None:
+    """The canvas drawing's RGBA pixels from the PNG bytes the browser sent, or None if none.
+
+    `width` x `height` is the canvas size in CSS pixels; the browser draws it at its
+    devicePixelRatio, so up to MAX_CANVAS_SCALE times that is accepted. The byte count and
+    the size in the PNG header are checked before any pixel is decoded: a small PNG that
+    claims 9000x9000 pixels is refused without allocating them.
+    """
+    if data is None:
+        return None
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decode_canvas expects bytes, got {type(data).__name__}")
+    if len(data) > MAX_CANVAS_BYTES:
+        raise CanvasError(f"The drawing sent is {len(data) / 2**20:.1f} MB; a drawing of this "
+                          f"canvas is at most {MAX_CANVAS_BYTES // 2**20} MB. Clear it and draw again.")
+    size = png_size(bytes(data[:24]))
+    if size is None:
+        raise CanvasError("The drawing sent is not a PNG image. Clear the canvas and draw again.")
+    most = (width * MAX_CANVAS_SCALE, height * MAX_CANVAS_SCALE)
+    if not (0 < size[0] <= most[0] and 0 < size[1] <= most[1]):
+        raise CanvasError(f"The drawing sent is {size[0]}x{size[1]} pixels; this canvas is "
+                          f"{width}x{height} and its drawings are at most {most[0]}x{most[1]}. "
+                          "Clear it and draw again.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = _open(bytes(data))
+            _load(image)
+    except UploadError as error:
+        raise CanvasError(f"The drawing sent cannot be read: {error}") from None
+    if image.mode != "RGBA":
+        image = image.convert("RGBA")
+    return np.asarray(image)
+
+
+def png_size(header: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's first 24 bytes (signature and IHDR), or None if not a PNG."""
+    if len(header) < 24 or not header.startswith(PNG_SIGNATURE) or header[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", header[16:24])
+
+
+def stored_drawing(image) -> bytes:
+    """The drawing a sample keeps: PNG, at most MAX_DRAWING_SIZE and MAX_STORED_DRAWING_BYTES.
+
+    `image` is a PIL image, an array, or image bytes (decoded with the upload checks). The
+    pixels are always re-encoded, so nothing a visitor appended to a file is ever stored.
+    """
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        image = decode_upload(image)
+    elif not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image))
+    if image.mode in HIGH_DEPTH_MODES:
+        # 16-bit and float images: scale to 8 bits instead of clipping to white.
+        pixels = np.asarray(image, np.float64)
+        image = Image.fromarray((pixels / max(pixels.max(), 1.0) * 255).astype(np.uint8))
+    elif image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+        image = _to_readable_mode(image)
+        if image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+            image = image.convert("RGBA")
+    box = MAX_DRAWING_SIZE
+    while True:
+        if image.width > box[0] or image.height > box[1]:
+            image = image.copy()
+            image.thumbnail(box, Image.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+        if buffer.tell() <= MAX_STORED_DRAWING_BYTES or max(image.size) <= 1:
+            return buffer.getvalue()
+        box = (max(1, image.width // 2), max(1, image.height // 2))
 
 
 def _open(data: bytes) -> Image.Image:
@@ -80,6 +148,18 @@ def _open(data: bytes) -> Image.Image:
         raise UploadError(f"{image.format or 'This'} images are not accepted. Please upload a "
                           f"{_accepted_list()} image.")
     return image
+
+
+def _load(image: Image.Image) -> None:
+    """Decode all pixels of a single-frame image, or raise UploadError."""
+    _check_single_frame(image)
+    try:
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError(_too_many_pixels(image.size)) from None
+    except DECODE_ERRORS:
+        raise UploadError("The image file is damaged or incomplete and cannot be read; "
+                          "please upload it again or use another file.") from None
 
 
 def _check_pixels(size: tuple[int, int]) -> None:

@@ -11,11 +11,30 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from digitrec.errors import StoreError
+from digitrec.errors import LimitError, StoreError
 from digitrec.store import Sample, SampleStore, default_path
 
-PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"not really the rest of a png"
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def drawing(size=(280, 280)) -> Image.Image:
+    """An RGBA canvas drawing: a dark bar on a transparent background."""
+    pixels = np.zeros((size[1], size[0], 4), np.uint8)
+    pixels[size[1] // 5: -size[1] // 5, size[0] // 2 - 10: size[0] // 2 + 10] = (17, 17, 17, 255)
+    return Image.fromarray(pixels, "RGBA")
+
+
+PNG_BYTES = png(drawing())
+
+
+def pixels_of(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
 
 
 def image(seed: int) -> np.ndarray:
@@ -71,7 +90,8 @@ def test_add_then_get_round_trip(store):
     assert sample.probabilities == tuple(probabilities_for(1))
     assert sample.confidence == pytest.approx(0.82)
     assert sample.model_version == "v2024-01"
-    assert sample.drawing_png == PNG_BYTES
+    np.testing.assert_array_equal(pixels_of(sample.drawing_png), pixels_of(PNG_BYTES))
+    assert store.drawing(sample_id) == sample.drawing_png
     assert sample.model_input.dtype == np.float32 and sample.model_input.shape == (28, 28)
     np.testing.assert_array_equal(sample.model_input, model_input)
     assert sample.created.endswith("+00:00")  # UTC ISO time
@@ -255,13 +275,26 @@ def test_read_only_option_reads_but_refuses_writes(tmp_path):
     assert SampleStore(path).count() == 1
 
 
-def test_read_only_option_on_empty_file_reads_nothing(tmp_path):
+@pytest.mark.parametrize("read_only", [True, False])
+def test_zero_byte_database_is_refused_not_taken_as_new(tmp_path, read_only):
     path = tmp_path / "empty.db"
-    path.touch()
-    reader = SampleStore(path, read_only=True)
-    assert reader.count() == 0
-    assert reader.count_by_label() == {digit: 0 for digit in range(10)}
+    path.touch()  # a database whose contents were lost (a failed copy, a full disk)
+    store = SampleStore(path, read_only=read_only)
+    for call in (store.count, store.count_by_label, lambda: store.list(), store.arrays):
+        with pytest.raises(StoreError, match="empty file"):
+            call()
+    if not read_only:
+        with pytest.raises(StoreError, match="empty file"):
+            store.add(image(0), 1)
     assert path.read_bytes() == b""  # nothing written
+
+
+def test_new_database_is_created_complete(tmp_path):
+    path = tmp_path / "new.db"
+    store = SampleStore(path)
+    assert store.count() == 0
+    assert path.stat().st_size > 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".new")]  # no leftovers
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
@@ -360,3 +393,80 @@ def test_sql_in_values_is_stored_verbatim(store):
     with sqlite3.connect(store.path) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     assert "samples" in tables
+
+
+# ---- bounded memory and disk (issue 8) -------------------------------------------------
+
+def test_list_leaves_drawings_out_and_drawing_loads_one(store):
+    ids = [store.add(image(index), index, drawing_png=PNG_BYTES) for index in range(3)]
+    listed = store.list()
+    assert [sample.id for sample in listed] == ids[::-1]
+    assert all(sample.drawing_png is None for sample in listed)
+    np.testing.assert_array_equal(listed[0].model_input, image(2))
+    np.testing.assert_array_equal(pixels_of(store.drawing(ids[1])), pixels_of(PNG_BYTES))
+    assert store.drawing(store.add(image(9), 9)) is None  # saved without a drawing
+    assert store.drawing(99_999) is None
+
+
+def test_stored_drawing_is_reencoded_and_bounded(store):
+    from digitrec.limits import MAX_DRAWING_SIZE, MAX_STORED_DRAWING_BYTES
+
+    big = png(drawing((1400, 1400)))
+    sample_id = store.add(image(0), 1, drawing_png=big)
+    stored = store.drawing(sample_id)
+    with Image.open(io.BytesIO(stored)) as picture:
+        assert picture.format == "PNG"
+        assert picture.width <= MAX_DRAWING_SIZE[0] and picture.height <= MAX_DRAWING_SIZE[1]
+    assert len(stored) <= MAX_STORED_DRAWING_BYTES
+
+
+def test_png_with_data_appended_is_not_stored_whole(store):
+    tail = os.urandom(3 * 1024 * 1024)  # under the upload limit: read, then re-encoded
+    sample_id = store.add(image(0), 1, drawing_png=PNG_BYTES + tail)
+    stored = store.drawing(sample_id)
+    assert tail[:64] not in stored and len(stored) < 64 * 1024
+    np.testing.assert_array_equal(pixels_of(stored), pixels_of(PNG_BYTES))
+
+
+def test_noise_drawing_is_halved_until_small(store):
+    from digitrec.limits import MAX_STORED_DRAWING_BYTES
+
+    noise = np.random.default_rng(0).integers(0, 256, (280, 700, 4), dtype=np.uint8)
+    stored = store.drawing(store.add(image(0), 1, drawing_png=png(Image.fromarray(noise, "RGBA"))))
+    assert len(stored) <= MAX_STORED_DRAWING_BYTES
+
+
+def test_total_cap_refuses_with_a_message(tmp_path):
+    store = SampleStore(tmp_path / "samples.db", max_samples=3)
+    for index in range(3):
+        store.add(image(index), index)
+    with pytest.raises(LimitError, match="3 saved samples, the most it keeps"):
+        store.add(image(3), 3)
+    assert store.count() == 3
+    store.delete(store.list(limit=1)[0].id)
+    store.add(image(4), 4)  # room again after a delete
+    assert store.count() == 3
+
+
+def corrupt_table_pages(path):
+    """Overwrite the samples table's leaf pages (not the header or schema) with garbage."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    pages = len(data) // page_size
+    for page in range(2, pages - 1):  # keep page 1 (header, schema) and the last page
+        data[page * page_size: page * page_size + 64] = b"\xee" * 64
+    path.write_bytes(bytes(data))
+
+
+def test_save_into_a_corrupt_database_fails(tmp_path):
+    path = tmp_path / "samples.db"
+    store = SampleStore(path)
+    for index in range(60):
+        store.add(image(index), index % 10, drawing_png=PNG_BYTES)
+    corrupt_table_pages(path)
+    with pytest.raises(StoreError):  # what the Samples page reads first
+        SampleStore(path).count_by_label()
+    with pytest.raises(StoreError, match="corrupt|not a SQLite"):
+        SampleStore(path).add(image(99), 1)
