@@ -34,7 +34,11 @@ IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * 4  # float32
 DIGITS = range(10)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CSV_COLUMNS = ["id", "created", "label", "predicted", "confidence", "model_version"]
-PIXEL_COLUMNS = [f"p{index}" for index in range(IMAGE_SHAPE[0] * IMAGE_SHAPE[1])]
+# Named so they cannot be taken for each other: prob_3 is the probability of a 3, px_r3_c5 the
+# pixel in row 3, column 5 of the 28x28 model input.
+PROBABILITY_COLUMNS = [f"prob_{digit}" for digit in DIGITS]
+PIXEL_COLUMNS = [f"px_r{row}_c{column}"
+                 for row in range(IMAGE_SHAPE[0]) for column in range(IMAGE_SHAPE[1])]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -188,14 +192,15 @@ class SampleStore:
     def export_csv(self) -> bytes:
         """All samples as UTF-8 CSV, oldest first, one row per sample.
 
-        Columns: id, created, label, predicted, confidence, model_version, then p0..p783, the
-        28x28 model input flattened row by row and rounded to 3 decimals. Missing values are
-        empty cells. `pandas.read_csv(io.BytesIO(data))` gives numeric pixel columns directly,
-        and `df[[f"p{i}" for i in range(784)]].to_numpy().reshape(-1, 28, 28)` the images.
+        Columns: id, created (UTC), label, predicted, confidence, model_version, then
+        prob_0..prob_9 (the model's probability of each digit), then px_r0_c0..px_r27_c27 (the
+        28x28 model input, row by row, rounded to 3 decimals). Missing values are empty cells.
+        `pandas.read_csv(io.BytesIO(data))` gives numeric columns directly, and
+        `df[store.PIXEL_COLUMNS].to_numpy().reshape(-1, 28, 28)` the images.
         """
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS + PIXEL_COLUMNS)
+        writer.writerow(CSV_COLUMNS + PROBABILITY_COLUMNS + PIXEL_COLUMNS)
         with self._connection(write=False) as conn:
             for row in conn.execute(f"SELECT {LIST_COLUMNS} FROM samples ORDER BY id"):
                 writer.writerow(csv_row(self._sample_from_row(row)))
@@ -481,7 +486,7 @@ def primary_code(error: sqlite3.Error) -> int | None:
 
 
 def csv_row(sample: Sample) -> list:
-    """One CSV row for export_csv: metadata, then 784 pixels rounded to 3 decimals."""
+    """One CSV row for export_csv: metadata, ten probabilities, then 784 pixels rounded to 3 decimals."""
     confidence = sample.confidence
     metadata = [
         sample.id, sample.created, sample.label,
@@ -489,6 +494,8 @@ def csv_row(sample: Sample) -> list:
         "" if confidence is None else f"{confidence:.6g}",
         "" if sample.model_version is None else sample.model_version,
     ]
+    probabilities = ([""] * len(PROBABILITY_COLUMNS) if sample.probabilities is None
+                     else [f"{value:.6g}" for value in sample.probabilities])
     # + 0.0 turns a rounded -0.0 into 0.0 so the file never shows "-0".
     pixels = [f"{round(float(value), 3) + 0.0:g}" for value in sample.model_input.ravel()]
-    return metadata + pixels
+    return metadata + probabilities + pixels

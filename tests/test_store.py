@@ -187,7 +187,13 @@ def test_export_csv_parses_to_the_right_rows(store):
     assert len(rows) == 5
     assert list(rows[0])[:6] == ["id", "created", "label", "predicted", "confidence",
                                  "model_version"]
-    assert list(rows[0])[6:] == [f"p{index}" for index in range(784)]
+    # Probabilities and pixels have names that cannot be mistaken for each other.
+    assert list(rows[0])[6:16] == ["prob_0", "prob_1", "prob_2", "prob_3", "prob_4", "prob_5",
+                                   "prob_6", "prob_7", "prob_8", "prob_9"]
+    pixel_names = list(rows[0])[16:]
+    assert len(pixel_names) == 784
+    assert pixel_names[:3] == ["px_r0_c0", "px_r0_c1", "px_r0_c2"]
+    assert pixel_names[28] == "px_r1_c0" and pixel_names[-1] == "px_r27_c27"
     ids = [sample.id for sample in store.list()][::-1]
     for row, sample_id, model_input, label in zip(rows, ids, expected_x, expected_y):
         assert int(row["id"]) == sample_id
@@ -195,8 +201,11 @@ def test_export_csv_parses_to_the_right_rows(store):
         assert int(row["predicted"]) == 2
         assert float(row["confidence"]) == pytest.approx(0.82)
         assert row["model_version"] == "v1, with a comma"
-        pixels = np.array([float(row[f"p{index}"]) for index in range(784)]).reshape(28, 28)
+        probabilities = [float(row[f"prob_{digit}"]) for digit in range(10)]
+        np.testing.assert_allclose(probabilities, probabilities_for(2), rtol=1e-5)
+        pixels = np.array([float(row[name]) for name in pixel_names]).reshape(28, 28)
         np.testing.assert_allclose(pixels, model_input, atol=0.0005 + 1e-6)
+        assert float(row["px_r3_c5"]) == pytest.approx(model_input[3, 5], abs=0.0005 + 1e-6)
 
 
 def test_export_csv_empty_values_and_header_only(store):
@@ -204,7 +213,8 @@ def test_export_csv_empty_values_and_header_only(store):
     store.add(np.zeros((28, 28)), 6)
     row = next(csv.DictReader(io.StringIO(store.export_csv().decode("utf-8"))))
     assert row["predicted"] == row["confidence"] == row["model_version"] == ""
-    assert row["p0"] == "0"
+    assert all(row[f"prob_{digit}"] == "" for digit in range(10))
+    assert row["px_r0_c0"] == "0" and "p0" not in row
 
 
 # ---- concurrency and locking -----------------------------------------------------------
