@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +232,203 @@ def test_random_bytes_never_crash_the_upload_path(recognizer, data):
 def test_random_rgba_canvases_give_a_valid_prediction(recognizer, canvas):
     result = outcome(lambda: recognizer.predict(canvas))
     assert result in ("prediction", "empty"), result
+
+
+# ---- what one visitor must not be able to do to the server (issue 8) ---------------------
+
+def rgba_bomb_png(width=9000, height=9000) -> bytes:
+    """A valid RGBA PNG of width x height transparent pixels: a few hundred KB of bytes."""
+    import struct
+
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + 4 * width)
+    rows = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def canvas_bomb() -> bytes:
+    return rgba_bomb_png()
+
+
+def test_canvas_bomb_is_refused_before_decoding(canvas_bomb, monkeypatch):
+    import tracemalloc
+
+    from digitrec.errors import CanvasError
+    from digitrec.upload import decode_canvas
+
+    assert len(canvas_bomb) < 1_000_000  # small on the wire, 324 MB of pixels
+    opened = []
+    monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CanvasError, match="9000x9000"):
+            decode_canvas(canvas_bomb, 700, 280)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert opened == []  # PIL never saw it
+    assert peak < 5 * len(canvas_bomb)  # a copy of the bytes at most, no pixels
+
+
+def test_canvas_pngs_a_browser_sends_decode(recognizer):
+    from digitrec.upload import decode_canvas
+
+    for width, scale in ((280, 1), (280, 3), (700, 2), (700, 4)):
+        drawing = np.zeros((280 * scale, width * scale, 4), np.uint8)
+        drawing[60 * scale: 220 * scale, width * scale // 2 - 9 * scale: width * scale // 2 + 9 * scale] = (
+            17, 17, 17, 255)
+        pixels = decode_canvas(encoded(Image.fromarray(drawing, "RGBA"), "PNG"), width, 280)
+        np.testing.assert_array_equal(pixels, drawing)
+        if width == 280:
+            assert recognizer.predict(pixels).status != "empty"
+    assert decode_canvas(None, 280, 280) is None  # nothing drawn yet
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("too wide for the digit canvas", lambda: encoded(Image.new("RGBA", (1200, 280)), "PNG"),
+     "1200x280 pixels"),
+    ("too tall", lambda: encoded(Image.new("RGBA", (280, 1200)), "PNG"), "at most 1120x1120"),
+    ("not a PNG", lambda: encoded(Image.new("RGB", (280, 280)), "JPEG"), "not a PNG"),
+    ("truncated", lambda: encoded(digit_image(280, "RGBA"), "PNG")[:300], "cannot be read"),
+    ("over the byte limit", lambda: encoded(Image.new("RGBA", (280, 280)), "PNG") + b"\0" * 5_000_000,
+     "MB"),
+    ("animated", lambda: animated("PNG"), "cannot be read"),
+])
+def test_bad_canvas_pngs_are_refused_with_a_message(name, data, words):
+    from digitrec.errors import CanvasError
+    from digitrec.upload import decode_canvas
+
+    with pytest.raises(CanvasError, match=words):
+        decode_canvas(data(), 280, 280)
+
+
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir):
+    """The app's environment for AppTest: a copy of the tiny model, a fresh samples db."""
+    import shutil
+
+    from digitrec import registry
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(tiny_model, models / tiny_model.name)
+    (models / registry.POINTER).write_text(tiny_model.name + "\n")
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))
+    monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "samples.db"))
+    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
+    monkeypatch.delenv("DIGITREC_ADMIN_PASSWORD", raising=False)
+    return {"models": models, "samples": tmp_path / "samples.db"}
+
+
+class BrowserCanvas:
+    """A stand-in for st_canvas's result that decodes image_data as the real one does."""
+
+    def __init__(self, png: bytes):
+        self.image_bytes = png
+        self.json_data = {"objects": []}
+
+    @property
+    def image_data(self):
+        raise AssertionError("the page decoded the canvas PNG with Pillow's own limits")
+
+
+def canvas_page(monkeypatch, png: bytes, mode="Digit"):
+    import sys
+    import types
+
+    from streamlit.testing.v1 import AppTest
+
+    repo = Path(__file__).resolve().parents[1]
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: BrowserCanvas(png)
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(repo / "app_pages" / "draw.py"), default_timeout=HANG_LIMIT)
+    app.session_state["mode"] = mode
+    return app.run()
+
+
+@pytest.mark.parametrize("mode", ["Digit", "Number"])
+def test_draw_page_refuses_a_canvas_bomb(app_env, monkeypatch, canvas_bomb, mode):
+    app = canvas_page(monkeypatch, canvas_bomb, mode)
+    assert not app.exception, app.exception
+    assert any("9000x9000" in error.value for error in app.error)
+    assert not app.metric  # no prediction of it
+
+
+def digit_canvas_png(pen_digits, label=7) -> bytes:
+    from digitrec.data import draw_pen_digit
+
+    digit = next(d for d in pen_digits if d.writer > 20 and d.label == label)
+    return encoded(Image.fromarray(draw_pen_digit(digit), "RGBA"), "PNG")
+
+
+def test_draw_page_reads_a_real_canvas_png(app_env, monkeypatch, pen_digits):
+    app = canvas_page(monkeypatch, digit_canvas_png(pen_digits))
+    assert not app.exception and not app.error
+    assert app.metric[0].label == "Prediction"
+
+
+def test_saves_are_rate_limited_per_session(app_env, monkeypatch, pen_digits):
+    from digitrec.limits import SAVES_PER_MINUTE
+    from digitrec.store import SampleStore
+
+    app = canvas_page(monkeypatch, digit_canvas_png(pen_digits))
+    for _ in range(SAVES_PER_MINUTE):
+        next(b for b in app.button if b.label.startswith("Yes, it is a")).click().run()
+        assert any("Saved sample" in s.value for s in app.success)
+    next(b for b in app.button if b.label.startswith("Yes, it is a")).click().run()
+    assert not app.exception
+    assert any(f"At most {SAVES_PER_MINUTE} samples a minute" in e.value for e in app.error)
+    assert SampleStore(app_env["samples"]).count() == SAVES_PER_MINUTE
+
+
+def test_save_quota_caps_a_session_and_its_rate():
+    from digitrec.errors import LimitError
+    from digitrec.limits import SaveQuota
+
+    now = [0.0]
+    quota = SaveQuota(per_session=5, per_minute=3, clock=lambda: now[0])
+    for _ in range(3):
+        quota.check()
+        quota.record()
+        now[0] += 1
+    with pytest.raises(LimitError, match="At most 3 samples a minute.*wait 57 s"):
+        quota.check()
+    now[0] = 61.0  # the first save is a minute old
+    quota.check()
+    quota.record()
+    quota.check()
+    quota.record()
+    now[0] = 200.0
+    with pytest.raises(LimitError, match="saved 5 samples, the most one session may save"):
+        quota.check()
+
+
+def test_a_5_mb_photo_is_stored_as_a_small_png(tmp_path):
+    from digitrec.limits import MAX_DRAWING_SIZE, MAX_STORED_DRAWING_BYTES
+    from digitrec.store import SampleStore
+    from digitrec.upload import stored_drawing
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (2000, 2600, 3), dtype=np.uint8)).convert("RGB")
+    jpeg = encoded(photo, "JPEG", quality=95)
+    assert len(jpeg) > 5_000_000
+    image = decode_upload(jpeg)
+    store = SampleStore(tmp_path / "samples.db")
+    # What the Draw page saves for an upload (it saved the photo's full-size PNG before).
+    stored = store.drawing(store.add(np.zeros((28, 28)), 1, drawing_png=stored_drawing(image)))
+    assert len(stored) <= MAX_STORED_DRAWING_BYTES
+    with Image.open(io.BytesIO(stored)) as picture:
+        assert picture.width <= MAX_DRAWING_SIZE[0] and picture.height <= MAX_DRAWING_SIZE[1]
+
+
+def test_png_with_17_mb_appended_is_not_stored(tmp_path):
+    from digitrec.store import SampleStore
+
+    store = SampleStore(tmp_path / "samples.db")
+    padded = encoded(digit_image(280, "RGBA"), "PNG") + b"\0" * (17 * 2**20)
+    with pytest.raises(ValueError, match="larger than 10 MB"):
+        store.add(np.zeros((28, 28)), 1, drawing_png=padded)
+    assert store.count() == 0

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from digitrec import registry
 from digitrec.data import draw_pen_digit
 from digitrec.store import SampleStore
+from digitrec.views import png_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -23,7 +24,7 @@ class FakeCanvas:
 
     def __init__(self, image):
         self.image_data = image
-        self.image_bytes = None
+        self.image_bytes = png_bytes(image)  # what the page reads (image_data would decode any PNG)
         self.json_data = {"objects": []}
 
 
