@@ -3,11 +3,12 @@
 import streamlit as st
 
 from digitrec import DigitrecError
-from digitrec.views import label_count_chart, model_input_image
+from digitrec.views import gallery_image, label_count_chart, local_time, visitor_timezone
 from digitrec.store import SampleStore
 from app_pages.common import samples_path, store
 
 PAGE_SIZE = 24
+GALLERY_COLUMNS = 4  # each picture is the drawing beside the model input
 
 st.title("Saved samples", icon=":material/photo_library:")
 st.caption(f"Corrections saved from the Draw page · database `{samples_path()}`")
@@ -47,14 +48,22 @@ matching = total if label is None else counts[label]
 pages = max(1, -(-matching // PAGE_SIZE))
 page = st.number_input("Page", 1, pages, 1, key=f"page-{choice}") if pages > 1 else 1
 shown = samples.list(label=label, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-st.caption(f"{len(shown)} of {matching}, newest first · page {page} of {pages}")
+zone, zone_name = visitor_timezone(st.context.timezone, st.context.timezone_offset)
+st.caption(f"{len(shown)} of {matching}, newest first · page {page} of {pages} · "
+           f"each: the drawing as saved, then what the model sees · times in {zone_name}")
 
-columns = st.columns(6)
 for index, sample in enumerate(shown):
-    with columns[index % 6]:
-        st.image(model_input_image(sample.model_input, scale=3))
+    if index % GALLERY_COLUMNS == 0:  # row by row, so a phone stacks them newest first too
+        columns = st.columns(GALLERY_COLUMNS)
+    with columns[index % GALLERY_COLUMNS]:
+        try:  # only the drawings of the page shown are loaded
+            drawing = samples.drawing(sample.id)
+        except DigitrecError:
+            drawing = None  # the model input is still shown
+        st.image(gallery_image(sample.model_input, drawing))
         guessed = "—" if sample.predicted is None else sample.predicted
-        st.markdown(f"**{sample.label}** (model read {guessed})  \n#{sample.id} · {sample.created[:16]}")
+        st.markdown(f"**{sample.label}** (model read {guessed})  \n"
+                    f"#{sample.id} · {local_time(sample.created, zone)}")
         if st.button("Delete", key=f"delete-{sample.id}"):
             try:
                 samples.delete(sample.id)

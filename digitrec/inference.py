@@ -10,16 +10,31 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
-from digitrec import registry
+from digitrec import calibrate, registry
 from digitrec.errors import ModelError
-from digitrec.preprocess import preprocess
+from digitrec.preprocess import MODEL_SIZE, Preprocessed, preprocess
+from digitrec.strokes import checked, render_for_model, trajectory_features
 
+# Thresholds on *calibrated* probabilities (the card's temperatures are applied first).
 UNSURE_BELOW = 0.6  # a top probability under this is "unsure"
 UNSURE_MARGIN = 0.25  # ... and so is a second guess this close to the first
+STROKES_FILE = "strokes.tflite"  # the trajectory model (10 digits + "not a digit")
+GATE_FILE = "gate.tflite"  # the not-a-digit gate on the 28x28 model input
+NOT_DIGIT_CLASS = 10
+
+
+class Status(StrEnum):
+    """What a Prediction says about the drawing (a str: `status == "ok"` works)."""
+
+    OK = "ok"
+    UNSURE = "unsure"
+    EMPTY = "empty"
+    NOT_DIGIT = "not_digit"
 MAX_INTERPRETERS = 8
 CHUNK = 256  # largest batch sent to the model in one call
 
@@ -29,14 +44,17 @@ class Prediction:
     """What the model read in one image."""
 
     digit: int | None
-    probabilities: tuple | None
-    status: str  # "ok" | "unsure" | "empty"
+    probabilities: tuple | None  # calibrated; for "not_digit" what the digits would have been
+    status: Status
     model_input: np.ndarray = field(repr=False)
+    used_strokes: bool = False  # read from the pen strokes and the pixels together
 
     @property
     def confidence(self) -> float | None:
-        """The top probability, or None when nothing is drawn."""
-        return None if self.probabilities is None else max(self.probabilities)
+        """The top probability, or None when nothing is drawn or it is not a digit."""
+        if self.probabilities is None or self.digit is None:
+            return None
+        return max(self.probabilities)
 
     def top(self, count: int = 3) -> list[tuple[int, float]]:
         """The `count` most likely digits with their probabilities, most likely first."""
@@ -46,16 +64,19 @@ class Prediction:
         return [(int(digit), float(self.probabilities[digit])) for digit in order]
 
 
-def prediction_from(model_input: np.ndarray, probabilities: np.ndarray | None) -> Prediction:
-    """Turn model probabilities into a Prediction with its status."""
+def prediction_from(model_input: np.ndarray, probabilities: np.ndarray | None,
+                    not_digit: bool = False, used_strokes: bool = False) -> Prediction:
+    """Turn (calibrated) probabilities into a Prediction with its status."""
     if probabilities is None:
-        return Prediction(None, None, "empty", model_input)
+        return Prediction(None, None, Status.EMPTY, model_input, used_strokes)
     probabilities = np.asarray(probabilities, np.float64)
     probabilities = probabilities / probabilities.sum()
+    values = tuple(float(p) for p in probabilities)
+    if not_digit:
+        return Prediction(None, values, Status.NOT_DIGIT, model_input, used_strokes)
     first, second = np.sort(probabilities)[::-1][:2]
-    status = "unsure" if first < UNSURE_BELOW or first - second < UNSURE_MARGIN else "ok"
-    return Prediction(int(probabilities.argmax()), tuple(float(p) for p in probabilities),
-                      status, model_input)
+    status = Status.UNSURE if first < UNSURE_BELOW or first - second < UNSURE_MARGIN else Status.OK
+    return Prediction(int(probabilities.argmax()), values, status, model_input, used_strokes)
 
 
 class _LiteRTBackend:
@@ -150,11 +171,24 @@ class Recognizer:
                 self._run = _KerasBackend(keras_file)
             else:
                 raise ModelError(f"{self.version}: no usable model file for backend {backend!r}")
+            # Companions (a model folder may lack them: then pixels alone are read, no gate).
+            self._strokes = _optional_litert(self.folder / STROKES_FILE)
+            self._gate = _optional_litert(self.folder / GATE_FILE)
         except ModelError:
             raise
         except Exception as error:  # a truncated or garbage file fails deep inside the runtime
             raise ModelError(f"{self.version}: model file cannot be loaded ({error})") from None
         self.backend = self._run.name
+        calibration = self.card.get("calibration") or {}
+        self.image_temperature = float(calibration.get("image_temperature", 1.0))
+        self.strokes_temperature = float(calibration.get("strokes_temperature", 1.0))
+        self.gate_threshold = float(calibration.get("gate_threshold", 1.0))
+        self.strokes_threshold = float(calibration.get("strokes_threshold", 1.0))
+
+    @property
+    def reads_strokes(self) -> bool:
+        """Whether this model folder has a trajectory model (strokes are used when given)."""
+        return self._strokes is not None
 
     @classmethod
     def load(cls, path=None, backend: str = "auto") -> "Recognizer":
@@ -185,27 +219,77 @@ class Recognizer:
             return recognizer, warning
         raise ModelError("no model can be loaded: " + "; ".join(problems or ["no model folders"]))
 
-    def probabilities(self, model_inputs: np.ndarray) -> np.ndarray:
-        """Model probabilities for preprocessed (N, 28, 28) inputs, in chunks."""
-        inputs = np.asarray(model_inputs, np.float32).reshape(-1, 28, 28, 1)
-        if len(inputs) == 0:
-            return np.zeros((0, 10), np.float32)
-        return np.concatenate([self._run(inputs[start : start + CHUNK])
-                               for start in range(0, len(inputs), CHUNK)])
+    def probabilities(self, model_inputs: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Image-model probabilities for preprocessed (N, 28, 28) inputs, in chunks.
 
-    def predict(self, image) -> Prediction:
-        """Read one digit from an array or PIL image of any size and look."""
-        prepared = preprocess(image)
-        if prepared.empty:
-            return prediction_from(prepared.model_input, None)
-        return prediction_from(prepared.model_input, self._run(prepared.model_input[None, :, :, None])[0])
+        Calibrated (the card's temperature applied) unless `calibrated=False`.
+        """
+        raw = _batched(self._run, np.asarray(model_inputs, np.float32).reshape(-1, MODEL_SIZE, MODEL_SIZE, 1), 10)
+        return calibrate.temper(raw, self.image_temperature).astype(np.float32) if calibrated else raw
 
-    def predict_many(self, images) -> list[Prediction]:
-        """Read many images with one batched model call."""
-        prepared = [preprocess(image) for image in images]
+    def stroke_probabilities(self, trajectories: np.ndarray) -> np.ndarray:
+        """The trajectory model's 11 probabilities (10 digits, "not a digit") per trajectory."""
+        if self._strokes is None:
+            raise ModelError(f"{self.version} has no trajectory model")
+        return _batched(self._strokes, np.asarray(trajectories, np.float32), NOT_DIGIT_CLASS + 1)
+
+    def not_digit_scores(self, model_inputs: np.ndarray) -> np.ndarray:
+        """The gate's probability that each 28x28 model input is not a digit (zeros without a gate)."""
+        inputs = np.asarray(model_inputs, np.float32).reshape(-1, MODEL_SIZE, MODEL_SIZE, 1)
+        if self._gate is None:
+            return np.zeros(len(inputs), np.float32)
+        return _batched(self._gate, inputs, 1)[:, 0]
+
+    def predict(self, image, strokes=None) -> Prediction:
+        """Read one digit from an image (array or PIL, any size and look) and, if given, its strokes.
+
+        `strokes`: the drawing's pen strokes in drawing order, each a sequence of (x, y) points
+        in the image's pixels, y down (`digitrec.strokes.strokes_from_canvas` makes them from the
+        canvas). With strokes the digit is read from how it was written and from the strokes
+        drawn again at one pen width, so a thick pen cannot close a loop.
+        """
+        return self.predict_many([image], [strokes])[0]
+
+    def predict_many(self, images, strokes=None) -> list[Prediction]:
+        """Read many images with one batched call per model; `strokes` a list aligned with `images`."""
+        strokes = [None] * len(images) if strokes is None else list(strokes)
+        if len(strokes) != len(images):
+            raise ValueError(f"strokes has {len(strokes)} entries for {len(images)} images")
+        use = [checked(item) if self._strokes is not None else [] for item in strokes]
+        prepared: list[Preprocessed] = [preprocess(render_for_model(item) if item else image)
+                                        for image, item in zip(images, use)]
+        trajectories = [trajectory_features(item) if item else None for item in use]
         drawn = [index for index, item in enumerate(prepared) if not item.empty]
-        probabilities = self.probabilities(np.stack([prepared[i].model_input for i in drawn])) \
-            if drawn else np.zeros((0, 10))
-        by_index = dict(zip(drawn, probabilities))
-        return [prediction_from(item.model_input, by_index.get(index))
-                for index, item in enumerate(prepared)]
+        if not drawn:
+            return [prediction_from(item.model_input, None) for item in prepared]
+        inputs = np.stack([prepared[i].model_input for i in drawn])
+        image_probabilities = self.probabilities(inputs).astype(np.float64)
+        not_digit = self.not_digit_scores(inputs) > self.gate_threshold
+        with_strokes = [row for row, index in enumerate(drawn) if trajectories[index] is not None]
+        if with_strokes:
+            eleven = self.stroke_probabilities(np.stack([trajectories[drawn[row]] for row in with_strokes]))
+            digits = eleven[:, :NOT_DIGIT_CLASS] / np.clip(eleven[:, :NOT_DIGIT_CLASS].sum(1, keepdims=True), 1e-12, None)
+            digits = calibrate.temper(digits, self.strokes_temperature)
+            fused = image_probabilities[with_strokes] * digits  # a product of calibrated probabilities
+            image_probabilities[with_strokes] = fused / fused.sum(axis=1, keepdims=True)
+            not_digit[with_strokes] |= eleven[:, NOT_DIGIT_CLASS] > self.strokes_threshold
+        by_index = {index: row for row, index in enumerate(drawn)}
+        results = []
+        for index, item in enumerate(prepared):
+            row = by_index.get(index)
+            if row is None:
+                results.append(prediction_from(item.model_input, None))
+            else:
+                results.append(prediction_from(item.model_input, image_probabilities[row],
+                                               bool(not_digit[row]), trajectories[index] is not None))
+        return results
+
+
+def _batched(run, inputs: np.ndarray, outputs: int) -> np.ndarray:
+    if len(inputs) == 0:
+        return np.zeros((0, outputs), np.float32)
+    return np.concatenate([run(inputs[start : start + CHUNK]) for start in range(0, len(inputs), CHUNK)])
+
+
+def _optional_litert(path: Path):
+    return _LiteRTBackend(path.read_bytes()) if path.is_file() else None

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import copy
 import io
+import re
+from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import altair as alt
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageOps
+
+from digitrec.errors import DigitrecError
+from digitrec.upload import decode_upload
 
 HIGHLIGHT = "#4f46e5"
 MUTED = "#c7d2fe"
@@ -19,6 +25,34 @@ def model_input_image(model_input: np.ndarray, scale: int = 8) -> Image.Image:
     """The 28x28 model input enlarged with nearest-neighbour pixels: 'what the model sees'."""
     pixels = (np.clip(np.asarray(model_input, np.float32), 0, 1) * 255).astype(np.uint8)
     image = Image.fromarray(pixels, mode="L")
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+
+
+ANSWER_COLOUR = (79, 70, 229)  # HIGHLIGHT: parts that drove the answer
+RUNNER_UP_COLOUR = (245, 158, 11)  # amber: parts that pulled towards the runner-up
+
+
+def a_digit(digit) -> str:
+    """The digit with its English article: "a 7", "an 8"."""
+    return f"{'an' if str(digit) in ('8', '11', '18') else 'a'} {digit}"
+
+
+def explanation_image(model_input: np.ndarray, evidence: np.ndarray, scale: int = 8) -> Image.Image:
+    """The 28x28 input enlarged, each inked pixel coloured by what it argued for.
+
+    Ink that drove the answer turns indigo, ink that pulled towards the runner-up amber, the
+    stronger the more it mattered (relative to the strongest pixel); ink that did not matter
+    stays grey. `evidence` is an Explanation's: > 0 for the answer, < 0 for the runner-up.
+    """
+    ink = np.clip(np.asarray(model_input, np.float32).reshape(28, 28), 0, 1)[..., None]
+    evidence = np.asarray(evidence, np.float32).reshape(28, 28)
+    strength = np.clip(np.abs(evidence) / max(float(np.abs(evidence).max()), 1e-6), 0, 1)[..., None]
+    colour = np.where(evidence[..., None] >= 0, np.array(ANSWER_COLOUR, np.float32),
+                      np.array(RUNNER_UP_COLOUR, np.float32))
+    grey = np.full(3, 150.0, np.float32)
+    tint = grey + (colour - grey) * strength ** 0.5  # square root: weak evidence still shows
+    pixels = (255 * (1 - ink) + tint * ink).astype(np.uint8)  # white paper, tinted ink
+    image = Image.fromarray(pixels, mode="RGB")
     return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
 
 
@@ -33,6 +67,82 @@ def png_bytes(image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# The browser's IANA zone name and its JavaScript offset are visitor-sent values: bounded here.
+TIMEZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,2}")
+MAX_TIMEZONE_NAME = 64
+MAX_OFFSET_MINUTES = 14 * 60  # real offsets lie between UTC-12 and UTC+14
+DRAWING_BACKGROUND = (255, 255, 255)
+GALLERY_GAP = 6  # px between the drawing and the model input in a gallery picture
+
+
+def visitor_timezone(name=None, offset_minutes=None) -> tuple[tzinfo, str]:
+    """The visitor's time zone and a label for it, from what the browser reports.
+
+    `name` is the browser's IANA zone (st.context.timezone, e.g. "Europe/Berlin"); when it is
+    unknown here, `offset_minutes` (st.context.timezone_offset: JavaScript's offset, minutes
+    *behind* UTC) gives a fixed offset; with neither, or values that make no sense, UTC.
+    """
+    if (isinstance(name, str) and len(name) <= MAX_TIMEZONE_NAME
+            and TIMEZONE_NAME.fullmatch(name)):
+        try:
+            return ZoneInfo(name), name
+        except (KeyError, ValueError, OSError):  # no such zone on this machine
+            pass
+    if (isinstance(offset_minutes, int) and not isinstance(offset_minutes, bool)
+            and abs(offset_minutes) <= MAX_OFFSET_MINUTES):
+        east = -offset_minutes
+        if east == 0:
+            return timezone.utc, "UTC"
+        hours, minutes = divmod(abs(east), 60)
+        return timezone(timedelta(minutes=east)), f"UTC{'+' if east > 0 else '-'}{hours:02d}:{minutes:02d}"
+    return timezone.utc, "UTC"
+
+
+def local_time(created: str, zone: tzinfo) -> str:
+    """A stored timestamp (ISO 8601, UTC) as "YYYY-MM-DD HH:MM" in `zone`.
+
+    A timestamp without an offset is read as UTC; one that cannot be read is shown as stored.
+    """
+    try:
+        moment = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return str(created)[:16]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def drawing_image(drawing_png: bytes | None, height: int, max_width: int) -> Image.Image | None:
+    """A saved drawing on white, fitted into max_width x height; None if none or unreadable."""
+    if not drawing_png:
+        return None
+    try:
+        image = decode_upload(drawing_png)  # bounded: size and pixel count checked first
+    except DigitrecError:
+        return None
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        pixels = np.asarray(image, np.float64)
+        image = Image.fromarray((pixels / max(pixels.max(), 1.0) * 255).astype(np.uint8))
+    image = ImageOps.contain(image.convert("RGBA"), (max_width, height), Image.LANCZOS)
+    paper = Image.new("RGBA", image.size, DRAWING_BACKGROUND + (255,))
+    return Image.alpha_composite(paper, image).convert("RGB")
+
+
+def gallery_image(model_input: np.ndarray, drawing_png: bytes | None, height: int = 84) -> Image.Image:
+    """One gallery picture: the drawing as it was saved (left, framed, on white) beside the
+    28x28 model input it became (right). Without a readable drawing, only the model input."""
+    scale = max(1, height // model_input.shape[0])
+    seen = model_input_image(model_input, scale=scale).convert("RGB")
+    drawn = drawing_image(drawing_png, seen.height - 2, max_width=seen.height * 5 // 2)
+    if drawn is None:
+        return seen
+    framed = ImageOps.expand(drawn, border=1, fill=(200, 200, 200))
+    picture = Image.new("RGB", (framed.width + GALLERY_GAP + seen.width, seen.height), DRAWING_BACKGROUND)
+    picture.paste(framed, (0, (seen.height - framed.height) // 2))
+    picture.paste(seen, (framed.width + GALLERY_GAP, 0))
+    return picture
 
 
 def _probability_rows(probabilities, digit) -> list[dict]:
@@ -87,27 +197,63 @@ def label_count_chart(counts: dict) -> alt.Chart:
     )
 
 
-def training_curves(epochs: list[dict]) -> alt.Chart:
-    """Loss and accuracy per epoch, training vs validation, as two line charts side by side."""
+def training_curves(curve, epochs, height: int = 220) -> tuple[alt.Chart, alt.Chart]:
+    """Loss and accuracy charts of a training so far: training as it goes, validation per epoch.
+
+    `curve`: BatchProgress events (loss and accuracy of the batches since the one before,
+    placed at fractional epochs, so the lines move within an epoch); `epochs`: EpochEnd events
+    (validation, one point at the end of each epoch). Two charts, for two columns: each
+    stretches to its column's width.
+    """
     rows = []
-    for entry in epochs:
-        for metric in ("loss", "accuracy"):
-            for split, key in (("train", metric), ("validation", f"val_{metric}")):
-                if key in entry:
-                    rows.append({"epoch": entry["epoch"], "metric": metric, "split": split,
-                                 "value": entry[key]})
+    for point in curve:
+        rows.append({"epoch": point.position, "metric": "loss", "split": "training", "value": point.loss})
+        rows.append({"epoch": point.position, "metric": "accuracy", "split": "training",
+                     "value": point.accuracy})
+    for end in epochs:
+        for metric, value in (("loss", end.val_loss), ("accuracy", end.val_accuracy)):
+            if value is not None:
+                rows.append({"epoch": float(end.epoch), "metric": metric, "split": "validation",
+                             "value": value})
     table = pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
-    base = alt.Chart(table).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("value:Q", scale=alt.Scale(zero=False)),
-        color=alt.Color("split:N", scale=alt.Scale(range=[HIGHLIGHT, "#f59e0b"]),
-                        legend=alt.Legend(orient="bottom", title=None)),
-        tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".4f")],
-    )
-    loss = base.transform_filter(alt.datum.metric == "loss").properties(title="loss", height=220)
-    accuracy = base.transform_filter(alt.datum.metric == "accuracy").properties(
-        title="accuracy", height=220)
-    return alt.hconcat(loss, accuracy)
+    last = max([1.0] + [row["epoch"] for row in rows])
+    total = max([1] + [point.epochs for point in curve] + [end.epochs for end in epochs])
+    colour = alt.Color("split:N", scale=alt.Scale(domain=["training", "validation"],
+                                                  range=[HIGHLIGHT, "#f59e0b"]),
+                       legend=alt.Legend(orient="bottom", title=None))
+
+    def chart(metric: str) -> alt.Chart:
+        data = table[table["metric"] == metric]
+        base = alt.Chart(data, height=height, title=metric).encode(
+            x=alt.X("epoch:Q", scale=alt.Scale(domain=[0, max(total, last)]),
+                    axis=alt.Axis(tickMinStep=1, format="d", title="epoch")),
+            y=alt.Y("value:Q", scale=alt.Scale(zero=False), title=None,
+                    axis=alt.Axis(format="%" if metric == "accuracy" else ".2f")),
+            color=colour,
+            tooltip=[alt.Tooltip("epoch:Q", format=".2f"), "split:N",
+                     alt.Tooltip("value:Q", format=".4f")],
+        )
+        training = base.transform_filter(alt.datum.split == "training").mark_line()
+        validation = base.transform_filter(alt.datum.split == "validation").mark_line(point=True)
+        return (training + validation).properties(width="container")
+
+    return chart("loss"), chart("accuracy")
+
+
+def time_left_text(seconds: float | None) -> str:
+    """A training's time left as people say it: "about 1 min 20 s left", "estimating time left…"."""
+    if seconds is None:
+        return "estimating time left…"
+    if seconds < 10:
+        return "a few seconds left"
+    rounded = int(round(seconds / 5) * 5) if seconds < 60 else int(round(seconds / 10) * 10)
+    if rounded < 60:
+        return f"about {rounded} s left"
+    if rounded < 3600:
+        minutes, rest = divmod(rounded, 60)
+        return f"about {minutes} min {rest} s left" if rest else f"about {minutes} min left"
+    hours, minutes = divmod(int(round(rounded / 60)), 60)
+    return f"about {hours} h {minutes} min left" if minutes else f"about {hours} h left"
 
 
 def confusion_chart(confusion) -> alt.Chart:

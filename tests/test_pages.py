@@ -144,6 +144,35 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     assert registry.active_version(app_env["models"]) == state["version"]
 
 
+def test_samples_gallery_loads_only_the_drawings_it_shows(app_env, monkeypatch):
+    store = SampleStore(app_env["samples"])
+    drawing = np.zeros((280, 280, 4), np.uint8)
+    drawing[40:240, 120:160] = (17, 17, 17, 255)
+    for index in range(30):
+        store.add(np.full((28, 28), index / 30, np.float32), index % 10, drawing_png=png_bytes(drawing))
+    loaded = []
+    real_drawing = SampleStore.drawing
+
+    def counting_drawing(self, sample_id):
+        loaded.append(sample_id)
+        return real_drawing(self, sample_id)
+
+    monkeypatch.setattr(SampleStore, "drawing", counting_drawing)
+    app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert sorted(loaded) == list(range(7, 31))  # the newest 24: page 1
+    loaded.clear()
+    app.number_input(key="page-all").set_value(2).run()
+    assert not app.exception
+    assert sorted(loaded) == list(range(1, 7))
+    # No browser time zone here: times are shown in UTC, and the page says so.
+    assert any("times in UTC" in c.value for c in app.caption)
+    created = store.get(1).created  # e.g. 2026-11-26T06:30:10.123456+00:00
+    expected = created[:10] + " " + created[11:16]
+    assert any(m.value.endswith(f"#1 · {expected}") for m in app.markdown), \
+        [m.value for m in app.markdown][:3]
+
+
 def test_samples_page_pages_through_older_samples(app_env):
     store = SampleStore(app_env["samples"])
     for index in range(30):

@@ -1,0 +1,106 @@
+"""Views: the visitor's time zone and local times, and the Samples gallery picture."""
+
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.views import gallery_image, local_time, model_input_image, png_bytes, visitor_timezone
+
+
+def stroke_drawing(size: int = 280) -> np.ndarray:
+    """A canvas-like RGBA drawing: dark ink on a transparent background (a thick vertical bar)."""
+    drawing = np.zeros((size, size, 4), np.uint8)
+    drawing[40:240, 120:160] = (17, 17, 17, 255)
+    return drawing
+
+
+def model_input() -> np.ndarray:
+    image = np.zeros((28, 28), np.float32)
+    image[4:24, 12:16] = 1.0
+    return image
+
+
+# ---- time zones ---------------------------------------------------------------------------
+
+def test_visitor_timezone_from_the_browser_zone_name():
+    zone, name = visitor_timezone("Europe/Berlin", -60)
+    assert zone == ZoneInfo("Europe/Berlin") and name == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("offset, name, east", [(-330, "UTC+05:30", 330), (300, "UTC-05:00", -300),
+                                                (0, "UTC", 0)])
+def test_visitor_timezone_falls_back_to_the_offset(offset, name, east):
+    # JavaScript's offset counts minutes *behind* UTC: India (UTC+05:30) reports -330.
+    zone, label = visitor_timezone("Not/AZone", offset)
+    assert label == name
+    assert zone.utcoffset(None) == timedelta(minutes=east)
+
+
+@pytest.mark.parametrize("name, offset", [
+    (None, None), ("../../etc/passwd", None), ("/etc/localtime", None), ("", None),
+    ("Europe/" + "x" * 200, None), ("Europe/Berlin\x00", None), (42, None),
+    (None, True), (None, 10**9), (None, -10**9), (None, 1.5), (None, "60"),
+])
+def test_visitor_timezone_is_utc_for_values_that_make_no_sense(name, offset):
+    assert visitor_timezone(name, offset) == (timezone.utc, "UTC")
+
+
+def test_local_time_follows_summer_time():
+    berlin = ZoneInfo("Europe/Berlin")
+    assert local_time("2026-07-01T12:00:00.123456+00:00", berlin) == "2026-07-01 14:00"
+    assert local_time("2026-01-15T12:00:00.123456+00:00", berlin) == "2026-01-15 13:00"
+
+
+def test_local_time_crosses_the_date_line():
+    assert local_time("2026-11-26T20:45:00+00:00", ZoneInfo("Asia/Kolkata")) == "2026-11-27 02:15"
+    assert local_time("2026-11-26T02:00:00+00:00", ZoneInfo("America/New_York")) == "2026-11-25 21:00"
+
+
+def test_local_time_reads_a_naive_timestamp_as_utc_and_keeps_an_unreadable_one():
+    assert local_time("2026-11-26T06:30:00", ZoneInfo("Asia/Tokyo")) == "2026-11-26 15:30"
+    assert local_time("yesterday, around noon", timezone.utc) == "yesterday, aroun"  # its first 16 characters
+
+
+# ---- the gallery picture ------------------------------------------------------------------
+
+def test_gallery_image_shows_the_drawing_beside_the_model_input():
+    picture = gallery_image(model_input(), png_bytes(stroke_drawing()), height=84)
+    seen = np.asarray(model_input_image(model_input(), scale=3).convert("RGB"))
+    assert picture.mode == "RGB" and picture.height == 84
+    assert picture.width > 1.8 * picture.height  # two pictures side by side
+    pixels = np.asarray(picture)
+    # Right: exactly what the model sees.
+    np.testing.assert_array_equal(pixels[:, -84:], seen)
+    # Left: the drawing on white paper (its transparent background is not black), with its ink.
+    drawn = pixels[:, :84].min(axis=2)
+    assert (drawn > 240).mean() > 0.6, "the drawing's background is not white"
+    assert (drawn < 60).mean() > 0.05, "the drawing's ink is missing"
+    # The bar is in the middle of the drawing: ink there, none at the left edge.
+    assert drawn[42, 42] < 60 and drawn[42, 8] > 240
+
+
+def test_gallery_image_fits_a_wide_number_drawing_into_the_height():
+    wide = np.zeros((280, 700, 4), np.uint8)
+    wide[100:180, 50:650] = (0, 0, 0, 255)
+    picture = gallery_image(model_input(), png_bytes(wide), height=84)
+    assert picture.height == 84
+    assert picture.width <= 84 * 5 // 2 + 6 + 84 + 2
+
+
+@pytest.mark.parametrize("drawing", [None, b"", b"\x89PNG\r\n\x1a\n damaged", b"not a picture"])
+def test_gallery_image_without_a_readable_drawing_is_the_model_input(drawing):
+    picture = gallery_image(model_input(), drawing, height=84)
+    expected = model_input_image(model_input(), scale=3).convert("RGB")
+    assert picture.size == expected.size
+    np.testing.assert_array_equal(np.asarray(picture), np.asarray(expected))
+
+
+def test_gallery_image_of_a_16_bit_drawing_keeps_its_ink():
+    grey = np.full((280, 280), 65535, np.uint16)
+    grey[40:240, 120:160] = 0
+    picture = np.asarray(gallery_image(model_input(), png_bytes(Image.fromarray(grey)), height=84))
+    drawn = picture[:, :84].min(axis=2)
+    assert drawn[42, 42] < 60 and drawn[42, 8] > 240
