@@ -85,6 +85,11 @@ def read_card(folder: Path) -> dict:
         raise ModelError(f"{Path(folder).name}: model card unreadable ({error})") from None
 
 
+def write_card(folder: Path, card: dict) -> None:
+    """Replace a model folder's card atomically (a crash leaves the old card or the new one)."""
+    _write_atomically(Path(folder) / CARD, json.dumps(card, indent=2) + "\n")
+
+
 def list_models(directory: Path | None = None) -> list[dict]:
     """Cards of every model folder, newest first, each with `version` and `active` filled in."""
     directory = directory or models_dir()

@@ -1,0 +1,218 @@
+"""Train the companion models (trajectory model, not-a-digit gate), calibrate, and add them to a folder.
+
+    python -m digitrec companions MODEL_FOLDER [--epochs 40] [--folds 3]
+
+1. Writer-wise cross-validation of the trajectory model (3 folds of 10 pendigits writers):
+   every figure it reports is on writers that fold's model never saw. The out-of-fold
+   probabilities fit the trajectory model's temperature.
+2. The trajectory model is trained again on all 30 writers and exported to `strokes.tflite`.
+3. The gate (digit or not, from the 28x28 model input) is trained on MNIST training digits,
+   canvas-drawn pen digits and drawn non-digits of the training fonts; its threshold is chosen
+   on MNIST validation digits and the validation fonts; written to `gate.tflite`.
+4. The image model's temperature is fitted on MNIST validation digits (never trained on).
+All of it goes into the folder's card (`companions`, `calibration`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digitrec import calibrate, companions, data, nondigits, registry
+from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
+
+STROKES_FILE = "strokes.tflite"
+GATE_FILE = "gate.tflite"
+FOLDS = ((1, 11), (11, 21), (21, 31))  # writer ranges held out by each fold
+DIGIT_FLAG_BUDGET = 0.003  # the gate threshold flags at most this share of validation digits
+
+
+def build_trajectory_model():
+    """A small 1-D CNN over the resampled pen path: 10 digits + 'not a digit'."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((TRAJECTORY_POINTS, FEATURES), name="trajectory")
+    x = inputs
+    for filters, pool in ((64, True), (128, True), (192, False)):
+        for _ in range(2):
+            x = layers.Conv1D(filters, 5 if filters == 64 else 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
+        if pool:
+            x = layers.MaxPooling1D()(x)
+    x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(companions.CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="digitrec_trajectory")
+
+
+def build_gate_model():
+    """A small CNN on the 28x28 model input: the probability that it is NOT a digit."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((28, 28, 1), name="digit")
+    x = inputs
+    for filters in (16, 32, 64):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="not_digit")(x)
+    return keras.Model(inputs, outputs, name="digitrec_gate")
+
+
+def train_trajectory(digits, others, epochs: int, seed: int, log=print):
+    """Train a trajectory model; fresh augmentations every epoch."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_trajectory_model()
+    rng = np.random.default_rng(seed)
+    steps = epochs
+    schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=steps * (len(digits) // 64 + 8),
+                                                      alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    repeats = max(1, len(digits) // (8 * max(len(others), 1)))
+    for epoch in range(epochs):
+        x, y = companions.stroke_set(digits, others, rng, other_repeats=repeats)
+        history = model.fit(x, y, batch_size=64, epochs=1, verbose=0, shuffle=True)
+        if log and (epoch % 5 == 4 or epoch == epochs - 1):
+            log(f"  epoch {epoch + 1}/{epochs}: loss {history.history['loss'][-1]:.4f} "
+                f"accuracy {history.history['accuracy'][-1]:.4f}")
+    return model
+
+
+def predict(model, x, batch_size=512) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+
+
+def cross_validate(pen, others_train, others_test, epochs, seed, log=print) -> dict:
+    """Per fold: trajectory accuracy on held-out writers and out-of-fold probabilities."""
+    folds, oof_probabilities, oof_labels = [], [], []
+    for low, high in FOLDS:
+        held = [d for d in pen if low <= d.writer < high]
+        train_digits = [d for d in pen if not low <= d.writer < high]
+        started = time.monotonic()
+        log(f"fold writers {low}-{high - 1}: training on {len(train_digits)} digits")
+        model = train_trajectory(train_digits, others_train, epochs, seed, log)
+        x, y = companions.stroke_set(held, [], None, augmented=False)
+        probabilities = predict(model, x)
+        x_other, _ = companions.stroke_set([], others_test, None, augmented=False)
+        other_probabilities = predict(model, x_other)
+        accuracy = float((probabilities[:, :10].argmax(1) == y).mean())
+        folds.append({"writers": [low, high - 1], "accuracy": accuracy,
+                      "digits_flagged": float((probabilities.argmax(1) == companions.NOT_DIGIT).mean()),
+                      "non_digits_flagged": float((other_probabilities.argmax(1) == companions.NOT_DIGIT).mean()),
+                      "seconds": round(time.monotonic() - started, 1)})
+        log(f"  held-out writers {low}-{high - 1}: {accuracy:.2%}")
+        oof_probabilities.append(probabilities)
+        oof_labels.append(y)
+    return {"folds": folds, "probabilities": np.concatenate(oof_probabilities),
+            "labels": np.concatenate(oof_labels),
+            "fold_of": np.concatenate([np.full(len(y), i) for i, y in enumerate(oof_labels)])}
+
+
+def digit_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """The ten digit probabilities of the 11-class output, renormalised."""
+    digits = probabilities[:, :10]
+    return digits / np.clip(digits.sum(axis=1, keepdims=True), 1e-12, None)
+
+
+def train_gate(x_digits, x_others, epochs: int, seed: int, log=print):
+    """Train the not-a-digit gate on preprocessed digits (label 0) and non-digits (label 1)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x = np.concatenate([x_digits, x_others]).astype(np.float32)[..., None]
+    y = np.concatenate([np.zeros(len(x_digits)), np.ones(len(x_others))]).astype(np.float32)
+    weight = np.where(y == 1, len(x_digits) / max(len(x_others), 1) / 2, 1.0).astype(np.float32)
+    model = build_gate_model()
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, sample_weight=weight, batch_size=256, epochs=epochs, shuffle=True, verbose=0)
+    log(f"  gate trained on {len(x_digits)} digits and {len(x_others)} non-digits")
+    return model
+
+
+def add_companions(folder: Path, epochs: int = 40, gate_epochs: int = 6, seed: int = 1, log=print,
+                   pen_step: int = 1, doodle_counts=(600, 120, 240), mnist_limit: int | None = None,
+                   gate_repeats: int = 12) -> dict:
+    """Train, calibrate and write the companion models into a model folder; return the card part.
+
+    `pen_step`, `mnist_limit` and small `doodle_counts` make a quick run for tests.
+    """
+    from digitrec.inference import Recognizer
+    from digitrec.train import preprocessed_mnist, preprocessed_pendigits
+
+    folder = Path(folder)
+    started = time.monotonic()
+    pen = data.load_pendigits()[::pen_step]
+    others = {split: nondigits.non_digits(split, doodle_count, seed=index)
+              for index, (split, doodle_count) in enumerate(zip(("train", "validation", "test"), doodle_counts))}
+    cv = cross_validate(pen, others["train"], others["test"], epochs, seed, log)
+    strokes_temperature = calibrate.fit_temperature(digit_probabilities(cv["probabilities"]), cv["labels"])
+    log(f"trajectory temperature {strokes_temperature:.3f}")
+    # "Not a digit" from strokes: a threshold on the eleventh class that flags at most the budget
+    # of out-of-fold digits of the first two folds (the third fold's writers stay a test set).
+    first_folds = cv["fold_of"] < 2
+    strokes_threshold = float(np.quantile(cv["probabilities"][first_folds, companions.NOT_DIGIT],
+                                          1 - DIGIT_FLAG_BUDGET))
+    final = train_trajectory(pen, others["train"] + others["validation"], epochs, seed, log)
+    (folder / STROKES_FILE).write_bytes(registry.export_tflite(final))
+
+    # The gate: MNIST training digits (validation part excluded), pen digits of all writers drawn
+    # on a canvas, and non-digits of the training fonts drawn the same way.
+    mnist = preprocessed_mnist(data.load_mnist())
+    card = registry.read_card(folder)
+    config = card.get("training", {}).get("config", {})
+    order = np.random.default_rng(config.get("seed", 1)).permutation(len(mnist["y_train"]))
+    val_index = order[: config.get("validation_size", 5000)]
+    train_index = order[config.get("validation_size", 5000):][:mnist_limit]
+    pen_drawn = preprocessed_pendigits(pen, 1, seed=11, tag=f"gate-{len(pen)}")
+    rng = np.random.default_rng(seed)
+    x_others = companions.drawn_non_digits(others["train"], rng, repeats=gate_repeats)
+    x_digits = np.concatenate([mnist["x_train"][train_index], pen_drawn["x"]])
+    gate = train_gate(x_digits, x_others, gate_epochs, seed, log)
+    (folder / GATE_FILE).write_bytes(registry.export_tflite(gate))
+    x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1), repeats=3)
+    val_digit_scores = predict(gate, mnist["x_train"][val_index][..., None])[:, 0]
+    val_other_scores = predict(gate, x_val_others[..., None])[:, 0]
+    gate_threshold = float(np.quantile(val_digit_scores, 1 - DIGIT_FLAG_BUDGET))
+    log(f"gate threshold {gate_threshold:.4f}: validation non-digits flagged "
+        f"{(val_other_scores > gate_threshold).mean():.2%}")
+
+    image = Recognizer(folder, backend="litert")
+    image_probabilities = image.probabilities(mnist["x_train"][val_index])
+    image_temperature = calibrate.fit_temperature(image_probabilities, mnist["y_train"][val_index])
+    log(f"image temperature {image_temperature:.3f}")
+
+    part = {
+        "calibration": {"image_temperature": image_temperature, "strokes_temperature": strokes_temperature,
+                        "gate_threshold": gate_threshold, "strokes_threshold": strokes_threshold,
+                        "fitted_on": "image: MNIST validation digits; strokes: out-of-fold pen writers; "
+                                     "gate: MNIST validation digits and validation-font non-digits"},
+        "companions": {
+            "strokes": {"file": STROKES_FILE, "epochs": epochs, "seed": seed,
+                        "trained_on": "pendigits writers 1-30 and non-digits of the training and validation fonts",
+                        "cross_validation": cv["folds"],
+                        "cross_validated_accuracy_mean": float(np.mean([f["accuracy"] for f in cv["folds"]])),
+                        "cross_validated_accuracy_spread": float(np.ptp([f["accuracy"] for f in cv["folds"]]))},
+            "gate": {"file": GATE_FILE, "epochs": gate_epochs, "seed": seed,
+                     "validation_non_digits_flagged": float((val_other_scores > gate_threshold).mean()),
+                     "validation_digits_flagged": float((val_digit_scores > gate_threshold).mean())},
+        },
+        "companions_seconds": round(time.monotonic() - started, 1),
+    }
+    card.update(part)
+    registry.write_card(folder, card)
+    log(json.dumps(part["companions"]["strokes"]["cross_validation"]))
+    return part

@@ -1,0 +1,91 @@
+"""Data for the companion models that sit beside the image model in a model folder.
+
+- The trajectory model reads *how* a digit was written (`strokes.trajectory_features`) and
+  has an eleventh class, "not a digit".
+- The gate reads the 28x28 model input (the same `preprocess` as the image model) and says
+  whether it is a digit at all: uploads have no strokes, and must be checked too.
+
+Pen digits (pendigits writers) and non-digits (`nondigits`) are augmented here the way
+people's handwriting varies: slant, rotation, aspect, wobble, sampling density, and a few
+styles MNIST's writers rarely use (crossed 7s, 1s with a foot). No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from digitrec import data, nondigits
+from digitrec.preprocess import preprocess_many
+from digitrec.strokes import trajectory_features
+
+NOT_DIGIT = 10  # the trajectory model's eleventh class
+CLASSES = 11
+
+
+def augment(strokes, rng: np.random.Generator, label: int | None = None, strength: float = 1.0):
+    """A handwriting-like variation of strokes (seeded): affine, wobble, density, styles."""
+    arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
+    everything = np.concatenate(arrays)
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    extent = max(float((high - low).max()), 1e-6)
+    centre = (low + high) / 2
+    arrays = [(a - centre) / extent for a in arrays]
+    if label == 7 and rng.random() < 0.25:  # a crossbar through the stem, drawn last
+        arrays.append(np.array([[-0.25, 0.05], [0.2, 0.0]]) + rng.normal(0, 0.04, (2, 2)))
+    if label == 1 and rng.random() < 0.2:  # a flat foot, drawn last
+        bottom = max(a[:, 1].max() for a in arrays)
+        x = float(np.mean([a[:, 0].mean() for a in arrays]))
+        arrays.append(np.array([[x - 0.22, bottom], [x + 0.22, bottom]]) + rng.normal(0, 0.02, (2, 2)))
+    angle = math.radians(rng.uniform(-12, 12) * strength)
+    shear = rng.uniform(-0.35, 0.35) * strength
+    aspect = math.exp(rng.uniform(-0.25, 0.25) * strength)
+    matrix = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]) \
+        @ np.array([[aspect, shear], [0.0, 1.0 / aspect]])
+    result = []
+    for stroke in arrays:
+        stroke = stroke @ matrix.T
+        stroke = _resample_density(stroke, rng)
+        stroke = stroke + rng.normal(0, 0.008 * strength, stroke.shape)
+        result.append([(float(x), float(y)) for x, y in stroke])
+    return result
+
+
+def _resample_density(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Tablets sample every 100 ms, browsers every few ms: vary the point spacing."""
+    if len(stroke) < 2:
+        return stroke
+    steps = np.linalg.norm(np.diff(stroke, axis=0), axis=1)
+    cumulative = np.concatenate([[0.0], np.cumsum(steps)])
+    if cumulative[-1] <= 0:
+        return stroke
+    count = int(np.clip(cumulative[-1] / rng.uniform(0.01, 0.08), 2, 200))
+    targets = np.sort(np.concatenate([[0.0, cumulative[-1]], rng.uniform(0, cumulative[-1], count - 2)]))
+    return np.stack([np.interp(targets, cumulative, stroke[:, 0]),
+                     np.interp(targets, cumulative, stroke[:, 1])], axis=1)
+
+
+def stroke_set(digits, others, rng: np.random.Generator, augmented: bool = True,
+               other_repeats: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Trajectory features and labels (0-9, NOT_DIGIT) for pen digits and non-digit strokes."""
+    items = [(d.strokes, d.label) for d in digits] + [(s, NOT_DIGIT) for _, s in others] * other_repeats
+    features, labels = [], []
+    for strokes, label in items:
+        if augmented:
+            strokes = augment(strokes, rng, label if label != NOT_DIGIT else None)
+        vector = trajectory_features(strokes)
+        if vector is not None:
+            features.append(vector)
+            labels.append(label)
+    return np.stack(features).astype(np.float32), np.array(labels, np.uint8)
+
+
+def drawn_non_digits(others, rng: np.random.Generator, repeats: int = 1) -> np.ndarray:
+    """Non-digit strokes drawn on a canvas like users draw (size, place, pen), preprocessed."""
+    canvases = []
+    for _ in range(repeats):
+        for _, strokes in others:
+            varied = augment(strokes, rng)
+            canvases.append(data.draw_pen_digit(data.PenDigit(-1, 0, tuple(tuple(s) for s in varied)), rng))
+    return preprocess_many(canvases)
