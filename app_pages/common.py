@@ -9,19 +9,20 @@ from digitrec.store import SampleStore, default_path
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _load_recognizer(directory: str, version: str | None):
+def _load_recognizer(directory: str, serving_key: tuple):
     return Recognizer.load_serving(Path(directory))
 
 
 def recognizer() -> Recognizer:
     """The active model, loaded once per process and shared by every session.
 
-    Keyed by the active version, so after a promotion the next rerun of any page picks up
-    the new model. If the active model is broken, the last good one is served and the
-    page says why.
+    Keyed by the pointer files and the active model's files, so after a promotion, or once
+    a lost pointer or a broken model file is repaired, the next rerun of any page picks up
+    the right model. If the active model is broken, the last promoted good one is served
+    and the page says why.
     """
     directory = registry.models_dir()
-    loaded, warning = _load_recognizer(str(directory), registry.active_version(directory, required=False))
+    loaded, warning = _load_recognizer(str(directory), registry.serving_key(directory))
     if warning:
         st.warning(warning, icon=":material/warning:")
     return loaded

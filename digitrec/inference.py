@@ -139,16 +139,18 @@ class _KerasBackend:
 
 
 def _serving_candidates(directory: Path, problems: list) -> list[Path]:
+    # Only promoted models: the active one, the last promoted ones, the earlier active ones,
+    # the committed one (here, then in the repository). A candidate nobody promoted is never
+    # served, even if it is the newest folder.
     candidates = []
     try:
         candidates.append(directory / registry.active_version(directory))
     except ModelError as error:
         problems.append(str(error))
-    candidates += [directory / version for version in reversed(registry.previous_versions(directory))]
-    committed = registry.active_version(registry.REPO_MODELS, required=False)
+    candidates += [directory / version for version in registry.serving_versions(directory)]
+    committed = registry.committed_version(registry.REPO_MODELS)
     if committed:
         candidates.append(registry.REPO_MODELS / committed)
-    candidates += [directory / card["version"] for card in registry.list_models(directory)]
     unique = []
     for folder in candidates:
         if folder.is_dir() and folder not in unique:
@@ -201,9 +203,9 @@ class Recognizer:
     def load_serving(cls, directory: Path | None = None) -> tuple["Recognizer", str | None]:
         """The active model, or if it cannot be loaded the last good one, with a warning.
 
-        Tries the active model, then previously active ones (newest first), then the
-        committed model in the repository, then any other folder. Raises ModelError only
-        when nothing at all can be served.
+        Tries the active model, then the last promoted ones (newest first), then the
+        committed model, never a candidate that was not promoted. Raises ModelError only
+        when no promoted model can be served.
         """
         directory = Path(directory or registry.models_dir())
         problems = []
@@ -217,7 +219,8 @@ class Recognizer:
             if problems:
                 warning = f"{'; '.join(problems)}. Serving {recognizer.version} instead."
             return recognizer, warning
-        raise ModelError("no model can be loaded: " + "; ".join(problems or ["no model folders"]))
+        raise ModelError("no promoted model can be loaded: "
+                         + "; ".join(problems or ["no promoted model folders"]))
 
     def probabilities(self, model_inputs: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """Image-model probabilities for preprocessed (N, 28, 28) inputs, in chunks.

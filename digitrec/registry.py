@@ -1,8 +1,11 @@
 """Model folders with their cards, the active pointer, promote / rollback / delete.
 
 A model folder holds `model.keras`, `model.tflite` and `card.json`. The file `ACTIVE` in the
-model directory names the active folder. Every change of the pointer writes a temporary
-file and renames it over the old one, so a crash at any moment leaves a loadable model.
+model directory names the active folder; without one (a fresh clone: the pointer files are
+not tracked by git) the committed model named in `COMMITTED` is active. `PROMOTED` logs
+every version ever made active, so a lost pointer falls back to the last promoted model,
+never to a candidate nobody promoted. Every change of a pointer writes a temporary file and
+renames it over the old one, so a crash at any moment leaves a loadable model.
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ from digitrec.errors import ModelError
 REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
 POINTER = "ACTIVE"
 HISTORY = "HISTORY"  # previously active versions, newest last, for rollback
+PROMOTED = "PROMOTED"  # every version made active (promote, rollback, --activate), newest last
+COMMITTED = "COMMITTED"  # tracked by git: the committed model, active when no pointer was ever written
+PROMOTED_KEPT = 100  # lines kept in the PROMOTED log
 CARD = "card.json"
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+RESERVED = (POINTER, HISTORY, PROMOTED, COMMITTED)
 
 
 def models_dir() -> Path:
@@ -51,18 +60,23 @@ def _has_models(directory: Path) -> bool:
 
 
 def _seed_from_repo(directory: Path) -> None:
-    committed = active_version(REPO_MODELS, required=False)
-    if committed is None:
+    committed = committed_version(REPO_MODELS)
+    active = active_version(REPO_MODELS, required=False) or committed
+    if active is None:
         return
     directory.mkdir(parents=True, exist_ok=True)
-    if not (directory / committed).exists():
-        shutil.copytree(REPO_MODELS / committed, directory / committed)
-    _write_atomically(directory / POINTER, committed + "\n")
+    for version in {active, committed} - {None}:
+        if not (directory / version).exists():
+            shutil.copytree(REPO_MODELS / version, directory / version)
+    if committed:
+        _write_atomically(directory / COMMITTED, committed + "\n")
+    _write_atomically(directory / PROMOTED, active + "\n")
+    _write_atomically(directory / POINTER, active + "\n")
 
 
 def check_version(name: str) -> str:
     """Return `name` if it is a safe model folder name (no paths, no dots first), else raise."""
-    if not isinstance(name, str) or not VERSION_PATTERN.match(name) or name in (POINTER, HISTORY):
+    if not isinstance(name, str) or not VERSION_PATTERN.match(name) or name in RESERVED:
         raise ValueError(f"not a valid model version name: {name!r}")
     return name
 
@@ -106,13 +120,38 @@ def list_models(directory: Path | None = None) -> list[dict]:
     return cards
 
 
+def committed_version(directory: Path | None = None) -> str | None:
+    """The committed model named by `COMMITTED` (None if there is no such file or folder)."""
+    directory = directory or models_dir()
+    try:
+        version = check_version((directory / COMMITTED).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return version if (directory / version / CARD).is_file() else None
+
+
+def promoted_versions(directory: Path | None = None) -> list[str]:
+    """Every version that was made active here, oldest first (repeats kept)."""
+    return _read_versions((directory or models_dir()) / PROMOTED)
+
+
 def active_version(directory: Path | None = None, required: bool = True) -> str | None:
-    """Name of the active model version (from the ACTIVE pointer)."""
+    """Name of the active model version.
+
+    The ACTIVE pointer names it. A directory where nothing was ever promoted (no ACTIVE and
+    no PROMOTED log: a fresh clone) serves its committed model. A pointer that is missing
+    after a promotion, unreadable or dangling is an error (or None when not `required`):
+    the loader then serves the last promoted model and says so.
+    """
     directory = directory or models_dir()
     pointer = directory / POINTER
     try:
         version = check_version(pointer.read_text().strip())
     except (OSError, ValueError):
+        if not pointer.exists() and not (directory / PROMOTED).exists():
+            committed = committed_version(directory)
+            if committed is not None:
+                return committed
         if required:
             raise ModelError(f"no valid active-model pointer at {pointer}") from None
         return None
@@ -144,10 +183,65 @@ def previous_versions(directory: Path | None = None) -> list[str]:
 
 
 def _history(directory: Path) -> list[str]:
+    return _read_versions(directory / HISTORY)
+
+
+def _read_versions(path: Path) -> list[str]:
     try:
-        return [line for line in (directory / HISTORY).read_text().split() if VERSION_PATTERN.match(line)]
+        return [line for line in path.read_text().split()
+                if VERSION_PATTERN.match(line) and line not in RESERVED]
     except OSError:
         return []
+
+
+def _log_promotion(directory: Path, version: str) -> None:
+    promoted = (promoted_versions(directory) + [version])[-PROMOTED_KEPT:]
+    _write_atomically(directory / PROMOTED, "".join(line + "\n" for line in promoted))
+
+
+def rollback_target(directory: Path | None = None) -> str | None:
+    """The version `rollback` would re-activate, or None when there is nothing to roll back to."""
+    directory = directory or models_dir()
+    active = active_version(directory, required=False)
+    for candidate in reversed(_history(directory)):
+        if candidate != active and (directory / candidate / CARD).is_file():
+            return candidate
+    return None
+
+
+def serving_versions(directory: Path | None = None) -> list[str]:
+    """Promoted versions that may be served if the active one cannot be, best first.
+
+    The last promoted versions (newest first), then the earlier active ones of the rollback
+    history, then the committed model. Never a candidate that nobody promoted.
+    """
+    directory = directory or models_dir()
+    ordered = []
+    for version in [*reversed(promoted_versions(directory)), *reversed(_history(directory)),
+                    committed_version(directory)]:
+        if version and version not in ordered and (directory / version).is_dir():
+            ordered.append(version)
+    return ordered
+
+
+def serving_key(directory: Path | None = None) -> tuple:
+    """Changes whenever what should be served may have changed: the pointer files and the
+    active model's files (size and modification time). A cache of the loaded model keyed
+    by it picks up a promotion, a repaired pointer or a repaired model file at once."""
+    directory = Path(directory or models_dir())
+    active = active_version(directory, required=False)
+    watched = [directory / POINTER, directory / PROMOTED]
+    if active:
+        watched += [directory / active / name for name in (CARD, TFLITE_FILE, KERAS_FILE)]
+
+    def stamp(path: Path):
+        try:
+            status = path.stat()
+        except OSError:
+            return None
+        return status.st_mtime_ns, status.st_size
+
+    return (str(directory), active, *(stamp(path) for path in watched))
 
 
 def set_active(version: str, directory: Path | None = None) -> None:
@@ -157,10 +251,11 @@ def set_active(version: str, directory: Path | None = None) -> None:
     if not (folder / CARD).is_file():
         raise ModelError(f"{version}: not a complete model folder")
     previous = active_version(directory, required=False)
-    if previous == version:
+    if previous == version and (directory / POINTER).exists():
         return
-    if previous:
+    if previous and previous != version:
         _write_atomically(directory / HISTORY, "\n".join(_history(directory) + [previous]) + "\n")
+    _log_promotion(directory, version)
     _write_atomically(directory / POINTER, version + "\n")
 
 
@@ -171,6 +266,7 @@ def rollback(directory: Path | None = None) -> str:
     while history:
         candidate = history.pop()
         if (directory / candidate / CARD).is_file() and candidate != active_version(directory, False):
+            _log_promotion(directory, candidate)
             _write_atomically(directory / POINTER, candidate + "\n")
             _write_atomically(directory / HISTORY, "".join(h + "\n" for h in history))
             return candidate
@@ -178,11 +274,13 @@ def rollback(directory: Path | None = None) -> str:
 
 
 def delete_model(version: str, directory: Path | None = None) -> None:
-    """Delete a model folder; never the active one."""
+    """Delete a model folder; never the active one, nor the committed one."""
     directory = directory or models_dir()
     folder = version_path(version, directory)
     if version == active_version(directory, required=False):
         raise ModelError(f"{version} is the active model and cannot be deleted")
+    if version == committed_version(directory):
+        raise ModelError(f"{version} is the committed model (the last fallback) and cannot be deleted")
     if not folder.is_dir():
         raise ModelError(f"{version}: no such model")
     shutil.rmtree(folder)

@@ -46,7 +46,7 @@ def committed_model() -> Path:
     """The committed active model folder in models/."""
     from digitrec import registry
 
-    version = registry.active_version(registry.REPO_MODELS, required=False)
+    version = registry.committed_version(registry.REPO_MODELS)
     if version is None:
         pytest.skip("no committed model in models/")
     return registry.REPO_MODELS / version

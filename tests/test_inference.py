@@ -113,3 +113,53 @@ def test_broken_model_file_gives_a_clear_error(tiny_model, tmp_path, damage):
         (folder / registry.KERAS_FILE).write_bytes(b"PK not a zip")
     with pytest.raises(ModelError, match="broken"):
         Recognizer.load(folder)
+
+
+# --- which model is served when the active one cannot be (issue 8 item 8) -----------------
+
+COMMITTED_NAME = "mnist-cnn-20200101-000000"
+
+
+@pytest.fixture()
+def repo_models(tmp_path, monkeypatch, tiny_model):
+    """A stand-in for the repository's models/: the committed model, a candidate trained in
+    the browser later (so it is the newest folder), the COMMITTED marker, no pointer files."""
+    directory = tmp_path / "repo-models"
+    for name in (COMMITTED_NAME, "mnist-cnn-20991231-235959"):
+        shutil.copytree(tiny_model, directory / name)
+    (directory / "COMMITTED").write_text(COMMITTED_NAME + "\n")  # the tracked marker file
+    monkeypatch.setattr(registry, "REPO_MODELS", directory)
+    return directory
+
+
+def test_a_fresh_clone_serves_the_committed_model_without_a_warning(repo_models):
+    assert registry.active_version(repo_models) == COMMITTED_NAME
+    recognizer, warning = Recognizer.load_serving(repo_models)
+    assert recognizer.version == COMMITTED_NAME and warning is None
+
+
+def test_a_lost_pointer_never_serves_an_unpromoted_candidate(repo_models):
+    registry.set_active(COMMITTED_NAME, repo_models)
+    (repo_models / registry.POINTER).unlink()
+    recognizer, warning = Recognizer.load_serving(repo_models)
+    assert recognizer.version == COMMITTED_NAME  # not the newer, never promoted candidate
+    assert warning and "pointer" in warning
+
+
+def test_a_lost_pointer_serves_the_last_promoted_model(repo_models, tiny_model):
+    shutil.copytree(tiny_model, repo_models / "promoted-b")
+    registry.set_active("promoted-b", repo_models)
+    shutil.copytree(tiny_model, repo_models / "zz-candidate")  # newest folder, never promoted
+    (repo_models / registry.POINTER).unlink()
+    recognizer, warning = Recognizer.load_serving(repo_models)
+    assert recognizer.version == "promoted-b"
+    assert "Serving promoted-b" in warning
+
+
+def test_nothing_promoted_loadable_is_an_error_not_a_candidate(repo_models):
+    registry.set_active(COMMITTED_NAME, repo_models)
+    (repo_models / registry.POINTER).unlink()
+    (repo_models / COMMITTED_NAME / registry.TFLITE_FILE).write_bytes(b"garbage")
+    (repo_models / COMMITTED_NAME / registry.KERAS_FILE).unlink()
+    with pytest.raises(ModelError, match="no promoted model"):
+        Recognizer.load_serving(repo_models)

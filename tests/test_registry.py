@@ -123,3 +123,41 @@ def test_a_lost_pointer_is_not_silently_reset(tmp_path, monkeypatch, committed_m
     assert registry.models_dir() == target
     assert not (target / registry.POINTER).exists()  # reported by the loader, not re-pointed
     assert not (target / committed_model.name).exists()
+
+
+def test_without_any_pointer_the_committed_model_is_active(tmp_path):
+    make_folder(tmp_path, "committed-1")
+    make_folder(tmp_path, "zz-newer-candidate")
+    (tmp_path / registry.COMMITTED).write_text("committed-1\n")
+    assert registry.active_version(tmp_path) == "committed-1"
+    assert registry.serving_versions(tmp_path) == ["committed-1"]
+    with pytest.raises(ModelError, match="committed"):
+        registry.delete_model("committed-1", tmp_path)
+    registry.set_active("zz-newer-candidate", tmp_path)
+    (tmp_path / registry.POINTER).unlink()  # lost after a promotion: an error, not the default
+    assert registry.active_version(tmp_path, required=False) is None
+    assert registry.serving_versions(tmp_path) == ["zz-newer-candidate", "committed-1"]
+
+
+def test_promotions_are_logged_and_serving_skips_candidates(directory):
+    registry.set_active("model-b", directory)
+    registry.rollback(directory)
+    assert registry.promoted_versions(directory) == ["model-b", "model-a"]
+    assert "model-c" not in registry.serving_versions(directory)  # never promoted
+
+
+def test_rollback_target_names_what_rollback_would_do(directory):
+    assert registry.rollback_target(directory) is None  # nothing was active before
+    registry.set_active("model-b", directory)
+    assert registry.rollback_target(directory) == "model-a"
+    registry.delete_model("model-a", directory)
+    assert registry.rollback_target(directory) is None
+
+
+def test_serving_key_changes_when_the_active_model_file_is_repaired(directory):
+    registry.set_active("model-b", directory)
+    before = registry.serving_key(directory)
+    assert registry.serving_key(directory) == before
+    tflite = directory / "model-b" / registry.TFLITE_FILE
+    tflite.write_bytes(b"repaired, a different size")
+    assert registry.serving_key(directory) != before
