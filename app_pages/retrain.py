@@ -7,6 +7,7 @@ import streamlit as st
 from digitrec import DigitrecError, admin, registry
 from digitrec.evaluate import evaluate_version
 from digitrec.jobs import manager
+from digitrec.limits import visitor_name
 from digitrec.config import ARCHITECTURES, LIMITS, TrainingConfig
 from digitrec.views import confusion_chart, model_input_image, training_curves
 from app_pages.common import admin_password, store
@@ -40,7 +41,8 @@ def settings_form():
                              st.session_state.session_name, max_chars=40)
         if not st.form_submit_button("Start training", type="primary"):
             return None
-    st.session_state.session_name = name.strip() or st.session_state.session_name
+    # Shown to every visitor: kept to letters, digits and -.' (no Markdown links or images).
+    st.session_state.session_name = visitor_name(name) or st.session_state.session_name
     config = TrainingConfig(architecture=architecture, epochs=int(epochs), batch_size=int(batch_size),
                             learning_rate=float(learning_rate), augment=augment,
                             mnist_fraction=float(mnist_share), pendigits=pendigits,
@@ -72,7 +74,7 @@ def live_progress():
         return
     state = job.snapshot()
     mine = st.query_params.get("job") == job.token
-    owner = "you" if mine else state["owner"]
+    owner = "you" if mine else f"`{visitor_name(state['owner'])}`"  # plain text
     progress = state["progress"]
     if state["state"] in ("starting", "running", "stopping"):
         if progress is None:
@@ -150,7 +152,8 @@ def show_evaluation(version):
         if configured else None
     if st.button(f"Promote {version} to active", disabled=version == active, type="primary"):
         try:
-            admin.promote(version, password, configured)
+            admin.promote(version, password, configured,
+                          client=st.session_state.setdefault("client_id", uuid.uuid4().hex))
         except DigitrecError as error:
             st.error(str(error))
         else:
@@ -159,7 +162,7 @@ def show_evaluation(version):
 
 current = manager.current()
 if current is not None and current.running:
-    st.info(f"A training by **{current.snapshot()['owner']}** is running; one training at a time "
+    st.info(f"A training by `{visitor_name(current.snapshot()['owner'])}` is running; one training at a time "
             "per server. You can watch it here.")
 else:
     try:

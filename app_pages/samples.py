@@ -11,7 +11,7 @@ PAGE_SIZE = 24
 GALLERY_COLUMNS = 4  # each picture is the drawing beside the model input
 
 st.title("Saved samples", icon=":material/photo_library:")
-st.caption(f"Corrections saved from the Draw page · database `{samples_path()}`")
+st.caption("Corrections saved from the Draw page")  # the database's path is not for visitors
 
 samples = store()
 try:

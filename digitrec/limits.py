@@ -63,3 +63,18 @@ class SaveQuota:
         """Count one save."""
         self.saved += 1
         self._recent.append(self.clock())
+
+
+# ---- names ----------------------------------------------------------------------------------
+MAX_NAME_CHARS = 40
+NAME_PUNCTUATION = " -.'"
+
+
+def visitor_name(text) -> str:
+    """A name a visitor typed, fit to show other visitors: letters, digits, spaces and -.' only.
+
+    Everything Markdown or HTML could read as a link, an image or markup is dropped; pages
+    still show the result as plain text (inline code). "" if nothing is left.
+    """
+    kept = "".join(char for char in str(text) if char.isalnum() or char in NAME_PUNCTUATION)
+    return " ".join(kept.split())[:MAX_NAME_CHARS].strip()

@@ -81,3 +81,11 @@ def stroke_canvas(points, size=280, brush=18.0) -> np.ndarray:
     from digitrec.data import render_strokes
 
     return render_strokes([points], size=size, brush=brush)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_password_attempts():
+    """Wrong admin passwords of one test never lock out the next (digitrec.admin counts them)."""
+    from digitrec import admin
+
+    admin.ATTEMPTS.reset()

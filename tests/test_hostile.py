@@ -432,3 +432,67 @@ def test_png_with_17_mb_appended_is_not_stored(tmp_path):
     with pytest.raises(ValueError, match="larger than 10 MB"):
         store.add(np.zeros((28, 28)), 1, drawing_png=padded)
     assert store.count() == 0
+
+
+HOSTILE_NAME = "[win a prize](https://evil.example/x) ![t](https://evil.example/t.png) <b>hi</b>"
+
+
+def test_visitor_name_keeps_no_markup():
+    from digitrec.limits import MAX_NAME_CHARS, visitor_name
+
+    assert visitor_name("Ada Lovelace") == "Ada Lovelace"
+    assert visitor_name("  Zoë  O'Neil-Smith ") == "Zoë O'Neil-Smith"
+    cleaned = visitor_name(HOSTILE_NAME)
+    assert not set(cleaned) & set("[]()!<>/:*_`#|~\\")
+    assert len(visitor_name("x" * 500)) == MAX_NAME_CHARS
+    assert visitor_name("***") == ""
+
+
+def test_trainer_name_is_shown_to_others_as_plain_text(app_env, monkeypatch):
+    """Another visitor's training: their name must not become a link or a tracking image."""
+    import types
+
+    from streamlit.testing.v1 import AppTest
+
+    from digitrec import jobs
+
+    state = types.SimpleNamespace(state=types.SimpleNamespace(active=True), owner=HOSTILE_NAME,
+                                  progress=None, curve=[], epochs=[], error=None, version=None)
+    job = types.SimpleNamespace(running=True, owner=HOSTILE_NAME, token="someone-else",
+                                snapshot=lambda: state, stop=lambda: None)
+    monkeypatch.setattr(jobs.manager, "current", lambda: job)
+    repo = Path(__file__).resolve().parents[1]
+    app = AppTest.from_file(str(repo / "app_pages" / "retrain.py"), default_timeout=HANG_LIMIT).run()
+    assert not app.exception, app.exception
+    shown = [element.value for element in (*app.info, *app.markdown, *app.caption)]
+    shown += [element.proto.text for element in app.get("progress")]
+    assert any("win a prize" in text or "winaprize" in text.replace(" ", "") for text in shown), shown
+    for text in shown:
+        assert "](" not in text and "<b>" not in text and "evil.example/" not in text, text
+
+
+@pytest.mark.parametrize("page", ["models.py", "samples.py"])
+def test_server_paths_are_not_shown_to_visitors(app_env, page):
+    from streamlit.testing.v1 import AppTest
+
+    from digitrec.store import SampleStore
+
+    SampleStore(app_env["samples"]).add(np.zeros((28, 28)), 3)
+    repo = Path(__file__).resolve().parents[1]
+    app = AppTest.from_file(str(repo / "app_pages" / page), default_timeout=HANG_LIMIT).run()
+    assert not app.exception, app.exception
+    folder = str(app_env["models"].parent)
+    shown = [e.value for e in (*app.title, *app.caption, *app.markdown, *app.error, *app.info,
+                               *app.warning, *app.success)]
+    assert any("amples" in text or "odel" in text for text in shown)  # the page rendered
+    everything = " ".join(str(text) for text in shown)
+    assert folder not in everything
+
+
+def test_error_details_are_not_shown_in_the_browser():
+    """A crafted widget value that raises shows a generic message, not the traceback."""
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((repo / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
