@@ -154,6 +154,7 @@ def add_companions(folder: Path, epochs: int = 40, gate_epochs: int = 6, seed: i
     from digitrec.train import preprocessed_mnist, preprocessed_pendigits
 
     folder = Path(folder)
+    log = log or (lambda message: None)
     started = time.monotonic()
     pen = data.load_pendigits()[::pen_step]
     others = {split: nondigits.non_digits(split, doodle_count, seed=index)

@@ -1,0 +1,123 @@
+"""Companion models (trajectory, not-a-digit gate) and the Recognizer's strokes path, on a tiny run."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from digitrec import Recognizer, companions, registry
+from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE, add_companions
+from digitrec.data import place_strokes, render_strokes
+from digitrec.inference import Status
+
+
+@pytest.fixture(scope="module")
+def companion_model(tiny_model, tmp_path_factory, pen_digits):
+    """The tiny image model with tiny companions: seconds of training, every step real."""
+    folder = tmp_path_factory.mktemp("companions") / "tiny-strokes"
+    shutil.copytree(tiny_model, folder)
+    add_companions(folder, epochs=3, gate_epochs=1, pen_step=6, doodle_counts=(48, 24, 24),
+                   mnist_limit=4000, gate_repeats=2, log=None)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def held_out(pen_digits):
+    rng = np.random.default_rng(3)
+    chosen = [d for d in pen_digits if d.writer >= 21]
+    return [chosen[i] for i in rng.choice(len(chosen), 40, replace=False)]
+
+
+def canvas_of(digit, brush, size=280):
+    strokes = place_strokes(digit.strokes, size * 0.6, (size / 2, size / 2))
+    return render_strokes(strokes, size, brush), strokes
+
+
+def test_companions_are_written_with_cross_validated_figures(companion_model):
+    card = registry.read_card(companion_model)
+    assert (companion_model / STROKES_FILE).stat().st_size > 10_000
+    assert (companion_model / GATE_FILE).stat().st_size > 10_000
+    folds = card["companions"]["strokes"]["cross_validation"]
+    assert [tuple(f["writers"]) for f in folds] == [(low, high - 1) for low, high in FOLDS]
+    assert all(0.0 <= f["accuracy"] <= 1.0 for f in folds)
+    calibration = card["calibration"]
+    assert 0.05 <= calibration["image_temperature"] <= 20
+    assert 0.05 <= calibration["strokes_temperature"] <= 20
+    assert 0.0 <= calibration["gate_threshold"] <= 1.0 and 0.0 <= calibration["strokes_threshold"] <= 1.0
+    json.dumps(card)  # the card stays plain JSON
+
+
+def test_pen_width_stops_mattering_when_strokes_are_given(companion_model, held_out):
+    recognizer = Recognizer.load(companion_model)
+    assert recognizer.reads_strokes
+    for digit in held_out[:8]:
+        readings = []
+        for brush in (6, 12, 20, 30, 40):
+            image, strokes = canvas_of(digit, brush)
+            readings.append(recognizer.predict(image, strokes=strokes))
+        assert all(r.used_strokes for r in readings)
+        assert len({r.digit for r in readings}) == 1
+        for reading in readings[1:]:
+            np.testing.assert_allclose(reading.model_input, readings[0].model_input, atol=1e-6)
+
+
+def test_strokes_change_the_reading_and_none_means_pixels(companion_model, held_out):
+    recognizer = Recognizer.load(companion_model)
+    images, strokes = zip(*(canvas_of(d, 18) for d in held_out))
+    pixels = recognizer.predict_many(list(images))
+    mixed = recognizer.predict_many(list(images), [s if i % 2 else None for i, s in enumerate(strokes)])
+    for index, (a, b) in enumerate(zip(pixels, mixed)):
+        if index % 2:
+            assert b.used_strokes and a.probabilities != b.probabilities
+        else:
+            assert not b.used_strokes and a.probabilities == b.probabilities
+    single = recognizer.predict(images[1], strokes=strokes[1])
+    assert single.probabilities == pytest.approx(mixed[1].probabilities)
+    with pytest.raises(ValueError):
+        recognizer.predict_many(list(images), [None])
+
+
+def test_calibration_is_applied_in_serving(companion_model, held_out):
+    recognizer = Recognizer.load(companion_model)
+    image, _ = canvas_of(held_out[0], 18)
+    prediction = recognizer.predict(image)
+    raw = recognizer.probabilities(prediction.model_input[None], calibrated=False)[0]
+    expected = raw ** (1 / recognizer.image_temperature)
+    np.testing.assert_allclose(prediction.probabilities, expected / expected.sum(), rtol=1e-4, atol=1e-6)
+
+
+def test_not_digit_follows_the_cards_thresholds(companion_model, tmp_path, held_out):
+    image, strokes = canvas_of(held_out[0], 18)
+    flag_all = tmp_path / "flag-all"
+    shutil.copytree(companion_model, flag_all)
+    card = registry.read_card(flag_all)
+    card["calibration"]["gate_threshold"] = -1.0
+    registry.write_card(flag_all, card)
+    reading = Recognizer.load(flag_all).predict(image)
+    assert reading.status == Status.NOT_DIGIT == "not_digit"
+    assert reading.digit is None and reading.confidence is None and len(reading.probabilities) == 10
+    card["calibration"].update(gate_threshold=1.0, strokes_threshold=-1.0)
+    registry.write_card(flag_all, card)
+    flagged_by_strokes = Recognizer.load(flag_all)
+    assert flagged_by_strokes.predict(image).status != Status.NOT_DIGIT  # no strokes: the gate alone
+    assert flagged_by_strokes.predict(image, strokes=strokes).status == Status.NOT_DIGIT
+
+
+def test_a_model_folder_without_companions_ignores_strokes(tiny_model, held_out):
+    recognizer = Recognizer.load(tiny_model)
+    image, strokes = canvas_of(held_out[0], 18)
+    assert not recognizer.reads_strokes
+    with_strokes, without = recognizer.predict(image, strokes=strokes), recognizer.predict(image)
+    assert not with_strokes.used_strokes and with_strokes.probabilities == without.probabilities
+
+
+def test_stroke_augmentation_keeps_the_digit_recognisable_shape(pen_digits):
+    rng = np.random.default_rng(0)
+    digit = next(d for d in pen_digits if d.label == 7)
+    for _ in range(20):
+        varied = companions.augment(digit.strokes, rng, label=7)
+        points = np.concatenate([np.asarray(s) for s in varied])
+        extent = points.max(axis=0) - points.min(axis=0)
+        assert 0.3 < extent[1] < 2.0  # normalised, never collapsed or exploded
+        assert len(varied) in (len(digit.strokes), len(digit.strokes) + 1)  # a crossbar at most
