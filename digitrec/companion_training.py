@@ -96,8 +96,19 @@ def predict(model, x, batch_size=512) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
-def cross_validate(pen, others_train, others_test, epochs, seed, log=print) -> dict:
-    """Per fold: trajectory accuracy on held-out writers and out-of-fold probabilities."""
+def fold_models_dir(version: str) -> Path:
+    """Where a model's cross-validation fold models are kept for benchmarks (not in the model folder)."""
+    from digitrec.train import cache_dir
+
+    return cache_dir() / "cross-validation" / version
+
+
+def cross_validate(pen, others_train, others_test, epochs, seed, log=print, keep: Path | None = None) -> dict:
+    """Per fold: trajectory accuracy on held-out writers and out-of-fold probabilities.
+
+    With `keep`, each fold's model is written there as `fold-<first writer>-<last writer>.tflite`
+    so benchmarks can read held-out writers through the served code path.
+    """
     folds, oof_probabilities, oof_labels = [], [], []
     for low, high in FOLDS:
         held = [d for d in pen if low <= d.writer < high]
@@ -115,6 +126,9 @@ def cross_validate(pen, others_train, others_test, epochs, seed, log=print) -> d
                       "non_digits_flagged": float((other_probabilities.argmax(1) == companions.NOT_DIGIT).mean()),
                       "seconds": round(time.monotonic() - started, 1)})
         log(f"  held-out writers {low}-{high - 1}: {accuracy:.2%}")
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"fold-{low}-{high - 1}.tflite").write_bytes(registry.export_tflite(model))
         oof_probabilities.append(probabilities)
         oof_labels.append(y)
     return {"folds": folds, "probabilities": np.concatenate(oof_probabilities),
@@ -159,7 +173,8 @@ def add_companions(folder: Path, epochs: int = 40, gate_epochs: int = 6, seed: i
     pen = data.load_pendigits()[::pen_step]
     others = {split: nondigits.non_digits(split, doodle_count, seed=index)
               for index, (split, doodle_count) in enumerate(zip(("train", "validation", "test"), doodle_counts))}
-    cv = cross_validate(pen, others["train"], others["test"], epochs, seed, log)
+    cv = cross_validate(pen, others["train"], others["test"], epochs, seed, log,
+                        keep=fold_models_dir(folder.name))
     strokes_temperature = calibrate.fit_temperature(digit_probabilities(cv["probabilities"]), cv["labels"])
     log(f"trajectory temperature {strokes_temperature:.3f}")
     # "Not a digit" from strokes: a threshold on the eleventh class that flags at most the budget
