@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from digitrec.memory import collect_if_due
+
+collect_if_due()  # a full GC at most every 10 s across all sessions (postScriptGC is off)
 st.set_page_config(page_title="digitrec — handwritten digits", page_icon=":material/draw:", layout="wide")
 
 navigation = st.navigation([

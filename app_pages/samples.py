@@ -4,8 +4,7 @@ import streamlit as st
 
 from digitrec import DigitrecError
 from digitrec.views import gallery_image, label_count_chart, local_time, visitor_timezone
-from digitrec.store import SampleStore
-from app_pages.common import samples_path, store
+from app_pages.common import store
 
 PAGE_SIZE = 24
 GALLERY_COLUMNS = 4  # each picture is the drawing beside the model input
@@ -25,20 +24,15 @@ if total == 0:
     st.info("No samples yet. On the Draw page, answer **Right?** under a prediction to save one.")
     st.stop()
 
-@st.cache_data(max_entries=4, show_spinner="Preparing downloads…")
-def exports(path: str, count: int, newest: int) -> tuple[bytes, bytes]:
-    """The .npz and CSV exports, rebuilt only when samples were added or deleted."""
-    store_at = SampleStore(path)
-    return store_at.export_npz(), store_at.export_csv()
-
-
 summary, chart = st.columns([1, 3])
 summary.metric("Samples", total)
-newest = samples.list(limit=1)
-npz, csv = exports(samples_path(), total, newest[0].id if newest else 0)
 with summary:
-    st.download_button("Download .npz (x, y)", npz, "digitrec-samples.npz", mime="application/octet-stream")
-    st.download_button("Download CSV", csv, "digitrec-samples.csv", mime="text/csv")
+    # Made when clicked, not on every view: with thousands of samples the two exports are tens
+    # of MB, and a cache of them per count of samples held that much for every save and delete.
+    st.download_button("Download .npz (x, y)", samples.export_npz, "digitrec-samples.npz",
+                       mime="application/octet-stream", on_click="ignore")
+    st.download_button("Download CSV", samples.export_csv, "digitrec-samples.csv", mime="text/csv",
+                       on_click="ignore")
 chart.altair_chart(label_count_chart(counts), width="stretch")
 
 choice = st.segmented_control("Show", ["all"] + [str(d) for d in range(10)], default="all",
