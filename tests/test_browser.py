@@ -29,6 +29,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urljoin
 
 import numpy as np
 import pytest
@@ -57,6 +58,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 # Generous: two cores, and a training job may be running beside the tests.
 STARTUP_TIMEOUT_S = 60
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TIMEOUT_MS = 60_000
 RERUN_TIMEOUT_MS = 45_000
 
@@ -184,7 +186,9 @@ def serve_app(folder: Path):
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
                "--server.port", str(port), "--server.address", "127.0.0.1",
                "--server.headless", "true", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
+               "--browser.gatherUsageStats", "false",
+               # With each line's level, so a warning can be told from information.
+               "--logger.messageFormat", LOG_FORMAT]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -489,6 +493,61 @@ def test_saved_correction_appears_on_samples_page(page, app, held_out_digits):
     no_tracebacks(page)
 
 
+GALLERY_TIMEZONE = "Asia/Kolkata"  # UTC+05:30 all year: never the machine's UTC by chance
+
+
+def test_samples_gallery_shows_the_drawing_and_local_time(browser, app, held_out_digits, request):
+    """A saved sample on the Samples page: its drawing beside the model input, its time in the
+    browser's own time zone (not the server's UTC)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from PIL import Image
+
+    from digitrec.data import render_strokes
+    from digitrec.preprocess import preprocess
+    from digitrec.store import SampleStore
+    from digitrec.views import png_bytes
+
+    digit = held_out_digits[10]  # a 5
+    drawing = render_strokes(digit_strokes(digit))  # RGBA: dark ink, transparent paper
+    samples = SampleStore(app.samples_db)
+    sample_id = samples.add(preprocess(drawing).model_input, digit.label, predicted=digit.label,
+                            drawing_png=png_bytes(drawing))
+    created = datetime.fromisoformat(samples.get(sample_id).created)
+    expected = created.astimezone(ZoneInfo(GALLERY_TIMEZONE)).strftime("%Y-%m-%d %H:%M")
+
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, timezone_id=GALLERY_TIMEZONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        open_app(page, app.url, "/samples")
+        # Chromium names this zone by its older alias Asia/Calcutta; either is the browser's zone.
+        expect(page.get_by_text(re.compile(r"times in Asia/(Kolkata|Calcutta)"))).to_be_visible()
+        cell = page.locator('[data-testid="stColumn"]').filter(
+            has=page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=f"#{sample_id} ·"))
+        expect(cell).to_have_count(1)
+        expect(cell).to_contain_text(f"#{sample_id} · {expected}")
+        image = cell.locator('[data-testid="stImage"] img').first
+        expect(image).to_be_visible()
+        source = image.get_attribute("src")
+        picture = Image.open(io.BytesIO(page.request.get(urljoin(app.url + "/", source)).body())).convert("L")
+        pixels = np.asarray(picture)
+        height, width = pixels.shape
+        assert width > 1.8 * height, f"one {width}x{height} picture: not the drawing beside the model input"
+        drawn, seen = pixels[:, : height], pixels[:, -height:]
+        assert (drawn > 240).mean() > 0.5 and (drawn < 80).mean() > 0.02, \
+            "the left picture is not the drawing (dark ink on white paper)"
+        assert (seen < 15).mean() > 0.5 and (seen > 200).mean() > 0.02, \
+            "the right picture is not the model input (white digit on black)"
+        no_tracebacks(page)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        park_mouse(page)
+        page.screenshot(path=str(ARTIFACTS / "samples_gallery.png"), full_page=True)
+    finally:
+        context.close()
+
+
 def test_number_mode_reads_three_digits(page, app_url, held_out_digits):
     open_app(page, app_url)
     page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="Number", exact=True).click()
@@ -600,3 +659,27 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     open_app(page, app.url, "/")
     expect(page.get_by_text(f"Model {version}")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
     no_tracebacks(page)
+
+
+# Streamlit's deprecation notices ("Please replace ... will be removed after ..."), any
+# logger's WARNING/ERROR line, Python warnings, tracebacks, and absl/TensorFlow W/E/F lines.
+LOG_PROBLEM = re.compile(r"(?i:deprecat|warn|will be removed|traceback)|\b(?:WARNING|ERROR|CRITICAL)\b"
+                         r"|^[WEF]\d{4} ")
+
+
+def test_server_log_stays_clean(page, app, held_out_digits):
+    """Keep this test last: after every test above has used the app (drawing, uploading,
+    saving, training, promoting), and after one more visit to every page, the server log has
+    no deprecation notice, warning or traceback (Streamlit logs one for each deprecated
+    argument on every rerun, e.g. use_container_width)."""
+    open_app(page, app.url, "/")
+    draw(page, digit_strokes(held_out_digits[8]))
+    read_metric(page, "Prediction")
+    for path in ("/samples", "/retrain", "/models"):
+        open_app(page, app.url, path)
+        no_tracebacks(page)
+    time.sleep(1)  # let the server write out what these runs logged
+    lines = app.log.read_text(errors="replace").splitlines()
+    problems = [line for line in lines if LOG_PROBLEM.search(line)]
+    assert not problems, (f"the server log has {len(problems)} warning lines, e.g.:\n"
+                          + "\n".join(problems[:15]))
