@@ -19,8 +19,23 @@ LIMITS = {  # caps so one browser user cannot tie up a shared server for hours
     "batch_size": (16, 1024),
     "learning_rate": (1e-5, 0.1),
     "mnist_fraction": (0.005, 1.0),
-    "sample_weight": (1, 100),
+    "sample_weight": (1, 3),  # see MAX_SAMPLE_WEIGHT
 }
+
+# --- saved samples in training: opt-in and bounded, so one visitor cannot poison a model --------
+# 5,000 canvas 3s saved as "8" with weight 10 once made 98.3% of held-out canvas 3s read as 8.
+MAX_SAMPLE_WEIGHT = LIMITS["sample_weight"][1]  # each saved sample is repeated at most this often
+MAX_SAMPLE_SHARE = 0.03  # saved samples (with repeats) are at most 3% of the other training examples
+MAX_SAMPLE_LABEL_SHARE = 0.005  # ... and those of any one label at most 0.5% of them
+# A candidate more than this far below the active model on any digit (per-class accuracy on
+# MNIST test or on the held-out canvas drawings) is "worse": promoting it asks first.
+CLASS_TOLERANCE = 0.02
+
+
+def sample_row_limits(other_examples: int) -> tuple[int, int]:
+    """(total, per label): how many saved-sample rows (repeats included) a training set of
+    `other_examples` MNIST and pen-digit examples may take."""
+    return int(MAX_SAMPLE_SHARE * other_examples), int(MAX_SAMPLE_LABEL_SHARE * other_examples)
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,8 @@ class TrainingConfig:
     augment: bool = True
     mnist_fraction: float = 1.0
     pendigits: bool = True  # add canvas-drawn digits of the training writers (1-20)
-    sample_weight: int = 10  # how many times each saved user sample is repeated
+    user_samples: bool = False  # train on saved samples too (opt-in; bounded by MAX_SAMPLE_SHARE)
+    sample_weight: int = 2  # how many times each saved user sample is repeated
     seed: int = 1
     validation_size: int = VALIDATION_SIZE
 
@@ -45,6 +61,8 @@ class TrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
+        if not isinstance(self.user_samples, bool):
+            raise ValueError("user_samples must be true or false")
         for name in ("epochs", "batch_size", "sample_weight", "seed", "validation_size"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a whole number")

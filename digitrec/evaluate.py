@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
+
+from digitrec.config import CLASS_TOLERANCE
+
+# Names of the evaluation sets, as reports are keyed and shown.
+MNIST_TEST = "MNIST test"
+CANVAS = "canvas-drawn pendigits"  # writers 21-30, never trained on, drawn on a 280x280 canvas
+SAVED_SAMPLES = "your saved samples"
+# Sets a promotion is judged on: saved samples are left out, since anyone can save anything.
+TRUSTED_SETS = (MNIST_TEST, CANVAS)
 
 
 def confusion_matrix(labels, predicted) -> np.ndarray:
@@ -70,6 +80,7 @@ def build_card(config, training_data, result, metrics: dict, pendigits_path=None
             "mnist_test_accuracy": metrics["mnist_test"]["accuracy"],
             "mnist_test_per_class": metrics["mnist_test"]["per_class"],
             "pendigits_canvas_accuracy": metrics.get("pendigits_canvas", {}).get("accuracy"),
+            "pendigits_canvas_per_class": metrics.get("pendigits_canvas", {}).get("per_class"),
             "pendigits_canvas_note": "writers 21-30, never trained on, drawn on a 280x280 canvas",
             "validation_accuracy": (result.history.get("val_accuracy") or [None])[-1],
         },
@@ -103,18 +114,71 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
         result["missing"].append(str(error))
     else:
         probabilities = recognizer.probabilities(mnist["x_test"])
-        result["reports"]["MNIST test"] = accuracy_report(mnist["y_test"], probabilities)
+        result["reports"][MNIST_TEST] = accuracy_report(mnist["y_test"], probabilities)
         wrong = np.flatnonzero(probabilities.argmax(axis=1) != mnist["y_test"])[:gallery_size]
         result["misclassified"] = [
             {"model_input": mnist["x_test"][i], "true": int(mnist["y_test"][i]),
              "predicted": int(probabilities[i].argmax())} for i in wrong]
     try:
         pen = held_out_pendigits()
-        result["reports"]["canvas-drawn pendigits"] = accuracy_report(
+        result["reports"][CANVAS] = accuracy_report(
             pen["y"], recognizer.probabilities(pen["x"]))
     except data.DataUnavailableError as error:
         result["missing"].append(str(error))
     if samples is not None and len(samples[1]):
-        result["reports"]["your saved samples"] = accuracy_report(
+        result["reports"][SAVED_SAMPLES] = accuracy_report(
             samples[1], recognizer.probabilities(samples[0]))
     return result
+
+
+# --- is a candidate worse than the active model on some digit? ------------------------------
+
+
+@dataclass(frozen=True)
+class ClassLoss:
+    """A digit on which a candidate is less accurate than the active model."""
+
+    dataset: str
+    digit: int
+    candidate: float
+    active: float
+
+    @property
+    def points(self) -> float:
+        """The loss in percentage points."""
+        return 100 * (self.active - self.candidate)
+
+    def describe(self) -> str:
+        return (f"{self.digit} on {self.dataset}: {100 * self.candidate:.1f}% "
+                f"vs {100 * self.active:.1f}% (-{self.points:.1f} pts)")
+
+
+def reports_from_card(card: dict) -> dict:
+    """Per-class figures stored in a model card, as `evaluate_version` reports (no data needed)."""
+    metrics = card.get("metrics", {})
+    reports = {}
+    for name, key in ((MNIST_TEST, "mnist_test_per_class"), (CANVAS, "pendigits_canvas_per_class")):
+        if metrics.get(key) and len(metrics[key]) == 10:
+            reports[name] = {"per_class": metrics[key]}
+    return reports
+
+
+def class_losses(candidate: dict, active: dict, tolerance: float = CLASS_TOLERANCE) -> list[ClassLoss]:
+    """Digits where `candidate` is more than `tolerance` below `active`, worst first.
+
+    Both are report dicts keyed by set name (`evaluate_version(...)["reports"]` or
+    `reports_from_card`); only the trusted sets (MNIST test, held-out canvas drawings) count.
+    """
+    losses = []
+    for name in TRUSTED_SETS:
+        if name not in candidate or name not in active:
+            continue
+        for digit, (mine, theirs) in enumerate(zip(candidate[name]["per_class"], active[name]["per_class"])):
+            if mine < theirs - tolerance:
+                losses.append(ClassLoss(name, digit, float(mine), float(theirs)))
+    return sorted(losses, key=lambda loss: -loss.points)
+
+
+def describe_losses(losses: list[ClassLoss]) -> str:
+    """One line naming the digits a candidate is worse on, e.g. "3 (canvas-drawn ...), 8 (...)"."""
+    return "; ".join(loss.describe() for loss in losses)

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from digitrec import data
-from digitrec.config import LIMITS, TrainingConfig, config_dict  # noqa: F401  (re-exported)
+from digitrec.config import LIMITS, TrainingConfig, config_dict, sample_row_limits  # noqa: F401  (re-exported)
 from digitrec.preprocess import preprocess_many
 
 PREPROCESS_VERSION = "2"  # bump when preprocess changes, so cached model inputs are rebuilt
@@ -95,6 +95,24 @@ def held_out_pendigits() -> dict:
     return preprocessed_pendigits(held_out, 1, seed=2024, tag="heldout")
 
 
+def choose_samples(labels, other_examples: int, weight: int) -> np.ndarray:
+    """Indices of the saved samples to train on (newest first kept, returned in order) so that,
+    each repeated `weight` times, they stay within `config.sample_row_limits(other_examples)`."""
+    total_limit, label_limit = sample_row_limits(other_examples)
+    labels = np.asarray(labels, int)
+    per_label = np.zeros(10, int)
+    chosen, rows = [], 0
+    for index in range(len(labels) - 1, -1, -1):
+        label = labels[index]
+        if rows + weight > total_limit:
+            break
+        if 0 <= label <= 9 and per_label[label] + weight <= label_limit:
+            per_label[label] += weight
+            rows += weight
+            chosen.append(index)
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
 def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
                  samples: tuple | None = None) -> TrainingData:
     """Assemble preprocessed training, validation and test arrays for a config."""
@@ -115,14 +133,16 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
             counts["pendigits"] = len(pen["y"])
         except data.DataUnavailableError:
             counts["pendigits"] = 0
-    if samples is not None and len(samples[1]):
-        # Repeated samples never outnumber the MNIST part: a flood of saved samples (or a
-        # huge weight) cannot blow up a shared server's training set.
-        weight = max(1, min(config.sample_weight, len(train_index) // len(samples[1])))
-        kept = min(len(samples[1]), len(train_index))
-        x_parts.append(np.repeat(samples[0][-kept:].astype(np.float32), weight, axis=0))
-        y_parts.append(np.repeat(samples[1][-kept:].astype(np.uint8), weight, axis=0))
-        counts["user_samples"] = kept
+    if config.user_samples and samples is not None and len(samples[1]):
+        # Opt-in, and bounded: saved samples (repeats included) are at most a few % of the
+        # other examples, and those of any one label a fraction of that, so one visitor's
+        # flood of mislabelled drawings cannot teach the model a wrong digit.
+        chosen = choose_samples(samples[1], sum(len(part) for part in y_parts), config.sample_weight)
+        x_parts.append(np.repeat(samples[0][chosen].astype(np.float32), config.sample_weight, axis=0))
+        y_parts.append(np.repeat(np.asarray(samples[1])[chosen].astype(np.uint8), config.sample_weight, axis=0))
+        counts["user_samples"] = len(chosen)
+        if len(chosen) < len(samples[1]):
+            counts["user_samples_left_out"] = len(samples[1]) - len(chosen)
     return TrainingData(
         np.concatenate(x_parts), np.concatenate(y_parts),
         prepared["x_train"][val_index], prepared["y_train"][val_index],

@@ -31,13 +31,13 @@ def test_from_dict_ignores_unknown_keys():
 
 
 def test_prepare_data_oversamples_user_samples(mnist):
-    config = TrainingConfig(**{**TINY, "sample_weight": 7})
+    config = TrainingConfig(**{**TINY, "sample_weight": 3, "user_samples": True})
     x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
     y = np.array([1, 2, 3], np.uint8)
     prepared = prepare_data(config, mnist, samples=(x, y))
     assert prepared.counts["user_samples"] == 3
-    assert len(prepared.y_train) == prepared.counts["mnist"] + 21
-    assert (prepared.x_train[-21:][:7] == x[0]).all()
+    assert len(prepared.y_train) == prepared.counts["mnist"] + 9
+    assert (prepared.x_train[-9:][:3] == x[0]).all()
     assert len(prepared.y_val) == 300 and prepared.x_test.shape == (10000, 28, 28)
 
 
@@ -48,11 +48,11 @@ def test_mnist_share_is_a_share_of_the_training_images(mnist):
     assert prepared.counts["mnist"] == len(prepared.y_train) == 2750  # 5% of the other 55,000
 
 
-def test_saved_samples_never_outnumber_mnist(mnist):
-    config = TrainingConfig(**{**TINY, "sample_weight": 100})
+def test_saved_samples_are_a_small_share_of_the_training_set(mnist):
+    config = TrainingConfig(**{**TINY, "sample_weight": 3, "user_samples": True})
     x = np.zeros((50, 28, 28), np.float32)
     prepared = prepare_data(config, mnist, samples=(x, np.full(50, 4, np.uint8)))
-    assert len(prepared.y_train) - prepared.counts["mnist"] <= prepared.counts["mnist"]
+    assert len(prepared.y_train) - prepared.counts["mnist"] <= 0.005 * prepared.counts["mnist"]
 
 
 def test_one_epoch_learns_and_reports_progress(mnist):

@@ -1,0 +1,86 @@
+"""Evaluation: per-class comparison with the active model, so a poisoned candidate is visible."""
+
+import numpy as np
+import pytest
+
+from digitrec import data, registry
+from digitrec.config import TrainingConfig, sample_row_limits
+from digitrec.evaluate import CANVAS, MNIST_TEST, SAVED_SAMPLES, ClassLoss, class_losses, \
+    evaluate_version, reports_from_card
+from digitrec.train import PEN_RENDERINGS, prepare_data, preprocessed_pendigits, train
+
+
+def report(per_class):
+    return {"per_class": per_class}
+
+
+def test_class_losses_name_the_digits_beyond_the_tolerance():
+    active = {MNIST_TEST: report([0.99] * 10), CANVAS: report([0.98] * 10)}
+    candidate = {MNIST_TEST: report([0.99] * 9 + [0.975]),  # 1.5 points: within the tolerance
+                 CANVAS: report([0.98, 0.98, 0.98, 0.10, 0.98, 0.98, 0.98, 0.98, 0.90, 0.98])}
+    losses = class_losses(candidate, active)
+    assert [(loss.dataset, loss.digit) for loss in losses] == [(CANVAS, 3), (CANVAS, 8)]
+    assert losses[0].points == pytest.approx(88.0)
+    assert "3 on canvas-drawn pendigits: 10.0% vs 98.0%" in losses[0].describe()
+
+
+def test_saved_samples_do_not_judge_a_promotion():
+    active = {SAVED_SAMPLES: report([1.0] * 10)}
+    assert class_losses({SAVED_SAMPLES: report([0.0] * 10)}, active) == []
+
+
+def test_reports_from_card_read_both_sets():
+    card = {"metrics": {"mnist_test_per_class": [0.9] * 10, "pendigits_canvas_per_class": [0.8] * 10}}
+    assert reports_from_card(card) == {MNIST_TEST: report([0.9] * 10), CANVAS: report([0.8] * 10)}
+    assert reports_from_card({}) == {}
+
+
+def test_a_poisoned_candidate_is_flagged_on_the_poisoned_digit(tmp_path, tiny_model, mnist, pen_digits):
+    """Canvas 3s saved as "8" in bulk (what the old default let one visitor do) are caught
+    by the held-out canvas drawings before promotion, and the loss names digit 3."""
+    config = TrainingConfig.from_dict(registry.read_card(tiny_model)["training"]["config"])
+    training_writers, _ = data.split_writers(pen_digits)
+    pen = preprocessed_pendigits(training_writers, PEN_RENDERINGS, seed=7, tag="train")
+    threes = pen["x"][pen["y"] == 3]
+    prepared = prepare_data(config, mnist)
+    prepared.x_train = np.concatenate([prepared.x_train, threes, threes])
+    prepared.y_train = np.concatenate([prepared.y_train, np.full(2 * len(threes), 8, np.uint8)])
+    poisoned = registry.save_model(train(config, prepared).model, {"metrics": {}}, "poisoned", tmp_path)
+
+    candidate, active = evaluate_version(poisoned), evaluate_version(tiny_model)
+    assert CANVAS in candidate["reports"] and len(candidate["reports"][CANVAS]["per_class"]) == 10
+    losses = class_losses(candidate["reports"], active["reports"])
+    worst = losses[0]
+    assert isinstance(worst, ClassLoss) and (worst.dataset, worst.digit) == (CANVAS, 3), losses
+    assert worst.points > 30
+    confusion = np.array(candidate["reports"][CANVAS]["confusion"])
+    assert confusion[3, 8] > confusion[3].sum() / 2  # most held-out canvas 3s now read as 8
+
+
+def test_saved_samples_are_opt_in_and_bounded_in_share(mnist):
+    base = dict(architecture="fast", epochs=1, mnist_fraction=0.5, augment=False, pendigits=False,
+                validation_size=500)
+    flood = (np.zeros((5000, 28, 28), np.float32), np.full(5000, 8, np.uint8))
+    assert TrainingConfig().user_samples is False  # off unless asked for
+    left_out = prepare_data(TrainingConfig(**base), mnist, samples=flood)
+    assert "user_samples" not in left_out.counts and len(left_out.y_train) == left_out.counts["mnist"]
+
+    config = TrainingConfig(**base, user_samples=True, sample_weight=3)
+    prepared = prepare_data(config, mnist, samples=flood)
+    other = prepared.counts["mnist"]
+    rows = len(prepared.y_train) - other
+    total_limit, label_limit = sample_row_limits(other)
+    assert 0 < rows <= label_limit <= 0.005 * other  # one label: at most 0.5% of the rest
+    assert prepared.counts["user_samples"] == rows // 3
+    assert prepared.counts["user_samples_left_out"] == 5000 - rows // 3
+
+    mixed = (np.zeros((5000, 28, 28), np.float32), np.arange(5000, dtype=np.uint8) % 10)
+    prepared = prepare_data(config, mnist, samples=mixed)
+    rows = len(prepared.y_train) - other
+    assert rows <= total_limit <= 0.03 * other  # all labels: at most 3% of the rest
+    assert rows / len(prepared.y_train) < 0.03
+
+
+def test_sample_weight_is_bounded():
+    with pytest.raises(ValueError, match="sample_weight"):
+        TrainingConfig(sample_weight=10)
