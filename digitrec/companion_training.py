@@ -160,19 +160,51 @@ def train_gate(x_digits, x_others, epochs: int, seed: int, log=print):
 def add_companions(folder: Path, epochs: int = 40, gate_epochs: int = 6, seed: int = 1, log=print,
                    pen_step: int = 1, doodle_counts=(600, 120, 240), mnist_limit: int | None = None,
                    gate_repeats: int = 12) -> dict:
-    """Train, calibrate and write the companion models into a model folder; return the card part.
+    """Train, calibrate and write the companion models into a model folder; return the new card.
 
     `pen_step`, `mnist_limit` and small `doodle_counts` make a quick run for tests.
     """
-    from digitrec.inference import Recognizer
-    from digitrec.train import preprocessed_mnist, preprocessed_pendigits
-
-    folder = Path(folder)
     log = log or (lambda message: None)
     started = time.monotonic()
     pen = data.load_pendigits()[::pen_step]
     others = {split: nondigits.non_digits(split, doodle_count, seed=index)
               for index, (split, doodle_count) in enumerate(zip(("train", "validation", "test"), doodle_counts))}
+    add_strokes_model(folder, pen, others, epochs, seed, log)
+    add_gate(folder, pen, others, gate_epochs, seed, log, mnist_limit, gate_repeats)
+    calibrate_image(folder, log)
+    return _update_card(folder, {}, {}, companions_seconds=round(time.monotonic() - started, 1))
+
+
+def _update_card(folder: Path, calibration: dict, parts: dict, **extra) -> dict:
+    card = registry.read_card(folder)
+    card["calibration"] = {**card.get("calibration", {}), **calibration}
+    card["companions"] = {**card.get("companions", {}), **parts}
+    card.update(extra)
+    registry.write_card(folder, card)
+    return card
+
+
+def _mnist_split(folder: Path):
+    """Preprocessed MNIST as float inputs, and the model's own validation indices (never trained on)."""
+    from digitrec.train import preprocessed_mnist
+
+    mnist = {key: _floats(value) if key.startswith("x") else value
+             for key, value in preprocessed_mnist(data.load_mnist()).items()}
+    config = registry.read_card(folder).get("training", {}).get("config", {})
+    order = np.random.default_rng(config.get("seed", 1)).permutation(len(mnist["y_train"]))
+    size = config.get("validation_size", 5000)
+    return mnist, order[:size], order[size:]
+
+
+def _floats(model_inputs) -> np.ndarray:
+    """Cached model inputs (uint8 x 255, or float) as the float32 in [0, 1] models take."""
+    array = np.asarray(model_inputs)
+    return array.astype(np.float32) / 255 if array.dtype == np.uint8 else array.astype(np.float32)
+
+
+def add_strokes_model(folder: Path, pen, others, epochs: int, seed: int, log) -> None:
+    """Cross-validate, then train on every writer and write the trajectory model and its calibration."""
+    folder = Path(folder)
     cv = cross_validate(pen, others["train"], others["test"], epochs, seed, log,
                         keep=fold_models_dir(folder.name))
     strokes_temperature = calibrate.fit_temperature(digit_probabilities(cv["probabilities"]), cv["labels"])
@@ -184,51 +216,53 @@ def add_companions(folder: Path, epochs: int = 40, gate_epochs: int = 6, seed: i
                                           1 - DIGIT_FLAG_BUDGET))
     final = train_trajectory(pen, others["train"] + others["validation"], epochs, seed, log)
     (folder / STROKES_FILE).write_bytes(registry.export_tflite(final))
+    accuracies = [f["accuracy"] for f in cv["folds"]]
+    _update_card(folder, {"strokes_temperature": strokes_temperature, "strokes_threshold": strokes_threshold}, {
+        "strokes": {"file": STROKES_FILE, "epochs": epochs, "seed": seed,
+                    "trained_on": "pendigits writers 1-30 and non-digits of the training and validation fonts",
+                    "cross_validation": cv["folds"],
+                    "cross_validated_accuracy_mean": float(np.mean(accuracies)),
+                    "cross_validated_accuracy_spread": float(np.ptp(accuracies))}})
+    log(json.dumps(cv["folds"]))
 
-    # The gate: MNIST training digits (validation part excluded), pen digits of all writers drawn
-    # on a canvas, and non-digits of the training fonts drawn the same way.
-    mnist = preprocessed_mnist(data.load_mnist())
-    card = registry.read_card(folder)
-    config = card.get("training", {}).get("config", {})
-    order = np.random.default_rng(config.get("seed", 1)).permutation(len(mnist["y_train"]))
-    val_index = order[: config.get("validation_size", 5000)]
-    train_index = order[config.get("validation_size", 5000):][:mnist_limit]
-    pen_drawn = preprocessed_pendigits(pen, 1, seed=11, tag=f"gate-{len(pen)}")
-    rng = np.random.default_rng(seed)
-    x_others = companions.drawn_non_digits(others["train"], rng, repeats=gate_repeats)
-    x_digits = np.concatenate([mnist["x_train"][train_index], pen_drawn["x"]])
-    gate = train_gate(x_digits, x_others, gate_epochs, seed, log)
+
+def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit=None, repeats: int = 12) -> None:
+    """Train the not-a-digit gate and choose its threshold on validation digits and fonts.
+
+    Trained on MNIST training digits (the image model's validation part left out), pen digits
+    drawn on a canvas, and non-digits of the training fonts drawn the same way.
+    """
+    from digitrec.train import preprocessed_pendigits
+
+    folder = Path(folder)
+    mnist, val_index, train_index = _mnist_split(folder)
+    pen_drawn = _floats(preprocessed_pendigits(pen, 1, seed=11, tag=f"gate-{len(pen)}")["x"])
+    x_others = companions.drawn_non_digits(others["train"], np.random.default_rng(seed), repeats=repeats)
+    x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], pen_drawn])
+    gate = train_gate(x_digits, x_others, epochs, seed, log)
     (folder / GATE_FILE).write_bytes(registry.export_tflite(gate))
     x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1), repeats=3)
     val_digit_scores = predict(gate, mnist["x_train"][val_index][..., None])[:, 0]
     val_other_scores = predict(gate, x_val_others[..., None])[:, 0]
-    gate_threshold = float(np.quantile(val_digit_scores, 1 - DIGIT_FLAG_BUDGET))
-    log(f"gate threshold {gate_threshold:.4f}: validation non-digits flagged "
-        f"{(val_other_scores > gate_threshold).mean():.2%}")
+    threshold = float(np.quantile(val_digit_scores, 1 - DIGIT_FLAG_BUDGET))
+    log(f"gate threshold {threshold:.4f}: validation non-digits flagged {(val_other_scores > threshold).mean():.2%}")
+    _update_card(folder, {"gate_threshold": threshold}, {
+        "gate": {"file": GATE_FILE, "epochs": epochs, "seed": seed,
+                 "validation_non_digits_flagged": float((val_other_scores > threshold).mean()),
+                 "validation_digits_flagged": float((val_digit_scores > threshold).mean())}})
 
+
+def calibrate_image(folder: Path, log=print) -> float:
+    """Fit the image model's temperature on its MNIST validation digits; store it in the card."""
+    from digitrec.inference import Recognizer
+
+    folder = Path(folder)
+    mnist, val_index, _ = _mnist_split(folder)
     image = Recognizer(folder, backend="litert")
-    image_probabilities = image.probabilities(mnist["x_train"][val_index])
-    image_temperature = calibrate.fit_temperature(image_probabilities, mnist["y_train"][val_index])
-    log(f"image temperature {image_temperature:.3f}")
-
-    part = {
-        "calibration": {"image_temperature": image_temperature, "strokes_temperature": strokes_temperature,
-                        "gate_threshold": gate_threshold, "strokes_threshold": strokes_threshold,
-                        "fitted_on": "image: MNIST validation digits; strokes: out-of-fold pen writers; "
-                                     "gate: MNIST validation digits and validation-font non-digits"},
-        "companions": {
-            "strokes": {"file": STROKES_FILE, "epochs": epochs, "seed": seed,
-                        "trained_on": "pendigits writers 1-30 and non-digits of the training and validation fonts",
-                        "cross_validation": cv["folds"],
-                        "cross_validated_accuracy_mean": float(np.mean([f["accuracy"] for f in cv["folds"]])),
-                        "cross_validated_accuracy_spread": float(np.ptp([f["accuracy"] for f in cv["folds"]]))},
-            "gate": {"file": GATE_FILE, "epochs": gate_epochs, "seed": seed,
-                     "validation_non_digits_flagged": float((val_other_scores > gate_threshold).mean()),
-                     "validation_digits_flagged": float((val_digit_scores > gate_threshold).mean())},
-        },
-        "companions_seconds": round(time.monotonic() - started, 1),
-    }
-    card.update(part)
-    registry.write_card(folder, card)
-    log(json.dumps(part["companions"]["strokes"]["cross_validation"]))
-    return part
+    probabilities = image.probabilities(mnist["x_train"][val_index], calibrated=False)
+    temperature = calibrate.fit_temperature(probabilities, mnist["y_train"][val_index])
+    log(f"image temperature {temperature:.3f}")
+    _update_card(folder, {"image_temperature": temperature,
+                          "fitted_on": "image: MNIST validation digits; strokes: out-of-fold pen writers; "
+                                       "gate: MNIST validation digits and validation-font non-digits"}, {})
+    return temperature

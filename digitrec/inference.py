@@ -7,6 +7,7 @@ keeps a small pool of interpreters and lends each call one of them.
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -186,6 +187,12 @@ class Recognizer:
         self.strokes_temperature = float(calibration.get("strokes_temperature", 1.0))
         self.gate_threshold = float(calibration.get("gate_threshold", 1.0))
         self.strokes_threshold = float(calibration.get("strokes_threshold", 1.0))
+
+    def with_trajectory_model(self, model_bytes: bytes) -> "Recognizer":
+        """A copy that reads strokes with another trajectory model (e.g. a cross-validation fold's)."""
+        clone = copy.copy(self)
+        clone._strokes = _LiteRTBackend(model_bytes)
+        return clone
 
     @property
     def reads_strokes(self) -> bool:
