@@ -5,8 +5,10 @@ import uuid
 import streamlit as st
 
 from digitrec import DigitrecError, admin, registry
+from digitrec.config import architecture_name
 from digitrec.views import confusion_chart
-from app_pages.common import admin_password
+from app_pages.common import admin_password, recognizer
+from app_pages.promotion import ask_pending, promote_clicked, show_message
 
 st.title("Model versions", icon=":material/deployed_code:")
 
@@ -36,17 +38,50 @@ def percent(value):
     return None if value is None else round(100 * value, 2)
 
 
+active = registry.active_version(directory, required=False)
+try:
+    served = recognizer().version  # warns when the active model cannot be served
+except DigitrecError as error:
+    st.error(f"No promoted model can be served: {error}")
+    served = None
+if served is not None and served != active:
+    st.warning(f"The app is serving **{served}**, the last promoted model that loads, not the active one. "
+               "Promote a model (or roll back) to set the active model again.", icon=":material/warning:")
+committed = registry.committed_version(directory)
+promoted = set(registry.promoted_versions(directory)) | set(registry.previous_versions(directory))
+
+
+def status(version):
+    """What a version is to the app: active, served instead, committed, promoted before, candidate."""
+    words = ["active" if version == active else "serving" if version == served else None,
+             "committed" if version == committed else None,
+             "promoted before" if version in promoted and version not in (active, served) else None]
+    return ", ".join(word for word in words if word) or "candidate"
+
+
 st.dataframe(
-    [{"active": bool(card["active"]), "version": card["version"],
+    [{"status": status(card["version"]), "version": card["version"],
       "created": card.get("created", "")[:16].replace("T", " "),
       "MNIST test %": percent(card.get("metrics", {}).get("mnist_test_accuracy")),
       "canvas %": percent(card.get("metrics", {}).get("pendigits_canvas_accuracy")),
-      "architecture": card.get("architecture"), "parameters": card.get("parameters"),
+      "architecture": architecture_name(card.get("architecture") or "?"), "parameters": card.get("parameters"),
       "size KB": round(sum(card.get("files", {}).values()) / 1024),
-      "data": ", ".join(f"{k} {v}" for k, v in card.get("training", {}).get("examples", {}).items()),
       "epochs": card.get("training", {}).get("epochs_done")}
      for card in cards],
     hide_index=True, width="stretch",
+    column_config={
+        "status": st.column_config.TextColumn(width="small"),
+        "version": st.column_config.TextColumn(width="medium"),
+        "created": st.column_config.TextColumn("created (UTC)", width="small"),
+        "MNIST test %": st.column_config.NumberColumn("MNIST %", format="%.2f", width="small",
+                                                      help="Accuracy on the 10,000 MNIST test digits"),
+        "canvas %": st.column_config.NumberColumn(format="%.2f", width="small",
+                                                  help="Accuracy on held-out pen digits drawn on a canvas"),
+        "architecture": st.column_config.TextColumn("network", width="small"),
+        "parameters": st.column_config.NumberColumn("params", format="compact", width="small"),
+        "size KB": st.column_config.NumberColumn(width="small"),
+        "epochs": st.column_config.NumberColumn(width="small"),
+    },
 )
 
 versions = [card["version"] for card in cards]
@@ -67,28 +102,56 @@ def run_action(action, success):
         st.rerun()
 
 
+def forget_delete():
+    st.session_state.pop("pending_delete", None)
+
+
+@st.dialog("Delete a model?", on_dismiss=forget_delete)
+def confirm_delete(version):
+    """Deleting removes the model's files from the server: ask first."""
+    st.markdown(f"Delete **{version}**? Its files are removed from the server; this cannot be undone.")
+    row = st.container(horizontal=True)
+    if row.button(f"Delete {version}", type="primary", key="confirm_delete"):
+        forget_delete()
+        run_action(lambda: admin.delete(version, password, configured, directory, client), f"Deleted {version}.")
+    if row.button("Cancel", key="cancel_delete"):
+        forget_delete()
+        st.rerun()
+
+
+def promote_for(version):
+    return lambda: admin.promote(version, password, configured, directory, client)
+
+
 if "models_message" in st.session_state:
     st.success(st.session_state.pop("models_message"))
+show_message()
 
-
-actions = st.columns(4)
-if actions[0].button("Promote to active", disabled=card["active"], width="stretch"):
-    run_action(lambda: admin.promote(chosen, password, configured, directory, client),
-               f"{chosen} is now active: every Draw page uses it from its next rerun.")
-if actions[1].button("Roll back", width="stretch",
-                     help="Re-activate the model that was active before the current one"):
+target = registry.rollback_target(directory)
+actions = st.container(horizontal=True)
+if actions.button("Promote to active", disabled=card["active"],
+                  help="Asks first if this model is worse than the active one on any digit"):
+    forget_delete()  # one dialog at a time
+    promote_clicked(chosen, directory, promote_for(chosen))
+if actions.button("Roll back", disabled=target is None,
+                  help=f"Re-activate {target}, the model that was active before" if target else
+                  "Nothing to roll back to: no earlier active model is left"):
     run_action(lambda: admin.rollback(password, configured, directory, client), "Rolled back to {result}.")
-if actions[2].button("Delete", disabled=card["active"], width="stretch",
-                     help="The active model cannot be deleted"):
-    run_action(lambda: admin.delete(chosen, password, configured, directory, client), f"Deleted {chosen}.")
-with actions[3]:
-    for file_name in (registry.KERAS_FILE, registry.TFLITE_FILE):
-        path = registry.version_path(chosen, directory) / file_name
-        if path.is_file():
-            st.download_button(f"Download {path.suffix}", path.read_bytes(),
-                               file_name=f"{chosen}{path.suffix}", key=f"download-{file_name}")
+if actions.button("Delete", disabled=chosen in (active, served, committed),
+                  help="The active, the served and the committed model cannot be deleted"):
+    st.session_state.pop("pending_promotion", None)  # one dialog at a time
+    st.session_state.pending_delete = chosen
+for file_name in (registry.KERAS_FILE, registry.TFLITE_FILE):
+    path = registry.version_path(chosen, directory) / file_name
+    if path.is_file():
+        actions.download_button(f"Download {path.suffix}", path.read_bytes(), file_name=f"{chosen}{path.suffix}",
+                                key=f"download-{file_name}", on_click="ignore", icon=":material/download:")
 
-st.subheader(f"{chosen}{' (active)' if card['active'] else ''}")
+ask_pending(directory, promote_for)
+if st.session_state.get("pending_delete") in versions:
+    confirm_delete(st.session_state.pending_delete)
+
+st.subheader(f"{chosen} ({status(chosen)})")
 metrics = card.get("metrics", {})
 figures = st.columns(3)
 figures[0].metric("MNIST test", f"{percent(metrics.get('mnist_test_accuracy'))}%")
@@ -96,6 +159,10 @@ canvas = metrics.get("pendigits_canvas_accuracy")
 figures[1].metric("Canvas-drawn pendigits", "—" if canvas is None else f"{percent(canvas)}%",
                   help=metrics.get("pendigits_canvas_note"))
 figures[2].metric("Parameters", f"{card.get('parameters', 0):,}")
+examples = card.get("training", {}).get("examples", {})
+if examples:
+    st.caption("Trained on " + ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in examples.items()
+                                         if isinstance(count, int)))
 if card.get("confusion_mnist_test"):
     st.altair_chart(confusion_chart(card["confusion_mnist_test"]))
 with st.expander("Model card (JSON)"):

@@ -184,3 +184,90 @@ def test_samples_page_pages_through_older_samples(app_env):
     assert any("6 of 30" in c.value and "page 2 of 2" in c.value for c in app.caption)
     shown = " ".join(m.value for m in app.markdown)
     assert "#1 ·" in shown and "#6 ·" in shown and "#30 ·" not in shown  # the oldest six
+
+
+# --- Models page: confirmations, roll back, the served model (issue 12 item 6, issue 8 item 8) --
+
+
+def models_page():
+    return AppTest.from_file(str(REPO / "app_pages" / "models.py"), default_timeout=TIMEOUT).run()
+
+
+def button(app, label):
+    return next(b for b in app.button if b.label == label)
+
+
+@pytest.fixture(scope="session")
+def worse_model(tmp_path_factory, tiny_model):
+    """The tiny model with a strong bias towards "8": a real model, worse on every other digit."""
+    import keras
+
+    model = keras.models.load_model(tiny_model / registry.KERAS_FILE, compile=False)
+    dense = model.layers[-1]
+    kernel, bias = dense.get_weights()
+    bias[8] += 6.0
+    dense.set_weights([kernel, bias])
+    return registry.save_model(model, registry.read_card(tiny_model), "worse-8",
+                               tmp_path_factory.mktemp("worse"))
+
+
+def test_roll_back_is_disabled_when_there_is_nothing_to_roll_back_to(app_env, tiny_model):
+    shutil.copytree(tiny_model, app_env["models"] / "candidate-2")
+    app = models_page()
+    assert not app.exception
+    assert button(app, "Roll back").disabled  # nothing was active before the tiny model
+    app.selectbox(key="model_choice").select("candidate-2").run()
+    button(app, "Promote to active").click().run()  # as good as the active one: no question
+    assert registry.active_version(app_env["models"]) == "candidate-2"
+    assert not button(app, "Roll back").disabled
+    button(app, "Roll back").click().run()
+    assert registry.active_version(app_env["models"]) == tiny_model.name
+    assert button(app, "Roll back").disabled
+
+
+def test_promoting_a_worse_model_asks_first_and_names_the_loss(app_env, worse_model):
+    shutil.copytree(worse_model, app_env["models"] / worse_model.name)
+    app = models_page()
+    app.selectbox(key="model_choice").select(worse_model.name).run()
+    button(app, "Promote to active").click().run()
+    assert not app.exception
+    assert registry.active_version(app_env["models"]) != worse_model.name  # not yet
+    question = " ".join(w.value for w in app.warning)
+    assert "worse than the active model" in question
+    losses = next(d.value for d in app.dataframe if "test set" in d.value.columns)
+    assert {"MNIST test", "canvas-drawn pendigits"} == set(losses["test set"])
+    assert 8 not in set(losses["digit"]) and {3, 5} <= set(losses["digit"])  # pulled towards 8
+    assert any(b.label == f"Promote {worse_model.name} anyway" for b in app.button)
+    button(app, "Cancel").click().run()
+    assert registry.active_version(app_env["models"]) != worse_model.name
+    button(app, "Promote to active").click().run()
+    button(app, f"Promote {worse_model.name} anyway").click().run()
+    assert not app.exception
+    assert registry.active_version(app_env["models"]) == worse_model.name
+
+
+def test_deleting_a_model_asks_first(app_env, tiny_model):
+    shutil.copytree(tiny_model, app_env["models"] / "candidate-2")
+    app = models_page()
+    app.selectbox(key="model_choice").select("candidate-2").run()
+    button(app, "Delete").click().run()
+    assert (app_env["models"] / "candidate-2").is_dir()  # only asked
+    assert any("cannot be undone" in m.value for m in app.markdown)
+    button(app, "Delete candidate-2").click().run()
+    assert not app.exception
+    assert not (app_env["models"] / "candidate-2").exists()
+
+
+def test_models_page_warns_while_a_fallback_is_served_and_picks_up_the_repair(app_env, tiny_model):
+    models = app_env["models"]
+    shutil.copytree(tiny_model, models / "good-b")
+    registry.set_active("good-b", models)
+    tflite = models / "good-b" / registry.TFLITE_FILE
+    original = tflite.read_bytes()
+    tflite.write_bytes(original[:2000])  # broken: the last promoted good model is served
+    app = models_page()
+    assert not app.exception
+    assert any(f"serving **{tiny_model.name}**" in w.value for w in app.warning)
+    tflite.write_bytes(original)  # repaired: the next rerun serves it, no restart needed
+    app.run()
+    assert not any("serving" in w.value.lower() for w in app.warning), [w.value for w in app.warning]

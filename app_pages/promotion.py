@@ -1,0 +1,129 @@
+"""Promotion, shared by the Models and Retrain pages: a candidate that is worse than the active
+model on some digit is promoted only after a confirmation that names the loss (layout only)."""
+
+from pathlib import Path
+from typing import Callable
+
+import streamlit as st
+
+from digitrec import DigitrecError, registry
+from digitrec.config import CLASS_TOLERANCE
+from digitrec.evaluate import ClassLoss, class_losses, evaluate_version, reports_from_card
+
+MESSAGE = "promotion_message"
+
+
+@st.cache_data(show_spinner="Comparing with the active model on MNIST test and held-out canvas drawings…",
+               max_entries=16)
+def _reports(folder: str, stamp: tuple) -> dict:
+    """Per-class reports of a model folder as it is served; cached while its files are unchanged."""
+    return evaluate_version(folder)["reports"]
+
+
+def _stamp(folder: Path) -> tuple:
+    try:
+        status = (folder / registry.TFLITE_FILE).stat()
+    except OSError:
+        return ()
+    return status.st_mtime_ns, status.st_size
+
+
+def reports(version: str, directory: Path) -> dict:
+    """Per-class reports of a version: evaluated as served, else the figures in its card."""
+    folder = registry.version_path(version, directory)
+    try:
+        evaluated = _reports(str(folder), _stamp(folder))
+    except DigitrecError:
+        evaluated = {}
+    return {**reports_from_card(registry.read_card(folder)), **evaluated}
+
+
+def losses_against_active(version: str, directory: Path) -> tuple[list[ClassLoss], str | None]:
+    """The digits on which `version` is worse than the active model, and the active version."""
+    active = registry.active_version(directory, required=False)
+    if active is None or active == version:
+        return [], active
+    try:
+        return class_losses(reports(version, directory), reports(active, directory)), active
+    except DigitrecError:  # a card that cannot be read: nothing to compare
+        return [], active
+
+
+def loss_table(losses: list[ClassLoss]) -> list[dict]:
+    """Rows for st.dataframe: digit, test set, this model, the active one, the loss."""
+    return [{"digit": loss.digit, "test set": loss.dataset,
+             "this model %": round(100 * loss.candidate, 1), "active %": round(100 * loss.active, 1),
+             "loss (points)": round(loss.points, 1)} for loss in losses]
+
+
+def loss_summary(version: str, active: str, losses: list[ClassLoss]) -> str:
+    """One sentence naming the digits a candidate is worse on."""
+    digits = sorted({loss.digit for loss in losses})
+    named = ", ".join(str(d) for d in digits[:-1]) + (" and " if len(digits) > 1 else "") + str(digits[-1])
+    worst = losses[0]
+    return (f"**{version}** reads {'digit' if len(digits) == 1 else 'digits'} **{named}** worse than the "
+            f"active model **{active}** (more than {100 * CLASS_TOLERANCE:.0f} points below it); worst: "
+            f"{worst.digit} on {worst.dataset}, {100 * worst.candidate:.1f}% instead of "
+            f"{100 * worst.active:.1f}%.")
+
+
+PENDING = "pending_promotion"  # the version waiting for a confirmation
+
+
+def _promote(version: str, promote: Callable[[], object]) -> None:
+    try:
+        promote()
+    except (DigitrecError, ValueError) as error:
+        st.error(str(error))
+        return
+    st.session_state.pop(PENDING, None)
+    st.session_state[MESSAGE] = f"{version} is now active: every Draw page uses it from its next rerun."
+    st.rerun()
+
+
+def _forget_pending() -> None:
+    st.session_state.pop(PENDING, None)
+
+
+@st.dialog("Promote a model that is worse on some digits?", width="large", on_dismiss=_forget_pending)
+def _confirm(version: str, active: str, losses: list[ClassLoss], promote: Callable[[], object]) -> None:
+    st.warning(loss_summary(version, active, losses), icon=":material/warning:")
+    st.dataframe(loss_table(losses), hide_index=True, width="stretch")
+    st.caption("Saved samples can teach a model wrong digits; promote it only if you know why it lost these.")
+    row = st.container(horizontal=True)
+    if row.button(f"Promote {version} anyway", type="primary", key="confirm_promotion"):
+        _promote(version, promote)
+    if row.button("Cancel", key="cancel_promotion"):
+        _forget_pending()
+        st.rerun()
+
+
+def promote_clicked(version: str, directory: Path, promote: Callable[[], object]) -> None:
+    """Call when a Promote button was clicked: promotes at once, or, when `version` is worse
+    than the active model on some digit, leaves it to `ask_pending` to ask first."""
+    losses, _ = losses_against_active(version, directory)
+    if losses:
+        st.session_state[PENDING] = version
+    else:
+        _promote(version, promote)
+
+
+def ask_pending(directory: Path, promote_for: Callable[[str], Callable[[], object]]) -> None:
+    """Call on every run: shows the confirmation dialog while a promotion waits for one."""
+    version = st.session_state.get(PENDING)
+    if version is None:
+        return
+    try:
+        losses, active = losses_against_active(version, directory)
+    except (DigitrecError, ValueError):  # deleted meanwhile
+        losses, active = [], None
+    if not losses:
+        _forget_pending()
+        return
+    _confirm(version, active, losses, promote_for(version))
+
+
+def show_message() -> None:
+    """The success message of a promotion made on the previous run."""
+    if MESSAGE in st.session_state:
+        st.success(st.session_state.pop(MESSAGE))
