@@ -13,7 +13,7 @@ def _load_recognizer(directory: str, serving_key: tuple):
     return Recognizer.load_serving(Path(directory))
 
 
-def recognizer() -> Recognizer:
+def recognizer(warn: bool = True) -> Recognizer:
     """The active model, loaded once per process and shared by every session.
 
     Keyed by the pointer files and the active model's files, so after a promotion, or once
@@ -23,7 +23,7 @@ def recognizer() -> Recognizer:
     """
     directory = registry.models_dir()
     loaded, warning = _load_recognizer(str(directory), registry.serving_key(directory))
-    if warning:
+    if warning and warn:  # warn=False: a fragment rerun, the page already said it
         st.warning(warning, icon=":material/warning:")
     return loaded
 

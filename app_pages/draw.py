@@ -1,27 +1,43 @@
-"""Draw page: draw (or upload) a digit or a number and see what the model reads, live."""
+"""Draw page: draw (or upload) a digit or a number and see what the model reads, live.
+
+The canvas and its result are one `st.fragment`: a stroke reruns only that part of the page.
+The canvas's result is read in one place, `read_canvas`.
+"""
+
+import hashlib
 
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from digitrec import DigitrecError, timing
-from digitrec.segment import read_number
+from digitrec.explain import explain
 from digitrec.limits import SaveQuota
+from digitrec.segment import read_number
 from digitrec.upload import decode_canvas, decode_upload, stored_drawing
-from digitrec.views import model_input_image, probability_chart_spec
+from digitrec.views import a_digit, explanation_image, model_input_image, probability_chart_spec
 from app_pages.common import recognizer, store
+from app_pages.viewport import content_width
 
-CANVAS_SIZE = 280
-started = timing.start()
+CANVAS_SIZE = 280  # the Digit canvas (square), where it fits
+NUMBER_CANVAS = (700, 280)  # the Number canvas where it fits; narrower screens get their width
+NUMBER_PHONE_HEIGHT = 200
+PHONE_BELOW = 600  # content narrower than this (a phone): compact controls, everything stacked
+CHART_HEIGHT = 200  # the bars' height (axes come on top)
+DIGIT_CHART_HEIGHT = 130  # each digit's bars in Number mode
+MAX_DIGIT_COLUMNS = 6
+KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
+DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
+NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
 
 st.title("Draw a digit", icon=":material/draw:")
 
 try:
-    model = recognizer()
+    page_model = recognizer()
 except DigitrecError as error:
     st.error(f"No model can be loaded: {error}")
     st.stop()
 
-st.caption(f"Model **{model.version}** · reads what you draw after every stroke")
+st.caption(f"Model **{page_model.version}** · reads what you draw after every stroke")
 if "canvas_generation" not in st.session_state:
     st.session_state.canvas_generation = 0
 
@@ -30,125 +46,278 @@ def clear_canvas():
     """Empty the canvas by mounting a fresh one."""
     # A new key mounts a fresh, empty canvas (the toolbar's reset only clears the browser side).
     st.session_state.canvas_generation += 1
-    st.session_state.pop("saved_message", None)
 
 
-def show_result(prediction, drawing_png, source):
-    # drawing_png is a function: the PNG is only made when a sample is saved, not every rerun.
-    """The predicted digit, its confidence, the chart, the top 3, what the model sees, and 'Right?'."""
-    if prediction.status == "empty":
-        st.info("Draw a digit in the box — the answer appears as soon as you lift the pen.")
-        return
-    left, right = st.columns([1, 2])
-    with left:
-        st.metric("Prediction", str(prediction.digit),
-                  help="The digit the model reads, with its probability below.")
-        st.markdown(f"Confidence **{prediction.confidence:.1%}**")
-        if prediction.status == "unsure":
-            (first, _), (second, _) = prediction.top(2)
-            st.warning(f"Not sure: a {first} or a {second}?")
-        st.markdown("Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in prediction.top(3)))
-        st.image(model_input_image(prediction.model_input, scale=5),
-                 caption="What the model sees (28×28)")
-    with right:
-        st.vega_lite_chart(probability_chart_spec(prediction), width="stretch")
-    correction_form(prediction, drawing_png, source)
+# ---- saving samples: one drawing, at most one save ------------------------------------------
 
 
-def correction_form(prediction, drawing_png, source):
-    """Ask whether the answer is right and save the sample with the true label."""
-    st.markdown("**Right?** Save this drawing to teach the next model.")
-    yes_column, no_column = st.columns([1, 2])
-    label = None
-    if yes_column.button(f"Yes, it is a {prediction.digit}", icon=":material/check:", key=f"confirm-{source}"):
-        label = prediction.digit
-    with no_column:
-        picked = st.pills("No, it is a …", [str(d) for d in range(10)], key=f"pick-{source}",
-                          selection_mode="single")
-        if picked is not None and st.button("Save correction", key=f"save-{source}"):
-            label = int(picked)
-    if label is None:
+def drawing_key(data: bytes) -> str:
+    """A short hash of a drawing: the corrections' widgets and the saved mark are keyed by it."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def saved_drawings() -> dict:
+    """This session's saved drawings: drawing key -> the message shown for it."""
+    return st.session_state.setdefault("saved_drawings", {})
+
+
+def save_samples(key: str, items: list, model_version: str) -> None:
+    """Save (prediction, label, drawing_png) items as samples, once per drawing key.
+
+    A callback: it runs before the rerun, so the rerun already shows 'Saved' instead of the
+    buttons; a second click (or a click on another label) for the same drawing saves nothing.
+    """
+    saved = saved_drawings()
+    if key in saved:
         return
     quota = st.session_state.setdefault("save_quota", SaveQuota())  # per-session count and rate
-    try:
-        quota.check()
-        sample_id = store().add(prediction.model_input, label, predicted=prediction.digit,
-                                probabilities=prediction.probabilities,
-                                model_version=model.version, drawing_png=drawing_png())
-    except DigitrecError as error:
-        st.error(f"Could not save the sample: {error}")
-        return
-    quota.record()
-    st.success(f"Saved sample #{sample_id} as a {label}. See it on the Samples page.")
+    done, problem = [], None
+    for prediction, label, drawing_png in items:
+        try:
+            quota.check()
+            sample_id = store().add(prediction.model_input, label, predicted=prediction.digit,
+                                    probabilities=prediction.probabilities,
+                                    model_version=model_version, drawing_png=drawing_png())
+        except DigitrecError as error:
+            problem = f"Could not save the sample: {error}"
+            break
+        quota.record()
+        done.append((sample_id, label))
+    if len(done) == 1 and len(items) == 1:
+        saved[key] = f"Saved sample #{done[0][0]} as {a_digit(done[0][1])}. See it on the Samples page."
+    elif done:
+        ids = ", ".join(f"#{sample_id}" for sample_id, _ in done)
+        saved[key] = (f"Saved {len(done)} samples ({ids}) as {''.join(str(l) for _, l in done)}"
+                      f"{'' if len(done) == len(items) else f' (of {len(items)} digits)'}. "
+                      "See them on the Samples page.")
+    while len(saved) > KEEP_SAVED:
+        saved.pop(next(iter(saved)))
+    st.session_state.save_problem = (key, problem) if problem else None
 
 
-def show_number(reading):
-    """Each digit of a drawn number with its own chart."""
-    if not reading.digits:
-        st.info("Draw a number (several digits side by side), e.g. 2024.")
+def save_status(key: str) -> bool:
+    """Show what happened to this drawing's save; True when it is saved (no more buttons)."""
+    problem = st.session_state.get("save_problem")
+    if problem and problem[0] == key:
+        st.error(problem[1])
+    message = saved_drawings().get(key)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+    return message is not None
+
+
+def correction_form(prediction, drawing_png, key: str, model_version: str):
+    """Ask whether the answer is right and save the drawing with the true label, once."""
+    if save_status(key):
         return
-    st.metric("Number", reading.text)
-    if reading.unsure:
-        st.warning("Some digits are uncertain; see their charts below.")
-    columns = st.columns(min(len(reading.digits), 6))
+    st.markdown("**Right?** Save this drawing to teach the next model.")
+    st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
+              key=f"confirm-{key}", on_click=save_samples,
+              args=(key, [(prediction, prediction.digit, drawing_png)], model_version))
+    others = [str(d) for d in range(10) if d != prediction.digit]
+    picked = st.pills("No, the right digit is", others, key=f"pick-{key}", selection_mode="single")
+    if picked is not None:
+        st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key=f"save-{key}",
+                  on_click=save_samples, args=(key, [(prediction, int(picked), drawing_png)], model_version))
+
+
+def number_correction_form(reading, drawing, key: str, model_version: str, columns):
+    """Under each digit's chart a pick of its right value; one button saves every digit."""
+    if save_status(key):
+        return
+    labels = []
     for index, prediction in enumerate(reading.digits):
         with columns[index % len(columns)]:
-            st.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}")
-            st.image(model_input_image(prediction.model_input, scale=3))
-            st.vega_lite_chart(probability_chart_spec(prediction, height=120), width="stretch")
+            labels.append(int(st.selectbox(
+                f"Digit {index + 1} is", range(10), index=prediction.digit, key=f"digit-{key}-{index}")))
+    text = "".join(str(label) for label in labels)
+    items = [(prediction, label, lambda box=box: stored_drawing(drawing[box.top:box.bottom, box.left:box.right]))
+             for prediction, label, box in zip(reading.digits, labels, reading.boxes)]
+    right = text == reading.text
+    st.button(f"Yes, it is {text}: save its {len(items)} digits" if right
+              else f"Save as {text} ({len(items)} digits)",
+              icon=":material/check:" if right else ":material/edit:", key=f"save-number-{key}",
+              on_click=save_samples, args=(key, items, model_version),
+              help="Each digit is saved as a sample of its own. Correct any digit above first.")
+
+
+# ---- showing a reading ---------------------------------------------------------------------
+
+
+def show_answer(prediction):
+    """The predicted digit with its confidence and the top 3."""
+    st.metric("Prediction", str(prediction.digit),
+              help="The digit the model reads, with its probability below.")
+    st.markdown(f"Confidence **{prediction.confidence:.1%}**")
+    if prediction.status == "unsure":
+        (first, _), (second, _) = prediction.top(2)
+        st.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
+    st.markdown("Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in prediction.top(3)))
+
+
+def show_pictures(prediction, model, source: str):
+    """What the model sees and, when asked, why it read that."""
+    why = st.toggle("Why did it read that?", key=f"explain-{source}",
+                    help="Blanks each small patch of the input in turn and watches the answer "
+                         "(one batched model call, a few tens of ms)")
+    explanation = explain(model, prediction.model_input) if why else None
+    if explanation is None:
+        st.image(model_input_image(prediction.model_input, scale=5), caption="What the model sees (28×28)")
+        return
+    st.image([model_input_image(prediction.model_input, scale=5),
+              explanation_image(prediction.model_input, explanation.evidence, scale=5)],
+             caption=["What the model sees (28×28)", "Why"])
+    st.caption(f":violet[**Indigo**]: the parts that made it {a_digit(explanation.answer)}; "
+               f":orange[**amber**]: the parts that pulled towards {a_digit(explanation.runner_up)}, "
+               "the runner-up. The stronger the colour, the more the answer changes without that part.")
+
+
+def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column):
+    """The answer (first: it is what a stroke waits for), the chart, the pictures, 'Right?'.
+
+    On a phone both columns are the same container: everything stacked, answer first.
+    """
+    with answer_column:
+        if prediction.status == "empty":
+            st.info(DRAW_PROMPT)
+            return
+        show_answer(prediction)
+    with chart_column:
+        st.vega_lite_chart(probability_chart_spec(prediction, height=CHART_HEIGHT), width="stretch")
+    with answer_column:
+        show_pictures(prediction, model, source)
+    with chart_column:
+        correction_form(prediction, drawing_png, key, model.version)
+
+
+def show_number(reading, drawing, key: str, model, phone: bool):
+    """The number, then each digit with its own chart, aligned in columns, and 'Right?'."""
+    if not reading.digits:
+        st.info(NUMBER_PROMPT)
+        return
+    st.metric("Number", reading.text, help="The digits the model reads, left to right.")
+    if reading.unsure:
+        st.warning("Some digits are uncertain; see their charts below.")
+    st.subheader("Each digit", divider="gray")
+    count = len(reading.digits)
+    columns = st.columns(1 if phone else min(count, MAX_DIGIT_COLUMNS), gap="medium")
+    for index, prediction in enumerate(reading.digits):
+        with columns[index % len(columns)]:
+            picture, label = st.columns([1, 2], vertical_alignment="center")
+            picture.image(model_input_image(prediction.model_input, scale=3))
+            label.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}"
+                           + (" · unsure" if prediction.status == "unsure" else ""))
+            st.vega_lite_chart(probability_chart_spec(prediction, height=DIGIT_CHART_HEIGHT),
+                               width="stretch")
+    st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
+    number_correction_form(reading, drawing, key, model.version, columns)
+
+
+# ---- the canvas ----------------------------------------------------------------------------
+
+
+def canvas_size(mode: str, width: int | None) -> tuple[int, int]:
+    """The canvas for this mode, fitted to a content column `width` px wide (None: not known yet)."""
+    if mode == "Digit":
+        side = CANVAS_SIZE if width is None else max(160, min(CANVAS_SIZE, width))
+        return side, side
+    if width is None or width >= NUMBER_CANVAS[0]:
+        return NUMBER_CANVAS
+    return max(200, width), NUMBER_PHONE_HEIGHT if width < PHONE_BELOW else NUMBER_CANVAS[1]
+
+
+def drawing_controls(phone: bool) -> tuple[str, int]:
+    """Mode, pen width and Clear: one labelled row, or on a phone one compact row."""
+    if phone:
+        row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        mode = row.segmented_control("Mode", ["Digit", "Number"], default="Digit", key="mode",
+                                     label_visibility="collapsed")
+        with row.popover("Pen", icon=":material/line_weight:"):
+            stroke = st.slider("Pen width", 6, 40, 18, key="stroke")
+        row.button("Clear", on_click=clear_canvas, icon=":material/ink_eraser:")
+    else:
+        controls = st.columns([2, 2, 1], vertical_alignment="bottom")
+        mode = controls[0].segmented_control("Mode", ["Digit", "Number"], default="Digit", key="mode")
+        stroke = controls[1].slider("Pen width", 6, 40, 18, key="stroke")
+        controls[2].button("Clear", on_click=clear_canvas, width="stretch", icon=":material/ink_eraser:")
+    return mode or "Digit", stroke
+
+
+def read_canvas(canvas, size: tuple[int, int]):
+    """The one place the canvas's result is read: (RGBA pixels or None, drawing key or None)."""
+    data = canvas.image_bytes if canvas is not None else None
+    try:  # the PNG's size is checked before any pixel is decoded (never canvas.image_data)
+        drawing = decode_canvas(data, *size)
+    except DigitrecError as error:
+        st.error(str(error))
+        return None, None
+    return drawing, (drawing_key(data) if drawing is not None else None)
+
+
+@st.fragment
+def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
+    """The canvas and its result: a stroke reruns only this, and it shows as little as it can.
+
+    The controls above it are not part of it (a change of mode, pen or Clear reruns the page
+    and calls this with the new values), so a stroke's rerun sends the canvas and the answer
+    first, then the rest.
+    """
+    started = timing.start()
+    model = recognizer(warn=False)  # a promotion shows up at the next stroke
+    phone = width is not None and width < PHONE_BELOW
+    size = canvas_size(mode, width)
+    if mode == "Digit" and not phone:
+        rest = max(2 * size[0], (width or 0) - size[0] - 16)
+        canvas_column, answer_column, chart_column = st.columns([size[0] + 16, rest * 2 // 5, rest * 3 // 5])
+    else:  # a number needs the whole width to draw on; a phone stacks everything
+        canvas_column = answer_column = chart_column = st.container()
+    with canvas_column:
+        canvas = st_canvas(stroke_width=stroke, stroke_color="#111111", background_color="",
+                           height=size[1], width=size[0], drawing_mode="freedraw",
+                           update_streamlit=True, return_image_data=True,
+                           key=f"canvas-{mode}-{size[0]}x{size[1]}-{generation}")
+    drawing, key = read_canvas(canvas, size)
+    if drawing is None:
+        with answer_column:
+            st.info(DRAW_PROMPT if mode == "Digit" else NUMBER_PROMPT)
+    elif mode == "Digit":
+        show_result(model.predict(drawing), lambda: stored_drawing(drawing), key, model, "draw",
+                    answer_column, chart_column)
+        timing.record("draw", started)
+    else:
+        show_number(read_number(model, drawing), drawing, key, model, phone)
+        timing.record("number", started)
+
+
+@st.fragment
+def upload_area():
+    """A photo or scan of one digit, read once per file."""
+    model = recognizer(warn=False)
+    upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg", "webp", "bmp"])
+    if upload is None:
+        return
+    key = (upload.file_id, model.version)
+    if st.session_state.get("upload_key") != key:
+        try:
+            image = decode_upload(upload.getvalue())
+            # The session keeps a small PNG of the photo (shown and saved), not its pixels.
+            st.session_state.upload_result = (stored_drawing(image), model.predict(image), None)
+        except (DigitrecError, ValueError) as error:
+            st.session_state.upload_result = (None, None, str(error))
+        st.session_state.upload_key = key
+    image, prediction, problem = st.session_state.upload_result
+    if problem:
+        st.error(f"Cannot read this file: {problem}")
+        return
+    st.image(image, caption=upload.name, width=200)
+    answer_column, chart_column = st.columns([2, 3])
+    show_result(prediction, lambda: image, drawing_key(image), model, "upload", answer_column, chart_column)
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])
-
 with draw_tab:
-    controls = st.columns([2, 2, 1])
-    mode = controls[0].segmented_control("Mode", ["Digit", "Number"], default="Digit",
-                                         key="mode") or "Digit"
-    stroke = controls[1].slider("Pen width", 6, 40, 18, key="stroke")
-    controls[2].button("Clear", on_click=clear_canvas, width="stretch")
-    width = CANVAS_SIZE if mode == "Digit" else CANVAS_SIZE * 5 // 2
-    if mode == "Digit":
-        canvas_column, result_column = st.columns([1, 2])
-    else:  # a number needs the whole width to draw on; its digits are shown underneath
-        canvas_column, result_column = st.container(), st.container()
-    with canvas_column:
-        canvas = st_canvas(stroke_width=stroke, stroke_color="#111111", background_color="",
-                           height=CANVAS_SIZE, width=width, drawing_mode="freedraw",
-                           update_streamlit=True, return_image_data=True,
-                           key=f"canvas-{mode}-{st.session_state.canvas_generation}")
-    try:  # the PNG's size is checked before any pixel is decoded (never canvas.image_data)
-        drawing = decode_canvas(canvas.image_bytes if canvas is not None else None, width, CANVAS_SIZE)
-    except DigitrecError as error:
-        drawing = None
-        st.error(str(error))
-    with result_column:
-        if drawing is None and mode == "Number":
-            st.info("Draw a number (several digits side by side), e.g. 2024.")
-        elif drawing is None:
-            st.info("Draw a digit in the box — the answer appears as soon as you lift the pen.")
-        elif mode == "Digit":
-            show_result(model.predict(drawing), lambda: stored_drawing(drawing), "draw")
-            timing.record("draw", started)
-        else:
-            show_number(read_number(model, drawing))
-            timing.record("number", started)
-
+    content = content_width()  # None until the browser has measured it (the first run)
+    drawing_mode, pen_width = drawing_controls(content is not None and content < PHONE_BELOW)
+    drawing_area(drawing_mode, pen_width, content, st.session_state.canvas_generation)
 with upload_tab:
-    upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg", "webp", "bmp"])
-    if upload is not None:
-        # Both tabs run on every rerun: read a file once, not again at every canvas stroke.
-        key = (upload.file_id, model.version)
-        if st.session_state.get("upload_key") != key:
-            try:
-                image = decode_upload(upload.getvalue())
-                # The session keeps a small PNG of the photo (shown and saved), not its pixels.
-                st.session_state.upload_result = (stored_drawing(image), model.predict(image), None)
-            except (DigitrecError, ValueError) as error:
-                st.session_state.upload_result = (None, None, str(error))
-            st.session_state.upload_key = key
-        image, prediction, problem = st.session_state.upload_result
-        if problem:
-            st.error(f"Cannot read this file: {problem}")
-        else:
-            st.image(image, caption=upload.name, width=200)
-            show_result(prediction, lambda: image, "upload")
+    upload_area()

@@ -176,6 +176,9 @@ def _probability_spec_template(height: int) -> dict:
     # chart is made and validated once and each prediction only fills in its ten values.
     spec = probability_chart_from_values([0.1] * 10, 0, height).to_dict(validate=True)
     spec.pop("datasets", None)
+    # `height` is the bars' height: the chart fits its column's width only (Streamlit's default
+    # "fit" squeezes axes and titles into `height`, which left 25 px bars in Number mode).
+    spec["autosize"] = {"type": "fit-x", "contains": "padding"}
     return spec
 
 

@@ -1,0 +1,207 @@
+"""Latency a user feels: from the mouse-up that ends a stroke to the new Prediction on the page.
+
+    python -m benchmarks.browser_latency [--digits 30] [--viewport 1400x1000]
+
+Headless Chromium (Playwright, Debian's chromium) opens the Draw page of a fresh app server and
+draws real pen digits of held-out pendigits writers with the mouse, clearing the canvas between
+digits. A script injected before the page loads timestamps, in the browser's own clock:
+
+- `up`: the pointerup that ends a stroke (capture phase on window, so before the canvas sees it);
+- `sent`: the first websocket message the page sends after it (the canvas component's drawing);
+- `shown`: the first DOM mutation after `sent` that leaves the Prediction metric showing a text
+  other than before the stroke (a MutationObserver; strokes that leave the answer as it was
+  cannot be timed this way and are counted apart).
+
+The figure is split into the component's own part (`sent - up`: streamlit-drawable-canvas 0.13
+waits 200 ms after the last change before it sends) and ours (`shown - sent`: websocket, the
+rerun on the server, the deltas back, React rendering them). Both machines are this one, so
+the browser competes with the server for the CPU as it would not on a real visitor's device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+CANVAS = "canvas.upper-canvas"
+PROMPT = "Draw a digit in the box"
+
+# Injected before any page script runs (page.add_init_script).
+INSTRUMENT_JS = """(() => {
+  const latency = window.__digitrecLatency = {strokes: [], pending: null};
+  const metricText = () => {
+    const element = document.querySelector('[data-testid="stMetricValue"]');
+    return element ? element.textContent : null;
+  };
+  window.addEventListener('pointerup', () => {
+    latency.pending = {up: performance.now(), sent: null, reply: null, shown: null, before: metricText(), text: null};
+    latency.strokes.push(latency.pending);
+  }, true);
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const pending = latency.pending;
+    if (pending && pending.sent === null) pending.sent = performance.now();
+    if (!this.digitrecListening) {  // when the first answer to it arrives
+      this.digitrecListening = true;
+      this.addEventListener('message', () => {
+        const pending = latency.pending;
+        if (pending && pending.sent !== null && pending.reply === null) pending.reply = performance.now();
+      });
+    }
+    return send.call(this, data);
+  };
+  new MutationObserver(() => {
+    const pending = latency.pending;
+    if (!pending || pending.sent === null || pending.shown !== null) return;
+    const text = metricText();
+    if (text !== null && text !== pending.before) {
+      pending.shown = performance.now();
+      pending.text = text;
+    }
+  }).observe(document, {subtree: true, childList: true, characterData: true});
+})();"""
+
+STROKE_COUNT_JS = "() => window.__digitrecLatency.strokes.length"
+STROKE_SHOWN_JS = "i => { const s = window.__digitrecLatency.strokes[i]; return !!(s && s.shown !== null); }"
+STROKES_JS = "() => window.__digitrecLatency.strokes.map(s => [s.up, s.sent, s.reply, s.shown])"
+IDLE_JS = """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+  !== null && document.querySelector('[data-stale="true"]') === null"""
+
+
+def percentile(values, share: float) -> float:
+    """The `share` quantile of values (nearest rank on the sorted list)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def settle(page, timeout_ms: int = 30_000) -> None:
+    """Wait until no script runs and nothing is stale, twice 200 ms apart."""
+    calm = 0
+    while calm < 2:
+        page.wait_for_function(IDLE_JS, timeout=timeout_ms)
+        page.wait_for_timeout(200)
+        calm = calm + 1 if page.evaluate(IDLE_JS) else 0
+
+
+def draw_stroke(page, box, stroke) -> int:
+    """Draw one stroke with the mouse; returns its index in the recorded strokes."""
+    index = page.evaluate(STROKE_COUNT_JS)
+    (x0, y0), rest = stroke[0], stroke[1:]
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    page.mouse.down()
+    for x, y in rest or [(x0 + 1, y0 + 1)]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
+    page.mouse.up()
+    return index
+
+
+def measure_digits(page, digits, size: int = 280, clear_between: bool = True,
+                   timeout_ms: int = 30_000) -> list[tuple[float, float] | None]:
+    """Draw each digit (strokes of a PenDigit) on the open Draw page, one stroke at a time.
+
+    The page must have been opened with INSTRUMENT_JS injected. Returns, per stroke, the
+    component's part, ours and the time from sending to the server's first reply in ms, or
+    None where the answer did not change.
+    """
+    from digitrec.data import place_strokes
+
+    results = []
+    for number, digit in enumerate(digits):
+        if number and clear_between:
+            page.get_by_role("button", name="Clear", exact=True).click()
+            page.get_by_text(PROMPT).first.wait_for(timeout=timeout_ms)
+            settle(page, timeout_ms)
+        canvas = page.locator(CANVAS).first
+        canvas.wait_for(state="visible", timeout=timeout_ms)
+        box = canvas.bounding_box()
+        for stroke in place_strokes(digit.strokes, size * 0.7, (size / 2, size / 2)):
+            index = draw_stroke(page, box, stroke)
+            try:
+                page.wait_for_function(STROKE_SHOWN_JS, arg=index, timeout=3_000)
+            except Exception:  # noqa: BLE001 - the answer stayed the same: not timed
+                pass
+            settle(page, timeout_ms)
+            up, sent, reply, shown = page.evaluate(STROKES_JS)[index]
+            results.append(None if shown is None or sent is None or reply is None
+                           else (sent - up, shown - sent, reply - sent))
+    return results
+
+
+def describe(results) -> str:
+    """The figures as one paragraph: totals, the component's part and ours, p50 and p95."""
+    timed = [r for r in results if r is not None]
+    if not timed:
+        return f"no stroke changed the answer ({len(results)} strokes)"
+    component = [c for c, _, _ in timed]
+    ours = [o for _, o, _ in timed]
+    reply = [r for _, _, r in timed]
+    total = [c + o for c, o, _ in timed]
+    return (f"mouse-up -> new Prediction on the page, {len(timed)} strokes timed "
+            f"({len(results) - len(timed)} left the answer unchanged): "
+            f"total p50 {percentile(total, .5):.0f} ms / p95 {percentile(total, .95):.0f} ms; "
+            f"canvas component's send delay p50 {percentile(component, .5):.0f} ms; "
+            f"ours (websocket send -> prediction in the DOM) p50 {percentile(ours, .5):.1f} ms / "
+            f"p95 {percentile(ours, .95):.1f} ms (mean {statistics.fmean(ours):.1f} ms), "
+            f"of which until the server's first reply arrives p50 {percentile(reply, .5):.1f} ms")
+
+
+def held_out_digits(count: int):
+    """`count` pen digits of held-out writers, labels cycling 0-9, each unlike the one before."""
+    from digitrec.data import load_pendigits, split_writers
+
+    _, held_out = split_writers(load_pendigits())
+    chosen, used = [], set()
+    while len(chosen) < count:
+        label = len(chosen) % 10
+        digit = next(d for d in held_out if d.label == label and id(d) not in used)
+        used.add(id(digit))
+        chosen.append(digit)
+    return chosen
+
+
+def main():
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.load import start_server
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--digits", type=int, default=30)
+    parser.add_argument("--viewport", default="1400x1000")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.viewport.split("x"))
+    digits = held_out_digits(args.digits)
+    with tempfile.TemporaryDirectory() as folder:
+        process, port = start_server(Path(folder), Path(folder) / "timing.log")
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
+                                                     args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.add_init_script(INSTRUMENT_JS)
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.locator(CANVAS).first.wait_for(timeout=120_000)
+                settle(page)
+                started = time.monotonic()
+                results = measure_digits(page, digits)
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        from digitrec import timing
+
+        server = timing.read(Path(folder) / "timing.log").get("draw", [])
+    print(describe(results))
+    if server:
+        print(f"server time per stroke (script start -> result rendered), p50 "
+              f"{percentile(server, .5):.1f} ms / p95 {percentile(server, .95):.1f} ms "
+              f"({len(server)} runs); {time.monotonic() - started:.0f} s of drawing")
+
+
+if __name__ == "__main__":
+    main()
