@@ -667,11 +667,14 @@ LOG_PROBLEM = re.compile(r"(?i:deprecat|warn|will be removed|traceback)|\b(?:WAR
                          r"|^[WEF]\d{4} ")
 
 
-def test_server_log_stays_clean(page, app, held_out_digits):
+def test_server_log_stays_clean(page, app, held_out_digits, request):
     """Keep this test last: after every test above has used the app (drawing, uploading,
     saving, training, promoting), and after one more visit to every page, the server log has
     no deprecation notice, warning or traceback (Streamlit logs one for each deprecated
     argument on every rerun, e.g. use_container_width)."""
+    in_this_module = [item for item in request.session.items if item.module is request.module]
+    assert in_this_module[-1] is request.node, \
+        f"{request.node.name} must run after every other browser test: move it to the end of the file"
     open_app(page, app.url, "/")
     draw(page, digit_strokes(held_out_digits[8]))
     read_metric(page, "Prediction")
