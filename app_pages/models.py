@@ -147,7 +147,7 @@ for file_name in (registry.KERAS_FILE, registry.TFLITE_FILE):
         actions.download_button(f"Download {path.suffix}", path.read_bytes(), file_name=f"{chosen}{path.suffix}",
                                 key=f"download-{file_name}", on_click="ignore", icon=":material/download:")
 
-ask_pending(directory, promote_for)
+ask_pending(promote_for)
 if st.session_state.get("pending_delete") in versions:
     confirm_delete(st.session_state.pending_delete)
 

@@ -98,29 +98,25 @@ def _confirm(version: str, active: str, losses: list[ClassLoss], promote: Callab
         st.rerun()
 
 
-def promote_clicked(version: str, directory: Path, promote: Callable[[], object]) -> None:
+def promote_clicked(version: str, directory: Path, promote: Callable[[], object],
+                    losses: list[ClassLoss] | None = None) -> None:
     """Call when a Promote button was clicked: promotes at once, or, when `version` is worse
-    than the active model on some digit, leaves it to `ask_pending` to ask first."""
-    losses, _ = losses_against_active(version, directory)
+    than the active model on some digit (`losses`, computed here if not given), leaves it
+    to `ask_pending` to ask first in a dialog."""
+    active = registry.active_version(directory, required=False)
+    if losses is None:
+        losses, active = losses_against_active(version, directory)
     if losses:
-        st.session_state[PENDING] = version
+        st.session_state[PENDING] = {"version": version, "active": active, "losses": losses}
     else:
         _promote(version, promote)
 
 
-def ask_pending(directory: Path, promote_for: Callable[[str], Callable[[], object]]) -> None:
+def ask_pending(promote_for: Callable[[str], Callable[[], object]]) -> None:
     """Call on every run: shows the confirmation dialog while a promotion waits for one."""
-    version = st.session_state.get(PENDING)
-    if version is None:
-        return
-    try:
-        losses, active = losses_against_active(version, directory)
-    except (DigitrecError, ValueError):  # deleted meanwhile
-        losses, active = [], None
-    if not losses:
-        _forget_pending()
-        return
-    _confirm(version, active, losses, promote_for(version))
+    pending = st.session_state.get(PENDING)
+    if pending:
+        _confirm(pending["version"], pending["active"], pending["losses"], promote_for(pending["version"]))
 
 
 def show_message() -> None:

@@ -5,12 +5,13 @@ import uuid
 import streamlit as st
 
 from digitrec import DigitrecError, admin, registry
-from digitrec.evaluate import evaluate_version
+from digitrec.evaluate import CANVAS, MNIST_TEST, class_losses, evaluate_version
 from digitrec.jobs import manager
 from digitrec.limits import visitor_name
-from digitrec.config import ARCHITECTURES, LIMITS, TrainingConfig
+from digitrec.config import ARCHITECTURES, LIMITS, MAX_SAMPLE_LABEL_SHARE, MAX_SAMPLE_SHARE, TrainingConfig
 from digitrec.views import confusion_chart, model_input_image, training_curves
 from app_pages.common import admin_password, store
+from app_pages.promotion import ask_pending, loss_summary, promote_clicked, show_message
 
 st.title("Retrain the model", icon=":material/model_training:")
 st.caption("Train a candidate on MNIST (and your saved samples) right here, watch it learn, "
@@ -34,9 +35,14 @@ def settings_form():
         mnist_share = columns[1].slider("Share of MNIST to use", 0.01, 1.0, 1.0, 0.01)
         augment = columns[2].toggle("Augmentation (rotate, shift, zoom, stroke width)", value=False)
         pendigits = columns[0].toggle("Canvas-drawn pen digits (writers 1-20)", value=True)
-        include = columns[1].toggle("Include my saved samples", value=True)
+        include = columns[1].toggle(
+            "Include my saved samples", value=TrainingConfig().user_samples,
+            help=f"Off by default: anyone can save samples, and wrong labels teach wrong digits. When on, "
+                 f"saved samples are at most {100 * MAX_SAMPLE_SHARE:g}% of the training set "
+                 f"({100 * MAX_SAMPLE_LABEL_SHARE:g}% per digit), newest first")
         weight = columns[2].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
-                                         value=10, help="How many times each sample is repeated")
+                                         value=TrainingConfig().sample_weight,
+                                         help="How many times each sample is repeated")
         name = st.text_input("Your name (shown to others while you train)",
                              st.session_state.session_name, max_chars=40)
         if not st.form_submit_button("Start training", type="primary"):
@@ -46,7 +52,7 @@ def settings_form():
     config = TrainingConfig(architecture=architecture, epochs=int(epochs), batch_size=int(batch_size),
                             learning_rate=float(learning_rate), augment=augment,
                             mnist_fraction=float(mnist_share), pendigits=pendigits,
-                            sample_weight=int(weight))
+                            sample_weight=int(weight), user_samples=bool(include))
     return config, include
 
 
@@ -135,12 +141,26 @@ def show_evaluation(version):
         if baseline and name in baseline["reports"]:
             delta = f"{100 * (report['accuracy'] - baseline['reports'][name]['accuracy']):+.2f} pts vs active"
         column.metric(name, f"{100 * report['accuracy']:.2f}%", delta)
-    if "MNIST test" in candidate["reports"]:
-        report = candidate["reports"]["MNIST test"]
+    losses = class_losses(candidate["reports"], baseline["reports"]) if baseline else []
+    if losses:
+        st.warning(loss_summary(version, active, losses), icon=":material/warning:")
+    per_class = [(name, candidate["reports"][name]) for name in (MNIST_TEST, CANVAS) if name in candidate["reports"]]
+    if per_class:
         left, right = st.columns(2)
-        left.markdown("**Per-class accuracy (MNIST test)**")
-        left.dataframe([{"digit": d, "accuracy %": round(100 * a, 2)}
-                        for d, a in enumerate(report["per_class"])], hide_index=True)
+        left.markdown("**Per-digit accuracy %** (candidate, and its change from the active model)")
+        rows = []
+        for digit in range(10):
+            row = {"digit": digit}
+            for name, report in per_class:
+                label = "MNIST" if name == MNIST_TEST else "canvas"
+                row[label] = round(100 * report["per_class"][digit], 1)
+                if baseline and name in baseline["reports"]:
+                    row[f"{label} ±"] = round(100 * (report["per_class"][digit]
+                                                      - baseline["reports"][name]["per_class"][digit]), 1)
+            rows.append(row)
+        left.dataframe(rows, hide_index=True)
+    if MNIST_TEST in candidate["reports"]:
+        report = candidate["reports"][MNIST_TEST]
         right.altair_chart(confusion_chart(report["confusion"]))
         st.markdown("**Misclassified test digits** (true → predicted)")
         gallery = st.columns(8)
@@ -150,14 +170,17 @@ def show_evaluation(version):
     configured = admin_password()
     password = st.text_input("Admin password", type="password", key="retrain_password") \
         if configured else None
-    if st.button(f"Promote {version} to active", disabled=version == active, type="primary"):
-        try:
-            admin.promote(version, password, configured,
-                          client=st.session_state.setdefault("client_id", uuid.uuid4().hex))
-        except DigitrecError as error:
-            st.error(str(error))
-        else:
-            st.success(f"{version} is now active: the Draw page uses it from its next rerun.")
+    client = st.session_state.setdefault("client_id", uuid.uuid4().hex)
+
+    def promote_for(chosen):
+        return lambda: admin.promote(chosen, password, configured, client=client)
+
+    show_message()
+    if st.button(f"Promote {version} to active", disabled=version == active,
+                 type="secondary" if losses else "primary",
+                 help="Asks first: this candidate is worse on some digits" if losses else None):
+        promote_clicked(version, registry.models_dir(), promote_for(version), losses)
+    ask_pending(promote_for)
 
 
 current = manager.current()

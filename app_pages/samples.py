@@ -59,9 +59,39 @@ for index, sample in enumerate(shown):
         st.markdown(f"**{sample.label}** (model read {guessed})  \n"
                     f"#{sample.id} · {local_time(sample.created, zone)}")
         if st.button("Delete", key=f"delete-{sample.id}"):
-            try:
-                samples.delete(sample.id)
-            except DigitrecError as error:
-                st.error(str(error))
-            else:
-                st.rerun()
+            st.session_state.pending_sample_delete = sample.id
+
+
+def forget_delete():
+    st.session_state.pop("pending_sample_delete", None)
+
+
+@st.dialog("Delete a saved sample?", on_dismiss=forget_delete)
+def confirm_delete(sample_id):
+    """Deleting removes the drawing and its label for good (and from future trainings): ask first."""
+    sample = samples.get(sample_id)
+    if sample is None:
+        forget_delete()
+        st.rerun()
+    try:
+        drawing = samples.drawing(sample.id)
+    except DigitrecError:
+        drawing = None
+    st.image(gallery_image(sample.model_input, drawing))
+    st.markdown(f"Delete sample **#{sample.id}**, saved as **{sample.label}**? This cannot be undone.")
+    row = st.container(horizontal=True)
+    if row.button(f"Delete #{sample.id}", type="primary", key="confirm_sample_delete"):
+        try:
+            samples.delete(sample.id)
+        except DigitrecError as error:
+            st.error(str(error))
+        else:
+            forget_delete()
+            st.rerun()
+    if row.button("Cancel", key="cancel_sample_delete"):
+        forget_delete()
+        st.rerun()
+
+
+if st.session_state.get("pending_sample_delete") is not None:
+    confirm_delete(st.session_state.pending_sample_delete)

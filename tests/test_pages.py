@@ -141,6 +141,10 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     assert not app.exception
     assert any("MNIST test" == m.label for m in app.metric)
     next(b for b in app.button if b.label.startswith("Promote")).click().run()
+    confirm = [b for b in app.button if b.label == f"Promote {state['version']} anyway"]
+    if confirm:  # worse than the active model on some digit: the page asked first
+        assert registry.active_version(app_env["models"]) != state["version"]
+        confirm[0].click().run()
     assert registry.active_version(app_env["models"]) == state["version"]
 
 
@@ -271,3 +275,19 @@ def test_models_page_warns_while_a_fallback_is_served_and_picks_up_the_repair(ap
     tflite.write_bytes(original)  # repaired: the next rerun serves it, no restart needed
     app.run()
     assert not any("serving" in w.value.lower() for w in app.warning), [w.value for w in app.warning]
+
+
+def test_deleting_a_sample_asks_first(app_env):
+    store = SampleStore(app_env["samples"])
+    kept, doomed = (store.add(np.full((28, 28), v, np.float32), label) for v, label in ((0.2, 1), (0.7, 8)))
+    app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    next(b for b in app.button if b.key == f"delete-{doomed}").click().run()
+    assert not app.exception
+    assert store.count() == 2  # only asked
+    assert any("cannot be undone" in m.value for m in app.markdown)
+    button(app, "Cancel").click().run()
+    assert store.count() == 2 and not any("cannot be undone" in m.value for m in app.markdown)
+    next(b for b in app.button if b.key == f"delete-{doomed}").click().run()
+    button(app, f"Delete #{doomed}").click().run()
+    assert not app.exception
+    assert store.get(doomed) is None and store.get(kept) is not None
