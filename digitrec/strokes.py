@@ -18,6 +18,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from digitrec.errors import DigitrecError
 
@@ -27,11 +28,12 @@ MAX_STROKES = 64  # a digit has a handful; a number a few dozen
 MAX_POINTS = 20_000  # over all strokes: about a minute of continuous drawing
 MAX_COORDINATE = 10_000.0  # canvas pixels; anything beyond is not from our canvas
 # The one rendering the image model reads strokes at: a RENDER_SIZE canvas, the drawing's
-# longer side RENDER_HEIGHT, pen RENDER_PEN px (the pen width of the model's canvas training
-# drawings' middle, where it reads best on held-out writers; see benchmarks/accuracy.py).
-RENDER_SIZE = 280
-RENDER_HEIGHT = 196.0
-RENDER_PEN = 16.0
+# longer side RENDER_HEIGHT, pen RENDER_PEN px (the middle of the pen widths the image model
+# was trained on, relative to the digit's size).
+RENDER_SIZE = 100
+RENDER_HEIGHT = 80.0  # = preprocess.WORK_SIZE: no resampling before strokes are measured
+RENDER_PEN = 6.5  # 16 px on a 196 px tall digit
+SUPERSAMPLE = 2
 
 Strokes = list[list[tuple[float, float]]]
 
@@ -139,10 +141,16 @@ def checked(strokes) -> Strokes:
     return result
 
 
-def bounds(strokes: Strokes) -> tuple[float, float, float, float]:
-    """(left, top, right, bottom) of all points."""
-    points = np.array([p for stroke in strokes for p in stroke], np.float64)
-    return (*points.min(axis=0), *points.max(axis=0))
+def _thinned(points: np.ndarray, spacing: float) -> np.ndarray:
+    """Drop points closer than `spacing` to the last kept one (a browser sends one every few px)."""
+    kept, last = [0], points[0]
+    for index in range(1, len(points) - 1):
+        if abs(points[index, 0] - last[0]) + abs(points[index, 1] - last[1]) >= spacing:
+            kept.append(index)
+            last = points[index]
+    if len(points) > 1:
+        kept.append(len(points) - 1)
+    return points[kept]
 
 
 # --- the trajectory view --------------------------------------------------------------------
@@ -158,46 +166,33 @@ def trajectory_features(strokes: Sequence[Sequence[tuple[float, float]]],
     arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
     if not arrays:
         return None
-    everything = np.concatenate(arrays)
-    low, high = everything.min(axis=0), everything.max(axis=0)
+    # A one-point stroke (a dot) becomes a tiny segment so it is sampled like any stroke.
+    arrays = [np.repeat(a, 2, axis=0) if len(a) == 1 else a for a in arrays]
+    path = np.concatenate(arrays)
+    low, high = path.min(axis=0), path.max(axis=0)
     extent = float((high - low).max())
     if extent <= 0:
         return None
-    centre = (low + high) / 2
-    # One long polyline over all strokes; pen-up jumps get zero length so no samples fall there.
-    segments, lifts, offsets = [], [], []
-    length_before = 0.0
-    for index, stroke in enumerate(arrays):
-        normalised = (stroke - centre) / extent
-        if len(normalised) == 1:
-            normalised = np.repeat(normalised, 2, axis=0)
-        steps = np.linalg.norm(np.diff(normalised, axis=0), axis=1)
-        # A dot still gets a sliver of length, so it is sampled at least once.
-        steps = np.maximum(steps, 1e-4)
-        cumulative = np.concatenate([[0.0], np.cumsum(steps)]) + length_before
-        segments.append((normalised, cumulative))
-        lifts.append(index > 0)
-        offsets.append(length_before)
-        length_before = cumulative[-1]
-    total = length_before
-    targets = (np.arange(points) + 0.5) / points * total
+    path = (path - (low + high) / 2) / extent
+    stroke_of_point = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
+    steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    same_stroke = stroke_of_point[1:] == stroke_of_point[:-1]
+    # Pen-up jumps between strokes take no length, so no sample falls there; every pen-down
+    # step a sliver at least, so a dot is sampled too.
+    steps = np.where(same_stroke, np.maximum(steps, 1e-4), 0.0)
+    cumulative = np.concatenate([[0.0], np.cumsum(steps)])
+    targets = (np.arange(points) + 0.5) / points * cumulative[-1]
+    segment = np.clip(np.searchsorted(cumulative, targets, side="right") - 1, 0, len(path) - 2)
+    span = steps[segment]
+    t = np.where(span > 0, (targets - cumulative[segment]) / np.where(span > 0, span, 1.0), 0.0)
+    start, end = path[segment], path[segment + 1]
+    direction = end - start
+    norm = np.linalg.norm(direction, axis=1, keepdims=True)
+    stroke = stroke_of_point[segment]
     features = np.zeros((points, FEATURES), np.float32)
-    stroke_of = np.searchsorted([c[-1] for _, c in segments], targets, side="left")
-    stroke_of = np.minimum(stroke_of, len(segments) - 1)
-    previous_stroke = -1
-    for i, (target, s) in enumerate(zip(targets, stroke_of)):
-        path, cumulative = segments[s]
-        j = int(np.clip(np.searchsorted(cumulative, target) - 1, 0, len(path) - 2))
-        span = cumulative[j + 1] - cumulative[j]
-        t = 0.0 if span <= 0 else (target - cumulative[j]) / span
-        point = path[j] + t * (path[j + 1] - path[j])
-        direction = path[j + 1] - path[j]
-        norm = float(np.hypot(*direction))
-        features[i, 0:2] = point
-        if norm > 0:
-            features[i, 2:4] = direction / norm
-        features[i, 4] = 1.0 if (s != previous_stroke and previous_stroke != -1) else 0.0
-        previous_stroke = s
+    features[:, 0:2] = start + t[:, None] * direction
+    features[:, 2:4] = np.divide(direction, norm, out=np.zeros_like(direction), where=norm > 0)
+    features[1:, 4] = stroke[1:] != stroke[:-1]
     return features
 
 
@@ -205,12 +200,27 @@ def trajectory_features(strokes: Sequence[Sequence[tuple[float, float]]],
 
 
 def render_for_model(strokes: Strokes) -> np.ndarray:
-    """The strokes drawn again at one size and pen width (an RGBA canvas like the app's)."""
-    from digitrec.data import render_strokes
+    """The strokes drawn again at one size and pen width: an RGBA canvas (ink in alpha) like the app's.
 
-    left, top, right, bottom = bounds(strokes)
-    scale = RENDER_HEIGHT / max(right - left, bottom - top, 1e-6)
-    middle_x, middle_y = (left + right) / 2, (top + bottom) / 2
-    placed = [[((x - middle_x) * scale + RENDER_SIZE / 2, (y - middle_y) * scale + RENDER_SIZE / 2)
-               for x, y in stroke] for stroke in strokes]
-    return render_strokes(placed, RENDER_SIZE, RENDER_PEN)
+    The drawing's longer side becomes RENDER_HEIGHT pixels, the scale `preprocess` works at,
+    with a round pen of RENDER_PEN pixels; drawn at twice the size and averaged down for the
+    anti-aliased edges a browser canvas has.
+    """
+    arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
+    everything = np.concatenate(arrays)
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    scale = SUPERSAMPLE * RENDER_HEIGHT / max(float((high - low).max()), 1e-6)
+    size = SUPERSAMPLE * RENDER_SIZE
+    image = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(image)
+    pen = SUPERSAMPLE * RENDER_PEN
+    radius = pen / 2
+    for stroke in arrays:
+        placed = _thinned((stroke - (low + high) / 2) * scale + size / 2, pen / 4)
+        if len(placed) > 1:
+            draw.line(placed.ravel().tolist(), fill=255, width=round(pen))
+        for x, y in placed.tolist():  # a round pen: round joints and caps (PIL's own joints are slow)
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    canvas = np.zeros((RENDER_SIZE, RENDER_SIZE, 4), np.uint8)
+    canvas[..., 3] = np.asarray(image.reduce(SUPERSAMPLE))
+    return canvas

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from digitrec.strokes import (FEATURES, MAX_POINTS, MAX_STROKES, TRAJECTORY_POINTS, StrokesError,
+from digitrec.strokes import (FEATURES, MAX_POINTS, MAX_STROKES, RENDER_SIZE, TRAJECTORY_POINTS, StrokesError,
                               checked, render_for_model, strokes_from_canvas, trajectory_features)
 
 # A vertical stroke as streamlit-drawable-canvas 0.13 (Fabric 7.4) sent it from Chromium.
@@ -98,5 +98,5 @@ def test_rendering_for_the_model_ignores_size_and_place():
     stroke = [(x, 0.02 * (x - 50) ** 2) for x in range(0, 101, 5)]
     small = render_for_model([[(x * 0.5 + 10, y * 0.5 + 10) for x, y in stroke]])
     large = render_for_model([[(x * 3 + 400, y * 3 + 40) for x, y in stroke]])
-    assert small.shape == (280, 280, 4)
+    assert small.shape == (RENDER_SIZE, RENDER_SIZE, 4)
     assert np.abs(small[..., 3].astype(int) - large[..., 3].astype(int)).max() <= 2
