@@ -5,7 +5,6 @@ import uuid
 import streamlit as st
 
 from digitrec import DigitrecError, admin, registry
-from digitrec.config import architecture_name
 from digitrec.views import confusion_chart
 from app_pages.common import admin_password, recognizer
 from app_pages.promotion import ask_pending, promote_clicked, show_message
@@ -64,7 +63,7 @@ st.dataframe(
       "created": card.get("created", "")[:16].replace("T", " "),
       "MNIST test %": percent(card.get("metrics", {}).get("mnist_test_accuracy")),
       "canvas %": percent(card.get("metrics", {}).get("pendigits_canvas_accuracy")),
-      "architecture": architecture_name(card.get("architecture") or "?"), "parameters": card.get("parameters"),
+      "architecture": card.get("architecture"), "parameters": card.get("parameters"),
       "size KB": round(sum(card.get("files", {}).values()) / 1024),
       "epochs": card.get("training", {}).get("epochs_done")}
      for card in cards],
