@@ -1,15 +1,18 @@
 """Retrain page: train a candidate in the background with live curves, evaluate it, promote it."""
 
+import os
 import uuid
 
 import streamlit as st
 
-from digitrec import DigitrecError, admin, registry
+from digitrec import DigitrecError, admin, data, registry
 from digitrec.evaluate import CANVAS, MNIST_TEST, class_losses, evaluate_version
+from digitrec.events import JobState
 from digitrec.jobs import manager
 from digitrec.limits import visitor_name
-from digitrec.config import ARCHITECTURES, LIMITS, MAX_SAMPLE_LABEL_SHARE, MAX_SAMPLE_SHARE, TrainingConfig
-from digitrec.views import confusion_chart, model_input_image, training_curves
+from digitrec.config import (ARCHITECTURE_NOTES, ARCHITECTURES, LIMITS, MAX_SAMPLE_LABEL_SHARE,
+                             MAX_SAMPLE_SHARE, RETRAIN_DEFAULTS, TRAINING_COOLDOWN_S, TrainingConfig)
+from digitrec.views import confusion_chart, model_input_image, time_left_text, training_curves
 from app_pages.common import admin_password, store
 from app_pages.promotion import ask_pending, loss_summary, promote_clicked, show_message
 
@@ -21,31 +24,46 @@ if "session_name" not in st.session_state:
     st.session_state.session_name = f"session {uuid.uuid4().hex[:6]}"
 
 
-def settings_form():
-    """The training settings; returns (config, include_samples) when submitted, else None."""
+@st.cache_data(ttl=30, show_spinner="Looking for MNIST…")
+def mnist_source(folder, keras_copy):
+    """Where training will get MNIST from (a MnistSource), or what is missing (a str).
+
+    Keyed by the MNIST folder setting and Keras' copy (arguments), checked again every 30 s.
+    """
+    try:
+        return data.find_mnist(folder)
+    except DigitrecError as error:
+        return str(error)
+
+
+def settings_form(disabled: bool = False, password_configured: bool = False):
+    """The training settings; returns (config, include_samples, password) when submitted, else None."""
+    defaults = RETRAIN_DEFAULTS
     with st.form("settings"):
         columns = st.columns(3)
         architecture = columns[0].selectbox(
-            "Architecture", list(ARCHITECTURES), index=0,
-            help="fast: about 20 s an epoch on 2 CPU cores; standard: the committed model's network, about 70 s an epoch")
-        epochs = columns[1].number_input("Epochs", *LIMITS["epochs"], value=4, step=1)
-        batch_size = columns[2].select_slider("Batch size", [32, 64, 128, 256, 512], value=128)
+            "Architecture", list(ARCHITECTURES), index=list(ARCHITECTURES).index(defaults.architecture),
+            help="; ".join(f"{name}: {note}" for name, note in ARCHITECTURE_NOTES.items()))
+        epochs = columns[1].number_input("Epochs", *LIMITS["epochs"], value=defaults.epochs, step=1)
+        batch_size = columns[2].select_slider("Batch size", [32, 64, 128, 256, 512], value=defaults.batch_size)
         learning_rate = columns[0].select_slider(
-            "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=0.003)
-        mnist_share = columns[1].slider("Share of MNIST to use", 0.01, 1.0, 1.0, 0.01)
-        augment = columns[2].toggle("Augmentation (rotate, shift, zoom, stroke width)", value=False)
-        pendigits = columns[0].toggle("Canvas-drawn pen digits (writers 1-20)", value=True)
+            "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=defaults.learning_rate)
+        mnist_share = columns[1].slider("Share of MNIST to use", 0.01, 1.0, defaults.mnist_fraction, 0.01)
+        augment = columns[2].toggle("Augmentation (rotate, shift, zoom, stroke width)", value=defaults.augment)
+        pendigits = columns[0].toggle("Canvas-drawn pen digits (writers 1-20)", value=defaults.pendigits)
         include = columns[1].toggle(
-            "Include my saved samples", value=TrainingConfig().user_samples,
+            "Include my saved samples", value=defaults.user_samples,
             help=f"Off by default: anyone can save samples, and wrong labels teach wrong digits. When on, "
                  f"saved samples are at most {100 * MAX_SAMPLE_SHARE:g}% of the training set "
                  f"({100 * MAX_SAMPLE_LABEL_SHARE:g}% per digit), newest first")
         weight = columns[2].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
-                                         value=TrainingConfig().sample_weight,
-                                         help="How many times each sample is repeated")
+                                         value=defaults.sample_weight, help="How many times each sample is repeated")
         name = st.text_input("Your name (shown to others while you train)",
                              st.session_state.session_name, max_chars=40)
-        if not st.form_submit_button("Start training", type="primary"):
+        password = st.text_input(
+            "Admin password (only for more than the quick preset's work)", type="password",
+            key="training_password") if password_configured else None
+        if not st.form_submit_button("Start training", type="primary", disabled=disabled):
             return None
     # Shown to every visitor: kept to letters, digits and -.' (no Markdown links or images).
     st.session_state.session_name = visitor_name(name) or st.session_state.session_name
@@ -53,10 +71,10 @@ def settings_form():
                             learning_rate=float(learning_rate), augment=augment,
                             mnist_fraction=float(mnist_share), pendigits=pendigits,
                             sample_weight=int(weight), user_samples=bool(include))
-    return config, include
+    return config, include, password
 
 
-def start(config, include):
+def start(config, include, password=None):
     """Start a training job with this session's name, including saved samples if asked."""
     samples = None
     if include:
@@ -65,7 +83,8 @@ def start(config, include):
         except DigitrecError as error:
             st.warning(f"Saved samples left out: {error}")
     try:
-        job = manager.start(config, st.session_state.session_name, samples=samples)
+        job = manager.start(config, st.session_state.session_name, samples=samples,
+                            password=password, configured_password=admin_password())
     except DigitrecError as error:
         st.error(str(error))
         return
@@ -80,31 +99,31 @@ def live_progress():
         return
     state = job.snapshot()
     mine = st.query_params.get("job") == job.token
-    owner = "you" if mine else f"`{visitor_name(state['owner'])}`"  # plain text
-    progress = state["progress"]
-    if state["state"] in ("starting", "running", "stopping"):
+    owner = "you" if mine else f"`{visitor_name(state.owner)}`"  # plain text
+    progress = state.progress
+    if state.state.active:
         if progress is None:
             st.progress(0.0, text=f"Training started by {owner}: loading data…")
         else:
-            done = ((progress["epoch"] - 1) * progress["batches"] + progress["batch"]) / (
-                progress["epochs"] * progress["batches"])
-            st.progress(min(done, 1.0), text=(
-                f"Training by {owner} · epoch {progress['epoch']}/{progress['epochs']} · "
-                f"batch {progress['batch']}/{progress['batches']} · "
-                f"about {progress['remaining'] / 60:.1f} min left"
-                + (" · stopping after this batch" if state["state"] == "stopping" else "")))
-        if st.button("Stop", disabled=not mine or state["state"] == "stopping",
+            st.progress(progress.fraction, text=(
+                f"Training by {owner} · epoch {progress.epoch}/{progress.epochs} · "
+                f"batch {progress.batch}/{progress.batches} · {time_left_text(progress.remaining)}"
+                + (" · stopping after this batch" if state.state == JobState.STOPPING else "")))
+        if st.button("Stop", disabled=not mine or state.state == JobState.STOPPING,
                      help="Ends after the current batch and keeps what was learned as a candidate"):
             job.stop()
-    if state["epochs"]:
-        st.altair_chart(training_curves(state["epochs"]), width="stretch")
-    if state["state"] == "failed":
-        st.error(f"Training failed: {state['error']}")
-    elif state["state"] in ("finished", "stopped"):
-        verb = "stopped early" if state["state"] == "stopped" else "finished"
-        st.success(f"Training {verb}: candidate **{state['version']}** saved.")
-        if st.session_state.get("evaluated") != state["version"]:
-            st.session_state.evaluated = state["version"]
+    if state.curve:
+        loss, accuracy = training_curves(state.curve, state.epochs)
+        left, right = st.columns(2)
+        left.altair_chart(loss, width="stretch")
+        right.altair_chart(accuracy, width="stretch")
+    if state.state == JobState.FAILED:
+        st.error(f"Training failed: {state.error}")
+    elif state.state in (JobState.FINISHED, JobState.STOPPED):
+        verb = "stopped early" if state.state == JobState.STOPPED else "finished"
+        st.success(f"Training {verb}: candidate **{state.version}** saved.")
+        if st.session_state.get("evaluated") != state.version:
+            st.session_state.evaluated = state.version
             st.rerun(scope="app")  # render the evaluation once, outside this fragment
 
 
@@ -137,10 +156,13 @@ def show_evaluation(version):
         st.warning(message)
     columns = st.columns(max(len(candidate["reports"]), 1))
     for column, (name, report) in zip(columns, candidate["reports"].items()):
-        delta = None
+        delta, arrow = None, "auto"
         if baseline and name in baseline["reports"]:
-            delta = f"{100 * (report['accuracy'] - baseline['reports'][name]['accuracy']):+.2f} pts vs active"
-        column.metric(name, f"{100 * report['accuracy']:.2f}%", delta)
+            change = round(100 * (report["accuracy"] - baseline["reports"][name]["accuracy"]), 2)
+            delta = f"{change:+.2f} pts vs active" if change else "same as active"
+            arrow = "auto" if change else "off"
+        column.metric(name, f"{100 * report['accuracy']:.2f}%", delta,
+                      delta_color="normal" if delta != "same as active" else "off", delta_arrow=arrow)
     losses = class_losses(candidate["reports"], baseline["reports"]) if baseline else []
     if losses:
         st.warning(loss_summary(version, active, losses), icon=":material/warning:")
@@ -185,11 +207,25 @@ def show_evaluation(version):
 
 current = manager.current()
 if current is not None and current.running:
-    st.info(f"A training by `{visitor_name(current.snapshot()['owner'])}` is running; one training at a time "
+    st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
             "per server. You can watch it here.")
 else:
+    source = mnist_source(os.environ.get("DIGITREC_MNIST_DIR"), str(data.keras_mnist_path()))
+    if isinstance(source, str):
+        st.error(source, icon=":material/cloud_off:")
+        if st.button("Check again"):
+            mnist_source.clear()
+            st.rerun()
+    else:
+        st.caption(source.describe())
+    configured = admin_password() is not None
+    st.caption("Visitors may start up to about the quick preset's work (these defaults; epochs × "
+               "examples, with the deep network and augmentation counting extra), and a new training "
+               f"{TRAINING_COOLDOWN_S} s after the last one ended"
+               + ("; more needs the admin password." if configured else
+                  "; larger trainings run on the server with `python -m digitrec train`."))
     try:
-        submitted = settings_form()
+        submitted = settings_form(disabled=isinstance(source, str), password_configured=configured)
     except ValueError as error:
         st.error(f"Invalid settings: {error}")
         submitted = None
@@ -197,5 +233,5 @@ else:
         start(*submitted)
 live_progress()
 finished = manager.current()
-if finished is not None and finished.snapshot()["version"]:
-    show_evaluation(finished.snapshot()["version"])
+if finished is not None and finished.snapshot().version:
+    show_evaluation(finished.snapshot().version)

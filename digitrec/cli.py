@@ -77,12 +77,12 @@ def _predict(args) -> int:
 def _evaluate(args) -> int:
     from digitrec import data
     from digitrec.evaluate import accuracy_report
-    from digitrec.train import held_out_pendigits, preprocessed_mnist
+    from digitrec.train import as_model_input, held_out_pendigits, preprocessed_mnist
 
     recognizer = _load_recognizer(args)
     print(f"model {recognizer.version} ({recognizer.backend})")
     mnist = preprocessed_mnist(data.load_mnist(args.mnist_dir))
-    report = accuracy_report(mnist["y_test"], recognizer.probabilities(mnist["x_test"]))
+    report = accuracy_report(mnist["y_test"], recognizer.probabilities(as_model_input(mnist["x_test"])))
     print(f"MNIST test accuracy: {report['accuracy']:.4%} of {report['count']}")
     print("  per class: " + " ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class"])))
     try:
@@ -90,13 +90,14 @@ def _evaluate(args) -> int:
     except data.DataUnavailableError as error:
         print(f"canvas-drawn pendigits: skipped ({error})")
         return 0
-    report = accuracy_report(pen["y"], recognizer.probabilities(pen["x"]))
+    report = accuracy_report(pen["y"], recognizer.probabilities(as_model_input(pen["x"])))
     print(f"canvas-drawn pendigits, held-out writers 21-30: {report['accuracy']:.4%} of {report['count']}")
     return 0
 
 
 def _models(args) -> int:
     from digitrec import registry
+    from digitrec.config import architecture_name
 
     cards = registry.list_models()
     if not cards:
@@ -106,7 +107,7 @@ def _models(args) -> int:
         metrics = card.get("metrics", {})
         accuracy = metrics.get("mnist_test_accuracy")
         canvas = metrics.get("pendigits_canvas_accuracy")
-        print(f"{'*' if card['active'] else ' '} {card['version']:<32} {card.get('architecture', '?'):<9} "
+        print(f"{'*' if card['active'] else ' '} {card['version']:<32} {architecture_name(card.get('architecture', '?')):<9} "
               f"mnist {accuracy if accuracy is None else f'{accuracy:.4%}'}  "
               f"canvas {canvas if canvas is None else f'{canvas:.4%}'}  "
               f"{card.get('parameters', '?')} params  {card.get('created', '')}")
@@ -120,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Handwritten digit recognition: train, evaluate, predict.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a new model folder with its card")
-    train.add_argument("--architecture", default="standard", help="fast | standard")
+    train.add_argument("--architecture", default="deep",
+                       help="shallow (2 convolutions, quick) | deep (5 convolutions, the committed "
+                            "model's); the former names fast and standard still work")
     train.add_argument("--epochs", type=int, default=15)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--learning-rate", type=float, default=2e-3)

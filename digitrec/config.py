@@ -5,13 +5,26 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 VALIDATION_SIZE = 5000
-# Architecture presets. "standard" is the committed model (about 70 s an epoch on 2 CPU cores
-# with augmentation); "fast" is the Retrain page's default (about 20 s an epoch: 4 epochs
-# reach 99.26% on MNIST test in 92 s here, see benchmarks/retrain_speed.py).
+# Architecture presets, named for what they are. "deep" (5 convolutions, 207k parameters) is the
+# committed model's network: about 70 s an epoch on 2 CPU cores with augmentation. "shallow"
+# (2 convolutions and a wide dense layer: 402k parameters, more than "deep" but far less
+# computation) is the Retrain page's default: about 20 s an epoch, 4 epochs reach 99.26% on
+# MNIST test (benchmarks/retrain_speed.py).
 ARCHITECTURES = {
-    "fast": {"blocks": [(32, 1), (64, 1)], "dense": 128, "dropout": 0.3},
-    "standard": {"blocks": [(32, 2), (64, 2)], "head_filters": 128, "dense": 128, "dropout": 0.4},
+    "shallow": {"blocks": [(32, 1), (64, 1)], "dense": 128, "dropout": 0.3},
+    "deep": {"blocks": [(32, 2), (64, 2)], "head_filters": 128, "dense": 128, "dropout": 0.4},
 }
+ARCHITECTURE_NOTES = {
+    "shallow": "2 convolutions, 402k parameters: quick, about 20 s an epoch on 2 CPU cores",
+    "deep": "5 convolutions, 207k parameters: the committed model's network, about 3.5x the work",
+}
+# The presets' former names, as older model cards and commands spell them.
+ARCHITECTURE_ALIASES = {"fast": "shallow", "standard": "deep"}
+
+
+def architecture_name(name: str) -> str:
+    """The current name of a preset, given its current or former name (unknown names as they are)."""
+    return ARCHITECTURE_ALIASES.get(name, name)
 
 
 LIMITS = {  # caps so one browser user cannot tie up a shared server for hours
@@ -42,7 +55,7 @@ def sample_row_limits(other_examples: int) -> tuple[int, int]:
 class TrainingConfig:
     """Everything that decides a training run; stored in the model card."""
 
-    architecture: str = "standard"
+    architecture: str = "deep"
     epochs: int = 15
     batch_size: int = 128
     learning_rate: float = 2e-3
@@ -55,6 +68,8 @@ class TrainingConfig:
     validation_size: int = VALIDATION_SIZE
 
     def __post_init__(self):
+        if isinstance(self.architecture, str) and self.architecture in ARCHITECTURE_ALIASES:
+            object.__setattr__(self, "architecture", ARCHITECTURE_ALIASES[self.architecture])
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}")
         for name, (low, high) in LIMITS.items():
@@ -78,3 +93,37 @@ class TrainingConfig:
 def config_dict(config: TrainingConfig) -> dict:
     """The config as a plain dict for the model card."""
     return asdict(config)
+
+
+# --- the Retrain page's defaults: the quick preset -------------------------------------------
+RETRAIN_DEFAULTS = TrainingConfig(architecture="shallow", epochs=4, batch_size=128,
+                                  learning_rate=0.003, augment=False, mnist_fraction=1.0,
+                                  pendigits=True)
+
+# --- how much training a visitor may start on a shared server --------------------------------
+# Work is counted in example-epochs of the shallow network: one training example through the
+# shallow preset once, without augmentation (about 0.3 ms on 2 CPU cores).
+WORK_PER_EXAMPLE = {"shallow": 1.0, "deep": 2.5}
+AUGMENT_WORK = 1.4  # "deep" with augmentation: 3.5x the shallow preset's work per example
+MNIST_TRAINING_IMAGES = 60_000  # before the validation images are set aside
+PENDIGITS_TRAINING_EXAMPLES = 9_992  # writers 1-20 (4,996 digits), drawn twice each
+# A visitor may start up to the quick preset's work (4 epochs x 64,992 examples = 259,968,
+# about 2 min here) with room for a fifth epoch; more needs the admin password when one is set
+# (without one, nobody can start more from the browser: use `python -m digitrec train`).
+VISITOR_WORK_LIMIT = 330_000
+# After a training ends, the next one may start this much later (the admin's at once).
+TRAINING_COOLDOWN_S = 60
+
+
+def training_work(config: TrainingConfig, sample_count: int = 0) -> int:
+    """Estimated work of a training run in example-epochs of the shallow network (see above).
+
+    Saved samples (when the config uses them) count with their weight, within the share
+    `sample_row_limits` allows them (as in `digitrec.train.prepare_data`).
+    """
+    mnist = max(1, int((MNIST_TRAINING_IMAGES - config.validation_size) * config.mnist_fraction))
+    examples = mnist + (PENDIGITS_TRAINING_EXAMPLES if config.pendigits else 0)
+    if config.user_samples:
+        examples += min(max(sample_count, 0) * config.sample_weight, sample_row_limits(examples)[0])
+    factor = WORK_PER_EXAMPLE[config.architecture] * (AUGMENT_WORK if config.augment else 1.0)
+    return int(config.epochs * examples * factor)

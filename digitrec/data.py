@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,90 @@ def load_mnist(folder=None) -> Mnist:
     return _load_mnist_keras()
 
 
+# Where Keras downloads MNIST from (keras.datasets.mnist.load_data), about 11 MB.
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+
+
+class MnistOrigin(str, Enum):
+    """Where `load_mnist` gets MNIST from."""
+
+    FOLDER = "folder"  # DIGITREC_MNIST_DIR (or a folder given)
+    KERAS_CACHE = "keras cache"  # the file Keras downloaded before
+    DOWNLOAD = "download"  # Keras will download it
+
+
+@dataclass(frozen=True)
+class MnistSource:
+    """Where MNIST will come from, found by `find_mnist` without loading it."""
+
+    origin: MnistOrigin
+    location: str
+
+    def describe(self) -> str:
+        """One sentence for the user."""
+        if self.origin == MnistOrigin.FOLDER:
+            return f"MNIST is read from {self.location} (DIGITREC_MNIST_DIR)."
+        if self.origin == MnistOrigin.KERAS_CACHE:
+            return f"MNIST is read from Keras' copy at {self.location}."
+        return f"MNIST (about 11 MB) will be downloaded from {self.location} when training starts."
+
+
+def keras_mnist_path() -> Path:
+    """Where Keras keeps the MNIST it downloaded (KERAS_HOME or ~/.keras)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+
+
+def find_mnist(folder=None, timeout: float = 3.0) -> MnistSource:
+    """Where `load_mnist(folder)` will get MNIST from, checked without loading it.
+
+    Raises DataUnavailableError saying what is missing and how to provide MNIST when it can
+    come from nowhere: the folder lacks files, or there is no Keras copy and the download
+    address cannot be reached within `timeout` seconds.
+    """
+    folder = folder or os.environ.get("DIGITREC_MNIST_DIR")
+    if folder:
+        missing = [name for name in MNIST_FILES.values() if not (Path(folder) / name).is_file()]
+        if missing:
+            raise DataUnavailableError(f"{folder} (DIGITREC_MNIST_DIR) lacks {', '.join(missing)}. "
+                                       f"{HOW_TO_PROVIDE_MNIST}")
+        return MnistSource(MnistOrigin.FOLDER, str(folder))
+    cached = keras_mnist_path()
+    if cached.is_file():
+        try:
+            with np.load(cached) as stored:
+                if {"x_train", "y_train", "x_test", "y_test"} <= set(stored.files):
+                    return MnistSource(MnistOrigin.KERAS_CACHE, str(cached))
+        except (OSError, ValueError):
+            pass  # broken: Keras would download it again
+    problem = _unreachable(MNIST_URL, timeout)
+    if problem is None:
+        return MnistSource(MnistOrigin.DOWNLOAD, MNIST_URL)
+    raise DataUnavailableError(
+        f"No MNIST for training: DIGITREC_MNIST_DIR is not set, Keras has no copy at {cached}, "
+        f"and the download ({MNIST_URL}) cannot be reached: {problem}. {HOW_TO_PROVIDE_MNIST} "
+        f"Or copy Keras' mnist.npz to {cached}.")
+
+
+def _unreachable(url: str, timeout: float) -> str | None:
+    """None if `url` answers a HEAD request within `timeout` seconds, else why not."""
+    import threading
+    import urllib.request
+
+    outcome: list = []
+
+    def probe():
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                outcome.append(None)
+        except Exception as error:  # noqa: BLE001  (any failure means: no download)
+            outcome.append(str(getattr(error, "reason", error)))
+
+    thread = threading.Thread(target=probe, daemon=True)  # name lookups ignore the timeout
+    thread.start()
+    thread.join(timeout + 0.5)
+    return outcome[0] if outcome else f"no answer within {timeout:.0f} s"
+
+
 def _load_mnist_folder(folder: Path) -> Mnist:
     missing = [name for name in MNIST_FILES.values() if not (folder / name).is_file()]
     if missing:
@@ -92,7 +177,7 @@ def _load_mnist_folder(folder: Path) -> Mnist:
 
 
 def _load_mnist_keras() -> Mnist:
-    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    cached = keras_mnist_path()
     if cached.is_file():
         # What Keras downloaded before (e.g. in a training process): read it without
         # importing TensorFlow, so the app server stays light.

@@ -41,8 +41,12 @@ def accuracy_report(labels, probabilities) -> dict:
 
 
 def keras_probabilities(model, inputs: np.ndarray) -> np.ndarray:
-    """Probabilities from a Keras model for preprocessed (N, 28, 28) inputs."""
-    return model.predict(inputs[..., None], batch_size=512, verbose=0)
+    """Probabilities from a Keras model for preprocessed (N, 28, 28) inputs (float, or uint8 as stored)."""
+    from digitrec.train import as_model_input
+
+    return np.concatenate([model.predict(as_model_input(inputs[start:start + 4096])[..., None],
+                                         batch_size=512, verbose=0)
+                           for start in range(0, len(inputs), 4096)])
 
 
 def evaluate_model(model, training_data, pendigits: dict | None) -> dict:
@@ -104,7 +108,7 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
     """
     from digitrec import data
     from digitrec.inference import Recognizer
-    from digitrec.train import held_out_pendigits, preprocessed_mnist
+    from digitrec.train import as_model_input, held_out_pendigits, preprocessed_mnist
 
     recognizer = Recognizer.load(folder)
     result = {"version": recognizer.version, "reports": {}, "misclassified": [], "missing": []}
@@ -113,21 +117,21 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
     except data.DataUnavailableError as error:
         result["missing"].append(str(error))
     else:
-        probabilities = recognizer.probabilities(mnist["x_test"])
+        probabilities = recognizer.probabilities(as_model_input(mnist["x_test"]))
         result["reports"][MNIST_TEST] = accuracy_report(mnist["y_test"], probabilities)
         wrong = np.flatnonzero(probabilities.argmax(axis=1) != mnist["y_test"])[:gallery_size]
         result["misclassified"] = [
-            {"model_input": mnist["x_test"][i], "true": int(mnist["y_test"][i]),
+            {"model_input": as_model_input(mnist["x_test"][i]), "true": int(mnist["y_test"][i]),
              "predicted": int(probabilities[i].argmax())} for i in wrong]
     try:
         pen = held_out_pendigits()
         result["reports"][CANVAS] = accuracy_report(
-            pen["y"], recognizer.probabilities(pen["x"]))
+            pen["y"], recognizer.probabilities(as_model_input(pen["x"])))
     except data.DataUnavailableError as error:
         result["missing"].append(str(error))
     if samples is not None and len(samples[1]):
         result["reports"][SAVED_SAMPLES] = accuracy_report(
-            samples[1], recognizer.probabilities(samples[0]))
+            samples[1], recognizer.probabilities(as_model_input(np.asarray(samples[0]))))
     return result
 
 

@@ -1,34 +1,69 @@
-"""One complete training run: data, train, evaluate, save a model folder with its card."""
+"""One complete training run, and training in the background: one job at a time per server.
+
+`run_training` does a whole run in the calling process (the CLI, tests, benchmarks).
+`TrainingManager.start` runs one in a separate process, `python -m digitrec.worker`, which
+imports only the training code (never the app) and whose output goes to a log file, not the
+server's log. The process:
+
+- dies with the server: it asks Linux for SIGKILL when its parent goes (PR_SET_PDEATHSIG),
+  watches its parent's pid, and exits when the pipe from the server closes;
+- holds the one-training lock (`models/.training.lock`, an flock) for as long as it lives:
+  the server takes the lock, hands it to the process and lets go of its own copy, so a
+  restarted server sees the lock busy while any trainer lives, and free once none does;
+- sends typed events (`digitrec.events`) back over a pipe as JSON lines.
+"""
 
 from __future__ import annotations
 
+import collections
+import fcntl
+import json
 import os
-import queue
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from digitrec import data, registry
-from digitrec.errors import DigitrecError, TrainingBusyError
+from digitrec.admin import authorize
+from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingConfig, training_work
+from digitrec.errors import LimitError, TrainingBusyError
+from digitrec.events import BatchProgress, DataReady, EpochEnd, Event, Failed, JobState, Saved, Usage, decode
 from digitrec.evaluate import build_card, evaluate_model
-from digitrec.train import TrainingConfig, held_out_pendigits, is_chief, prepare_data, train
+from digitrec.train import held_out_pendigits, is_chief, prepare_data, train
+
+LOCK_FILE = ".training.lock"
+LOG_TAIL_LINES = 8  # of the training process's log, shown when it dies without a word
+MAX_CURVE_POINTS = 2000  # batch points kept for the live curves (about 17 min at two a second)
 
 
 def run_training(config: TrainingConfig, directory: Path | None = None, samples=None,
-                 on_progress: Callable[[dict], None] | None = None,
+                 on_progress: Callable[[Event], None] | None = None,
                  stop_event: threading.Event | None = None, verbose: int = 0,
                  mnist_folder=None, version: str | None = None) -> Path | None:
     """Train, evaluate on MNIST test and held-out pendigits, and save a new model folder.
 
+    `on_progress` gets DataReady, BatchProgress, EpochEnd and finally Saved events.
     Returns the folder, or None on a worker other than the chief in multi-machine training.
     """
     training_data = prepare_data(config, data.load_mnist(mnist_folder), samples)
     if on_progress:
-        on_progress({"kind": "data", "counts": training_data.counts})
+        on_progress(DataReady(training_data.counts))
     result = train(config, training_data, on_progress, stop_event, verbose)
+    # The training arrays are done with: let them go before evaluating and exporting, the
+    # training process's peak (issue #8: <= 1 GB at the page's defaults).
+    empty = np.empty((0, 28, 28), np.uint8)
+    training_data = replace(training_data, x_train=empty, y_train=empty[:, 0, 0],
+                            x_val=empty, y_val=empty[:, 0, 0])
+    _release_memory()
     try:
         pendigits = held_out_pendigits()
     except data.DataUnavailableError:
@@ -39,146 +74,261 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
         return None  # with several machines only the chief (worker 0) writes the model folder
     folder = registry.save_model(result.model, card, version, directory)
     if on_progress:
-        on_progress({"kind": "saved", "version": folder.name, "metrics": card["metrics"]})
+        on_progress(Saved(folder.name, card["metrics"]))
     return folder
+
+
+def _release_memory() -> None:
+    """Collect garbage and hand freed heap memory back to the system (glibc's malloc_trim)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 # --- background jobs: one training at a time per server ----------------------------------
 
 
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A training job as it stands: what the Retrain page shows."""
+
+    state: JobState
+    owner: str
+    started: float  # time.time()
+    config: TrainingConfig
+    progress: BatchProgress | None = None  # the latest
+    curve: tuple[BatchProgress, ...] = ()  # every batch report so far (the live curves)
+    epochs: tuple[EpochEnd, ...] = ()
+    counts: dict | None = None
+    version: str | None = None
+    metrics: dict | None = None
+    error: str | None = None
+    peak_rss_mb: float | None = None  # the training process's, reported as it ends
+
+
 class TrainingJob:
-    """A training run in a child process; its state is read through `snapshot()`."""
+    """A training run in its own process; its state is read through `snapshot()`."""
 
     def __init__(self, config: TrainingConfig, owner: str, directory: Path | None, samples,
-                 on_end: Callable[[], None] = lambda: None):
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow stays out of the server
+                 lock_handle, on_end: Callable[[], None] = lambda: None):
         self.config, self.owner = config, owner
-        self._ended = on_end
         self.token = uuid.uuid4().hex  # whoever holds it (the starting page's URL) may stop the job
         self.started = time.time()
-        self._events = context.Queue()
-        self._stop = context.Event()
+        self.pid: int | None = None
+        self._ended = on_end
         self._lock = threading.Lock()
-        self._state = {"state": "starting", "owner": owner, "started": self.started,
-                       "config": asdict(config), "epochs": [], "progress": None,
-                       "version": None, "metrics": None, "error": None, "counts": None}
-        self._process = context.Process(
-            target=_child_main, args=(config, directory, samples, self._events, self._stop),
-            daemon=True, name="digitrec-training")
-        self._process.start()
-        self._reader = threading.Thread(target=self._read_events, daemon=True)
+        self._snapshot = JobSnapshot(JobState.STARTING, owner, self.started, config)
+        self._curve: collections.deque = collections.deque(maxlen=MAX_CURVE_POINTS)
+        self._epochs: list[EpochEnd] = []
+        self._process: subprocess.Popen | None = None
+        self._folder = Path(tempfile.mkdtemp(prefix="digitrec-training-"))
+        (self._folder / "config.json").write_text(json.dumps(asdict(config)))
+        if samples is not None:
+            np.savez(self._folder / "samples.npz", *samples)
+        launched = threading.Event()
+        # The process is started from this thread, which lives exactly as long as the job:
+        # Linux sends PR_SET_PDEATHSIG when the *thread* that started a process ends, and
+        # a page's script thread ends with every rerun.
+        self._reader = threading.Thread(target=self._run, args=(directory, lock_handle, launched),
+                                        daemon=True, name="digitrec-training-reader")
         self._reader.start()
+        launched.wait()
 
-    def _read_events(self) -> None:
-        while True:
-            try:
-                event = self._events.get(timeout=0.5)
-            except queue.Empty:
-                if not self._process.is_alive():
-                    self._finish_if_silent()
-                    self._ended()
-                    return
-                continue
-            with self._lock:
-                self._apply(event)
-            if event["kind"] in ("saved", "error", "not_chief"):
-                self._process.join(timeout=30)
-                self._ended()
-                return
+    # -- the reader thread --------------------------------------------------------------
 
-    def _apply(self, event: dict) -> None:
-        kind = event["kind"]
-        if kind == "data":
-            self._state.update(state="running", counts=event["counts"])
-        elif kind == "batch":
-            self._state["progress"] = event
-            if self._state["state"] == "starting":
-                self._state["state"] = "running"
-        elif kind == "epoch":
-            self._state["progress"] = event
-            self._state["epochs"].append({"epoch": event["epoch"], **event["logs"]})
-        elif kind == "saved":
-            stopped = self._stop.is_set()
-            self._state.update(state="stopped" if stopped else "finished",
-                               version=event["version"], metrics=event["metrics"])
-        elif kind == "error":
-            self._state.update(state="failed", error=event["message"])
+    def _run(self, directory, lock_handle, launched: threading.Event) -> None:
+        read_end, write_end = os.pipe()
+        log = open(self._folder / "worker.log", "wb")
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "digitrec.worker", str(self._folder),
+                 str(directory or registry.models_dir()), str(write_end), str(os.getpid()),
+                 str(lock_handle.fileno() if lock_handle else -1)],
+                stdin=subprocess.PIPE, stdout=log, stderr=log, env=_worker_environment(),
+                pass_fds=(write_end,) + ((lock_handle.fileno(),) if lock_handle else ()))
+            self.pid = self._process.pid
+        except OSError as error:
+            self._update(state=JobState.FAILED, error=f"cannot start the training process: {error}")
+            os.close(read_end)
+            return
+        finally:
+            os.close(write_end)
+            log.close()
+            if lock_handle is not None:
+                lock_handle.close()  # the training process holds the lock now; this copy lets go
+            launched.set()
+        try:
+            with os.fdopen(read_end, "r", encoding="utf-8") as events:
+                for line in events:
+                    try:
+                        self._apply(decode(line))
+                    except ValueError:
+                        continue  # not ours: ignored
+            self._process.wait()
+            self._finish()
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._ended()
 
-    def _finish_if_silent(self) -> None:
+    def _apply(self, event: Event) -> None:
         with self._lock:
-            if self._state["state"] in ("starting", "running", "stopping"):
-                self._state.update(state="failed",
-                                   error=f"training process ended unexpectedly (exit code {self._process.exitcode})")
+            state = self._snapshot.state
+            if isinstance(event, DataReady):
+                self._snapshot = replace(self._snapshot, counts=event.counts,
+                                         state=JobState.RUNNING if state == JobState.STARTING else state)
+            elif isinstance(event, BatchProgress):
+                self._curve.append(event)
+                self._snapshot = replace(self._snapshot, progress=event,
+                                         state=JobState.RUNNING if state == JobState.STARTING else state)
+            elif isinstance(event, EpochEnd):
+                self._epochs.append(event)
+            elif isinstance(event, Saved):
+                self._snapshot = replace(
+                    self._snapshot, version=event.version, metrics=event.metrics,
+                    state=JobState.STOPPED if state == JobState.STOPPING else JobState.FINISHED)
+            elif isinstance(event, Failed):
+                self._snapshot = replace(self._snapshot, state=JobState.FAILED, error=event.message)
+            elif isinstance(event, Usage):
+                self._snapshot = replace(self._snapshot, peak_rss_mb=event.peak_rss_mb)
+
+    def _finish(self) -> None:
+        code = self._process.returncode
+        with self._lock:
+            if self._snapshot.state.active:
+                if self._snapshot.state == JobState.STOPPING and code == 0:
+                    self._snapshot = replace(self._snapshot, state=JobState.STOPPED)  # not the chief
+                elif code == 0:
+                    self._snapshot = replace(self._snapshot, state=JobState.FINISHED)
+                else:
+                    tail = _tail(self._folder / "worker.log")
+                    self._snapshot = replace(
+                        self._snapshot, state=JobState.FAILED,
+                        error=f"the training process ended unexpectedly (exit code {code})"
+                              + (f"; its last words: {tail}" if tail else ""))
+
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self._snapshot = replace(self._snapshot, **changes)
+
+    # -- what pages use -----------------------------------------------------------------
 
     def stop(self) -> None:
         """Ask the job to stop after the current batch; what it learned is still saved."""
-        self._stop.set()
         with self._lock:
-            if self._state["state"] in ("starting", "running"):
-                self._state["state"] = "stopping"
+            if self._snapshot.state in (JobState.STARTING, JobState.RUNNING):
+                self._snapshot = replace(self._snapshot, state=JobState.STOPPING)
+        try:
+            self._process.stdin.write(b"stop\n")
+            self._process.stdin.flush()
+        except (AttributeError, OSError, ValueError):
+            pass  # already gone
 
     @property
     def running(self) -> bool:
         """True until the job has finished, stopped or failed."""
         with self._lock:
-            return self._state["state"] in ("starting", "running", "stopping")
+            return self._snapshot.state.active
 
-    def snapshot(self) -> dict:
-        """A copy of the job's state: state, owner, progress, epochs, version, metrics, error."""
+    def snapshot(self) -> JobSnapshot:
+        """The job's state, progress, curves and result (an immutable copy)."""
         with self._lock:
-            return {**self._state, "epochs": list(self._state["epochs"])}
+            return replace(self._snapshot, curve=tuple(self._curve), epochs=tuple(self._epochs))
 
-    def wait(self, timeout: float | None = None) -> dict:
+    def wait(self, timeout: float | None = None) -> JobSnapshot:
         """Block until the job ends (or timeout); return its snapshot."""
         self._reader.join(timeout)
         return self.snapshot()
 
 
-def _child_main(config, directory, samples, events, stop_event) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _worker_environment() -> dict:
+    """The server's environment, with this package importable and TensorFlow's chatter down."""
+    environment = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [root] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p])
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return environment
+
+
+def _tail(path: Path) -> str:
     try:
-        os.nice(10)  # predictions in the server process come first
+        lines = path.read_text(errors="replace").strip().splitlines()
     except OSError:
-        pass
-    try:
-        run_training(config, directory, samples, on_progress=events.put, stop_event=stop_event)
-    except Exception as error:  # report every failure to the page instead of dying silently
-        message = str(error) if isinstance(error, (DigitrecError, ValueError)) else \
-            f"{type(error).__name__}: {error}"
-        events.put({"kind": "error", "message": message})
+        return ""
+    return " | ".join(line.strip() for line in lines[-LOG_TAIL_LINES:])
 
 
 class TrainingManager:
-    """Runs at most one TrainingJob per server (process and, via a file lock, machine)."""
+    """Runs at most one TrainingJob per server (process and, via a file lock, machine).
 
-    def __init__(self, lock_path: Path | None = None):
+    Visitors (anyone without the admin password, when one is set) may start trainings of up
+    to VISITOR_WORK_LIMIT work, and not within TRAINING_COOLDOWN_S of the last one's end.
+    """
+
+    def __init__(self, lock_path: Path | None = None, cooldown_s: float = TRAINING_COOLDOWN_S):
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
         self._lock_path = lock_path
+        self._cooldown = cooldown_s
+        self._last_end: float | None = None
 
     def current(self) -> TrainingJob | None:
         """The running job, or the last one that ended (to show its result)."""
         return self._job
 
+    def cooldown_left(self) -> float:
+        """Seconds until a visitor may start the next training (0 when now)."""
+        if self._last_end is None:
+            return 0.0
+        return max(0.0, self._cooldown - (time.monotonic() - self._last_end))
+
     def start(self, config: TrainingConfig, owner: str, directory: Path | None = None,
-              samples=None) -> TrainingJob:
-        """Start a job; TrainingBusyError if one is already running."""
+              samples=None, password: str | None = None,
+              configured_password: str | None = None) -> TrainingJob:
+        """Start a job in its own process.
+
+        TrainingBusyError if one is already running (here or in another process on this
+        machine); LimitError for a visitor beyond the work limit or within the cool-down;
+        PermissionDeniedError for a wrong admin password.
+        """
+        admin = False
+        if configured_password is not None and password:
+            authorize(password, configured_password)  # a wrong password is refused outright
+            admin = True
         with self._lock:
             if self._job is not None and self._job.running:
-                snapshot = self._job.snapshot()
-                raise TrainingBusyError(f"a training started by {snapshot['owner']} is already running")
+                raise TrainingBusyError(f"a training started by {self._job.owner} is already running")
+            if not admin:
+                check_visitor_training(config, 0 if samples is None else len(samples[-1]),
+                                       configured_password is not None)
+                left = self.cooldown_left()
+                if left > 0:
+                    raise LimitError(f"A training just ended; the next one can start in "
+                                     f"{max(1, round(left))} s.")
             handle = self._take_file_lock(directory)
-            # Each job closes its own lock file when it ends (closing releases the flock).
-            self._job = TrainingJob(config, owner, directory, samples,
-                                    on_end=handle.close if handle else (lambda: None))
+            try:
+                self._job = TrainingJob(config, owner, directory, samples, handle, on_end=self._job_ended)
+            except BaseException:
+                if handle is not None:
+                    handle.close()
+                raise
             return self._job
 
-    def _take_file_lock(self, directory: Path | None):
-        import fcntl
+    def _job_ended(self) -> None:
+        self._last_end = time.monotonic()
 
-        path = self._lock_path or (Path(directory or registry.models_dir()) / ".training.lock")
+    def lock_path(self, directory: Path | None = None) -> Path:
+        """The file whose flock marks a training in progress on this machine."""
+        return self._lock_path or (Path(directory or registry.models_dir()) / LOCK_FILE)
+
+    def _take_file_lock(self, directory: Path | None):
+        path = self.lock_path(directory)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a")
@@ -190,6 +340,20 @@ class TrainingManager:
             handle.close()
             raise TrainingBusyError("another process on this server is training a model") from None
         return handle
+
+
+def check_visitor_training(config: TrainingConfig, sample_count: int = 0,
+                           password_configured: bool = False) -> None:
+    """LimitError unless a visitor may start this training (work within VISITOR_WORK_LIMIT)."""
+    work = training_work(config, sample_count)
+    if work <= VISITOR_WORK_LIMIT:
+        return
+    share = work / VISITOR_WORK_LIMIT
+    how = ("enter the admin password" if password_configured else
+           "run it on the server with python -m digitrec train")
+    raise LimitError(f"This training is about {share:.1f}x the most a visitor may start "
+                     f"(epochs × examples, with the deep network and augmentation counting extra). "
+                     f"Choose fewer epochs, less data or the shallow network, or {how}.")
 
 
 manager = TrainingManager()

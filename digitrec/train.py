@@ -1,4 +1,9 @@
-"""The training job: data preparation, tf.distribute, progress and stop through plain callbacks."""
+"""The training job: data preparation, tf.distribute, progress and stop through plain callbacks.
+
+Model inputs are kept as uint8 (value x 255) on disk and in memory, a quarter of float32: the
+training pipeline converts each batch to float32 as it goes (`as_model_input`), so no float
+copy of a whole dataset is ever made.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +20,30 @@ import numpy as np
 
 from digitrec import data
 from digitrec.config import LIMITS, TrainingConfig, config_dict, sample_row_limits  # noqa: F401  (re-exported)
+from digitrec.events import BatchProgress, EpochEnd
 from digitrec.preprocess import preprocess_many
 
 PREPROCESS_VERSION = "2"  # bump when preprocess changes, so cached model inputs are rebuilt
 PEN_RENDERINGS = 2  # each training writer's digit is drawn this many ways
+CACHE_FORMAT = "u8"  # model inputs cached as uint8
+PREPROCESS_CHUNK = 4096  # images preprocessed (as float32) at a time while building a cache
+PROGRESS_INTERVAL_S = 0.5  # a BatchProgress event at most this often (and each epoch's last batch)
+
+
+def to_uint8(model_inputs) -> np.ndarray:
+    """Float model inputs in [0, 1] as uint8 (x 255, rounded): how training data is kept."""
+    return np.rint(np.clip(np.asarray(model_inputs, np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def as_model_input(stored) -> np.ndarray:
+    """uint8 model inputs (as cached) back to the float32 in [0, 1] the model takes."""
+    stored = np.asarray(stored)
+    return stored.astype(np.float32) / 255 if stored.dtype == np.uint8 else stored.astype(np.float32)
+
+
 @dataclass
 class TrainingData:
-    """Model inputs (N, 28, 28) float32 and labels for training, validation and test."""
+    """Model inputs (N, 28, 28) uint8 (see `as_model_input`) and labels for training, validation, test."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -53,7 +75,7 @@ def cache_dir() -> Path:
 
 
 def _cached(key: str, build: Callable[[], dict]) -> dict:
-    path = cache_dir() / f"{key}.npz"
+    path = cache_dir() / f"{key}-{CACHE_FORMAT}.npz"
     if path.is_file():
         with np.load(path) as stored:
             return {name: stored[name] for name in stored.files}
@@ -68,25 +90,50 @@ def _cached(key: str, build: Callable[[], dict]) -> dict:
     return arrays
 
 
+def _preprocess_uint8(images) -> np.ndarray:
+    """`preprocess_many` a chunk at a time, kept as uint8: no float copy of the whole set."""
+    out = np.empty((len(images), 28, 28), np.uint8)
+    for start in range(0, len(images), PREPROCESS_CHUNK):
+        out[start : start + PREPROCESS_CHUNK] = to_uint8(
+            preprocess_many(images[start : start + PREPROCESS_CHUNK]))
+    return out
+
+
+def _from_float_cache(key: str, build: Callable[[], dict]) -> Callable[[], dict]:
+    """Build a uint8 cache from the float32 one earlier versions wrote, if it is there."""
+    def convert():
+        old = cache_dir() / f"{key}.npz"
+        if old.is_file():
+            try:
+                with np.load(old) as stored:
+                    return {name: to_uint8(stored[name]) if stored[name].dtype == np.float32
+                            else stored[name] for name in stored.files}
+            except (OSError, ValueError):
+                pass
+        return build()
+
+    return convert
+
+
 def preprocessed_mnist(mnist: data.Mnist) -> dict:
-    """MNIST train and test through `preprocess`, cached on disk by file checksums."""
+    """MNIST train and test through `preprocess` as uint8 model inputs, cached by file checksums."""
     digest = hashlib.md5(json.dumps(mnist.checksums, sort_keys=True).encode()).hexdigest()[:12]
-    return _cached(
-        f"mnist-{digest}-p{PREPROCESS_VERSION}",
-        lambda: {"x_train": preprocess_many(mnist.x_train), "y_train": mnist.y_train,
-                 "x_test": preprocess_many(mnist.x_test), "y_test": mnist.y_test},
-    )
+    key = f"mnist-{digest}-p{PREPROCESS_VERSION}"
+    return _cached(key, _from_float_cache(key, lambda: {
+        "x_train": _preprocess_uint8(mnist.x_train), "y_train": mnist.y_train,
+        "x_test": _preprocess_uint8(mnist.x_test), "y_test": mnist.y_test}))
 
 
 def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str) -> dict:
-    """Pen digits drawn on a canvas `renderings` ways each, through `preprocess`, cached."""
+    """Pen digits drawn on a canvas `renderings` ways each, through `preprocess` (uint8), cached."""
     def build():
         rng = np.random.default_rng(seed)
         canvases = [data.draw_pen_digit(d, rng) for d in digits for _ in range(renderings)]
         labels = np.array([d.label for d in digits for _ in range(renderings)], np.uint8)
-        return {"x": preprocess_many(canvases), "y": labels}
+        return {"x": _preprocess_uint8(canvases), "y": labels}
 
-    return _cached(f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}-p{PREPROCESS_VERSION}", build)
+    key = f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}-p{PREPROCESS_VERSION}"
+    return _cached(key, _from_float_cache(key, build))
 
 
 def held_out_pendigits() -> dict:
@@ -138,7 +185,7 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
         # other examples, and those of any one label a fraction of that, so one visitor's
         # flood of mislabelled drawings cannot teach the model a wrong digit.
         chosen = choose_samples(samples[1], sum(len(part) for part in y_parts), config.sample_weight)
-        x_parts.append(np.repeat(samples[0][chosen].astype(np.float32), config.sample_weight, axis=0))
+        x_parts.append(np.repeat(to_uint8(samples[0][chosen]), config.sample_weight, axis=0))
         y_parts.append(np.repeat(np.asarray(samples[1])[chosen].astype(np.uint8), config.sample_weight, axis=0))
         counts["user_samples"] = len(chosen)
         if len(chosen) < len(samples[1]):
@@ -178,59 +225,109 @@ def get_strategy():
     return tf.distribute.get_strategy()
 
 
-def _dataset(x, y, batch_size, shuffle_seed=None, augmenter=None):
+def _dataset(x, y, batch_size, shuffle_seed=None, augmenter=None, arrays: list | None = None):
+    """A streaming pipeline over uint8 images: shuffled indices, each batch gathered and converted.
+
+    The images stay in the one numpy array (TensorFlow makes no copy of it: converting a
+    whole array to a tensor costs about twice its size); the shuffle buffer holds only
+    indices, and float32 exists one batch at a time. The arrays are kept in `arrays` (a list):
+    clearing it after training lets them go even while TensorFlow still holds the pipeline.
+    """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((x[..., None], tf.one_hot(y, 10)))
+    arrays = arrays if arrays is not None else []
+    arrays[:] = [np.asarray(x, np.uint8), np.asarray(y, np.int32)]
+    count = len(arrays[1])
+
+    def gather(index):
+        return arrays[0][index], arrays[1][index]
+
+    def to_batch(index):
+        batch, batch_labels = tf.numpy_function(gather, [index], (tf.uint8, tf.int32), stateful=False)
+        batch.set_shape([None, 28, 28])
+        batch_labels.set_shape([None])
+        return tf.cast(batch, tf.float32)[..., None] / 255.0, tf.one_hot(batch_labels, 10)
+
+    indices = tf.data.Dataset.range(count)
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+        indices = indices.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = indices.batch(batch_size).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
     if augmenter is not None:
         dataset = dataset.map(lambda images, labels: (augmenter(images, training=True), labels),
                               num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Several machines (TF_CONFIG): each reads its own share of the batches.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def make_progress_callback(on_progress, stop_event, epochs, batches):
-    """A Keras callback that reports through a plain function and stops on an Event."""
+def make_progress_callback(on_progress, stop_event, epochs, batches,
+                           interval: float = PROGRESS_INTERVAL_S):
+    """A Keras callback that reports BatchProgress/EpochEnd through a function and stops on an Event.
+
+    Batch progress goes out on the first batch, then at most every `interval` seconds and on
+    each epoch's last batch, with the loss and accuracy of the batches since the last report.
+    """
     import keras
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.started = time.monotonic()
+            self.timed_from = None  # (time, batches done) after the first batch: tracing excluded
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            self.last_report = (0, 0.0, 0.0)  # batches, running loss and accuracy at the last report
+            self.last_time = 0.0
 
         def on_train_batch_end(self, batch, logs=None):
             if stop_event is not None and stop_event.is_set():
                 self.model.stop_training = True  # Keras checks this after every batch
-            if on_progress is not None and (batch % 20 == 0 or batch + 1 == batches):
-                on_progress(self._event("batch", batch + 1, logs))
+            done = self.epoch * batches + batch + 1
+            now = time.monotonic()
+            if self.timed_from is None:
+                self.timed_from = (now, done)
+            if on_progress is None:
+                return
+            if batch == 0 or batch + 1 == batches or now - self.last_time >= interval:
+                on_progress(self._progress(batch + 1, done, now, logs or {}))
+                self.last_time = now
 
         def on_epoch_end(self, epoch, logs=None):
-            self.epoch = epoch + 1
             if on_progress is not None:
-                on_progress(self._event("epoch", batches, logs))
+                logs = logs or {}
+                on_progress(EpochEnd(epoch + 1, epochs, float(logs.get("loss", np.nan)),
+                                     float(logs.get("accuracy", np.nan)),
+                                     _number(logs.get("val_loss")), _number(logs.get("val_accuracy"))))
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def _event(self, kind, batch, logs):
-            elapsed = time.monotonic() - self.started
-            done = self.epoch * batches + (batch if kind == "batch" else 0)
-            total = epochs * batches
-            return {
-                "kind": kind, "epoch": self.epoch + (1 if kind == "batch" else 0), "epochs": epochs,
-                "batch": batch, "batches": batches, "elapsed": elapsed,
-                "remaining": elapsed / max(done, 1) * (total - done),
-                "logs": {key: float(value) for key, value in (logs or {}).items()},
-            }
+        def _progress(self, batch, done, now, logs):
+            # Keras reports running means over the epoch; the mean of the batches since the
+            # last report follows from two of them.
+            seen, loss_mean, accuracy_mean = self.last_report
+            loss, accuracy = float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan))
+            count = batch - seen
+            recent_loss = (loss * batch - loss_mean * seen) / count
+            recent_accuracy = (accuracy * batch - accuracy_mean * seen) / count
+            self.last_report = (batch, loss, accuracy)
+            remaining = None
+            started, first_done = self.timed_from
+            if done - first_done >= 3:
+                remaining = (now - started) / (done - first_done) * (epochs * batches - done)
+            return BatchProgress(self.epoch + 1, epochs, batch, batches, now - self.started,
+                                 remaining, recent_loss, recent_accuracy)
 
     return Progress()
 
 
+def _number(value) -> float | None:
+    return None if value is None else float(value)
+
+
 def train(config: TrainingConfig, training_data: TrainingData,
-          on_progress: Callable[[dict], None] | None = None,
+          on_progress: Callable[[object], None] | None = None,
           stop_event: threading.Event | None = None, verbose: int = 0) -> TrainingResult:
-    """Train a model; `on_progress(event)` gets batch/epoch events, `stop_event` ends it early."""
+    """Train a model; `on_progress(event)` gets BatchProgress/EpochEnd events, `stop_event` ends it early."""
     import keras
 
     from digitrec.model import build_augmenter, build_model
@@ -238,9 +335,10 @@ def train(config: TrainingConfig, training_data: TrainingData,
     keras.utils.set_random_seed(config.seed)
     strategy = get_strategy()
     augmenter = build_augmenter(config.seed) if config.augment else None
+    train_arrays, val_arrays = [], []
     train_set = _dataset(training_data.x_train, training_data.y_train, config.batch_size,
-                         shuffle_seed=config.seed, augmenter=augmenter)
-    val_set = _dataset(training_data.x_val, training_data.y_val, 512)
+                         shuffle_seed=config.seed, augmenter=augmenter, arrays=train_arrays)
+    val_set = _dataset(training_data.x_val, training_data.y_val, 512, arrays=val_arrays)
     batches = int(np.ceil(len(training_data.y_train) / config.batch_size))
     with strategy.scope():
         model = build_model(config)
@@ -252,8 +350,12 @@ def train(config: TrainingConfig, training_data: TrainingData,
                       metrics=["accuracy"])
     callback = make_progress_callback(on_progress, stop_event, config.epochs, batches)
     started = time.monotonic()
-    history = model.fit(train_set, validation_data=val_set, epochs=config.epochs,
-                        callbacks=[callback], verbose=verbose)
+    try:
+        history = model.fit(train_set, validation_data=val_set, epochs=config.epochs,
+                            callbacks=[callback], verbose=verbose)
+    finally:
+        train_arrays.clear()  # TensorFlow may hold the pipelines after fit; the data it need not
+        val_arrays.clear()
     epochs_done = len(history.history.get("loss", []))
     stopped = stop_event is not None and stop_event.is_set()
     return TrainingResult(model, {k: [float(v) for v in vs] for k, vs in history.history.items()},

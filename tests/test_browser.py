@@ -845,6 +845,12 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     expect(finished).to_be_visible(timeout=600_000)
     expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()  # the curves
     version = re.search(r"candidate (\S+) saved", finished.inner_text()).group(1)
+    # The training process runs only the training module: it never re-runs the app (whose
+    # Streamlit calls would log "missing ScriptRunContext"), and its TensorFlow start-up
+    # chatter goes to its own log file.
+    server_log = app.log.read_text(errors="replace")
+    assert "ScriptRunContext" not in server_log
+    assert not re.search(r"oneDNN|cuda|absl::InitializeLog|tensorflow", server_log), server_log[-2000:]
     expect(page.get_by_text(f"Candidate {version}")).to_be_visible(timeout=RERUN_TIMEOUT_MS * 2)
     no_tracebacks(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,87 @@ def test_locked_samples_database_keeps_the_page_predicting(tmp_path, monkeypatch
     finally:
         blocker.rollback()
         blocker.close()
+
+
+def _descendants(pid: int) -> set[int]:
+    found, stack = set(), [pid]
+    while stack:
+        for task in Path(f"/proc/{stack.pop()}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found.update(children)
+            stack.extend(children)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has ended
+
+
+def _holds_open(pid: int, path: Path) -> bool:
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_training_dies_with_its_server_and_only_the_trainer_holds_the_lock(tmp_path, mnist_dir):
+    """kill -9 of a server that started a training: the training process goes with it, and the
+    one-training lock is held by the training process, not by the server."""
+    from digitrec.config import TrainingConfig
+    from digitrec.errors import TrainingBusyError
+    from digitrec.jobs import TrainingManager
+
+    models = tmp_path / "models"
+    lock = models / ".training.lock"
+    server = python(f"""
+        import os, time
+        from pathlib import Path
+        os.environ["DIGITREC_MNIST_DIR"] = {str(mnist_dir)!r}
+        from digitrec.config import TrainingConfig
+        from digitrec.jobs import TrainingManager
+        config = TrainingConfig(architecture="fast", epochs=30, mnist_fraction=0.3, augment=False,
+                                pendigits=False)
+        TrainingManager().start(config, "server", directory=Path({str(models)!r}))
+        print("started", flush=True)
+        time.sleep(600)
+    """)
+    trainers, children, orphans = set(), set(), []
+    try:
+        wait_for_line(server, "started", timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not trainers:
+            trainers = {pid for pid in _descendants(server.pid) if _holds_open(pid, lock)}
+            time.sleep(0.2)
+        assert trainers, "no process of the server's holds the training lock"
+        assert not _holds_open(server.pid, lock), "the server itself still holds the training lock"
+        # A restarted server (another process) sees the training busy while the trainer lives.
+        with pytest.raises(TrainingBusyError):
+            TrainingManager().start(TrainingConfig(architecture="shallow", epochs=1), "restart",
+                                    directory=models)
+        time.sleep(2)  # into its data loading or training
+    finally:
+        children = _descendants(server.pid)
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+            time.sleep(0.2)
+        orphans = [pid for pid in children if _alive(pid)]
+        for pid in orphans:  # never leave a training running behind the tests
+            os.kill(pid, signal.SIGKILL)
+    assert children and not orphans, f"training processes outlived their server: {orphans}"
+    import fcntl
+
+    with open(lock, "a") as handle:  # and the lock is free again
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

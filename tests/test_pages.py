@@ -123,7 +123,7 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
 
     app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
-    app.selectbox[0].select("fast")
+    app.selectbox[0].select("shallow")
     app.number_input[0].set_value(1)  # epochs
     app.slider[0].set_value(0.02)  # share of MNIST: 1,100 digits, a tiny but real training run
     app.toggle[1].set_value(False)  # no canvas-drawn pen digits: quicker
@@ -132,20 +132,49 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     job = manager.current()
     assert job is not None
     state = job.wait(300)
-    assert state["state"] == "finished", state
+    assert state.state.value == "finished", state
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         app.run()
-        if any(f"Candidate {state['version']}" in h.value for h in app.subheader):
+        if any(f"Candidate {state.version}" in h.value for h in app.subheader):
             break
     assert not app.exception
     assert any("MNIST test" == m.label for m in app.metric)
     next(b for b in app.button if b.label.startswith("Promote")).click().run()
-    confirm = [b for b in app.button if b.label == f"Promote {state['version']} anyway"]
+    confirm = [b for b in app.button if b.label == f"Promote {state.version} anyway"]
     if confirm:  # worse than the active model on some digit: the page asked first
-        assert registry.active_version(app_env["models"]) != state["version"]
+        assert registry.active_version(app_env["models"]) != state.version
         confirm[0].click().run()
-    assert registry.active_version(app_env["models"]) == state["version"]
+    assert registry.active_version(app_env["models"]) == state.version
+
+
+def test_retrain_page_without_mnist_says_how_to_provide_it(app_env, monkeypatch, tmp_path):
+    """No DIGITREC_MNIST_DIR, no Keras copy, no network: the page says so, Start is disabled."""
+    from digitrec import data
+
+    monkeypatch.delenv("DIGITREC_MNIST_DIR")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # Keras has no copy here
+    monkeypatch.setattr(data, "MNIST_URL", "http://127.0.0.1:9/mnist.npz")  # nothing answers
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    message = " ".join(e.value for e in app.error)
+    assert "DIGITREC_MNIST_DIR" in message and "cannot be reached" in message
+    assert str(tmp_path / "keras" / "datasets" / "mnist.npz") in message  # where a copy may go
+    start = next(b for b in app.button if b.label == "Start training")
+    assert start.disabled
+
+
+def test_retrain_page_refuses_more_than_a_visitor_may_start(app_env):
+    from digitrec.jobs import manager
+
+    before = manager.current()
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    app.selectbox[0].select("deep")
+    app.number_input[0].set_value(30)  # epochs: about 35 minutes of two cores
+    next(b for b in app.button if b.label == "Start training").click().run()
+    assert not app.exception
+    assert any("most a visitor may start" in e.value for e in app.error)
+    assert manager.current() is before  # nothing started
 
 
 def test_samples_gallery_loads_only_the_drawings_it_shows(app_env, monkeypatch):

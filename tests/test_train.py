@@ -7,11 +7,12 @@ import pytest
 
 from digitrec import registry
 from digitrec.config import TrainingConfig
-from digitrec.errors import TrainingBusyError
+from digitrec.errors import LimitError, PermissionDeniedError, TrainingBusyError
+from digitrec.events import BatchProgress, EpochEnd, JobState
 from digitrec.jobs import TrainingManager
-from digitrec.train import prepare_data, train
+from digitrec.train import as_model_input, prepare_data, to_uint8, train
 
-TINY = dict(architecture="fast", epochs=1, mnist_fraction=0.05, augment=False, pendigits=False,
+TINY = dict(architecture="shallow", epochs=1, mnist_fraction=0.05, augment=False, pendigits=False,
             validation_size=300, batch_size=64)
 
 
@@ -37,7 +38,7 @@ def test_prepare_data_oversamples_user_samples(mnist):
     prepared = prepare_data(config, mnist, samples=(x, y))
     assert prepared.counts["user_samples"] == 3
     assert len(prepared.y_train) == prepared.counts["mnist"] + 9
-    assert (prepared.x_train[-9:][:3] == x[0]).all()
+    assert (as_model_input(prepared.x_train[-9:][:3]) == as_model_input(to_uint8(x[0]))).all()
     assert len(prepared.y_val) == 300 and prepared.x_test.shape == (10000, 28, 28)
 
 
@@ -59,11 +60,37 @@ def test_one_epoch_learns_and_reports_progress(mnist):
     events = []
     result = train(TrainingConfig(**TINY), prepare_data(TrainingConfig(**TINY), mnist), events.append)
     assert result.epochs_done == 1 and not result.stopped_early
-    kinds = {event["kind"] for event in events}
-    assert kinds == {"batch", "epoch"}
-    epoch_event = [e for e in events if e["kind"] == "epoch"][0]
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epoch_event["logs"])
-    assert epoch_event["logs"]["val_accuracy"] > 0.5  # 2,700 digits, one epoch: it learned
+    assert {type(event) for event in events} == {BatchProgress, EpochEnd}
+    (epoch_event,) = [e for e in events if isinstance(e, EpochEnd)]
+    assert epoch_event.epoch == 1 and epoch_event.loss > 0
+    assert epoch_event.val_accuracy > 0.5  # 2,700 digits, one epoch: it learned
+    batches = [e for e in events if isinstance(e, BatchProgress)]
+    assert batches[0].batch == 1 and batches[-1].batch == batches[-1].batches  # first and last batch
+    assert all(0 <= e.accuracy <= 1 and e.loss > 0 for e in batches)
+
+
+def test_progress_is_reported_within_an_epoch(mnist):
+    """Live curves move within an epoch: several batch reports before the first epoch ends."""
+    import digitrec.train as training
+
+    events = []
+    config = TrainingConfig(**TINY)
+    training_data = prepare_data(config, mnist)
+    original = training.make_progress_callback
+    # Report on every batch (the page gets one every PROGRESS_INTERVAL_S), to see all of them.
+    callback = original(events.append, None, 1, int(np.ceil(len(training_data.y_train) / 64)), interval=0)
+    training.make_progress_callback = lambda *args, **kwargs: callback
+    try:
+        train(config, training_data)
+    finally:
+        training.make_progress_callback = original
+    batches = [e for e in events if isinstance(e, BatchProgress)]
+    positions = [e.position for e in batches]
+    assert len(batches) == batches[-1].batches and positions == sorted(positions) and positions[-1] == 1.0
+    assert [e for e in events if isinstance(e, EpochEnd)] == [events[-1]]  # after every batch report
+    assert batches[-1].remaining == 0 and all(e.remaining is not None for e in batches[3:])
+    # The loss of the batches since the last report, not the running mean: later batches are better.
+    assert np.mean([e.loss for e in batches[-5:]]) < np.mean([e.loss for e in batches[:5]])
 
 
 def test_stop_ends_after_the_current_batch(mnist):
@@ -71,31 +98,32 @@ def test_stop_ends_after_the_current_batch(mnist):
     batches_seen = []
 
     def on_progress(event):
-        if event["kind"] == "batch":
-            batches_seen.append(event["batch"])
+        if isinstance(event, BatchProgress):
+            batches_seen.append(event.batch)
             stop.set()
 
     config = TrainingConfig(**{**TINY, "epochs": 3})
     result = train(config, prepare_data(config, mnist), on_progress, stop)
     assert result.stopped_early and result.epochs_done == 1
-    assert batches_seen == [1]  # progress is reported every 20 batches: it stopped before batch 21
+    assert batches_seen == [1]  # it stopped after the batch that saw the stop
 
 
 def test_manager_runs_one_job_and_stop_keeps_a_candidate(tmp_path, monkeypatch, mnist_dir):
     monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
-    manager = TrainingManager()
-    config = TrainingConfig(**{**TINY, "epochs": 30, "mnist_fraction": 0.2})
+    manager = TrainingManager(cooldown_s=0)
+    config = TrainingConfig(**{**TINY, "epochs": 20, "mnist_fraction": 0.2})
     job = manager.start(config, "alice", directory=tmp_path)
     with pytest.raises(TrainingBusyError, match="alice"):
         manager.start(config, "bob", directory=tmp_path)
-    while job.snapshot()["progress"] is None and job.running:
+    while job.snapshot().progress is None and job.running:
         job.wait(0.5)
     job.stop()
     state = job.wait(300)
-    assert state["state"] == "stopped", state
-    assert state["version"] and (tmp_path / state["version"] / registry.TFLITE_FILE).is_file()
-    card = registry.read_card(tmp_path / state["version"])
-    assert card["training"]["stopped_early"] and card["training"]["epochs_done"] < 30
+    assert state.state == JobState.STOPPED, state
+    assert state.version and (tmp_path / state.version / registry.TFLITE_FILE).is_file()
+    assert state.curve and state.peak_rss_mb > 100  # the training process reported its memory
+    card = registry.read_card(tmp_path / state.version)
+    assert card["training"]["stopped_early"] and card["training"]["epochs_done"] < 20
     manager.start(TrainingConfig(**TINY), "bob", directory=tmp_path).wait(300)  # free again
 
 
@@ -119,14 +147,72 @@ def test_two_simultaneous_starts_run_exactly_one(tmp_path, monkeypatch, mnist_di
         thread.join()
     assert outcomes.count("busy") == 1
     job = next(outcome for outcome in outcomes if outcome != "busy")
-    assert job.wait(300)["state"] == "finished"
+    assert job.wait(300).state == JobState.FINISHED
 
 
 def test_missing_mnist_fails_with_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITREC_MNIST_DIR", str(tmp_path / "nowhere"))
     job = TrainingManager().start(TrainingConfig(**TINY), "carol", directory=tmp_path)
     state = job.wait(120)
-    assert state["state"] == "failed" and "DIGITREC_MNIST_DIR" in state["error"]
+    assert state.state == JobState.FAILED and "DIGITREC_MNIST_DIR" in state.error
+
+
+def test_old_preset_names_still_load(committed_model):
+    """Cards written when the presets were called "fast" and "standard" still make configs."""
+    from digitrec.config import architecture_name
+
+    card = registry.read_card(committed_model)
+    assert card["architecture"] == card["training"]["config"]["architecture"] == "standard"
+    assert TrainingConfig.from_dict({"architecture": card["architecture"]}).architecture == "deep"
+    assert architecture_name(card["architecture"]) == "deep"  # as the Models page and CLI show it
+    assert TrainingConfig(architecture="fast").architecture == "shallow"
+
+
+def test_preset_names_say_which_is_bigger():
+    import keras  # noqa: F401  (TensorFlow: a few seconds)
+
+    from digitrec.model import build_model
+
+    shallow = build_model(TrainingConfig(architecture="shallow"))
+    deep = build_model(TrainingConfig(architecture="deep"))
+    convolutions = {name: sum(layer.__class__.__name__ == "Conv2D" for layer in model.layers)
+                    for name, model in (("shallow", shallow), ("deep", deep))}
+    assert convolutions == {"shallow": 2, "deep": 5}
+    assert deep.count_params() == 207_146  # the committed model's network
+
+
+def test_a_visitor_cannot_start_more_than_the_quick_preset(tmp_path):
+    from digitrec.config import RETRAIN_DEFAULTS, VISITOR_WORK_LIMIT, training_work
+
+    assert training_work(RETRAIN_DEFAULTS) <= VISITOR_WORK_LIMIT
+    manager = TrainingManager(lock_path=tmp_path / "lock")
+    for heavy in (TrainingConfig(architecture="deep", epochs=30, augment=True),  # ~35 min here
+                  TrainingConfig(architecture="shallow", epochs=6, augment=False)):
+        with pytest.raises(LimitError, match="python -m digitrec train"):
+            manager.start(heavy, "mallory", directory=tmp_path)
+        with pytest.raises(LimitError, match="admin password"):
+            manager.start(heavy, "mallory", directory=tmp_path, configured_password="s3cret")
+        with pytest.raises(PermissionDeniedError):
+            manager.start(heavy, "mallory", directory=tmp_path, password="guess",
+                          configured_password="s3cret")
+    assert manager.current() is None and not list(tmp_path.glob("*/card.json"))
+
+
+def test_cool_down_between_trainings_and_the_admin_skips_it(tmp_path, monkeypatch, mnist_dir):
+    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
+    manager = TrainingManager(cooldown_s=600)
+    first = manager.start(TrainingConfig(**TINY), "alice", directory=tmp_path)
+    assert first.wait(300).state == JobState.FINISHED
+    with pytest.raises(LimitError, match="next one can start in"):
+        manager.start(TrainingConfig(**TINY), "bob", directory=tmp_path)
+    assert 0 < manager.cooldown_left() <= 600
+    from digitrec.config import VISITOR_WORK_LIMIT, training_work
+
+    big = TrainingConfig(**{**TINY, "mnist_fraction": 1.0, "epochs": 10})
+    assert training_work(big) > VISITOR_WORK_LIMIT
+    admin = manager.start(big, "admin", directory=tmp_path, password="s3cret", configured_password="s3cret")
+    admin.stop()  # the admin may start at once, and beyond the visitor limit (stopped: quick)
+    assert admin.wait(300).state in (JobState.STOPPED, JobState.FINISHED)
 
 
 @pytest.mark.parametrize("tf_config, chief", [
