@@ -1,6 +1,9 @@
 """Latency a user feels: from the mouse-up that ends a stroke to the new Prediction on the page.
 
-    python -m benchmarks.browser_latency [--digits 30] [--viewport 1400x1000]
+    python -m benchmarks.browser_latency [--digits 30] [--viewport 1400x1000] [--repo DIR ...]
+
+--repo runs the app from other checkouts too (e.g. an older commit unpacked with `git archive`),
+taking turns digit by digit so that all of them meet the same load on this machine.
 
 Headless Chromium (Playwright, Debian's chromium) opens the Draw page of a fresh app server and
 draws real pen digits of held-out pendigits writers with the mouse, clearing the canvas between
@@ -165,42 +168,84 @@ def held_out_digits(count: int):
     return chosen
 
 
+def start_app(repo: Path, workdir: Path):
+    """`streamlit run streamlit_app.py` of the checkout `repo`, with its own data; (process, url)."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from benchmarks.load import free_port
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "DIGITREC_SAMPLES_DB": str(workdir / "samples.db"),
+           "DIGITREC_MODELS_DIR": str(workdir / "models"), "DIGITREC_TIMING_LOG": str(workdir / "timing.log"),
+           "PYTHONPATH": str(repo)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(240):
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                return process, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"the app in {repo} did not start")
+
+
 def main():
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.load import start_server
+    from digitrec import timing
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits", type=int, default=30)
     parser.add_argument("--viewport", default="1400x1000")
+    parser.add_argument("--repo", type=Path, nargs="*", default=[],
+                        help="other checkouts to measure the same way, taking turns")
     args = parser.parse_args()
     width, height = (int(v) for v in args.viewport.split("x"))
+    repos = [Path(__file__).resolve().parents[1], *[repo.resolve() for repo in args.repo]]
     digits = held_out_digits(args.digits)
+    results = {repo: [] for repo in repos}
     with tempfile.TemporaryDirectory() as folder:
-        process, port = start_server(Path(folder), Path(folder) / "timing.log")
+        apps = {repo: start_app(repo, Path(folder) / str(index)) for index, repo in enumerate(repos)}
+        started = time.monotonic()
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
                                                      args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": width, "height": height})
-                page.add_init_script(INSTRUMENT_JS)
-                page.goto(f"http://127.0.0.1:{port}/")
-                page.locator(CANVAS).first.wait_for(timeout=120_000)
-                settle(page)
-                started = time.monotonic()
-                results = measure_digits(page, digits)
+                pages = {}
+                for repo, (_, url) in apps.items():
+                    pages[repo] = browser.new_page(viewport={"width": width, "height": height})
+                    pages[repo].add_init_script(INSTRUMENT_JS)
+                    pages[repo].goto(url)
+                    pages[repo].locator(CANVAS).first.wait_for(timeout=120_000)
+                    settle(pages[repo])
+                for number, digit in enumerate(digits):  # take turns: the same load for each
+                    for repo in repos:
+                        if number:
+                            pages[repo].get_by_role("button", name="Clear", exact=True).click()
+                            pages[repo].get_by_text(PROMPT).first.wait_for(timeout=30_000)
+                            settle(pages[repo])
+                        results[repo] += measure_digits(pages[repo], [digit], clear_between=False)
                 browser.close()
         finally:
-            process.terminate()
-            process.wait(timeout=10)
-        from digitrec import timing
-
-        server = timing.read(Path(folder) / "timing.log").get("draw", [])
-    print(describe(results))
-    if server:
-        print(f"server time per stroke (script start -> result rendered), p50 "
-              f"{percentile(server, .5):.1f} ms / p95 {percentile(server, .95):.1f} ms "
-              f"({len(server)} runs); {time.monotonic() - started:.0f} s of drawing")
+            for process, _ in apps.values():
+                process.terminate()
+                process.wait(timeout=10)
+        for index, repo in enumerate(repos):
+            server = timing.read(Path(folder) / str(index) / "timing.log").get("draw", [])
+            print(f"{repo}:\n  {describe(results[repo])}")
+            if server:
+                print(f"  server time per stroke (script start -> result rendered), p50 "
+                      f"{percentile(server, .5):.1f} ms / p95 {percentile(server, .95):.1f} ms "
+                      f"({len(server)} runs)")
+    print(f"{time.monotonic() - started:.0f} s of drawing")
 
 
 if __name__ == "__main__":
