@@ -211,7 +211,7 @@ def test_training_dies_with_its_server_and_only_the_trainer_holds_the_lock(tmp_p
         os.environ["DIGITREC_MNIST_DIR"] = {str(mnist_dir)!r}
         from digitrec.config import TrainingConfig
         from digitrec.jobs import TrainingManager
-        config = TrainingConfig(architecture="fast", epochs=30, mnist_fraction=0.3, augment=False,
+        config = TrainingConfig(architecture="fast", epochs=15, mnist_fraction=0.3, augment=False,
                                 pendigits=False)
         TrainingManager().start(config, "server", directory=Path({str(models)!r}))
         print("started", flush=True)
