@@ -252,8 +252,21 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
                  "validation_digits_flagged": float((val_digit_scores > threshold).mean())}})
 
 
+def export_image_features(folder: Path) -> None:
+    """Re-export the folder's image model so its .tflite also answers the penultimate features."""
+    import keras
+
+    folder = Path(folder)
+    model = keras.models.load_model(folder / registry.KERAS_FILE, safe_mode=True, compile=False)
+    (folder / registry.TFLITE_FILE).write_bytes(registry.export_tflite(model, features=True))
+    card = registry.read_card(folder)
+    card.setdefault("files", {})[registry.TFLITE_FILE] = (folder / registry.TFLITE_FILE).stat().st_size
+    registry.write_card(folder, card)
+
+
 def calibrate_image(folder: Path, log=print) -> float:
-    """Fit the image model's temperature on its MNIST validation digits; store it in the card."""
+    """Fit the image model's temperature on its MNIST validation digits; store it (and the mean
+    penultimate feature vector personal adaptation centres by) in the card."""
     from digitrec.inference import Recognizer
 
     folder = Path(folder)
@@ -262,7 +275,9 @@ def calibrate_image(folder: Path, log=print) -> float:
     probabilities = image.probabilities(mnist["x_train"][val_index], calibrated=False)
     temperature = calibrate.fit_temperature(probabilities, mnist["y_train"][val_index])
     log(f"image temperature {temperature:.3f}")
-    _update_card(folder, {"image_temperature": temperature,
+    features = image.features(mnist["x_train"][val_index])
+    centre = {} if features is None else {"feature_mean": [round(float(v), 5) for v in features.mean(axis=0)]}
+    _update_card(folder, {"image_temperature": temperature, **centre,
                           "fitted_on": "image: MNIST validation digits; strokes: out-of-fold pen writers; "
                                        "gate: MNIST validation digits and validation-font non-digits"}, {})
     return temperature

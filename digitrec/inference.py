@@ -8,6 +8,7 @@ keeps a small pool of interpreters and lends each call one of them.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class Prediction:
     status: Status
     model_input: np.ndarray = field(repr=False)
     used_strokes: bool = False  # read from the pen strokes and the pixels together
+    base_probabilities: tuple | None = None  # what the shared model said, when personal examples adapted it
 
     @property
     def confidence(self) -> float | None:
@@ -234,8 +236,23 @@ class Recognizer:
 
         Calibrated (the card's temperature applied) unless `calibrated=False`.
         """
-        raw = _batched(self._run, np.asarray(model_inputs, np.float32).reshape(-1, MODEL_SIZE, MODEL_SIZE, 1), 10)
-        return calibrate.temper(raw, self.image_temperature).astype(np.float32) if calibrated else raw
+        return self._image(model_inputs, calibrated)[0]
+
+    def features(self, model_inputs: np.ndarray) -> np.ndarray | None:
+        """The image model's penultimate features (N, F), or None if its file does not export them."""
+        return self._image(model_inputs)[1]
+
+    def _image(self, model_inputs, calibrated: bool = True):
+        inputs = np.asarray(model_inputs, np.float32).reshape(-1, MODEL_SIZE, MODEL_SIZE, 1)
+        if len(inputs) == 0:
+            return np.zeros((0, 10), np.float32), None
+        output = np.concatenate([self._run(inputs[start : start + CHUNK])
+                                 for start in range(0, len(inputs), CHUNK)])
+        # A model exported with its features answers [10 probabilities | features] per row.
+        raw, features = output[:, :10], (output[:, 10:] if output.shape[1] > 10 else None)
+        if calibrated:
+            raw = calibrate.temper(raw, self.image_temperature).astype(np.float32)
+        return raw, features
 
     def stroke_probabilities(self, trajectories: np.ndarray) -> np.ndarray:
         """The trajectory model's 11 probabilities (10 digits, "not a digit") per trajectory."""
@@ -262,6 +279,10 @@ class Recognizer:
 
     def predict_many(self, images, strokes=None) -> list[Prediction]:
         """Read many images with one batched call per model; `strokes` a list aligned with `images`."""
+        return self.read(images, strokes).predictions()
+
+    def read(self, images, strokes=None) -> "Reading":
+        """Everything one batched read produces (inputs, probabilities, features): see Reading."""
         strokes = [None] * len(images) if strokes is None else list(strokes)
         if len(strokes) != len(images):
             raise ValueError(f"strokes has {len(strokes)} entries for {len(images)} images")
@@ -270,10 +291,9 @@ class Recognizer:
                                         for image, item in zip(images, use)]
         trajectories = [trajectory_features(item) if item else None for item in use]
         drawn = [index for index, item in enumerate(prepared) if not item.empty]
-        if not drawn:
-            return [prediction_from(item.model_input, None) for item in prepared]
-        inputs = np.stack([prepared[i].model_input for i in drawn])
-        image_probabilities = self.probabilities(inputs).astype(np.float64)
+        inputs = np.stack([prepared[i].model_input for i in drawn]) if drawn else np.zeros((0, 28, 28), np.float32)
+        image_probabilities, features = self._image(inputs)
+        image_probabilities = image_probabilities.astype(np.float64)
         not_digit = self.not_digit_scores(inputs) > self.gate_threshold
         with_strokes = [row for row, index in enumerate(drawn) if trajectories[index] is not None]
         if with_strokes:
@@ -283,15 +303,48 @@ class Recognizer:
             fused = image_probabilities[with_strokes] * digits  # a product of calibrated probabilities
             image_probabilities[with_strokes] = fused / fused.sum(axis=1, keepdims=True)
             not_digit[with_strokes] |= eleven[:, NOT_DIGIT_CLASS] > self.strokes_threshold
-        by_index = {index: row for row, index in enumerate(drawn)}
+        return Reading(prepared, trajectories, drawn, image_probabilities, not_digit, features)
+
+    def personalize(self, examples) -> "PersonalRecognizer":
+        """A recogniser that also knows a person's `examples`; this one is unchanged.
+
+        `examples`: (image, label) or (image, label, strokes) tuples, e.g. that person's
+        corrections and confirmations. See `digitrec.personal`.
+        """
+        from digitrec.personal import PersonalRecognizer
+
+        return PersonalRecognizer(self).adding(examples)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One batched read: per image its model input and trajectory; per drawn image (rows, in the
+    order of `drawn`) the calibrated (fused) probabilities, the not-a-digit flag and the image
+    model's penultimate features (None when the model file does not export them)."""
+
+    prepared: list
+    trajectories: list
+    drawn: list
+    probabilities: np.ndarray
+    not_digit: np.ndarray
+    features: np.ndarray | None
+
+    def predictions(self, probabilities: np.ndarray | None = None, base: np.ndarray | None = None) -> list[Prediction]:
+        """Predictions per image; `probabilities` replaces the rows (e.g. adapted), `base` keeps the shared ones."""
+        probabilities = self.probabilities if probabilities is None else probabilities
+        by_index = {index: row for row, index in enumerate(self.drawn)}
         results = []
-        for index, item in enumerate(prepared):
+        for index, item in enumerate(self.prepared):
             row = by_index.get(index)
             if row is None:
                 results.append(prediction_from(item.model_input, None))
-            else:
-                results.append(prediction_from(item.model_input, image_probabilities[row],
-                                               bool(not_digit[row]), trajectories[index] is not None))
+                continue
+            prediction = prediction_from(item.model_input, probabilities[row], bool(self.not_digit[row]),
+                                         self.trajectories[index] is not None)
+            if base is not None:
+                prediction = dataclasses.replace(
+                    prediction, base_probabilities=tuple(float(p) for p in base[row]))
+            results.append(prediction)
         return results
 
 

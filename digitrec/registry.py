@@ -286,9 +286,20 @@ def delete_model(version: str, directory: Path | None = None) -> None:
     shutil.rmtree(folder)
 
 
-def export_tflite(model) -> bytes:
-    """Convert a Keras model to a TFLite flatbuffer for LiteRT serving."""
+def export_tflite(model, features: bool = True) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer for LiteRT serving.
+
+    With `features`, a model whose last layer is "probabilities" outputs those probabilities
+    followed by what that layer reads (the penultimate features, which personal adaptation
+    compares examples by) as one row: LiteRT serving reads the first columns as the answer.
+    """
+    import keras
     import tensorflow as tf
+
+    if features and model.layers[-1].name == "probabilities":
+        joined = keras.layers.Concatenate(name="probabilities_and_features")(
+            [model.outputs[0], model.layers[-1].input])
+        model = keras.Model(model.inputs, joined, name=model.name)
 
     # from_keras_model freezes the weights into the file (a hand-made concrete function
     # left them as uninitialised resources and the interpreter returned NaN).

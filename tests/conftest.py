@@ -89,3 +89,15 @@ def _fresh_password_attempts():
     from digitrec import admin
 
     admin.ATTEMPTS.reset()
+
+
+@pytest.fixture(scope="session")
+def companion_model(tiny_model, tmp_path_factory, pen_digits):
+    """The tiny image model with tiny companions: seconds of training, every step real."""
+    from digitrec.companion_training import add_companions
+
+    folder = tmp_path_factory.mktemp("companions") / "tiny-strokes"
+    shutil.copytree(tiny_model, folder)
+    add_companions(folder, epochs=3, gate_epochs=1, pen_step=6, doodle_counts=(48, 24, 24),
+                   mnist_limit=4000, gate_repeats=2, log=None)
+    return folder

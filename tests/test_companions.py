@@ -7,19 +7,9 @@ import numpy as np
 import pytest
 
 from digitrec import Recognizer, companions, registry
-from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE, add_companions
+from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE
 from digitrec.data import place_strokes, render_strokes
 from digitrec.inference import Status
-
-
-@pytest.fixture(scope="module")
-def companion_model(tiny_model, tmp_path_factory, pen_digits):
-    """The tiny image model with tiny companions: seconds of training, every step real."""
-    folder = tmp_path_factory.mktemp("companions") / "tiny-strokes"
-    shutil.copytree(tiny_model, folder)
-    add_companions(folder, epochs=3, gate_epochs=1, pen_step=6, doodle_counts=(48, 24, 24),
-                   mnist_limit=4000, gate_repeats=2, log=None)
-    return folder
 
 
 @pytest.fixture(scope="module")
