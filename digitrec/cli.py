@@ -33,6 +33,22 @@ def _train(args) -> int:
     return 0
 
 
+def _companions(args) -> int:
+    from digitrec import companion_training, registry
+
+    folder = Path(args.folder)
+    registry.read_card(folder)  # a model folder, or a clear error before minutes of training
+    if args.only == "calibration":
+        companion_training.export_image_features(folder)
+        companion_training.calibrate_image(folder)
+    else:
+        companion_training.add_companions(folder, epochs=args.epochs, gate_epochs=args.gate_epochs,
+                                          seed=args.seed, only=args.only)
+    card = registry.read_card(folder)
+    print(f"updated {folder}: calibration {card.get('calibration', {}).get('image_temperature')}")
+    return 0
+
+
 def _print_metrics(metrics: dict) -> None:
     print(f"MNIST test accuracy:          {metrics['mnist_test_accuracy']:.4%}")
     if metrics.get("pendigits_canvas_accuracy") is not None:
@@ -136,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
     train.add_argument("--mnist-dir", help="folder of MNIST IDX .gz files (default: $DIGITREC_MNIST_DIR)")
     train.set_defaults(handler=_train)
+
+    companions = commands.add_parser(
+        "companions", help="add the trajectory model, the not-a-digit gate and calibration to a model folder")
+    companions.add_argument("folder", type=Path, help="the model folder (its image model stays as it is)")
+    companions.add_argument("--epochs", type=int, default=30, help="trajectory model epochs")
+    companions.add_argument("--gate-epochs", type=int, default=6)
+    companions.add_argument("--seed", type=int, default=1)
+    companions.add_argument("--only", choices=["strokes", "gate", "calibration"],
+                            help="redo one part (default: all three)")
+    companions.set_defaults(handler=_companions)
 
     evaluate = commands.add_parser("evaluate", help="MNIST test and canvas-drawn pendigits accuracy")
     evaluate.add_argument("--model", type=Path, help="model folder (default: the active model)")

@@ -1,6 +1,6 @@
 """Train the companion models (trajectory model, not-a-digit gate), calibrate, and add them to a folder.
 
-    python -m digitrec companions MODEL_FOLDER [--epochs 40] [--folds 3]
+    python -m digitrec companions MODEL_FOLDER [--epochs 30] [--only strokes|gate|calibration]
 
 1. Writer-wise cross-validation of the trajectory model (3 folds of 10 pendigits writers):
    every figure it reports is on writers that fold's model never saw. The out-of-fold
@@ -9,7 +9,8 @@
 3. The gate (digit or not, from the 28x28 model input) is trained on MNIST training digits,
    canvas-drawn pen digits and drawn non-digits of the training fonts; its threshold is chosen
    on MNIST validation digits and the validation fonts; written to `gate.tflite`.
-4. The image model's temperature is fitted on MNIST validation digits (never trained on).
+4. The image model is exported again with its penultimate features (personal adaptation) and
+   its temperature is fitted on MNIST validation digits (never trained on).
 All of it goes into the folder's card (`companions`, `calibration`).
 """
 
@@ -157,9 +158,9 @@ def train_gate(x_digits, x_others, epochs: int, seed: int, log=print):
     return model
 
 
-def add_companions(folder: Path, epochs: int = 40, gate_epochs: int = 6, seed: int = 1, log=print,
+def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: int = 1, log=print,
                    pen_step: int = 1, doodle_counts=(600, 120, 240), mnist_limit: int | None = None,
-                   gate_repeats: int = 12) -> dict:
+                   gate_repeats: int = 12, only: str | None = None) -> dict:
     """Train, calibrate and write the companion models into a model folder; return the new card.
 
     `pen_step`, `mnist_limit` and small `doodle_counts` make a quick run for tests.
@@ -169,9 +170,13 @@ def add_companions(folder: Path, epochs: int = 40, gate_epochs: int = 6, seed: i
     pen = data.load_pendigits()[::pen_step]
     others = {split: nondigits.non_digits(split, doodle_count, seed=index)
               for index, (split, doodle_count) in enumerate(zip(("train", "validation", "test"), doodle_counts))}
-    add_strokes_model(folder, pen, others, epochs, seed, log)
-    add_gate(folder, pen, others, gate_epochs, seed, log, mnist_limit, gate_repeats)
-    calibrate_image(folder, log)
+    if only in (None, "strokes"):
+        add_strokes_model(folder, pen, others, epochs, seed, log)
+    if only in (None, "gate"):
+        add_gate(folder, pen, others, gate_epochs, seed, log, mnist_limit, gate_repeats)
+    if only is None:
+        export_image_features(folder)
+        calibrate_image(folder, log)
     return _update_card(folder, {}, {}, companions_seconds=round(time.monotonic() - started, 1))
 
 
