@@ -164,12 +164,12 @@ def show_pictures(prediction, model, source: str):
     if explanation is None:
         st.image(model_input_image(prediction.model_input, scale=5), caption="What the model sees (28×28)")
         return
-    st.image([model_input_image(prediction.model_input, scale=5),
-              explanation_image(prediction.model_input, explanation.evidence, scale=5)],
-             caption=["What the model sees (28×28)", "Why"])
-    st.caption(f":violet[**Indigo**]: the parts that made it {a_digit(explanation.answer)}; "
-               f":orange[**amber**]: the parts that pulled towards {a_digit(explanation.runner_up)}, "
-               "the runner-up. The stronger the colour, the more the answer changes without that part.")
+    st.image([model_input_image(prediction.model_input, scale=4),  # side by side in the column
+              explanation_image(prediction.model_input, explanation.evidence, scale=4)],
+             caption=["What the model sees", f"Why {a_digit(explanation.answer)}"])
+    st.caption(f":violet[**Indigo**]: what made it {a_digit(explanation.answer)}. "
+               f":orange[**Amber**]: what pulled towards {a_digit(explanation.runner_up)}, the runner-up. "
+               "The stronger the colour, the more the answer changes without that part.")
 
 
 def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column):
