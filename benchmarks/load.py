@@ -50,14 +50,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(workdir: Path, timing_log: Path):
+def start_server(workdir: Path, timing_log: Path, log: Path | None = None):
+    """Start the app on a free port with its own samples db and models; `log`: the server's output."""
     port = free_port()
     env = {**os.environ, "DIGITREC_SAMPLES_DB": str(workdir / "samples.db"),
            "DIGITREC_MODELS_DIR": str(workdir / "models"), "DIGITREC_TIMING_LOG": str(timing_log)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.fileWatcherType", "none"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL if log is None else log.open("ab"),
+        stderr=subprocess.DEVNULL if log is None else subprocess.STDOUT)
     for _ in range(120):
         try:
             if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
