@@ -26,6 +26,11 @@ MAX_SAMPLES_TOTAL = 10_000  # with the drawing bound: at most about 700 MB of da
 MAX_SAMPLES_PER_SESSION = 200
 SAVES_PER_MINUTE = 20  # per session
 
+# ---- personal examples (digitrec.personal) --------------------------------------------------
+MAX_PERSONAL_EXAMPLES = 200  # per person, in a session and under a profile name: the newest kept
+MAX_PERSONAL_TOTAL = 20_000  # all profiles together (each at most one bounded drawing)
+MAX_STORED_STROKE_POINTS = 600  # a stored example's strokes are thinned to this many points
+
 # ---- admin password -----------------------------------------------------------------------
 PASSWORD_FAILURES_PER_SESSION = 5  # then that session waits PASSWORD_LOCKOUT_S
 PASSWORD_LOCKOUT_S = 60.0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_EXAMPLES = 200  # per person: the newest are kept
+from digitrec.limits import MAX_PERSONAL_EXAMPLES as MAX_EXAMPLES  # per person: the newest kept
 KAPPA = 0.5  # the evidence at which the examples' vote and the shared model weigh the same
 BANDWIDTH = 0.04
 TRAJECTORY_SHARE = 0.5  # how much the pen path counts in the similarity when both have one

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import sqlite3
 import threading
 from contextlib import closing, contextmanager
@@ -24,7 +25,8 @@ from typing import Iterator
 import numpy as np
 
 from digitrec.errors import LimitError, StoreError, UploadError
-from digitrec.limits import MAX_SAMPLES_TOTAL
+from digitrec.limits import (MAX_PERSONAL_EXAMPLES, MAX_PERSONAL_TOTAL, MAX_SAMPLES_TOTAL,
+                             MAX_STORED_STROKE_POINTS)
 from digitrec.upload import stored_drawing
 
 REPO_SAMPLES_DB = Path(__file__).resolve().parents[1] / "data" / "samples.db"
@@ -32,6 +34,7 @@ ENV_VARIABLE = "DIGITREC_SAMPLES_DB"
 IMAGE_SHAPE = (28, 28)
 IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * 4  # float32
 DIGITS = range(10)
+PROFILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CSV_COLUMNS = ["id", "created", "label", "predicted", "confidence", "model_version"]
 # Named so they cannot be taken for each other: prob_3 is the probability of a 3, px_r3_c5 the
@@ -52,9 +55,23 @@ CREATE TABLE IF NOT EXISTS samples (
     drawing_png BLOB
 )
 """
+# A person's examples for personal adaptation (digitrec.personal), kept under a profile name
+# they chose so the examples come back on their next visit; bounded per profile and in total.
+PERSONAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS personal_examples (
+    id INTEGER PRIMARY KEY,
+    profile TEXT NOT NULL,
+    created TEXT NOT NULL,
+    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
+    drawing_png BLOB NOT NULL,
+    strokes TEXT
+)
+"""
+SCHEMAS = (SCHEMA, PERSONAL_SCHEMA)
 # On a read-only connection the real table may be missing (a brand-new empty file); a temp
 # table of the same name shadows it there, so reads simply find no rows.
-TEMP_SCHEMA = SCHEMA.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS")
+TEMP_SCHEMAS = {name: schema.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS")
+                for name, schema in (("samples", SCHEMA), ("personal_examples", PERSONAL_SCHEMA))}
 SAMPLE_COLUMNS = "id, created, label, predicted, probabilities, model_version, model_input, drawing_png"
 # What list() reads: everything but the drawing, which only a page that shows it loads (drawing()).
 LIST_COLUMNS = "id, created, label, predicted, probabilities, model_version, model_input, NULL"
@@ -139,6 +156,47 @@ class SampleStore:
         sample_id = check_sample_id(sample_id)
         with self._connection(write=True) as conn:
             return conn.execute("DELETE FROM samples WHERE id = ?", (sample_id,)).rowcount > 0
+
+    # ---- personal examples -----------------------------------------------------------------
+
+    def add_personal(self, profile: str, label: int, drawing_png: bytes, strokes=None) -> int:
+        """Keep one of a person's examples under their profile name; return its id.
+
+        The drawing is re-encoded and bounded like a sample's; strokes are thinned to at most
+        MAX_STORED_STROKE_POINTS points. A profile keeps its newest MAX_PERSONAL_EXAMPLES;
+        LimitError when the app holds MAX_PERSONAL_TOTAL examples of all profiles.
+        """
+        row = (check_profile(profile), datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+               check_digit(label, "label"), check_png(drawing_png), encode_strokes(strokes))
+        if row[3] is None:
+            raise ValueError("a personal example needs its drawing")
+        with self._connection(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            stored = conn.execute("SELECT COUNT(*) FROM personal_examples").fetchone()[0]
+            if stored >= MAX_PERSONAL_TOTAL:
+                raise LimitError(f"The app holds {stored} personal examples, the most it keeps; "
+                                 "examples are kept for this visit only.")
+            cursor = conn.execute("INSERT INTO personal_examples (profile, created, label, drawing_png,"
+                                  " strokes) VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute("DELETE FROM personal_examples WHERE profile = ? AND id NOT IN (SELECT id FROM"
+                         " personal_examples WHERE profile = ? ORDER BY id DESC LIMIT ?)",
+                         (row[0], row[0], MAX_PERSONAL_EXAMPLES))
+            return cursor.lastrowid
+
+    def personal_examples(self, profile: str) -> list[tuple[bytes, int, list | None]]:
+        """A profile's examples, oldest first: (drawing PNG, label, strokes or None)."""
+        profile = check_profile(profile)
+        with self._connection(write=False) as conn:
+            rows = conn.execute("SELECT drawing_png, label, strokes FROM personal_examples"
+                                " WHERE profile = ? ORDER BY id", (profile,)).fetchall()
+        return [(bytes(png), int(label), None if strokes is None else json.loads(strokes))
+                for png, label, strokes in rows]
+
+    def clear_personal(self, profile: str) -> int:
+        """Delete every example of a profile; return how many there were."""
+        profile = check_profile(profile)
+        with self._connection(write=True) as conn:
+            return conn.execute("DELETE FROM personal_examples WHERE profile = ?", (profile,)).rowcount
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -301,7 +359,8 @@ class SampleStore:
             with closing(sqlite3.connect(temporary)) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 with conn:
-                    conn.execute(SCHEMA)
+                    for statement in SCHEMAS:
+                        conn.execute(statement)
             try:
                 os.link(temporary, self.path)
             except FileExistsError:
@@ -319,7 +378,8 @@ class SampleStore:
         # WAL is stored in the file, so this only does work the first time the file is used.
         conn.execute("PRAGMA journal_mode=WAL")
         with conn:
-            conn.execute(SCHEMA)
+            for statement in SCHEMAS:
+                conn.execute(statement)
         self._schema_ready = True
 
     def _open_read_only(self) -> sqlite3.Connection:
@@ -338,13 +398,14 @@ class SampleStore:
         return self._connect_uri(f"{uri}?immutable=1")
 
     def _connect_uri(self, uri: str) -> sqlite3.Connection:
-        """Open a URI connection and make sure a `samples` table is visible on it."""
+        """Open a URI connection and make sure the tables are visible on it."""
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout)
         try:
-            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                                  " AND name = 'samples'").fetchone()
-            if exists is None:
-                conn.execute(TEMP_SCHEMA)
+            for name, temporary in TEMP_SCHEMAS.items():
+                exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                      " AND name = ?", (name,)).fetchone()
+                if exists is None:
+                    conn.execute(temporary)
         except sqlite3.Error:
             conn.close()
             raise
@@ -463,6 +524,27 @@ def check_png(drawing_png) -> bytes | None:
         return stored_drawing(data)
     except UploadError as error:
         raise ValueError(f"drawing_png cannot be read as a PNG image: {error}") from None
+
+
+def check_profile(profile) -> str:
+    """A profile name: 1-40 letters, digits, '-', '_' or '.'; ValueError otherwise."""
+    if not isinstance(profile, str) or not PROFILE_PATTERN.fullmatch(profile):
+        raise ValueError("a profile name is 1-40 letters, digits, '-', '_' or '.'")
+    return profile
+
+
+def encode_strokes(strokes) -> str | None:
+    """Strokes as compact JSON, thinned to at most MAX_STORED_STROKE_POINTS points in all."""
+    from digitrec.strokes import checked
+
+    strokes = checked(strokes)
+    if not strokes:
+        return None
+    total = sum(len(stroke) for stroke in strokes)
+    step = max(1, math.ceil(total / MAX_STORED_STROKE_POINTS))
+    thinned = [stroke[::step] + ([stroke[-1]] if (len(stroke) - 1) % step else []) for stroke in strokes]
+    return json.dumps([[[round(x, 1), round(y, 1)] for x, y in stroke] for stroke in thinned],
+                      separators=(",", ":"))
 
 
 def check_sample_id(sample_id) -> int:

@@ -480,3 +480,60 @@ def test_save_into_a_corrupt_database_fails(tmp_path):
         SampleStore(path).count_by_label()
     with pytest.raises(StoreError, match="corrupt|not a SQLite"):
         SampleStore(path).add(image(99), 1)
+
+
+# ---- personal examples ----------------------------------------------------------------------
+
+
+def _png(size=(40, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", size, 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_personal_examples_are_kept_per_profile_and_cleared(tmp_path):
+    store = SampleStore(tmp_path / "samples.db")
+    stroke = [[(float(i), float(i * 2)) for i in range(10)]]
+    store.add_personal("ana", 4, _png(), stroke)
+    store.add_personal("ana", 5, _png())
+    store.add_personal("ben", 1, _png(), stroke)
+    examples = store.personal_examples("ana")
+    assert [label for _, label, _ in examples] == [4, 5]
+    assert examples[0][2] == [[[float(i), float(i * 2)] for i in range(10)]] and examples[1][2] is None
+    assert store.clear_personal("ana") == 2
+    assert store.personal_examples("ana") == [] and len(store.personal_examples("ben")) == 1
+    assert store.count() == 0  # personal examples are not training samples
+
+
+def test_personal_examples_are_bounded(tmp_path, monkeypatch):
+    from digitrec import store as store_module
+    from digitrec.errors import LimitError
+
+    monkeypatch.setattr(store_module, "MAX_PERSONAL_EXAMPLES", 3)
+    monkeypatch.setattr(store_module, "MAX_PERSONAL_TOTAL", 5)
+    store = SampleStore(tmp_path / "samples.db")
+    for label in range(5):
+        store.add_personal("ana", label, _png())
+    assert [label for _, label, _ in store.personal_examples("ana")] == [2, 3, 4]  # the newest
+    long_stroke = [[(float(i % 280), float(i % 200)) for i in range(5000)]]
+    store.add_personal("ben", 1, _png(), long_stroke)
+    (_, _, kept), = store.personal_examples("ben")
+    assert len(kept[0]) <= store_module.MAX_STORED_STROKE_POINTS + 1
+    store.add_personal("cy", 1, _png())
+    with pytest.raises(LimitError):
+        store.add_personal("dee", 1, _png())
+    for bad in ("", "a" * 41, "semi;colon", "../x", None, 3):
+        with pytest.raises(ValueError):
+            store.add_personal(bad, 1, _png())
+
+
+def test_a_huge_personal_drawing_is_stored_re_encoded_and_small(tmp_path):
+    store = SampleStore(tmp_path / "samples.db")
+    big = _png((3000, 2000)) + b"\0" * 1_000_000  # a valid PNG with a megabyte appended
+    store.add_personal("ana", 7, big)
+    (png, _, _), = store.personal_examples("ana")
+    assert len(png) < 70_000 and png.startswith(b"\x89PNG")
