@@ -59,19 +59,19 @@ def status(version):
 
 
 st.dataframe(
-    [{"status": status(card["version"]), "version": card["version"],
-      "created": card.get("created", "")[:16].replace("T", " "),
+    [{"version": card["version"], "status": status(card["version"]),
       "MNIST test %": percent(card.get("metrics", {}).get("mnist_test_accuracy")),
       "canvas %": percent(card.get("metrics", {}).get("pendigits_canvas_accuracy")),
+      "created": card.get("created", "")[:16].replace("T", " "),
       "architecture": card.get("architecture"), "parameters": card.get("parameters"),
       "size KB": round(sum(card.get("files", {}).values()) / 1024),
       "epochs": card.get("training", {}).get("epochs_done")}
      for card in cards],
     hide_index=True, width="stretch",
     column_config={
-        "status": st.column_config.TextColumn(width="small"),
-        "version": st.column_config.TextColumn(width="medium"),
-        "created": st.column_config.TextColumn("created (UTC)", width="small"),
+        "version": st.column_config.TextColumn(width=210),
+        "status": st.column_config.TextColumn(width=140),
+        "created": st.column_config.TextColumn("created (UTC)", width=130),
         "MNIST test %": st.column_config.NumberColumn("MNIST %", format="%.2f", width="small",
                                                       help="Accuracy on the 10,000 MNIST test digits"),
         "canvas %": st.column_config.NumberColumn(format="%.2f", width="small",
@@ -110,7 +110,7 @@ def confirm_delete(version):
     """Deleting removes the model's files from the server: ask first."""
     st.markdown(f"Delete **{version}**? Its files are removed from the server; this cannot be undone.")
     row = st.container(horizontal=True)
-    if row.button(f"Delete {version}", type="primary", key="confirm_delete"):
+    if row.button("Delete for good", type="primary", key="confirm_delete"):
         forget_delete()
         run_action(lambda: admin.delete(version, password, configured, directory, client), f"Deleted {version}.")
     if row.button("Cancel", key="cancel_delete"):

@@ -8,7 +8,7 @@ import streamlit as st
 
 from digitrec import DigitrecError, registry
 from digitrec.config import CLASS_TOLERANCE
-from digitrec.evaluate import ClassLoss, class_losses, evaluate_version, reports_from_card
+from digitrec.evaluate import CANVAS, MNIST_TEST, ClassLoss, class_losses, evaluate_version, reports_from_card
 
 MESSAGE = "promotion_message"
 
@@ -50,10 +50,17 @@ def losses_against_active(version: str, directory: Path) -> tuple[list[ClassLoss
 
 
 def loss_table(losses: list[ClassLoss]) -> list[dict]:
-    """Rows for st.dataframe: digit, test set, this model, the active one, the loss."""
-    return [{"digit": loss.digit, "test set": loss.dataset,
-             "this model %": round(100 * loss.candidate, 1), "active %": round(100 * loss.active, 1),
-             "loss (points)": round(loss.points, 1)} for loss in losses]
+    """Rows for st.dataframe, one per digit, worst first: "this model / active model" accuracy
+    on MNIST test and on the held-out canvas drawings (empty where it is not worse)."""
+    digits = sorted({loss.digit for loss in losses}, key=lambda d: -max(l.points for l in losses if l.digit == d))
+    rows = []
+    for digit in digits:
+        row = {"digit": digit}
+        for name, label in ((MNIST_TEST, "MNIST %"), (CANVAS, "canvas %")):
+            loss = next((l for l in losses if l.digit == digit and l.dataset == name), None)
+            row[label] = f"{100 * loss.candidate:.1f} / {100 * loss.active:.1f}" if loss else ""
+        rows.append(row)
+    return rows
 
 
 def loss_summary(version: str, active: str, losses: list[ClassLoss]) -> str:
@@ -89,9 +96,11 @@ def _forget_pending() -> None:
 def _confirm(version: str, active: str, losses: list[ClassLoss], promote: Callable[[], object]) -> None:
     st.warning(loss_summary(version, active, losses), icon=":material/warning:")
     st.dataframe(loss_table(losses), hide_index=True, width="stretch")
-    st.caption("Saved samples can teach a model wrong digits; promote it only if you know why it lost these.")
+    st.caption("Accuracy per digit: this model / the active model, on MNIST test and on pen digits "
+               "of writers never trained on, drawn on a canvas.")
+    st.caption("Saved samples can teach a model wrong digits: promote it only if you know why it lost these.")
     row = st.container(horizontal=True)
-    if row.button(f"Promote {version} anyway", type="primary", key="confirm_promotion"):
+    if row.button("Promote anyway", type="primary", key="confirm_promotion"):
         _promote(version, promote)
     if row.button("Cancel", key="cancel_promotion"):
         _forget_pending()
