@@ -18,7 +18,9 @@ from digitrec.errors import DigitrecError
 from digitrec.upload import decode_upload
 
 HIGHLIGHT = "#4f46e5"
+SHARED_TICK = "#f59e0b"  # the shared model's answer, on a chart adapted to a person
 MUTED = "#c7d2fe"
+VALIDATION = "#f59e0b"
 
 
 def model_input_image(model_input: np.ndarray, scale: int = 8) -> Image.Image:
@@ -145,9 +147,13 @@ def gallery_image(model_input: np.ndarray, drawing_png: bytes | None, height: in
     return picture
 
 
-def _probability_rows(probabilities, digit) -> list[dict]:
-    return [{"digit": str(d), "probability": float(p), "predicted": d == digit}
+def _probability_rows(probabilities, digit, shared=None) -> list[dict]:
+    rows = [{"digit": str(d), "probability": float(p), "predicted": d == digit}
             for d, p in enumerate(probabilities)]
+    if shared is not None:  # what the shared model said before personal adaptation
+        for row, value in zip(rows, shared):
+            row["shared model"] = float(value)
+    return rows
 
 
 def probability_chart(prediction, height: int = 220) -> alt.Chart:
@@ -155,9 +161,26 @@ def probability_chart(prediction, height: int = 220) -> alt.Chart:
     return probability_chart_from_values(prediction.probabilities, prediction.digit, height)
 
 
-def probability_chart_from_values(probabilities, digit, height: int = 220) -> alt.Chart:
-    """The probability bar chart for ten values, `digit`'s bar highlighted."""
-    table = pd.DataFrame(_probability_rows(probabilities, digit))
+def probability_chart_from_values(probabilities, digit, height: int = 220, shared=None) -> alt.Chart:
+    """The probability bar chart for ten values, `digit`'s bar highlighted.
+
+    With `shared` (the shared model's probabilities before personal adaptation), a tick on each
+    bar shows what the shared model said, so the chart shows what the adaptation changed.
+    """
+    table = pd.DataFrame(_probability_rows(probabilities, digit, shared))
+    bars = _probability_bars(table, height)
+    if shared is None:
+        return bars
+    ticks = alt.Chart(table).mark_tick(color=SHARED_TICK, thickness=3).encode(
+        x=alt.X("digit:N", sort=None),
+        y=alt.Y("shared model:Q"),
+        tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".2%", title="adapted to you"),
+                 alt.Tooltip("shared model:Q", format=".2%")],
+    )
+    return alt.layer(bars, ticks, height=height)
+
+
+def _probability_bars(table: pd.DataFrame, height: int) -> alt.Chart:
     return (
         alt.Chart(table, height=height)
         .mark_bar()
@@ -171,10 +194,11 @@ def probability_chart_from_values(probabilities, digit, height: int = 220) -> al
 
 
 @lru_cache(maxsize=8)
-def _probability_spec_template(height: int) -> dict:
+def _probability_spec_template(height: int, adapted: bool = False) -> dict:
     # Building and validating an Altair chart takes ~10 ms; the shape never changes, so the
     # chart is made and validated once and each prediction only fills in its ten values.
-    spec = probability_chart_from_values([0.1] * 10, 0, height).to_dict(validate=True)
+    shared = [0.1] * 10 if adapted else None
+    spec = probability_chart_from_values([0.1] * 10, 0, height, shared).to_dict(validate=True)
     spec.pop("datasets", None)
     # `height` is the bars' height: the chart fits its column's width only (Streamlit's default
     # "fit" squeezes axes and titles into `height`, which left 25 px bars in Number mode).
@@ -183,9 +207,13 @@ def _probability_spec_template(height: int) -> dict:
 
 
 def probability_chart_spec(prediction, height: int = 220) -> dict:
-    """The Altair probability chart as a Vega-Lite spec with this prediction's values inline."""
-    spec = copy.deepcopy(_probability_spec_template(height))
-    spec["data"] = {"values": _probability_rows(prediction.probabilities, prediction.digit)}
+    """The Altair probability chart as a Vega-Lite spec with this prediction's values inline.
+
+    A prediction adapted to a person's examples also shows the shared model's answer (ticks).
+    """
+    shared = getattr(prediction, "base_probabilities", None)
+    spec = copy.deepcopy(_probability_spec_template(height, shared is not None))
+    spec["data"] = {"values": _probability_rows(prediction.probabilities, prediction.digit, shared)}
     return spec
 
 
@@ -206,7 +234,8 @@ def training_curves(curve, epochs, height: int = 220) -> tuple[alt.Chart, alt.Ch
     `curve`: BatchProgress events (loss and accuracy of the batches since the one before,
     placed at fractional epochs, so the lines move within an epoch); `epochs`: EpochEnd events
     (validation, one point at the end of each epoch). Two charts, for two columns: each
-    stretches to its column's width.
+    stretches to its column's width. Training is drawn in HIGHLIGHT, validation in VALIDATION
+    (no legend: the page says it once).
     """
     rows = []
     for point in curve:
@@ -222,16 +251,19 @@ def training_curves(curve, epochs, height: int = 220) -> tuple[alt.Chart, alt.Ch
     last = max([1.0] + [row["epoch"] for row in rows])
     total = max([1] + [point.epochs for point in curve] + [end.epochs for end in epochs])
     colour = alt.Color("split:N", scale=alt.Scale(domain=["training", "validation"],
-                                                  range=[HIGHLIGHT, "#f59e0b"]),
-                       legend=alt.Legend(orient="bottom", title=None))
+                                                  range=[HIGHLIGHT, VALIDATION]),
+                       legend=None)  # the page says which is which, once for both charts
 
     def chart(metric: str) -> alt.Chart:
         data = table[table["metric"] == metric]
-        base = alt.Chart(data, height=height, title=metric).encode(
-            x=alt.X("epoch:Q", scale=alt.Scale(domain=[0, max(total, last)]),
-                    axis=alt.Axis(tickMinStep=1, format="d", title="epoch")),
-            y=alt.Y("value:Q", scale=alt.Scale(zero=False), title=None,
-                    axis=alt.Axis(format="%" if metric == "accuracy" else ".2f")),
+        base = alt.Chart(data, height=height).encode(
+            x=alt.X("epoch:Q", scale=alt.Scale(domain=[0, max(total, last)], nice=False),
+                    axis=alt.Axis(tickMinStep=1, format="d", title="epochs")),
+            # Loss on a log scale: the first batches' loss would flatten everything after them.
+            y=alt.Y("value:Q", title=metric,
+                    scale=alt.Scale(type="log", nice=False) if metric == "loss" else alt.Scale(zero=False),
+                    axis=alt.Axis(format="%" if metric == "accuracy" else ".2~f", tickCount=4,
+                                  grid=metric == "accuracy")),
             color=colour,
             tooltip=[alt.Tooltip("epoch:Q", format=".2f"), "split:N",
                      alt.Tooltip("value:Q", format=".4f")],
@@ -257,6 +289,23 @@ def time_left_text(seconds: float | None) -> str:
         return f"about {minutes} min {rest} s left" if rest else f"about {minutes} min left"
     hours, minutes = divmod(int(round(rounded / 60)), 60)
     return f"about {hours} h {minutes} min left" if minutes else f"about {hours} h left"
+
+
+def reliability_chart(rows: list[dict], title: str = "", height: int = 220) -> alt.Chart:
+    """A reliability diagram: per confidence bin, how often the answer was right (bars) against
+    the confidence shown (the diagonal). `rows` as digitrec.calibrate.reliability returns them."""
+    table = pd.DataFrame([{"bin": f"{row['low']:.0%}-{row['high']:.0%}", "middle": (row["low"] + row["high"]) / 2,
+                           "accuracy": row["accuracy"], "confidence": row["confidence"], "count": row["count"]}
+                          for row in rows if row["count"]])
+    bars = alt.Chart(table, height=height, title=title).mark_bar(color=HIGHLIGHT, size=14).encode(
+        x=alt.X("middle:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="confidence shown")),
+        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="right")),
+        tooltip=["bin:N", alt.Tooltip("confidence:Q", format=".1%", title="mean confidence"),
+                 alt.Tooltip("accuracy:Q", format=".1%", title="right"), "count:Q"],
+    )
+    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
+        color=SHARED_TICK, strokeDash=[4, 3]).encode(x="x:Q", y="y:Q")
+    return alt.layer(diagonal, bars)
 
 
 def confusion_chart(confusion) -> alt.Chart:

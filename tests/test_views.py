@@ -104,3 +104,34 @@ def test_gallery_image_of_a_16_bit_drawing_keeps_its_ink():
     picture = np.asarray(gallery_image(model_input(), png_bytes(Image.fromarray(grey)), height=84))
     drawn = picture[:, :84].min(axis=2)
     assert drawn[42, 42] < 60 and drawn[42, 8] > 240
+
+
+def test_adapted_prediction_chart_shows_the_shared_models_answer_too():
+    from types import SimpleNamespace
+
+    from digitrec.views import probability_chart_spec
+
+    shared = [0.02] * 4 + [0.7, 0.22] + [0.02] * 4
+    adapted = [0.01] * 4 + [0.2, 0.75] + [0.01] * 4
+    spec = probability_chart_spec(SimpleNamespace(probabilities=adapted, digit=5, base_probabilities=shared))
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "tick"]
+    rows = spec["data"]["values"]
+    assert [r["shared model"] for r in rows] == pytest.approx(shared)
+    assert [r["probability"] for r in rows] == pytest.approx(adapted)
+    plain = probability_chart_spec(SimpleNamespace(probabilities=adapted, digit=5))
+    assert "layer" not in plain and "shared model" not in plain["data"]["values"][0]
+
+
+def test_reliability_chart_plots_every_filled_bin_against_the_diagonal():
+    import numpy as np
+
+    from digitrec.calibrate import reliability
+    from digitrec.views import reliability_chart
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(10) * 0.3, 400)
+    rows = reliability(probabilities, probabilities.argmax(1))
+    spec = reliability_chart(rows, "MNIST test").to_dict(validate=True)
+    bars = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "bar")
+    assert bars["encoding"]["y"]["field"] == "accuracy"
+    assert sum(1 for row in rows if row["count"]) in {len(v) for v in spec["datasets"].values()}
