@@ -81,6 +81,33 @@ def test_confirming_saves_a_sample(app_env, monkeypatch, pen_digits):
     assert len(samples) == 1 and samples[0].label == predicted == samples[0].predicted
 
 
+def test_one_drawing_is_saved_once_and_a_new_drawing_gets_fresh_controls(app_env, monkeypatch, pen_digits):
+    seven, three = (next(d for d in pen_digits if d.writer > 20 and d.label == label) for label in (7, 3))
+    shown = {"image": draw_pen_digit(seven)}  # what the (fake) canvas holds now
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: FakeCanvas(shown["image"])
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT).run()
+
+    def yes_buttons():
+        return [b for b in app.button if b.label.startswith("Yes, it is")]
+
+    yes_buttons()[0].click().run()
+    assert not app.exception
+    assert any("Saved sample" in s.value for s in app.success)
+    assert not yes_buttons(), "a saved drawing still offers 'Yes' (a second click saves a duplicate)"
+    app.run()  # any later rerun with the same drawing
+    assert not yes_buttons() and len(SampleStore(app_env["samples"]).list()) == 1
+
+    shown["image"] = draw_pen_digit(three)  # the next drawing
+    app.run()
+    assert not app.exception
+    assert yes_buttons(), "the next drawing gets no 'Right?' controls"
+    assert not app.success, "the saved message of the previous drawing is still shown"
+    yes_buttons()[0].click().run()
+    assert len(SampleStore(app_env["samples"]).list()) == 2
+
+
 def test_samples_page_empty_and_filled(app_env):
     app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
     assert not app.exception and any("No samples yet" in i.value for i in app.info)
