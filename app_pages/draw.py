@@ -172,7 +172,8 @@ def show_pictures(prediction, model, source: str):
                "The stronger the colour, the more the answer changes without that part.")
 
 
-def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column):
+def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column,
+                started: float | None = None):
     """The answer (first: it is what a stroke waits for), the chart, the pictures, 'Right?'.
 
     On a phone both columns are the same container: everything stacked, answer first.
@@ -182,6 +183,8 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
             st.info(DRAW_PROMPT)
             return
         show_answer(prediction)
+    if started is not None:
+        timing.record("draw-answer", started)  # the script's part of what a stroke waits for
     with chart_column:
         st.vega_lite_chart(probability_chart_spec(prediction, height=CHART_HEIGHT), width="stretch")
     with answer_column:
@@ -282,7 +285,7 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
             st.info(DRAW_PROMPT if mode == "Digit" else NUMBER_PROMPT)
     elif mode == "Digit":
         show_result(model.predict(drawing), lambda: stored_drawing(drawing), key, model, "draw",
-                    answer_column, chart_column)
+                    answer_column, chart_column, started)
         timing.record("draw", started)
     else:
         show_number(read_number(model, drawing), drawing, key, model, phone)

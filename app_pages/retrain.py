@@ -89,6 +89,10 @@ def start(config, include, password=None):
         st.error(str(error))
         return
     st.query_params["job"] = job.token  # a reload keeps the URL, and with it control of the job
+    st.rerun()  # show the running job (and no second Start) at once
+
+
+CURVE_HEIGHT = 260  # px, axes included
 
 
 @st.fragment(run_every=1.0)
@@ -115,8 +119,11 @@ def live_progress():
     if state.curve:
         loss, accuracy = training_curves(state.curve, state.epochs)
         left, right = st.columns(2)
-        left.altair_chart(loss, width="stretch")
-        right.altair_chart(accuracy, width="stretch")
+        left.altair_chart(loss, width="stretch", height=CURVE_HEIGHT)
+        right.altair_chart(accuracy, width="stretch", height=CURVE_HEIGHT)
+        st.caption(":blue[**training**]: the batches since the previous point · "
+                   f":orange[**validation**]: {state.config.validation_size:,} held-back MNIST digits, "
+                   "at the end of each epoch")
     if state.state == JobState.FAILED:
         st.error(f"Training failed: {state.error}")
     elif state.state in (JobState.FINISHED, JobState.STOPPED):
@@ -207,8 +214,11 @@ def show_evaluation(version):
 
 current = manager.current()
 if current is not None and current.running:
-    st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
-            "per server. You can watch it here.")
+    if st.query_params.get("job") == current.token:
+        st.info("Your training is running: watch it below, or stop it (what it learned is kept).")
+    else:
+        st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
+                "per server. You can watch it here.")
 else:
     source = mnist_source(os.environ.get("DIGITREC_MNIST_DIR"), str(data.keras_mnist_path()))
     if isinstance(source, str):

@@ -239,12 +239,13 @@ def main():
                 process.terminate()
                 process.wait(timeout=10)
         for index, repo in enumerate(repos):
-            server = timing.read(Path(folder) / str(index) / "timing.log").get("draw", [])
+            times = timing.read(Path(folder) / str(index) / "timing.log")
             print(f"{repo}:\n  {describe(results[repo])}")
-            if server:
-                print(f"  server time per stroke (script start -> result rendered), p50 "
-                      f"{percentile(server, .5):.1f} ms / p95 {percentile(server, .95):.1f} ms "
-                      f"({len(server)} runs)")
+            for name, what in (("draw-answer", "script start -> answer rendered"),
+                               ("draw", "script start -> whole result rendered")):
+                if times.get(name):
+                    print(f"  server time per stroke ({what}), p50 {percentile(times[name], .5):.1f} ms / "
+                          f"p95 {percentile(times[name], .95):.1f} ms ({len(times[name])} runs)")
     print(f"{time.monotonic() - started:.0f} s of drawing")
 
 
