@@ -824,6 +824,54 @@ def test_direct_link_on_a_fresh_server(browser, tmp_path, request, path, heading
         context.close()
 
 
+def test_models_page_asks_before_promoting_a_worse_model_or_deleting(page, app, tiny_model):
+    """A candidate worse than the active model on some digits is promoted only after a dialog
+    names them; Delete asks first; Roll back is disabled when there is nothing to go back to."""
+    from digitrec import registry
+
+    candidate = "mnist-cnn-20000101-000000-tiny"
+    open_app(page, app.url, "/models")  # the app's model folder is seeded with the committed model
+    shutil.copytree(tiny_model, app.models / candidate)
+    open_app(page, app.url, "/models")
+    roll_back = page.get_by_role("button", name="Roll back")
+    if registry.rollback_target(app.models) is None:
+        expect(roll_back).to_be_disabled()
+    else:
+        expect(roll_back).to_be_enabled()
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=candidate).click()
+    wait_settled(page)
+    page.get_by_role("button", name="Promote to active").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible(timeout=RERUN_TIMEOUT_MS * 2)  # both models are evaluated first
+    expect(dialog).to_contain_text("worse than the active model")
+    expect(dialog.get_by_role("button", name="Promote anyway")).to_be_visible()
+    park_mouse(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "models_promote_dialog.png"))
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert registry.active_version(app.models) != candidate
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(dialog).to_contain_text("cannot be undone")
+    assert (app.models / candidate).is_dir()  # only asked
+    dialog.get_by_role("button", name="Delete for good").click()
+    expect(page.get_by_text(f"Deleted {candidate}")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    assert not (app.models / candidate).exists()
+    no_tracebacks(page)
+
+
+def test_models_page_fits_a_phone(phone_page, app_url):
+    """At 390x844 nothing but the table scrolls sideways, and every action button is on screen."""
+    open_app(phone_page, app_url, "/models")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for name in ("Promote to active", "Roll back", "Delete", "Download .keras", "Download .tflite"):
+        box = phone_page.get_by_role("button", name=name, exact=True).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], name
+    no_tracebacks(phone_page)
+
+
 def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     """Start a tiny training from the Retrain page, watch it, promote it, see Draw use it.
 
@@ -857,6 +905,11 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     park_mouse(page)
     page.screenshot(path=str(ARTIFACTS / "retrain_evaluation.png"), full_page=True)
     page.get_by_role("button", name=f"Promote {version} to active").click()
+    # A one-epoch candidate is worse than the committed model on some digits: the page asks first.
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("worse than the active model", timeout=RERUN_TIMEOUT_MS)
+    assert (app.models / "ACTIVE").read_text().strip() != version
+    dialog.get_by_role("button", name="Promote anyway").click()
     expect(page.get_by_text(f"{version} is now active")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
     assert (app.models / "ACTIVE").read_text().strip() == version
 
