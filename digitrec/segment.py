@@ -1,57 +1,87 @@
-"""A drawn number -> its single digits, left to right, and the number they read as.
+"""A written number -> its single digits, left to right, and the number they read as.
 
-Digits of a number are written side by side, so the columns that hold ink fall into runs,
-one run per digit. Strokes of one digit overlap horizontally (the bar of a 4, the cap of a
-5), so they land in the same run however many times the pen was lifted. Three repairs
-follow: specks are dropped, runs split by a hair-thin gap are joined again, and a run far
-wider than a digit (digits that touch) is cut where the fewest ink pixels cross.
+Digits that people write quickly touch and overlap, so no rule on the ink alone says where
+one digit ends. Both paths here propose more digit candidates than there are digits, read
+every candidate with ONE batched recogniser call (each through the same `preprocess` as a
+single digit), and pick the split whose readings are jointly most probable (a dynamic
+programme over the candidates, summing log-probabilities plus small geometric terms):
+
+- **Strokes** (the canvas): a digit is one or a few pen strokes, written one after another
+  and overlapping horizontally. Candidates are runs of up to MAX_GROUP strokes, consecutive
+  in drawing order or in left-to-right order, no wider than a digit or two. Whether a short
+  stroke is the bar of a 4, a 1 of its own or the cap of a 5 is what the readings decide.
+- **Pixels** (a photo, or a canvas without strokes): the ink falls into connected pieces;
+  a piece wide enough to hold two digits gets candidate cuts at the minima of its ink
+  columns, each cut following the path that crosses the least ink from top to bottom
+  (so a slanted or overlapping neighbour is cut around, not through). Candidates are runs
+  of consecutive pieces, so touching digits are cut and a long-tailed 2 is not.
+
+Each digit of the reading carries flags (`DigitFlag`): read with low confidence, may be two
+digits (the best split of it scores close), may be one digit with its right neighbour.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
-from PIL import Image
 
 from digitrec.preprocess import DOT_LENGTH, INK_THRESHOLD, ink_map, stroke_width
+from digitrec.strokes import checked, render_for_model
 
-# Share of the digit height under which a gap between two runs is a pen lifted within one
-# digit rather than the space between two digits.
-JOIN_GAP = 0.05
-# A piece with less ink than this share of the largest piece is a speck, not a digit; so is
-# one no longer than DOT_LENGTH stroke widths (a dot, a tap of the pen; shared with preprocess).
-SPECK_AREA = 0.04
-# A piece wider than this times its height may be touching digits (a few % of single
-# pendigits digits are this wide, so the cut must then be clean), if it is also more than
-# one digit's worth of ink: wider than MIN_SPLIT_WIDTH times the number's digit height.
-SPLIT_ASPECT = 1.1
-MIN_SPLIT_WIDTH = 0.9
-# Beyond this aspect a piece holds two digits (under 0.5% of single pendigits digits are
-# this wide); below it, a piece is only cut where the cut is clean.
-SURE_SPLIT_ASPECT = 1.6
-MAX_CUT_STROKES = 1.5  # a clean cut crosses about one stroke, a cut through one digit two
-# A cut leaves at least this share of the ink on either side: cutting off the end of a
-# 7's bar or a 5's cap leaves far less.
-MIN_SIDE_SHARE = 0.3
-# ... and ink at least this share of the piece's height on either side: the loop at the foot
-# of a long-tailed 2 is no digit of its own, a touching neighbour stands as tall.
-MIN_SIDE_HEIGHT = 0.5
-# Border around each digit crop, as a share of its longer side. ink_map treats a 2D crop
-# as a photo and subtracts a local background estimated over a share of the crop's size;
-# a wide border keeps that estimate at zero even inside the blobs of a very bold pen.
-PAD = 0.75
+# --- scoring (log-probability units; tuned on pen writers 1-20, never on 21-30) ------------
+# Added per digit: calibrated probabilities below 1 otherwise favour fewer digits. Ink cut
+# from pixels yields fragments that read confidently, so cutting earns less.
+STROKES_DIGIT_BONUS = 0.6
+PIXELS_DIGIT_BONUS = 0.5
+WIDE_FROM = 1.2  # a candidate wider than this times the digit height pays WIDE_COST per height
+WIDE_COST = 2.0
+SHORT_FROM = 0.7  # a candidate shorter than this times the digit height pays SHORT_COST per height
+SHORT_COST = 4.0
+OVERLAP_COST = 4.0  # strokes of two neighbouring digits overlapping horizontally (share of the narrower)
+NOT_DIGIT_COST = 4.0  # a candidate the gate calls "not a digit" (left out of the number)
+EMPTY_COST = 3.0  # a candidate preprocess finds empty (a dot, a tap): left out of the number
+# A digit is flagged when another split of the same ink scores within this many nats.
+FLAG_MARGIN = 1.0
+
+# --- strokes ---------------------------------------------------------------------------------
+MAX_GROUP = 4  # strokes per digit candidate (pendigits digits have 1-3)
+MAX_WIDTH = 2.0  # a candidate is at most this many digit heights wide
+JOIN_GAP = 0.35  # a stroke this far (digit heights) right or left of the rest is another digit
+
+# --- pixels ----------------------------------------------------------------------------------
+SPECK_AREA = 0.04  # pieces with less ink than this share of the largest are specks
+WORK_HEIGHT = 70  # the ink is searched for cuts at about this many pixels per digit height
+SPLIT_FROM = 0.5  # a piece wider than this many digit heights may hold two digits
+CUT_SPACING = 0.12  # candidate cuts at least this many digit heights apart
+CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its column
+MAX_PIECES = 6  # pieces per digit candidate
+MIN_SIDE_HEIGHT = 0.5  # a cut leaves ink this many digit heights tall on either side
+CUT_COST = 0.3  # per stroke a cut path crosses
+PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
+MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
+
+
+class DigitFlag(StrEnum):
+    """Why a digit of a reading deserves a second look."""
+
+    UNSURE = "unsure"  # the recogniser is not sure which digit it is
+    MAYBE_TWO = "maybe_two"  # splitting it into two digits scores close
+    MAYBE_JOINED = "maybe_joined"  # it and the digit to its right may be one digit
 
 
 @dataclass(frozen=True)
 class DigitBox:
-    """One digit of a drawn number: where it lies in the image and its ink crop."""
+    """One digit of a drawn number: where it lies in the image and its ink."""
 
     left: int  # image pixels; right and bottom are exclusive, as in slicing
     top: int
     right: int
     bottom: int
-    image: np.ndarray = field(repr=False, compare=False)  # float32 ink (high) on black
+    image: np.ndarray = field(repr=False, compare=False)  # float32 ink (high) on black, this digit only
+    strokes: tuple | None = field(default=None, repr=False, compare=False)  # its pen strokes, if read from strokes
 
 
 @dataclass(frozen=True)
@@ -61,136 +91,452 @@ class NumberReading:
     text: str  # e.g. "2024"; "" when nothing is drawn
     digits: list  # Prediction per digit, left to right
     boxes: list  # DigitBox per digit, left to right
+    flags: list = field(default_factory=list)  # frozenset of DigitFlag per digit
+    from_strokes: bool = False  # grouped from pen strokes (else cut from pixels)
 
     @property
     def unsure(self) -> bool:
-        """Whether the model is unsure about any of the digits."""
-        return any(prediction.status == "unsure" for prediction in self.digits)
+        """Whether any digit is flagged (low confidence, or maybe two digits or half of one)."""
+        return any(self.flags) or any(prediction.status == "unsure" for prediction in self.digits)
+
+    def notes(self) -> list[str]:
+        """One sentence per doubt, for the page: 'The 2nd digit may be two digits.'"""
+        notes = []
+        for index, (prediction, flags) in enumerate(zip(self.digits, self.flags)):
+            name = f"The {ordinal(index + 1)} digit ({prediction.digit})"
+            if DigitFlag.MAYBE_TWO in flags:
+                notes.append(f"{name} may be two digits.")
+            if DigitFlag.MAYBE_JOINED in flags and index + 1 < len(self.digits):
+                notes.append(f"The {ordinal(index + 1)} and {ordinal(index + 2)} digits may be one digit.")
+            if DigitFlag.UNSURE in flags:
+                (first, _), (second, _) = prediction.top(2)
+                notes.append(f"{name} is uncertain: {first} or {second}?")
+        return notes
 
 
-def segment_digits(image) -> list[DigitBox]:
-    """Cut a drawn number (array or PIL image) into single digits, ordered left to right."""
-    ink = ink_map(image)
-    mask = ink >= INK_THRESHOLD
-    if not mask.any():
-        return []
-    pieces = _drop_specks(mask, _column_runs(mask))
-    if not pieces:
-        return []
-    pieces = _join_close(mask, pieces)
-    typical_height = float(np.median([_height(mask, piece) for piece in pieces]))
-    pieces = [part for piece in pieces for part in _split_wide(mask, piece, typical_height)]
-    factor = _shrink_factor(image, ink.shape)
-    return [_digit_box(ink, mask, piece, factor) for piece in pieces]
+def ordinal(number: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 11 -> '11th'."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
-def read_number(recognizer, image) -> NumberReading:
-    """Read every digit of a drawn number with one batched model call."""
-    boxes = segment_digits(image)
-    predictions = recognizer.predict_many([box.image for box in boxes])
-    # A piece preprocess finds empty (a faint smudge) is no digit: leave it out of the number.
-    kept = [(box, prediction) for box, prediction in zip(boxes, predictions)
-            if prediction.digit is not None]
+def read_number(recognizer, image, strokes=None) -> NumberReading:
+    """Read every digit of a written number with one batched recogniser call.
+
+    `strokes`: the pen strokes of the drawing (canvas pixels, drawing order, as
+    `digitrec.strokes.strokes_from_canvas` returns them); without them the pixels are cut.
+    """
+    strokes = checked(strokes)
+    if strokes:
+        return _read_strokes(recognizer, image, strokes)
+    return _read_pixels(recognizer, image)
+
+
+# --- choosing the best split -----------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    """A digit candidate: which units (strokes or ink pieces) it holds and how it reads."""
+
+    units: tuple
+    width: float  # in digit heights
+    height: float  # in digit heights
+    x_range: tuple  # (left, right) in image pixels
+    image: np.ndarray | None = None  # what the recogniser reads (RGBA, ink in alpha)
+    strokes: list | None = None
+    prediction: object = None
+    score: float = 0.0
+
+
+def _score(candidate: _Candidate, bonus: float) -> float:
+    prediction = candidate.prediction
+    wide = WIDE_COST * max(0.0, candidate.width - WIDE_FROM) + SHORT_COST * max(0.0, SHORT_FROM - candidate.height)
+    if prediction.probabilities is None:
+        return -EMPTY_COST - wide
+    top = math.log(max(max(prediction.probabilities), 1e-9))
+    if prediction.digit is None:
+        return top - NOT_DIGIT_COST - wide
+    return top + bonus - wide
+
+
+def _overlap(first: _Candidate, second: _Candidate) -> float:
+    """Horizontal overlap of two neighbouring digits, as a share of the narrower."""
+    left = max(first.x_range[0], second.x_range[0])
+    right = min(first.x_range[1], second.x_range[1])
+    narrower = min(first.x_range[1] - first.x_range[0], second.x_range[1] - second.x_range[0])
+    return max(0.0, right - left) / max(narrower, 1.0)
+
+
+def _best_split(order: list, candidates: dict, overlap_cost: float, cut_costs=None) -> tuple[float, list]:
+    """The best split of the units in `order` into consecutive runs that are candidates.
+
+    `overlap_cost` per share of horizontal overlap between neighbouring digits; `cut_costs`
+    {frozenset of two neighbouring units: cost} for separating them (ink cut through).
+
+    Returns (score, runs as (start, stop) positions); score -inf when no split covers them.
+    """
+    count = len(order)
+    best = [-math.inf] * (count + 1)
+    back: list = [None] * (count + 1)
+    best[0] = 0.0
+    for stop in range(1, count + 1):
+        for start in range(max(0, stop - MAX_PIECES_OR_GROUP), stop):
+            if best[start] == -math.inf:
+                continue
+            candidate = candidates.get(frozenset(order[start:stop]))
+            if candidate is None:
+                continue
+            total = best[start] + candidate.score
+            if cut_costs and start:
+                total -= cut_costs.get(frozenset(order[start - 1:start + 1]), 0.0)
+            if overlap_cost and back[start] is not None:
+                previous = candidates[frozenset(order[back[start][0]:start])]
+                total -= overlap_cost * _overlap(previous, candidate)
+            if total > best[stop]:
+                best[stop], back[stop] = total, (start, stop)
+    runs, stop = [], count
+    if best[count] == -math.inf:
+        return -math.inf, []
+    while stop > 0:
+        runs.append(back[stop])
+        stop = back[stop][0]
+    return best[count], runs[::-1]
+
+
+MAX_PIECES_OR_GROUP = max(MAX_GROUP, MAX_PIECES)
+
+
+def _flags(order: list, runs: list, candidates: dict) -> list[frozenset]:
+    """Per chosen run: unsure, may be two (a split of it scores close), may join the next."""
+    flags = []
+    for index, (start, stop) in enumerate(runs):
+        chosen = candidates[frozenset(order[start:stop])]
+        found = set()
+        if chosen.prediction.status == "unsure":
+            found.add(DigitFlag.UNSURE)
+        if stop - start > 1:
+            inner = order[start:stop]
+            split = max((_best_split(inner[:cut], candidates, 0.0)[0] + _best_split(inner[cut:], candidates, 0.0)[0]
+                         for cut in range(1, len(inner))), default=-math.inf)
+            if split > chosen.score - FLAG_MARGIN and _digit_count(inner, candidates) > 1:
+                found.add(DigitFlag.MAYBE_TWO)
+        if index + 1 < len(runs):
+            after = runs[index + 1]
+            joined = candidates.get(frozenset(order[start:after[1]]))
+            following = candidates[frozenset(order[after[0]:after[1]])]
+            if joined is not None and joined.prediction.digit is not None \
+                    and joined.score > chosen.score + following.score - FLAG_MARGIN:
+                found.add(DigitFlag.MAYBE_JOINED)
+        flags.append(frozenset(found))
+    return flags
+
+
+def _digit_count(units: list, candidates: dict) -> int:
+    """How many digits the best split of `units` into two or more runs reads (0 if none)."""
+    best, runs = -math.inf, []
+    for cut in range(1, len(units)):
+        left, left_runs = _best_split(units[:cut], candidates, 0.0)
+        right, right_runs = _best_split(units[cut:], candidates, 0.0)
+        if left + right > best:
+            best = left + right
+            runs = [candidates[frozenset(units[a:b])] for a, b in left_runs] + \
+                   [candidates[frozenset(units[cut + a:cut + b])] for a, b in right_runs]
+    return sum(candidate.prediction.digit is not None for candidate in runs)
+
+
+def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_strokes: bool) -> NumberReading:
+    chosen = [candidates[frozenset(order[start:stop])] for start, stop in runs]
+    flags = _flags(order, runs, candidates)
+    kept = [(candidate, flag) for candidate, flag in zip(chosen, flags) if candidate.prediction.digit is not None]
+    kept.sort(key=lambda item: (item[0].x_range[0] + item[0].x_range[1]) / 2)
     return NumberReading(
-        text="".join(str(prediction.digit) for _, prediction in kept),
-        digits=[prediction for _, prediction in kept],
-        boxes=[box for box, _ in kept],
+        text="".join(str(candidate.prediction.digit) for candidate, _ in kept),
+        digits=[candidate.prediction for candidate, _ in kept],
+        boxes=[boxes[frozenset(candidate.units)] for candidate, _ in kept],
+        flags=[flag for _, flag in kept],
+        from_strokes=from_strokes,
     )
 
 
-# --- pieces are column spans (left, right), right exclusive --------------------------------
+def _predict(recognizer, candidates: list, with_strokes: bool) -> None:
+    images = [candidate.image for candidate in candidates]
+    if with_strokes:
+        predictions = recognizer.predict_many(images, [candidate.strokes for candidate in candidates])
+    else:
+        predictions = recognizer.predict_many(images)
+    bonus = STROKES_DIGIT_BONUS if with_strokes else PIXELS_DIGIT_BONUS
+    for candidate, prediction in zip(candidates, predictions):
+        candidate.prediction = prediction
+        candidate.score = _score(candidate, bonus)
 
 
-def _column_runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    inked = np.concatenate([[False], mask.any(axis=0), [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(inked))
-    return [(int(start), int(stop)) for start, stop in zip(edges[::2], edges[1::2])]
+# --- strokes ---------------------------------------------------------------------------------
 
 
-def _rows(mask: np.ndarray, piece: tuple[int, int]) -> tuple[int, int]:
-    rows = np.flatnonzero(mask[:, piece[0] : piece[1]].any(axis=1))
-    return int(rows[0]), int(rows[-1]) + 1
+def _read_strokes(recognizer, image, strokes: list) -> NumberReading:
+    boxes_xy = np.array([[min(x for x, _ in s), max(x for x, _ in s), min(y for _, y in s), max(y for _, y in s)]
+                         for s in strokes], np.float64)
+    heights = boxes_xy[:, 3] - boxes_xy[:, 2]
+    widths = boxes_xy[:, 1] - boxes_xy[:, 0]
+    digit_height = max(float(heights.max()), 0.5 * float(widths.max()), 1.0)
+    drawing_order = list(range(len(strokes)))
+    left_to_right = sorted(drawing_order, key=lambda i: (boxes_xy[i, 0] + boxes_xy[i, 1]) / 2)
+    candidates: dict = {}
+    for order in (drawing_order, left_to_right):
+        for start in range(len(order)):
+            low, high = boxes_xy[order[start], 0], boxes_xy[order[start], 1]
+            top, bottom = boxes_xy[order[start], 2], boxes_xy[order[start], 3]
+            for stop in range(start + 1, min(len(order), start + MAX_GROUP) + 1):
+                unit = order[stop - 1]
+                gap = max(boxes_xy[unit, 0] - high, low - boxes_xy[unit, 1])
+                low, high = min(low, boxes_xy[unit, 0]), max(high, boxes_xy[unit, 1])
+                top, bottom = min(top, boxes_xy[unit, 2]), max(bottom, boxes_xy[unit, 3])
+                if gap > JOIN_GAP * digit_height or high - low > MAX_WIDTH * digit_height:
+                    break
+                key = frozenset(order[start:stop])
+                if key not in candidates and len(candidates) < MAX_CANDIDATES:
+                    units = tuple(sorted(key))
+                    candidates[key] = _Candidate(units, (high - low) / digit_height, (bottom - top) / digit_height, (low, high),
+                                                 strokes=[strokes[i] for i in units])
+    reads_strokes = getattr(recognizer, "reads_strokes", False)
+    for candidate in candidates.values():
+        # With a trajectory model the recogniser re-renders the strokes itself.
+        candidate.image = None if reads_strokes else render_for_model(candidate.strokes)
+    _predict(recognizer, list(candidates.values()), with_strokes=True)
+    best, best_order, best_runs = -math.inf, drawing_order, []
+    for order in (drawing_order, left_to_right):
+        score, runs = _best_split(order, candidates, OVERLAP_COST)
+        if score > best:
+            best, best_order, best_runs = score, order, runs
+    pen = _pen_width(image)
+    shape = np.shape(image)[:2] if image is not None else None
+    boxes = {}
+    for start, stop in best_runs:
+        key = frozenset(best_order[start:stop])
+        candidate = candidates[key]
+        boxes[key] = _stroke_box(candidate, pen, shape, reads_strokes)
+    return _reading(best_order, best_runs, candidates, boxes, from_strokes=True)
 
 
-def _height(mask: np.ndarray, piece: tuple[int, int]) -> int:
-    top, bottom = _rows(mask, piece)
-    return bottom - top
+def _pen_width(image) -> float:
+    if image is None:
+        return 0.0
+    try:
+        mask = ink_map(image) >= INK_THRESHOLD
+    except ValueError:
+        return 0.0
+    return stroke_width(mask)
 
 
-def _crop(mask: np.ndarray, piece: tuple[int, int]) -> np.ndarray:
-    top, bottom = _rows(mask, piece)
-    return mask[top:bottom, piece[0] : piece[1]]
+def _stroke_box(candidate: _Candidate, pen: float, shape, rendered: bool) -> DigitBox:
+    points = np.concatenate([np.asarray(s, np.float64) for s in candidate.strokes])
+    margin = pen / 2 + 1
+    left, top = np.floor(points.min(axis=0) - margin).astype(int)
+    right, bottom = np.ceil(points.max(axis=0) + margin).astype(int) + 1
+    if shape is not None:
+        left, top = max(0, left), max(0, top)
+        right, bottom = min(shape[1], right), min(shape[0], bottom)
+    image = candidate.image if candidate.image is not None and not rendered else render_for_model(candidate.strokes)
+    return DigitBox(int(left), int(top), int(max(right, left + 1)), int(max(bottom, top + 1)),
+                    image[..., 3].astype(np.float32) / 255.0, tuple(tuple(s) for s in candidate.strokes))
 
 
-def _drop_specks(mask: np.ndarray, pieces: list) -> list:
-    areas = [int(mask[:, left:right].sum()) for left, right in pieces]
-    largest = max(areas)
-    return [piece for piece, area in zip(pieces, areas)
-            if area >= SPECK_AREA * largest and not _is_dot(_crop(mask, piece))]
+# --- pixels ----------------------------------------------------------------------------------
 
 
-def _is_dot(crop: np.ndarray) -> bool:
-    return max(crop.shape) <= DOT_LENGTH * stroke_width(crop)
+def _read_pixels(recognizer, image) -> NumberReading:
+    ink = ink_map(image)
+    factor = _shrink_factor(image, ink.shape)
+    mask = ink >= INK_THRESHOLD
+    if not mask.any():
+        return NumberReading("", [], [], [], False)
+    rows = np.flatnonzero(mask.any(axis=1))
+    scale = max(1, int((rows[-1] - rows[0] + 1) // WORK_HEIGHT))
+    labels, digit_height, crossings = _pieces(_pooled(mask, scale))
+    if labels is None:
+        return NumberReading("", [], [], [], False)
+    pieces = _piece_boxes(labels)
+    order = sorted(pieces, key=lambda label: pieces[label][4])
+    candidates: dict = {}
+    for start in range(len(order)):
+        for stop in range(start + 1, min(len(order), start + MAX_PIECES) + 1):
+            members = order[start:stop]
+            left = min(pieces[m][2] for m in members)
+            right = max(pieces[m][3] for m in members)
+            top = min(pieces[m][0] for m in members)
+            bottom = max(pieces[m][1] for m in members)
+            if (right - left) > MAX_WIDTH * digit_height and stop - start > 1:
+                break
+            if len(candidates) >= MAX_CANDIDATES:
+                break
+            key = frozenset(members)
+            candidates[key] = _Candidate(tuple(members), (right - left) / digit_height, (bottom - top) / digit_height,
+                                         (left * scale * factor, right * scale * factor))
+    crops = {}
+    for key, candidate in candidates.items():
+        crop, box = _crop(ink, labels, pieces, candidate.units, scale)
+        crops[key] = (crop, box)
+        candidate.image = _as_canvas(crop)
+    _predict(recognizer, list(candidates.values()), with_strokes=False)
+    cut_costs = {pair: CUT_COST * strokes for pair, strokes in crossings.items()}
+    score, runs = _best_split(order, candidates, 0.0, cut_costs)
+    boxes = {}
+    for start, stop in runs:
+        key = frozenset(order[start:stop])
+        crop, (left, top, right, bottom) = crops[key]
+        boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor, crop)
+    return _reading(order, runs, candidates, boxes, from_strokes=False)
 
 
-def _join_close(mask: np.ndarray, pieces: list) -> list:
-    joined = [pieces[0]]
-    for piece in pieces[1:]:
-        previous = joined[-1]
-        gap = piece[0] - previous[1]
-        if gap < JOIN_GAP * max(_height(mask, previous), _height(mask, piece)):
-            joined[-1] = (previous[0], piece[1])
-        else:
-            joined.append(piece)
-    return joined
+def _pooled(mask: np.ndarray, scale: int) -> np.ndarray:
+    """The ink mask shrunk by `scale` (a block is ink if any pixel in it is)."""
+    if scale == 1:
+        return mask
+    height, width = -(-mask.shape[0] // scale) * scale, -(-mask.shape[1] // scale) * scale
+    padded = np.zeros((height, width), bool)
+    padded[: mask.shape[0], : mask.shape[1]] = mask
+    return padded.reshape(height // scale, scale, width // scale, scale).any(axis=(1, 3))
 
 
-def _split_wide(mask: np.ndarray, piece: tuple[int, int], typical_height: float) -> list:
-    left, right = _trim(mask, piece)
-    crop = _crop(mask, (left, right))
-    height, width = crop.shape
-    if width <= SPLIT_ASPECT * height or width <= MIN_SPLIT_WIDTH * typical_height:
-        return [(left, right)]
-    cut = _best_cut(crop)
-    if cut is None:
-        return [(left, right)]
-    return (_split_wide(mask, (left, left + cut), typical_height)
-            + _split_wide(mask, (left + cut, right), typical_height))
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components of a boolean mask: (labels 1..count, 0 background), by runs."""
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    run_rows, run_starts = np.nonzero(edges == 1)
+    _, run_stops = np.nonzero(edges == -1)  # row-major order matches the starts
+    count = len(run_rows)
+    parent = list(range(count))
+
+    def find(item):
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    row_first = np.searchsorted(run_rows, np.arange(height + 1))
+    for row in range(1, height):
+        above = range(row_first[row - 1], row_first[row])
+        here = range(row_first[row], row_first[row + 1])
+        if not len(above) or not len(here):
+            continue
+        # Runs [start, stop) touch (8-connected) when start_a <= stop_b and start_b <= stop_a.
+        first = np.searchsorted(run_stops[above.start:above.stop], run_starts[here.start:here.stop], side="left")
+        for offset, index in enumerate(here):
+            other = above.start + int(first[offset])
+            while other < above.stop and run_starts[other] <= run_stops[index]:
+                a, b = find(index), find(other)
+                if a != b:
+                    parent[a] = b
+                other += 1
+    roots = np.array([find(i) for i in range(count)])
+    _, compact = np.unique(roots, return_inverse=True)
+    labels = np.zeros((height, width), np.int32)
+    for index in range(count):
+        labels[run_rows[index], run_starts[index]:run_stops[index]] = compact[index] + 1
+    return labels, int(compact.max()) + 1 if count else 0
 
 
-def _trim(mask: np.ndarray, piece: tuple[int, int]) -> tuple[int, int]:
-    columns = np.flatnonzero(mask[:, piece[0] : piece[1]].any(axis=0))
-    return piece[0] + int(columns[0]), piece[0] + int(columns[-1]) + 1
+def _pieces(mask: np.ndarray) -> tuple[np.ndarray | None, float, dict]:
+    """Label the ink: connected components without specks, wide ones cut at candidate paths.
+
+    Returns (labels, typical digit height in mask pixels, {frozenset of the two pieces a cut
+    path separates: how many strokes it crosses}); labels None when no ink is left.
+    """
+    labels, count = _components(mask)
+    if count == 0:
+        return None, 0.0, {}
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    largest = areas[1:].max()
+    pen = stroke_width(mask)
+    spans = {}
+    for label in range(1, count + 1):
+        rows, columns = np.nonzero(labels == label)
+        height = rows.max() - rows.min() + 1
+        width = columns.max() - columns.min() + 1
+        if areas[label] < SPECK_AREA * largest or max(height, width) <= DOT_LENGTH * pen:
+            labels[labels == label] = 0
+            continue
+        spans[label] = (rows.min(), rows.max() + 1, columns.min(), columns.max() + 1, areas[label])
+    if not spans:
+        return None, 0.0, {}
+    big = [s[1] - s[0] for s in spans.values() if s[4] >= 0.1 * largest]
+    digit_height = float(np.percentile(big, 75))
+    next_label = count + 1
+    crossings = {}
+    for label, (top, bottom, left, right, _) in spans.items():
+        if right - left <= SPLIT_FROM * digit_height:
+            continue
+        piece = labels[top:bottom, left:right] == label
+        seams = _cut_paths(piece, digit_height, pen)
+        if seams is None:
+            continue
+        # A pixel goes to the part right of every cut path at or left of it.
+        part = (seams[:, :, None] <= np.arange(right - left)[None, None, :]).sum(axis=0)
+        region = labels[top:bottom, left:right]
+        crossed = piece[np.arange(piece.shape[0])[None, :], seams].sum(axis=1) / max(pen, 1.0)
+        previous = label
+        for index in range(1, seams.shape[0] + 1):
+            region[piece & (part == index)] = next_label
+            crossings[frozenset((previous, next_label))] = float(crossed[index - 1])
+            previous = next_label
+            next_label += 1
+    return labels, digit_height, crossings
 
 
-def _best_cut(crop: np.ndarray) -> int | None:
-    """The column to cut a too-wide piece at, or None when no cut is clean enough."""
-    height, width = crop.shape
-    ink_per_column = crop.sum(axis=0).astype(np.float64)
-    # The share of the ink left of each column: the cut column itself goes to the right part.
-    share_left = (np.cumsum(ink_per_column) - ink_per_column) / ink_per_column.sum()
-    left_height, right_height = _side_heights(crop)
-    possible = ((share_left >= MIN_SIDE_SHARE) & (share_left <= 1 - MIN_SIDE_SHARE)
-                & (np.minimum(left_height, right_height) >= MIN_SIDE_HEIGHT * height))
-    candidates = np.flatnonzero(possible)
-    if candidates.size == 0:
+def _cut_paths(piece: np.ndarray, digit_height: float, pen: float) -> np.ndarray | None:
+    """Candidate cut paths through a wide piece: (cuts, rows) column per row, sorted per row."""
+    height, width = piece.shape
+    profile = piece.sum(axis=0).astype(np.float64)
+    window = max(1, int(round(pen)))
+    smooth = np.convolve(profile, np.ones(window) / window, mode="same")
+    left_height, right_height = _side_heights(piece)
+    # A cut leaves ink of digit height on both sides: the tail of a 2 or the bar of a 7 is no
+    # digit of its own, a touching neighbour stands as tall.
+    possible = np.minimum(left_height, right_height) >= MIN_SIDE_HEIGHT * digit_height
+    inner = np.arange(1, width - 1)
+    is_minimum = (smooth[inner] <= smooth[inner - 1]) & (smooth[inner] <= smooth[inner + 1]) & possible[inner]
+    picks = inner[is_minimum]
+    if picks.size == 0:
         return None
-    # Among equally thin columns, cut nearest the middle: touching digits meet there.
-    distance = np.abs(candidates - width / 2) / width
-    best = int(candidates[np.argmin(ink_per_column[candidates] + distance)])
-    if width <= SURE_SPLIT_ASPECT * height:
-        if ink_per_column[best] > MAX_CUT_STROKES * stroke_width(crop):
-            return None  # a wide single digit (a broad 0 or 2): every cut crosses two strokes
-    return best
+    spacing = CUT_SPACING * digit_height
+    chosen = []
+    for column in picks[np.argsort(smooth[picks], kind="stable")]:
+        if all(abs(column - other) >= spacing for other in chosen):
+            chosen.append(int(column))
+    chosen = sorted(chosen)
+    band = max(2, int(CUT_BAND * digit_height))
+    offsets = np.arange(-band, band + 1)
+    columns = np.clip(np.array(chosen)[:, None] + offsets[None, :], 0, width - 1)  # (cuts, band)
+    cost = piece.astype(np.float64)
+    drift = 0.02 * np.abs(offsets)[None, :]  # straighter paths win ties
+    total = cost[0][columns] + drift
+    moves = np.zeros((height,) + columns.shape, np.int8)
+    step = 0.1  # each column moved sideways
+    for row in range(1, height):
+        stay = total
+        from_left = np.concatenate([np.full((len(chosen), 1), np.inf), total[:, :-1]], axis=1) + step
+        from_right = np.concatenate([total[:, 1:], np.full((len(chosen), 1), np.inf)], axis=1) + step
+        stacked = np.stack([from_left, stay, from_right])
+        pick = stacked.argmin(axis=0)
+        moves[row] = pick - 1
+        total = np.take_along_axis(stacked, pick[None], axis=0)[0] + cost[row][columns] + drift
+    position = total.argmin(axis=1)
+    path = np.zeros((len(chosen), height), np.int64)
+    for row in range(height - 1, -1, -1):
+        path[:, row] = columns[np.arange(len(chosen)), position]
+        position = position + moves[row][np.arange(len(chosen)), position]
+    return np.sort(path, axis=0)
 
 
-def _side_heights(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _side_heights(piece: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For a cut before each column: the ink height of the part left of it and of the rest."""
-    height, width = crop.shape
-    inked = crop.any(axis=0)
-    first = np.where(inked, crop.argmax(axis=0), height)
-    last = np.where(inked, height - 1 - crop[::-1].argmax(axis=0), -1)
-    # Left of column c are columns 0..c-1; column 0 has nothing left of it.
+    height, width = piece.shape
+    inked = piece.any(axis=0)
+    first = np.where(inked, piece.argmax(axis=0), height)
+    last = np.where(inked, height - 1 - piece[::-1].argmax(axis=0), -1)
     left_top = np.concatenate([[height], np.minimum.accumulate(first)[:-1]])
     left_bottom = np.concatenate([[-1], np.maximum.accumulate(last)[:-1]])
     right_top = np.minimum.accumulate(first[::-1])[::-1]
@@ -198,19 +544,46 @@ def _side_heights(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left_bottom - left_top + 1, right_bottom - right_top + 1
 
 
+def _piece_boxes(labels: np.ndarray) -> dict:
+    """label -> (top, bottom, left, right, x centre of its ink) in mask pixels."""
+    boxes = {}
+    rows, columns = np.nonzero(labels)
+    values = labels[rows, columns]
+    order = np.argsort(values, kind="stable")
+    rows, columns, values = rows[order], columns[order], values[order]
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], values])))
+    for begin, end in zip(starts, list(starts[1:]) + [len(values)]):
+        r, c = rows[begin:end], columns[begin:end]
+        boxes[int(values[begin])] = (int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1, float(c.mean()))
+    return boxes
+
+
+def _crop(ink: np.ndarray, labels: np.ndarray, pieces: dict, members: tuple, scale: int):
+    """The ink of these pieces only (float32, padded), and its box in ink-map pixels."""
+    top = min(pieces[m][0] for m in members)
+    bottom = max(pieces[m][1] for m in members)
+    left = min(pieces[m][2] for m in members)
+    right = max(pieces[m][3] for m in members)
+    keep = np.isin(labels[top:bottom, left:right], members)
+    if scale > 1:
+        keep = np.repeat(np.repeat(keep, scale, axis=0), scale, axis=1)
+    top, bottom, left, right = top * scale, bottom * scale, left * scale, right * scale
+    region = ink[top:bottom, left:right]
+    crop = region * keep[: region.shape[0], : region.shape[1]]
+    bottom, right = top + region.shape[0], left + region.shape[1]
+    pad = round(PAD * max(crop.shape)) + 2
+    return np.pad(crop, pad).astype(np.float32), (left, top, right, bottom)
+
+
+def _as_canvas(crop: np.ndarray) -> np.ndarray:
+    """Ink as a canvas would give it (alpha), so preprocess reads it like a drawn digit."""
+    canvas = np.zeros(crop.shape + (4,), np.uint8)
+    canvas[..., 3] = np.round(np.clip(crop, 0.0, 1.0) * 255)
+    return canvas
+
+
 def _shrink_factor(image, ink_shape: tuple[int, int]) -> int:
     """How many image pixels one ink-map pixel spans: ink_map shrinks huge images."""
-    if isinstance(image, Image.Image):
-        original = max(image.size)
-    else:
-        original = max(np.shape(image)[:2])
+    size = getattr(image, "size", None)
+    original = max(size) if isinstance(size, tuple) else max(np.shape(image)[:2])
     return max(1, round(original / max(ink_shape)))
-
-
-def _digit_box(ink: np.ndarray, mask: np.ndarray, piece: tuple[int, int], factor: int) -> DigitBox:
-    left, right = piece
-    top, bottom = _rows(mask, piece)
-    crop = ink[top:bottom, left:right]
-    pad = round(PAD * max(crop.shape)) + 2
-    padded = np.pad(crop, pad).astype(np.float32)
-    return DigitBox(left * factor, top * factor, right * factor, bottom * factor, padded)

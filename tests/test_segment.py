@@ -1,252 +1,315 @@
-"""Segmenting a drawn number into digits, on real pen trajectories laid out side by side."""
+"""Reading a written number: strokes grouped into digits, pixels cut into digits, flags.
+
+Real pen trajectories (pendigits writers 21-30, whom the committed image model never saw)
+are laid out side by side, spaced or touching, and read by the committed model.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitrec.data import default_pendigits_path, load_pendigits, place_strokes, render_strokes
-from digitrec.inference import prediction_from
+from digitrec.data import place_strokes, render_strokes
+from digitrec.inference import Recognizer, prediction_from
 from digitrec.preprocess import preprocess
-from digitrec.segment import DigitBox, NumberReading, read_number, segment_digits
+from digitrec.segment import DigitBox, DigitFlag, NumberReading, ordinal, read_number
+from digitrec.strokes import MAX_STROKES, StrokesError
 
 HEIGHT, WIDTH = 280, 700  # the app's number canvas
 MIDDLE = HEIGHT / 2
 
 
 @pytest.fixture(scope="module")
-def pen_digits():
-    """Real pendigits trajectories, or skip when the shared data is not there."""
-    path = default_pendigits_path()
-    if not path.is_file():
-        pytest.skip(f"pendigits not found at {path}")
-    return load_pendigits(path)
-
-
-def render_wide(strokes, width=WIDTH, height=HEIGHT, brush=18.0) -> np.ndarray:
-    """An RGBA canvas `width` wide and `height` high (render_strokes only draws squares)."""
-    return render_strokes(strokes, max(width, height), brush)[:height, :width]
-
-
-def lay_out(digits, height=170.0, gap=30.0, brush=18.0, start=30.0):
-    """Place digits side by side with `gap` pixels of paper between their inks.
-
-    Returns the strokes and each digit's centre (the middle of its ink) in canvas pixels.
-    """
-    strokes, centres, x = [], [], start
-    for digit in digits:
-        placed = place_strokes(digit.strokes, height, (0.0, MIDDLE))
-        xs = [point[0] for stroke in placed for point in stroke]
-        shift = x + brush / 2 - min(xs)
-        strokes += [[(px + shift, py) for px, py in stroke] for stroke in placed]
-        centres.append(((min(xs) + max(xs)) / 2 + shift, MIDDLE))
-        x += max(xs) - min(xs) + brush + gap
-    return strokes, centres, x
-
-
-def assert_boxes_match(boxes, centres):
-    assert len(boxes) == len(centres)
-    assert [box.left for box in boxes] == sorted(box.left for box in boxes)
-    for box, (x, y) in zip(boxes, centres):
-        assert box.left <= x < box.right and box.top <= y < box.bottom, (box, x, y)
-
-
-def pick(pen_digits, rng, count, labels=range(10), multi_stroke=False):
-    pool = [digit for digit in pen_digits if digit.label in labels
-            and (len(digit.strokes) > 1 or not multi_stroke)]
-    return [pool[index] for index in rng.choice(len(pool), count, replace=False)]
-
-
-# --- segmentation --------------------------------------------------------------------------
-
-
-def test_numbers_split_into_their_digits_left_to_right(pen_digits):
-    rng = np.random.default_rng(7)
-    for _ in range(12):
-        digits = pick(pen_digits, rng, int(rng.integers(3, 6)))
-        height, brush = rng.uniform(110, 200), rng.uniform(10, 26)
-        strokes, centres, end = lay_out(digits, height, gap=rng.uniform(20, 40), brush=brush)
-        if end > WIDTH:
-            continue
-        boxes = segment_digits(render_wide(strokes, brush=brush))
-        assert_boxes_match(boxes, centres)
-
-
-def test_digits_drawn_with_several_strokes_stay_whole(pen_digits):
-    # The bar of a 4, the cap of a 5, the crossed 7: each is a second stroke of one digit.
-    rng = np.random.default_rng(3)
-    for _ in range(6):
-        digits = pick(pen_digits, rng, 4, labels=(4, 5, 7), multi_stroke=True)
-        strokes, centres, _ = lay_out(digits, height=150, gap=30)
-        boxes = segment_digits(render_wide(strokes))
-        assert_boxes_match(boxes, centres)
-
-
-def test_boxes_hold_a_padded_ink_crop_preprocess_reads(pen_digits):
-    digits = pick(pen_digits, np.random.default_rng(1), 3)
-    strokes, _, _ = lay_out(digits)
-    boxes = segment_digits(render_wide(strokes))
-    assert len(boxes) == 3
-    for box in boxes:
-        assert isinstance(box, DigitBox)
-        assert box.image.dtype == np.float32 and box.image.ndim == 2
-        assert box.image.max() == pytest.approx(1.0, abs=0.05)
-        assert box.image[0].max() == 0 and box.image[:, 0].max() == 0  # a dark border
-        assert not preprocess(box.image).empty
-
-
-def test_touching_digits_are_cut_apart(pen_digits):
-    rng = np.random.default_rng(11)
-    split = 0
-    pairs = [pick(pen_digits, rng, 2, labels=(0, 2, 3, 6, 8, 9)) for _ in range(8)]
-    for first, second in pairs:
-        canvas, centres = touching_pair(first, second)
-        boxes = segment_digits(canvas)
-        if len(boxes) == 2:
-            assert_boxes_match(boxes, centres)
-            split += 1
-    print(f"touching pairs cut apart: {split}/{len(pairs)}")
-    assert split >= 6
-
-
-def touching_pair(first, second, height=170.0, brush=18.0):
-    """Two digits slid together until their inks touch (overlap by a pixel or two)."""
-    canvas_first = render_wide(place_strokes(first.strokes, height, (200.0, MIDDLE)), brush=brush)
-    canvas_second = render_wide(place_strokes(second.strokes, height, (500.0, MIDDLE)), brush=brush)
-    ink_first, ink_second = canvas_first[..., 3], canvas_second[..., 3]
-    for shift in range(0, 400):
-        moved = np.zeros_like(ink_second)
-        moved[:, : WIDTH - shift] = ink_second[:, shift:]
-        if ((moved >= 128) & (ink_first >= 128)).any():
-            break
-    canvas = canvas_first.copy()
-    canvas[..., 3] = np.maximum(ink_first, moved)
-    columns_first = np.flatnonzero((ink_first >= 77).any(axis=0))
-    columns_second = np.flatnonzero((moved >= 77).any(axis=0))
-    centres = [((columns_first[0] + columns_first[-1]) / 2, MIDDLE),
-               ((columns_second[0] + columns_second[-1]) / 2, MIDDLE)]
-    return canvas, centres
-
-
-def test_a_pen_lifted_within_one_digit_keeps_it_one_digit(pen_digits):
-    zero = next(digit for digit in pen_digits if digit.label == 0)
-    canvas = render_wide(place_strokes(zero.strokes, 180, (350.0, MIDDLE)))
-    columns = np.flatnonzero((canvas[..., 3] > 0).any(axis=0))
-    middle = (columns[0] + columns[-1]) // 2
-    canvas[:, middle - 2 : middle + 2, 3] = 0  # a 4-pixel gap straight through the 0
-    boxes = segment_digits(canvas)
-    assert len(boxes) == 1
-    assert boxes[0].left <= columns[0] and boxes[0].right >= columns[-1]
-
-
-def test_specks_and_dots_are_not_digits(pen_digits):
-    digits = pick(pen_digits, np.random.default_rng(5), 3, labels=(1, 2, 3, 7))
-    strokes, centres, end = lay_out(digits, gap=60)
-    dot_x = centres[0][0] + (centres[1][0] - centres[0][0]) / 2
-    strokes = strokes + [[(dot_x, MIDDLE + 60)], [(end + 20, 40.0)]]  # a full stop, a tap
-    boxes = segment_digits(render_wide(strokes))
-    assert_boxes_match(boxes, centres)
-
-
-def test_dark_ink_on_white_paper(pen_digits):
-    digits = pick(pen_digits, np.random.default_rng(9), 4)
-    strokes, centres, _ = lay_out(digits, height=160, gap=30)
-    ink = render_wide(strokes)[..., 3].astype(np.float32) / 255
-    # Unevenly lit paper with a blue ballpoint, as a photo of a note would be.
-    light = np.linspace(235, 175, WIDTH)[None, :, None]
-    pen = np.array([30.0, 40.0, 120.0])
-    photo = (light * (1 - ink[..., None]) + pen * ink[..., None])
-    photo += np.random.default_rng(0).normal(0, 4, photo.shape)
-    boxes = segment_digits(np.clip(photo, 0, 255).astype(np.uint8))
-    assert_boxes_match(boxes, centres)
-
-
-def test_huge_images_give_boxes_in_image_pixels(pen_digits):
-    digits = pick(pen_digits, np.random.default_rng(2), 3)
-    strokes, centres, _ = lay_out(digits)
-    canvas = render_wide(strokes)
-    huge = np.repeat(np.repeat(canvas, 5, axis=0), 5, axis=1)  # 1400 x 3500: ink_map shrinks it
-    boxes = segment_digits(huge)
-    assert_boxes_match(boxes, [(x * 5, y * 5) for x, y in centres])
-    assert max(box.right for box in boxes) <= huge.shape[1]
-    assert max(box.bottom for box in boxes) <= huge.shape[0]
-
-
-def test_an_empty_canvas_has_no_digits():
-    assert segment_digits(np.zeros((HEIGHT, WIDTH, 4), np.uint8)) == []
-    assert segment_digits(np.full((HEIGHT, WIDTH, 3), 255, np.uint8)) == []
-
-
-# --- reading the number --------------------------------------------------------------------
-
-
-class CountingRecognizer:
-    """Stands in for a model: calls each drawn digit 7 (or unsure) and counts model calls."""
-
-    def __init__(self, unsure=False):
-        self.calls = 0
-        self.unsure = unsure
-
-    def predict_many(self, images):
-        self.calls += 1
-        probabilities = np.full(10, 0.05 if self.unsure else 0.01)
-        probabilities[7] = 0.5 if self.unsure else 0.91  # unsure: 0.5 / 0.95 is under 0.6
-        predictions = []
-        for image in images:
-            prepared = preprocess(image)
-            predictions.append(prediction_from(
-                prepared.model_input, None if prepared.empty else probabilities))
-        return predictions
-
-
-def test_read_number_reads_every_digit_in_one_model_call(pen_digits):
-    digits = pick(pen_digits, np.random.default_rng(4), 4)
-    strokes, _, _ = lay_out(digits)
-    recognizer = CountingRecognizer()
-    reading = read_number(recognizer, render_wide(strokes))
-    assert isinstance(reading, NumberReading)
-    assert recognizer.calls == 1
-    assert reading.text == "7777"
-    assert len(reading.digits) == len(reading.boxes) == 4
-    assert not reading.unsure
-    assert read_number(CountingRecognizer(unsure=True), render_wide(strokes)).unsure
-
-
-def test_read_number_on_an_empty_canvas():
-    reading = read_number(CountingRecognizer(), np.zeros((HEIGHT, WIDTH, 4), np.uint8))
-    assert reading.text == "" and reading.digits == [] and reading.boxes == []
-    assert not reading.unsure
+def held_out(pen_digits):
+    return [digit for digit in pen_digits if digit.writer >= 21]
 
 
 @pytest.fixture(scope="module")
-def trained_recognizer():
-    """The active trained model, or skip while none has been trained yet."""
-    from digitrec import registry
-    from digitrec.inference import Recognizer
-
-    if not (registry.models_dir() / registry.POINTER).is_file():
-        pytest.skip("no trained model")
-    return Recognizer.load()
+def model(committed_model):
+    return Recognizer.load(committed_model)
 
 
-def test_a_trained_model_reads_real_handwritten_numbers(pen_digits, trained_recognizer):
-    from digitrec.data import split_writers
+def write(digits, gaps, height=150.0, pen=16.0, start=40.0):
+    """Digits written left to right, `gaps[i]` digit heights of paper between digit i and i+1
+    (negative: their inks overlap). Returns (canvas, strokes in drawing order, owner per stroke)."""
+    strokes, owner, x = [], [], start
+    for index, digit in enumerate(digits):
+        if index:
+            x += gaps[index - 1] * height
+        placed = place_strokes(digit.strokes, height, (0.0, MIDDLE))
+        xs = [point[0] for stroke in placed for point in stroke]
+        shift = x + pen / 2 - min(xs)
+        for stroke in placed:
+            strokes.append([(px + shift, py) for px, py in stroke])
+            owner.append(index)
+        x += max(xs) - min(xs) + pen
+    assert x < WIDTH, "the test number must fit on the canvas"
+    return render_strokes(strokes, WIDTH, pen)[:HEIGHT, :WIDTH], strokes, owner
 
-    _, held_out = split_writers(pen_digits)  # writers the model never trained on
-    rng = np.random.default_rng(2024)
-    count, right, wrong = 40, 0, []
-    while right + len(wrong) < count:
-        digits = pick(held_out, rng, int(rng.integers(3, 6)))
-        height, brush = rng.uniform(120, 200), rng.uniform(12, 24)
-        strokes, _, end = lay_out(digits, height, gap=rng.uniform(25, 45), brush=brush)
-        if end > WIDTH:
-            continue
-        truth = "".join(str(digit.label) for digit in digits)
-        text = read_number(trained_recognizer, render_wide(strokes, brush=brush)).text
-        if text == truth:
-            right += 1
-        else:
+
+def inks_touch(strokes, owner, pen=16.0) -> bool:
+    """Whether the inks of digit 0 and digit 1 of a written number touch."""
+    inks = [render_strokes([s for s, o in zip(strokes, owner) if o == index], WIDTH, pen)[:HEIGHT, :WIDTH, 3]
+            for index in (0, 1)]
+    return bool(((inks[0] >= 128) & (inks[1] >= 128)).any())
+
+
+def first(pool, label, strokes=None, skip=0):
+    found = [d for d in pool if d.label == label and (strokes is None or len(d.strokes) == strokes)]
+    return found[skip]
+
+
+# --- strokes ---------------------------------------------------------------------------------
+
+
+def test_a_four_drawn_in_two_strokes_stays_one_digit(held_out, model):
+    fours = [d for d in held_out if d.label == 4 and len(d.strokes) == 2][:12]
+    read = []
+    for four in fours:
+        canvas, strokes, _ = write([four], [])
+        reading = read_number(model, canvas, strokes)
+        read.append(reading.text)
+        if reading.text == "4":
+            assert len(reading.boxes[0].strokes) == 2
+    print(f"two-stroke 4s read as {read}")
+    # The image model alone reads the bar as a 1 of its own in one narrow 4 of these 12.
+    assert read.count("4") >= 11
+
+
+def test_touching_seventeen_drawn_as_strokes_reads_as_two_digits(held_out, model):
+    ones = [d for d in held_out if d.label == 1 and len(d.strokes) == 1][:8]
+    sevens = [d for d in held_out if d.label == 7][:8]
+    read, touching = [], 0
+    for one, seven in zip(ones, sevens):
+        canvas, strokes, owner = write([one, seven], [-0.08])
+        touching += inks_touch(strokes, owner)
+        reading = read_number(model, canvas, strokes)
+        read.append(reading.text)
+        assert len(reading.digits) == 2, reading.text
+        assert [len(box.strokes) for box in reading.boxes] == [owner.count(0), owner.count(1)]
+    print(f"touching 17s read as {read}; inks touch in {touching}/{len(read)}")
+    assert touching >= len(read) // 2
+    assert read.count("17") >= 7
+
+
+def test_a_fives_cap_is_attached_to_the_five_even_when_drawn_last(held_out, model):
+    fives = [d for d in held_out if d.label == 5 and len(d.strokes) == 2][:8]
+    threes = [d for d in held_out if d.label == 3][:8]
+    read = []
+    for five, three in zip(fives, threes):
+        canvas, strokes, owner = write([five, three], [-0.05])
+        cap = strokes[1]
+        late = [strokes[0]] + strokes[2:] + [cap]  # the cap added after the 3 was written
+        for order in (strokes, late):
+            reading = read_number(model, canvas, order)
+            read.append(reading.text)
+            assert len(reading.digits) == 2, reading.text
+            assert cap in [list(stroke) for stroke in reading.boxes[0].strokes]
+    print(f"5 then 3 (cap in order and drawn last) read as {read}")
+    assert read.count("53") >= 14
+
+
+def test_strokes_read_numbers_with_touching_and_spaced_digits(held_out, model):
+    rng = np.random.default_rng(5)
+    right, wrong = 0, []
+    for _ in range(16):
+        digits = [held_out[i] for i in rng.choice(len(held_out), int(rng.integers(3, 6)), replace=False)]
+        gaps = np.where(rng.random(len(digits) - 1) < 0.5, rng.uniform(-0.1, 0, len(digits) - 1),
+                        rng.uniform(0.05, 0.3, len(digits) - 1))
+        canvas, strokes, _ = write(digits, gaps, height=110, pen=14, start=20)
+        truth = "".join(str(d.label) for d in digits)
+        text = read_number(model, canvas, strokes).text
+        right += text == truth
+        if text != truth:
             wrong.append((truth, text))
-    rate = right / count
-    print(f"numbers read exactly: {right}/{count} = {rate:.0%}; misread: {wrong}")
-    assert rate >= 0.8
+    print(f"read exactly from strokes: {right}/16; misread {wrong}")
+    assert right >= 14
+
+
+def test_strokes_boxes_lie_around_their_digits(held_out, model):
+    digits = [first(held_out, 2), first(held_out, 0), first(held_out, 8)]
+    canvas, strokes, owner = write(digits, [0.2, 0.2])
+    reading = read_number(model, canvas, strokes)
+    assert reading.from_strokes and len(reading.boxes) == 3
+    for index, box in enumerate(reading.boxes):
+        xs = [x for stroke, o in zip(strokes, owner) if o == index for x, _ in stroke]
+        assert box.left <= min(xs) and box.right >= max(xs)
+        assert 0 <= box.top < box.bottom <= HEIGHT and box.right <= WIDTH
+        assert box.image.dtype == np.float32 and box.image.ndim == 2 and box.image.max() > 0.9
+
+
+def test_too_many_strokes_are_refused(model):
+    strokes = [[(10.0 + i, 10.0), (12.0 + i, 30.0)] for i in range(MAX_STROKES + 1)]
+    with pytest.raises(StrokesError):
+        read_number(model, np.zeros((HEIGHT, WIDTH, 4), np.uint8), strokes)
+
+
+# --- pixels ----------------------------------------------------------------------------------
+
+
+def test_touching_digits_are_cut_from_pixels(held_out, model):
+    pairs = [(first(held_out, a, skip=k), first(held_out, b, skip=k + 1))
+             for k, (a, b) in enumerate([(1, 7), (6, 8), (0, 0), (3, 9), (2, 5), (4, 0), (8, 6), (9, 3)])]
+    read, touching = [], 0
+    for a, b in pairs:
+        canvas, strokes, owner = write([a, b], [-0.06])
+        touching += inks_touch(strokes, owner)
+        reading = read_number(model, canvas)
+        read.append((f"{a.label}{b.label}", reading.text))
+    right = sum(truth == text for truth, text in read)
+    print(f"touching pairs from pixels: {right}/{len(read)} {read}; inks touch in {touching}")
+    assert touching >= len(read) // 2
+    assert right >= 6
+
+
+def test_a_long_tailed_two_is_not_cut(held_out, model):
+    twos = [d for d in held_out if d.label == 2 and len(d.strokes) == 1][:10]
+    read = []
+    for two in twos:
+        stroke = place_strokes(two.strokes, 150, (300.0, MIDDLE))[0]
+        (x, y), (before_x, before_y) = stroke[-1], stroke[-2]
+        # The tail drawn on along the line, 0.3 digit heights further right.
+        tail = stroke + [(x + 45.0, y + 3.0)]
+        canvas = render_strokes([tail], WIDTH, 16)[:HEIGHT, :WIDTH]
+        read.append(read_number(model, canvas).text)
+    print(f"long-tailed 2s read as {read}")
+    assert read.count("2") >= 9
+
+
+def test_spaced_digits_from_pixels_left_to_right(held_out, model):
+    rng = np.random.default_rng(3)
+    right = 0
+    for _ in range(10):
+        digits = [held_out[i] for i in rng.choice(len(held_out), 4, replace=False)]
+        canvas, strokes, owner = write(digits, [0.25, 0.3, 0.2], height=100, start=20)
+        reading = read_number(model, canvas)
+        right += reading.text == "".join(str(d.label) for d in digits)
+        assert not reading.from_strokes
+        assert [box.left for box in reading.boxes] == sorted(box.left for box in reading.boxes)
+    assert right >= 9
+
+
+def test_dark_ink_on_white_paper_and_huge_photos(held_out, model):
+    digits = [first(held_out, 3), first(held_out, 1), first(held_out, 4)]
+    canvas, _, _ = write(digits, [0.25, 0.25])
+    ink = canvas[..., 3].astype(np.float32) / 255
+    light = np.linspace(235, 175, WIDTH)[None, :, None]
+    pen = np.array([30.0, 40.0, 120.0])
+    photo = light * (1 - ink[..., None]) + pen * ink[..., None]
+    photo += np.random.default_rng(0).normal(0, 4, photo.shape)
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    assert read_number(model, photo).text == "314"
+    small = read_number(model, photo)
+    huge = np.repeat(np.repeat(photo, 4, axis=0), 4, axis=1)  # 1120 x 2800: ink_map shrinks it
+    reading = read_number(model, huge)
+    assert reading.text == "314"
+    assert max(box.right for box in reading.boxes) <= huge.shape[1]
+    for box, box_small in zip(reading.boxes, small.boxes):  # boxes are in the huge image's pixels
+        assert abs(box.left - 4 * box_small.left) <= 12 and abs(box.right - 4 * box_small.right) <= 12
+
+
+def test_specks_and_dots_are_not_digits(held_out, model):
+    digits = [first(held_out, 2), first(held_out, 7)]
+    canvas, strokes, _ = write(digits, [0.6])
+    dotted = render_strokes(strokes + [[(330.0, 200.0)], [(600.0, 40.0)]], WIDTH, 16)[:HEIGHT, :WIDTH]
+    assert read_number(model, dotted).text == "27"
+    assert read_number(model, dotted, strokes + [[(330.0, 200.0)], [(600.0, 40.0)]]).text == "27"
+
+
+def test_an_empty_canvas_has_no_digits(model):
+    for image in (np.zeros((HEIGHT, WIDTH, 4), np.uint8), np.full((HEIGHT, WIDTH, 3), 255, np.uint8)):
+        reading = read_number(model, image)
+        assert reading.text == "" and reading.digits == [] and reading.boxes == []
+        assert not reading.unsure and reading.notes() == []
+
+
+# --- one batched call, flags -----------------------------------------------------------------
+
+
+class Counting:
+    """Wraps a recogniser and counts its batched calls."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+        self.reads_strokes = inner.reads_strokes
+
+    def predict_many(self, images, strokes=None):
+        self.calls += 1
+        return self.inner.predict_many(images, strokes)
+
+
+def test_every_candidate_is_read_in_one_model_call(held_out, model):
+    digits = [first(held_out, d) for d in (5, 1, 7, 2)]
+    canvas, strokes, _ = write(digits, [-0.05, 0.1, -0.04], height=120)
+    for given in (strokes, None):
+        counting = Counting(model)
+        reading = read_number(counting, canvas, given)
+        assert counting.calls == 1
+        assert isinstance(reading, NumberReading) and len(reading.digits) == len(reading.boxes) == len(reading.flags)
+        assert all(isinstance(box, DigitBox) for box in reading.boxes)
+
+
+class Scripted:
+    """A recogniser whose reading of each candidate depends only on how wide it is.
+
+    Strokes narrower than 30 px read as 1 at `narrow`, wider ones as 4 at `wide`: the
+    scoring alone decides whether two strokes are one 4 or two 1s.
+    """
+
+    reads_strokes = False
+
+    def __init__(self, narrow, wide, wide_digit=4):
+        self.narrow, self.wide, self.wide_digit = narrow, wide, wide_digit
+
+    def predict_many(self, images, strokes=None):
+        results = []
+        for image, group in zip(images, strokes or [None] * len(images)):
+            xs = [x for stroke in group for x, _ in stroke]
+            digit, confidence = (1, self.narrow) if max(xs) - min(xs) < 30 else (self.wide_digit, self.wide)
+            probabilities = np.full(10, (1 - confidence) / 9)
+            probabilities[digit] = confidence
+            results.append(prediction_from(preprocess(image).model_input, probabilities))
+        return results
+
+
+def two_bars():
+    """Two upright strokes 40 px apart: a 4's two strokes or two 1s, as the readings say."""
+    return [[(100.0, 60.0), (100.0, 220.0)], [(140.0, 60.0), (140.0, 220.0)]]
+
+
+def test_the_joint_probability_decides_between_groupings():
+    canvas = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
+    sure_ones = read_number(Scripted(narrow=0.99, wide=0.3), canvas, two_bars())
+    assert sure_ones.text == "11"
+    sure_four = read_number(Scripted(narrow=0.3, wide=0.99), canvas, two_bars())
+    assert sure_four.text == "4"
+    assert [len(box.strokes) for box in sure_four.boxes] == [2]
+
+
+def test_a_group_whose_split_scores_close_is_flagged_maybe_two():
+    canvas = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
+    # 0.9 for the 4 against 0.6 x 0.6 plus a digit bonus each for two 1s: close.
+    close = read_number(Scripted(narrow=0.6, wide=0.9), canvas, two_bars())
+    assert close.text == "4"
+    assert DigitFlag.MAYBE_TWO in close.flags[0] and close.unsure
+    assert "The 1st digit (4) may be two digits." in close.notes()
+    clear = read_number(Scripted(narrow=0.05, wide=0.99), canvas, two_bars())
+    assert clear.text == "4" and clear.flags == [frozenset()] and not clear.unsure
+    # ... and two digits that would read almost as well as one are flagged the other way.
+    joined = read_number(Scripted(narrow=0.97, wide=0.97), canvas, two_bars())
+    assert joined.text == "11"
+    assert DigitFlag.MAYBE_JOINED in joined.flags[0]
+    assert "The 1st and 2nd digits may be one digit." in joined.notes()
+
+
+def test_a_digit_read_with_low_confidence_is_flagged_unsure():
+    canvas = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
+    reading = read_number(Scripted(narrow=0.05, wide=0.45), canvas, two_bars())
+    assert reading.text == "4"
+    assert DigitFlag.UNSURE in reading.flags[0] and reading.unsure
+    assert any(note.startswith("The 1st digit (4) is uncertain: 4 or") for note in reading.notes())
+
+
+def test_ordinals():
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == \
+        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"]

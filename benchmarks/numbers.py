@@ -1,0 +1,176 @@
+"""Numbers as people write them: exact-number accuracy of `read_number`, from strokes and from pixels.
+
+    python -m benchmarks.numbers [--model FOLDER] [--writers 21-30] [--count 100] [--seed 0]
+
+Numbers of 2-6 digits by pendigits writers (default 21-30: the image model trained on writers
+1-20, and the trajectory model read here is the cross-validation fold that held 21-30 out) are
+laid out on the 700x280 number canvas by `lay_out_number`: per number a digit height, pen
+width 8-30 px; per digit a size within +-15%, a baseline that wanders, and a gap to the
+previous digit that is drawn from a mixture: with TOUCH_SHARE a gap from slightly
+overlapping to touching (ink columns meet), else a gap up to a generous one. Strokes keep
+their digit, so the truth is known.
+
+Prints exact-number accuracy for the stroke path (`read_number(r, canvas, strokes)`) and the
+pixel path (`read_number(r, canvas)`), per number length and for numbers whose neighbouring
+digits all stand apart ("spaced") vs numbers with at least one pair touching or overlapping,
+the share of pairs whose ink columns meet and whose ink touches, and milliseconds per number.
+Tune `digitrec.segment` on other writers (--writers 1-20) and another seed, never on 21-30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from digitrec import Recognizer, data
+from digitrec.companion_training import fold_models_dir
+from digitrec.segment import read_number
+
+WIDTH, HEIGHT = 700, 280  # the number canvas
+LENGTHS = (2, 3, 4, 5, 6)
+TOUCH_SHARE = 0.4  # share of neighbouring pairs drawn touching or overlapping
+TOUCH_GAP = (-0.15, 0.0)  # gap between the inks (pen included), in digit heights
+SPACED_GAP = (0.03, 0.35)
+PEN = (8.0, 30.0)
+DIGIT_HEIGHT = (100.0, 170.0)
+SIZE_SPREAD = 0.15  # each digit's height within +-15% of the number's
+WANDER = 0.03  # baseline random walk step, in digit heights (kept within +-0.12)
+MARGIN = 10.0
+
+
+def lay_out_number(digits, rng: np.random.Generator, width: int = WIDTH, height: int = HEIGHT):
+    """Pen digits written side by side as a person might: returns (strokes, digit of each stroke, gaps, pen).
+
+    Strokes are in canvas pixels in drawing order (digit by digit, left to right); gaps[i] is the
+    planned gap between digit i and i+1 in pixels (<= 0: their ink columns meet or overlap).
+    Returns None when the number does not fit across the canvas even at the smallest size.
+    """
+    base = rng.uniform(*DIGIT_HEIGHT)
+    pen = rng.uniform(*PEN)
+    sizes = base * rng.uniform(1 - SIZE_SPREAD, 1 + SIZE_SPREAD, len(digits))
+    touching = rng.random(len(digits) - 1) < TOUCH_SHARE
+    gap_units = np.where(touching, rng.uniform(*TOUCH_GAP, len(digits) - 1),
+                         rng.uniform(*SPACED_GAP, len(digits) - 1))
+    walk = np.clip(np.cumsum(rng.normal(0, WANDER, len(digits))), -0.12, 0.12)
+    for shrink in (1.0, 0.85, 0.7, 0.6, 0.5):
+        placed, x, gaps = [], 0.0, []
+        for index, digit in enumerate(digits):
+            size = sizes[index] * shrink
+            strokes = data.place_strokes(digit.strokes, size, (0.0, height / 2 + walk[index] * base * shrink))
+            xs = [p[0] for s in strokes for p in s]
+            if index:
+                gap = gap_units[index - 1] * base * shrink
+                gaps.append(gap)
+                x += gap
+            shift = x + pen / 2 - min(xs)
+            placed.append([[(px + shift, py) for px, py in s] for s in strokes])
+            x += max(xs) - min(xs) + pen
+        if x <= width - 2 * MARGIN:
+            offset = rng.uniform(MARGIN, width - MARGIN - x)
+            strokes, owner = [], []
+            for index, digit_strokes in enumerate(placed):
+                for stroke in digit_strokes:
+                    strokes.append([(px + offset, py) for px, py in stroke])
+                    owner.append(index)
+            return strokes, owner, gaps, pen
+    return None
+
+
+def inks_touch(first, second, pen: float) -> bool:
+    """Whether two digits' ink touches: their pen paths come within one pen width."""
+    a, b = _dense(first), _dense(second)
+    distances = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
+    return bool(distances.min() <= pen)
+
+
+def _dense(strokes, step: float = 2.0) -> np.ndarray:
+    points = []
+    for stroke in strokes:
+        array = np.asarray(stroke, np.float64)
+        points.append(array[:1])
+        for start, end in zip(array[:-1], array[1:]):
+            count = max(1, int(np.linalg.norm(end - start) / step))
+            points.append(start + (end - start) * (np.arange(1, count + 1) / count)[:, None])
+    return np.concatenate(points)
+
+
+def trajectory_reader(recognizer, writers: range):
+    """The recogniser with the cross-validation fold's trajectory model that never saw `writers`."""
+    if not recognizer.reads_strokes:
+        return recognizer, "no trajectory model: strokes are grouped, each group read from its re-rendered pixels"
+    folds = fold_models_dir(recognizer.version)
+    for path in sorted(folds.glob("fold-*.tflite")) if folds.is_dir() else []:
+        low, high = (int(n) for n in path.stem.split("-")[1:3])
+        if low <= writers.start and writers.stop - 1 <= high:
+            return recognizer.with_trajectory_model(path.read_bytes()), f"trajectory model: {path.name} (never saw these writers)"
+    return recognizer, "NOTE: no fold model that held these writers out: the served trajectory model saw them"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--writers", default="21-30")
+    parser.add_argument("--count", type=int, default=100, help="numbers per length")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show", type=int, default=12, help="misreadings listed per path")
+    args = parser.parse_args()
+    low, high = (int(n) for n in args.writers.split("-"))
+    writers = range(low, high + 1)
+    recognizer = Recognizer.load(args.model)
+    reader, note = trajectory_reader(recognizer, writers)
+    pool = [d for d in data.load_pendigits() if d.writer in writers]
+    rng = np.random.default_rng(args.seed)
+    print(f"model {recognizer.version}; writers {args.writers} ({len(pool)} digits); {note}")
+    results = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
+    times = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
+    misread = {"strokes": [], "pixels": []}
+    pairs_meeting = pairs_touching = pairs = 0
+    for length in LENGTHS:
+        done = 0
+        while done < args.count:
+            digits = [pool[i] for i in rng.choice(len(pool), length, replace=False)]
+            layout = lay_out_number(digits, rng)
+            if layout is None:
+                continue
+            strokes, owner, gaps, pen = layout
+            canvas = data.render_strokes(strokes, WIDTH, pen)[:HEIGHT, :WIDTH]
+            per_digit = [[s for s, o in zip(strokes, owner) if o == i] for i in range(length)]
+            meets = [gap <= 0 for gap in gaps]
+            touch = [inks_touch(per_digit[i], per_digit[i + 1], pen) for i in range(length - 1)]
+            pairs += length - 1
+            pairs_meeting += sum(meets)
+            pairs_touching += sum(touch)
+            kind = "touching/overlapping" if any(meets) or any(touch) else "spaced"
+            truth = "".join(str(d.label) for d in digits)
+            for path, given in (("strokes", strokes), ("pixels", None)):
+                started = time.perf_counter()
+                text = read_number(reader if given else recognizer, canvas, given).text
+                elapsed = (time.perf_counter() - started) * 1000
+                right = text == truth
+                results[path][length].append(right)
+                results[path][kind].append(right)
+                times[path][length].append(elapsed)
+                if not right:
+                    misread[path].append(f"{truth}->{text or '-'}")
+            done += 1
+    print(f"neighbouring pairs: {pairs}; ink columns meet or overlap {pairs_meeting / pairs:.1%}, "
+          f"ink touches {pairs_touching / pairs:.1%}")
+    for path in ("strokes", "pixels"):
+        everything = [r for length in LENGTHS for r in results[path][length]]
+        print(f"{path:8s} exact numbers {np.mean(everything):.1%} of {len(everything)}")
+        print("  by length:  " + "  ".join(f"{length} digits {np.mean(results[path][length]):.1%}"
+                                          for length in LENGTHS))
+        print("  by spacing: " + "  ".join(f"{kind} {np.mean(results[path][kind]):.1%} of {len(results[path][kind])}"
+                                          for kind in ("spaced", "touching/overlapping")))
+        print("  ms per number (p50 / p95): " + "  ".join(
+            f"{length}: {np.percentile(times[path][length], 50):.1f}/{np.percentile(times[path][length], 95):.1f}"
+            for length in LENGTHS))
+        if args.show:
+            print(f"  misread (first {args.show}): " + ", ".join(misread[path][: args.show]))
+
+
+if __name__ == "__main__":
+    main()
