@@ -106,7 +106,7 @@ def test_save_model_round_trip(tiny_model):
     assert card["version"] == "tiny"
     for name in (registry.KERAS_FILE, registry.TFLITE_FILE):
         assert (tiny_model / name).stat().st_size == card["files"][name]
-    assert card["training"]["config"]["architecture"] == "fast"
+    assert card["training"]["config"]["architecture"] == "shallow"  # "fast", by its current name
     assert len(card["metrics"]["mnist_test_per_class"]) == 10
     assert set(card["data_checksums"]["mnist"]) == {
         "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
