@@ -266,7 +266,11 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     first, then the rest.
     """
     started = timing.start()
-    model = recognizer(warn=False)  # a promotion shows up at the next stroke
+    try:
+        model = recognizer(warn=False)  # a promotion shows up at the next stroke
+    except DigitrecError as error:  # every model deleted or broken since the page was opened
+        st.error(f"No model can be loaded: {error}")
+        return
     phone = width is not None and width < PHONE_BELOW
     size = canvas_size(mode, width)
     if mode == "Digit" and not phone:
@@ -295,7 +299,11 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
 @st.fragment
 def upload_area():
     """A photo or scan of one digit, read once per file."""
-    model = recognizer(warn=False)
+    try:
+        model = recognizer(warn=False)
+    except DigitrecError as error:
+        st.error(f"No model can be loaded: {error}")
+        return
     upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg", "webp", "bmp"])
     if upload is None:
         return
