@@ -96,7 +96,8 @@ def read_card(folder: Path) -> dict:
     try:
         return json.loads((Path(folder) / CARD).read_text())
     except (OSError, ValueError) as error:
-        raise ModelError(f"{Path(folder).name}: model card unreadable ({error})") from None
+        why = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+        raise ModelError(f"{Path(folder).name}: model card unreadable ({why})") from None
 
 
 def write_card(folder: Path, card: dict) -> None:
@@ -153,11 +154,11 @@ def active_version(directory: Path | None = None, required: bool = True) -> str 
             if committed is not None:
                 return committed
         if required:
-            raise ModelError(f"no valid active-model pointer at {pointer}") from None
+            raise ModelError(f"no valid active-model pointer ({POINTER} is missing or unreadable)") from None
         return None
     if not (directory / version).is_dir():
         if required:
-            raise ModelError(f"the active model {version!r} has no folder in {directory}")
+            raise ModelError(f"the active model {version!r} has no folder")
         return None
     return version
 
