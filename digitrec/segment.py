@@ -23,6 +23,8 @@ digits (the best split of it scores close), may be one digit with its right neig
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -47,13 +49,13 @@ EMPTY_COST = 3.0  # a candidate preprocess finds empty (a dot, a tap): left out 
 FLAG_MARGIN = 1.0
 
 # --- strokes ---------------------------------------------------------------------------------
-MAX_GROUP = 4  # strokes per digit candidate (pendigits digits have 1-3)
+MAX_GROUP = 3  # strokes per digit candidate (pendigits digits have 1-3)
 MAX_WIDTH = 2.0  # a candidate is at most this many digit heights wide
 JOIN_GAP = 0.35  # a stroke this far (digit heights) right or left of the rest is another digit
 
 # --- pixels ----------------------------------------------------------------------------------
 SPECK_AREA = 0.04  # pieces with less ink than this share of the largest are specks
-WORK_HEIGHT = 70  # the ink is searched for cuts at about this many pixels per digit height
+WORK_HEIGHT = 48  # the ink is searched for cuts at about this many pixels per digit height
 SPLIT_FROM = 0.5  # a piece wider than this many digit heights may hold two digits
 CUT_SPACING = 0.12  # candidate cuts at least this many digit heights apart
 CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its column
@@ -62,6 +64,9 @@ MIN_SIDE_HEIGHT = 0.5  # a cut leaves ink this many digit heights tall on either
 CUT_COST = 0.3  # per stroke a cut path crosses
 PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
 MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
+# Readings of stroke groups kept for the next rerun: a new stroke on the canvas changes only the
+# candidates that hold it, so the rest are not read again. Per server, for one recogniser.
+GROUP_CACHE_SIZE = 512
 
 
 class DigitFlag(StrEnum):
@@ -259,12 +264,61 @@ def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_stroke
     )
 
 
+class _GroupCache:
+    """The last GROUP_CACHE_SIZE stroke-group readings of one recogniser (thread-safe, LRU)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._owner = None
+        self._items: OrderedDict = OrderedDict()
+
+    @staticmethod
+    def key(strokes) -> bytes:
+        lengths = np.array([len(stroke) for stroke in strokes], np.int64)
+        return lengths.tobytes() + np.concatenate([np.asarray(s, np.float64) for s in strokes]).tobytes()
+
+    def get(self, recognizer, keys: list) -> list:
+        with self._lock:
+            if self._owner is not recognizer:
+                self._owner, self._items = recognizer, OrderedDict()
+            found = []
+            for key in keys:
+                value = self._items.get(key)
+                if value is not None:
+                    self._items.move_to_end(key)
+                found.append(value)
+            return found
+
+    def put(self, recognizer, keys: list, predictions: list) -> None:
+        with self._lock:
+            if self._owner is not recognizer:
+                return
+            for key, prediction in zip(keys, predictions):
+                self._items[key] = prediction
+            while len(self._items) > GROUP_CACHE_SIZE:
+                self._items.popitem(last=False)
+
+
+_GROUPS = _GroupCache()
+
+
 def _predict(recognizer, candidates: list, with_strokes: bool) -> None:
-    images = [candidate.image for candidate in candidates]
     if with_strokes:
-        predictions = recognizer.predict_many(images, [candidate.strokes for candidate in candidates])
+        keys = [_GroupCache.key(candidate.strokes) for candidate in candidates]
+        predictions = _GROUPS.get(recognizer, keys)
+        missing = [index for index, prediction in enumerate(predictions) if prediction is None]
+        if missing:
+            # With a trajectory model the recogniser re-renders the strokes itself.
+            reads_strokes = getattr(recognizer, "reads_strokes", False)
+            for index in missing:
+                candidates[index].image = None if reads_strokes else render_for_model(candidates[index].strokes)
+            read = recognizer.predict_many([candidates[i].image for i in missing],
+                                           [candidates[i].strokes for i in missing])
+            for index, prediction in zip(missing, read):
+                predictions[index] = prediction
+            _GROUPS.put(recognizer, [keys[i] for i in missing], read)
     else:
-        predictions = recognizer.predict_many(images)
+        predictions = recognizer.predict_many([candidate.image for candidate in candidates])
     bonus = STROKES_DIGIT_BONUS if with_strokes else PIXELS_DIGIT_BONUS
     for candidate, prediction in zip(candidates, predictions):
         candidate.prediction = prediction
@@ -300,9 +354,6 @@ def _read_strokes(recognizer, image, strokes: list) -> NumberReading:
                     candidates[key] = _Candidate(units, (high - low) / digit_height, (bottom - top) / digit_height, (low, high),
                                                  strokes=[strokes[i] for i in units])
     reads_strokes = getattr(recognizer, "reads_strokes", False)
-    for candidate in candidates.values():
-        # With a trajectory model the recogniser re-renders the strokes itself.
-        candidate.image = None if reads_strokes else render_for_model(candidate.strokes)
     _predict(recognizer, list(candidates.values()), with_strokes=True)
     best, best_order, best_runs = -math.inf, drawing_order, []
     for order in (drawing_order, left_to_right):
@@ -337,7 +388,7 @@ def _stroke_box(candidate: _Candidate, pen: float, shape, rendered: bool) -> Dig
     if shape is not None:
         left, top = max(0, left), max(0, top)
         right, bottom = min(shape[1], right), min(shape[0], bottom)
-    image = candidate.image if candidate.image is not None and not rendered else render_for_model(candidate.strokes)
+    image = candidate.image if candidate.image is not None else render_for_model(candidate.strokes)
     return DigitBox(int(left), int(top), int(max(right, left + 1)), int(max(bottom, top + 1)),
                     image[..., 3].astype(np.float32) / 255.0, tuple(tuple(s) for s in candidate.strokes))
 
@@ -451,15 +502,14 @@ def _pieces(mask: np.ndarray) -> tuple[np.ndarray | None, float, dict]:
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     largest = areas[1:].max()
     pen = stroke_width(mask)
-    spans = {}
-    for label in range(1, count + 1):
-        rows, columns = np.nonzero(labels == label)
-        height = rows.max() - rows.min() + 1
-        width = columns.max() - columns.min() + 1
-        if areas[label] < SPECK_AREA * largest or max(height, width) <= DOT_LENGTH * pen:
-            labels[labels == label] = 0
-            continue
-        spans[label] = (rows.min(), rows.max() + 1, columns.min(), columns.max() + 1, areas[label])
+    spans, specks = {}, []
+    for label, (top, bottom, left, right, _) in _piece_boxes(labels).items():
+        if areas[label] < SPECK_AREA * largest or max(bottom - top, right - left) <= DOT_LENGTH * pen:
+            specks.append(label)
+        else:
+            spans[label] = (top, bottom, left, right, areas[label])
+    if specks:
+        labels[np.isin(labels, specks)] = 0
     if not spans:
         return None, 0.0, {}
     big = [s[1] - s[0] for s in spans.values() if s[4] >= 0.1 * largest]

@@ -249,6 +249,35 @@ def test_every_candidate_is_read_in_one_model_call(held_out, model):
         assert all(isinstance(box, DigitBox) for box in reading.boxes)
 
 
+class Recording(Counting):
+    """... and keeps the strokes of every group it was asked to read."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.groups = []
+
+    def predict_many(self, images, strokes=None):
+        self.groups.append(list(strokes))
+        return super().predict_many(images, strokes)
+
+
+def test_a_new_stroke_reads_only_the_candidates_that_hold_it(held_out, model):
+    digits = [first(held_out, d) for d in (4, 5, 7)]
+    canvas, strokes, _ = write(digits, [0.1, -0.05], height=120)
+    cold = read_number(Counting(model), canvas, strokes).text
+    recording = Recording(model)  # another recogniser: nothing read before is reused
+    before = read_number(recording, canvas, strokes[:-1])
+    after = read_number(recording, canvas, strokes)
+    assert recording.calls == 2 and after.text == cold
+    last = [tuple(point) for point in strokes[-1]]
+    assert recording.groups[1], "the candidates with the new stroke are read"
+    assert all(any([tuple(p) for p in stroke] == last for stroke in group) for group in recording.groups[1])
+    assert len(recording.groups[1]) < len(recording.groups[0])
+    again = read_number(recording, canvas, strokes)
+    assert recording.calls == 2 and again.text == after.text  # nothing new to read
+    assert before.text
+
+
 class Scripted:
     """A recogniser whose reading of each candidate depends only on how wide it is.
 
