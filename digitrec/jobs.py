@@ -55,6 +55,7 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
     Returns the folder, or None on a worker other than the chief in multi-machine training.
     """
     training_data = prepare_data(config, data.load_mnist(mnist_folder), samples)
+    _release_memory()  # the raw and cached arrays prepare_data read are garbage now
     if on_progress:
         on_progress(DataReady(training_data.counts))
     result = train(config, training_data, on_progress, stop_event, verbose)
@@ -156,6 +157,8 @@ class TrainingJob:
         except OSError as error:
             self._update(state=JobState.FAILED, error=f"cannot start the training process: {error}")
             os.close(read_end)
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._ended()
             return
         finally:
             os.close(write_end)
