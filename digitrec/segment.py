@@ -55,7 +55,7 @@ JOIN_GAP = 0.35  # a stroke this far (digit heights) right or left of the rest i
 
 # --- pixels ----------------------------------------------------------------------------------
 SPECK_AREA = 0.04  # pieces with less ink than this share of the largest are specks
-WORK_HEIGHT = 48  # the ink is searched for cuts at about this many pixels per digit height
+WORK_HEIGHT = 70  # the ink is searched for cuts at about this many pixels per digit height
 SPLIT_FROM = 0.5  # a piece wider than this many digit heights may hold two digits
 CUT_SPACING = 0.12  # candidate cuts at least this many digit heights apart
 CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its column
