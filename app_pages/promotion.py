@@ -52,12 +52,13 @@ def losses_against_active(version: str, directory: Path) -> tuple[list[ClassLoss
 def loss_table(losses: list[ClassLoss]) -> list[dict]:
     """Rows for st.dataframe, one per digit, worst first: "this model / active model" accuracy
     on MNIST test and on the held-out canvas drawings (empty where it is not worse)."""
-    digits = sorted({loss.digit for loss in losses}, key=lambda d: -max(l.points for l in losses if l.digit == d))
+    digits = sorted({loss.digit for loss in losses},
+                    key=lambda digit: -max(loss.points for loss in losses if loss.digit == digit))
     rows = []
     for digit in digits:
         row = {"digit": digit}
         for name, label in ((MNIST_TEST, "MNIST %"), (CANVAS, "canvas %")):
-            loss = next((l for l in losses if l.digit == digit and l.dataset == name), None)
+            loss = next((item for item in losses if item.digit == digit and item.dataset == name), None)
             row[label] = f"{100 * loss.candidate:.1f} / {100 * loss.active:.1f}" if loss else ""
         rows.append(row)
     return rows
