@@ -17,6 +17,7 @@ All of it goes into the folder's card (`companions`, `calibration`).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -272,17 +273,46 @@ def export_image_features(folder: Path) -> None:
 def calibrate_image(folder: Path, log=print) -> float:
     """Fit the image model's temperature on its MNIST validation digits; store it (and the mean
     penultimate feature vector personal adaptation centres by) in the card."""
+    folder = Path(folder)
+    mnist, val_index, _ = _mnist_split(folder)
+    temperature = calibrate_image_with(folder, mnist["x_train"][val_index], mnist["y_train"][val_index])
+    log(f"image temperature {temperature:.3f}")
+    return temperature
+
+
+def calibrate_image_with(folder: Path, model_inputs, labels) -> float:
+    """Fit the folder's image-model temperature on held-out model inputs; store it in the card."""
     from digitrec.inference import Recognizer
 
     folder = Path(folder)
-    mnist, val_index, _ = _mnist_split(folder)
     image = Recognizer(folder, backend="litert")
-    probabilities = image.probabilities(mnist["x_train"][val_index], calibrated=False)
-    temperature = calibrate.fit_temperature(probabilities, mnist["y_train"][val_index])
-    log(f"image temperature {temperature:.3f}")
-    features = image.features(mnist["x_train"][val_index])
+    model_inputs = _floats(model_inputs)
+    temperature = calibrate.fit_temperature(image.probabilities(model_inputs, calibrated=False), labels)
+    features = image.features(model_inputs)
     centre = {} if features is None else {"feature_mean": [round(float(v), 5) for v in features.mean(axis=0)]}
     _update_card(folder, {"image_temperature": temperature, **centre,
                           "fitted_on": "image: MNIST validation digits; strokes: out-of-fold pen writers; "
                                        "gate: MNIST validation digits and validation-font non-digits"}, {})
     return temperature
+
+
+def inherit_companions(folder: Path, source: Path) -> bool:
+    """Give a newly trained image model the companions of another folder (the active model's).
+
+    The trajectory model and the gate do not depend on the image model (they read the strokes
+    and the 28x28 input), so a candidate trained in the browser keeps reading strokes and saying
+    "not a digit". Returns False when the source has none.
+    """
+    folder, source = Path(folder), Path(source)
+    files = [name for name in (STROKES_FILE, GATE_FILE) if (source / name).is_file()]
+    if not files:
+        return False
+    for name in files:
+        shutil.copyfile(source / name, folder / name)
+    card = registry.read_card(source)
+    kept = {key: value for key, value in (card.get("calibration") or {}).items()
+            if key in ("strokes_temperature", "strokes_threshold", "gate_threshold")}
+    parts = {key: {**value, "inherited_from": source.name}
+             for key, value in (card.get("companions") or {}).items()}
+    _update_card(folder, kept, parts)
+    return True

@@ -62,6 +62,7 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
     # The training arrays are done with: let them go before evaluating and exporting, the
     # training process's peak (issue #8: <= 1 GB at the page's defaults).
     empty = np.empty((0, 28, 28), np.uint8)
+    held_out = training_data.x_val, training_data.y_val  # 5,000 uint8 inputs: calibration below
     training_data = replace(training_data, x_train=empty, y_train=empty[:, 0, 0],
                             x_val=empty, y_val=empty[:, 0, 0])
     _release_memory()
@@ -74,9 +75,23 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
     if not is_chief():
         return None  # with several machines only the chief (worker 0) writes the model folder
     folder = registry.save_model(result.model, card, version, directory)
+    _calibrate_and_equip(folder, held_out, directory)
     if on_progress:
         on_progress(Saved(folder.name, card["metrics"]))
     return folder
+
+
+def _calibrate_and_equip(folder: Path, held_out, directory: Path | None) -> None:
+    """Fit the new model's temperature on its validation digits and give it the active model's
+    trajectory model and not-a-digit gate, so a candidate reads strokes and calibrates like the
+    model it may replace."""
+    from digitrec import companion_training
+
+    if len(held_out[1]):
+        companion_training.calibrate_image_with(folder, held_out[0], held_out[1])
+    active = registry.active_version(directory or folder.parent, required=False)
+    if active and active != folder.name:
+        companion_training.inherit_companions(folder, (directory or folder.parent) / active)
 
 
 def _release_memory() -> None:

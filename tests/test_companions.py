@@ -111,3 +111,25 @@ def test_stroke_augmentation_keeps_the_digit_recognisable_shape(pen_digits):
         extent = points.max(axis=0) - points.min(axis=0)
         assert 0.3 < extent[1] < 2.0  # normalised, never collapsed or exploded
         assert len(varied) in (len(digit.strokes), len(digit.strokes) + 1)  # a crossbar at most
+
+
+def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(companion_model, tmp_path,
+                                                                                mnist_dir):
+    from digitrec.config import TrainingConfig
+    from digitrec.jobs import run_training
+
+    directory = tmp_path / "models"
+    shutil.copytree(companion_model, directory / companion_model.name)
+    (directory / registry.POINTER).write_text(companion_model.name + "\n")
+    config = TrainingConfig(architecture="fast", epochs=1, mnist_fraction=0.05, augment=False,
+                            pendigits=False, validation_size=500, batch_size=64)
+    folder = run_training(config, directory, mnist_folder=mnist_dir, version="candidate")
+    card = registry.read_card(folder)
+    assert (folder / STROKES_FILE).read_bytes() == (companion_model / STROKES_FILE).read_bytes()
+    assert (folder / GATE_FILE).is_file()
+    assert card["companions"]["strokes"]["inherited_from"] == companion_model.name
+    assert card["calibration"]["strokes_temperature"] == registry.read_card(companion_model)["calibration"][
+        "strokes_temperature"]
+    assert 0.05 <= card["calibration"]["image_temperature"] <= 20  # fitted on its own validation digits
+    candidate = Recognizer.load(folder)
+    assert candidate.reads_strokes and candidate.features(np.zeros((1, 28, 28), np.float32)) is not None
