@@ -93,12 +93,12 @@ class MnistSource:
     location: str
 
     def describe(self) -> str:
-        """One sentence for the user."""
+        """One sentence for any visitor (no server paths in it)."""
         if self.origin == MnistOrigin.FOLDER:
-            return f"MNIST is read from {self.location} (DIGITREC_MNIST_DIR)."
+            return "MNIST is read from the folder DIGITREC_MNIST_DIR names."
         if self.origin == MnistOrigin.KERAS_CACHE:
-            return f"MNIST is read from Keras' copy at {self.location}."
-        return f"MNIST (about 11 MB) will be downloaded from {self.location} when training starts."
+            return "MNIST is read from the copy Keras downloaded before."
+        return "MNIST (about 11 MB) will be downloaded when training starts."
 
 
 def keras_mnist_path() -> Path:
