@@ -87,3 +87,39 @@ def test_place_strokes_fits_height_and_centre(pen_digits):
     points = np.array([p for stroke in placed for p in stroke])
     assert np.isclose(points[:, 1].max() - points[:, 1].min(), 100, atol=1)
     assert np.allclose((points.max(axis=0) + points.min(axis=0)) / 2, (70, 90), atol=1)
+
+
+def test_find_mnist_says_where_mnist_will_come_from(tmp_path, monkeypatch, mnist_dir):
+    import http.server
+    import threading
+
+    monkeypatch.setattr(data, "MNIST_URL", "http://127.0.0.1:9/mnist.npz")  # nothing answers here
+    assert data.find_mnist(mnist_dir).origin == data.MnistOrigin.FOLDER
+    with pytest.raises(DataUnavailableError, match="lacks t10k-images"):
+        data.find_mnist(tmp_path)  # DIGITREC_MNIST_DIR pointing at a folder without the files
+    monkeypatch.delenv("DIGITREC_MNIST_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    with pytest.raises(DataUnavailableError, match="cannot be reached") as raised:
+        data.find_mnist()  # no folder, no Keras copy, no network
+    assert "DIGITREC_MNIST_DIR" in str(raised.value) and "mnist.npz" in str(raised.value)
+
+    class Answers(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{server.server_port}/mnist.npz")
+        assert data.find_mnist().origin == data.MnistOrigin.DOWNLOAD
+    finally:
+        server.shutdown()
+    copy = tmp_path / "keras" / "datasets" / "mnist.npz"
+    copy.parent.mkdir(parents=True)
+    empty = np.zeros((1, 28, 28), np.uint8)
+    np.savez(copy, x_train=empty, y_train=empty[:, 0, 0], x_test=empty, y_test=empty[:, 0, 0])
+    assert data.find_mnist().origin == data.MnistOrigin.KERAS_CACHE
