@@ -95,7 +95,7 @@ def test_find_mnist_says_where_mnist_will_come_from(tmp_path, monkeypatch, mnist
 
     monkeypatch.setattr(data, "MNIST_URL", "http://127.0.0.1:9/mnist.npz")  # nothing answers here
     assert data.find_mnist(mnist_dir).origin == data.MnistOrigin.FOLDER
-    with pytest.raises(DataUnavailableError, match="lacks t10k-images"):
+    with pytest.raises(DataUnavailableError, match="lacks train-images-idx3-ubyte.gz"):
         data.find_mnist(tmp_path)  # DIGITREC_MNIST_DIR pointing at a folder without the files
     monkeypatch.delenv("DIGITREC_MNIST_DIR", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
