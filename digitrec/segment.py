@@ -11,8 +11,8 @@ programme over the candidates, summing log-probabilities plus small geometric te
   in drawing order or in left-to-right order, no wider than a digit or two. Whether a short
   stroke is the bar of a 4, a 1 of its own or the cap of a 5 is what the readings decide.
 - **Pixels** (a photo, or a canvas without strokes): the ink falls into connected pieces;
-  a piece wide enough to hold two digits gets candidate cuts at the minima of its ink
-  columns, each cut following the path that crosses the least ink from top to bottom
+  a piece wide enough to hold two digits gets candidate cuts at the columns crossing the
+  least ink, each cut following the path that crosses the least ink from top to bottom
   (so a slanted or overlapping neighbour is cut around, not through). Candidates are runs
   of consecutive pieces, so touching digits are cut and a long-tailed 2 is not.
 
@@ -57,7 +57,7 @@ JOIN_GAP = 0.35  # a stroke this far (digit heights) right or left of the rest i
 SPECK_AREA = 0.04  # pieces with less ink than this share of the largest are specks
 WORK_HEIGHT = 70  # the ink is searched for cuts at about this many pixels per digit height
 SPLIT_FROM = 0.5  # a piece wider than this many digit heights may hold two digits
-CUT_SPACING = 0.12  # candidate cuts at least this many digit heights apart
+CUT_SPACING = 0.18  # candidate cuts at least this many digit heights apart
 CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its column
 MAX_PIECES = 6  # pieces per digit candidate
 MIN_SIDE_HEIGHT = 0.5  # a cut leaves ink this many digit heights tall on either side
@@ -546,11 +546,11 @@ def _cut_paths(piece: np.ndarray, digit_height: float, pen: float) -> np.ndarray
     # A cut leaves ink of digit height on both sides: the tail of a 2 or the bar of a 7 is no
     # digit of its own, a touching neighbour stands as tall.
     possible = np.minimum(left_height, right_height) >= MIN_SIDE_HEIGHT * digit_height
-    inner = np.arange(1, width - 1)
-    is_minimum = (smooth[inner] <= smooth[inner - 1]) & (smooth[inner] <= smooth[inner + 1]) & possible[inner]
-    picks = inner[is_minimum]
+    picks = np.flatnonzero(possible)
     if picks.size == 0:
         return None
+    # The columns crossing the least ink first, CUT_SPACING apart (not only the minima: where
+    # digits overlap, the column profile has no minimum between them).
     spacing = CUT_SPACING * digit_height
     chosen = []
     for column in picks[np.argsort(smooth[picks], kind="stable")]:
