@@ -135,3 +135,32 @@ def test_reliability_chart_plots_every_filled_bin_against_the_diagonal():
     bars = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "bar")
     assert bars["encoding"]["y"]["field"] == "accuracy"
     assert sum(1 for row in rows if row["count"]) in {len(v) for v in spec["datasets"].values()}
+
+
+def test_time_left_reads_as_people_say_it():
+    from digitrec.views import time_left_text
+
+    assert time_left_text(None) == "estimating time left…"
+    assert time_left_text(4) == "a few seconds left"
+    assert time_left_text(47) == "about 45 s left"
+    assert time_left_text(59.9) == "about 1 min left"  # not "about 60 s"
+    assert time_left_text(80) == "about 1 min 20 s left"
+    assert time_left_text(3599) == "about 1 h left"
+    assert time_left_text(5000) == "about 1 h 23 min left"
+
+
+def test_training_curves_move_within_an_epoch():
+    from digitrec.events import BatchProgress, EpochEnd
+    from digitrec.views import training_curves
+
+    curve = [BatchProgress(1, 2, batch, 100, 1.0, None, 2.0 / batch, 0.5 + batch / 250)
+             for batch in (1, 25, 50, 75, 100)]
+    loss, accuracy = training_curves(curve, [EpochEnd(1, 2, 0.4, 0.8, 0.35, 0.85)])
+    for chart, metric in ((loss, "loss"), (accuracy, "accuracy")):
+        spec = chart.to_dict()
+        rows = next(iter(spec["datasets"].values()))
+        training = [row["epoch"] for row in rows if row["split"] == "training"]
+        assert training == [0.01, 0.25, 0.5, 0.75, 1.0]  # five points before the first epoch's end
+        assert [row["epoch"] for row in rows if row["split"] == "validation"] == [1.0]
+        assert {row["metric"] for row in rows} == {metric}
+        assert spec["width"] == "container"  # fits its column
