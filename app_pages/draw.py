@@ -14,7 +14,7 @@ from digitrec.explain import explain
 from digitrec.limits import SaveQuota
 from digitrec.segment import read_number
 from digitrec.upload import decode_canvas, decode_upload, stored_drawing
-from digitrec.views import a_digit, explanation_image, model_input_image, probability_chart_spec
+from digitrec.views import a_digit, explanation_image, model_input_image, probability_chart_parts
 from app_pages.common import recognizer, store
 from app_pages.viewport import content_width
 
@@ -186,7 +186,7 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
     if started is not None:
         timing.record("draw-answer", started)  # the script's part of what a stroke waits for
     with chart_column:
-        st.vega_lite_chart(probability_chart_spec(prediction, height=CHART_HEIGHT), width="stretch")
+        st.vega_lite_chart(*probability_chart_parts(prediction, CHART_HEIGHT), width="stretch")
     with answer_column:
         show_pictures(prediction, model, source)
     with chart_column:
@@ -210,8 +210,7 @@ def show_number(reading, drawing, key: str, model, phone: bool):
             picture.image(model_input_image(prediction.model_input, scale=3))
             label.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}"
                            + (" · unsure" if prediction.status == "unsure" else ""))
-            st.vega_lite_chart(probability_chart_spec(prediction, height=DIGIT_CHART_HEIGHT),
-                               width="stretch")
+            st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT), width="stretch")
     st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
     number_correction_form(reading, drawing, key, model.version, columns)
 

@@ -206,6 +206,21 @@ def _probability_spec_template(height: int, adapted: bool = False) -> dict:
     return spec
 
 
+def probability_chart_parts(prediction, height: int = 220) -> tuple[pd.DataFrame, dict]:
+    """The probability chart as (table, spec without data): `st.vega_lite_chart(*parts)`.
+
+    The spec is the same for every prediction and only the table changes, so at each stroke
+    the browser swaps the data of the chart it already drew instead of compiling and drawing
+    a new chart (a spec with the values inline, as probability_chart_spec's, differs at every
+    stroke). A prediction adapted to a person's examples also shows the shared model's ticks.
+    """
+    shared = getattr(prediction, "base_probabilities", None)
+    table = pd.DataFrame(_probability_rows(prediction.probabilities, prediction.digit, shared))
+    spec = copy.deepcopy(_probability_spec_template(height, shared is not None))
+    spec.pop("data", None)  # Altair's reference to its dataset: Streamlit passes `table` instead
+    return table, spec
+
+
 def probability_chart_spec(prediction, height: int = 220) -> dict:
     """The Altair probability chart as a Vega-Lite spec with this prediction's values inline.
 

@@ -164,3 +164,19 @@ def test_training_curves_move_within_an_epoch():
         assert [row["epoch"] for row in rows if row["split"] == "validation"] == [1.0]
         assert {row["metric"] for row in rows} == {metric}
         assert spec["width"] == "container"  # fits its column
+
+
+def test_probability_chart_parts_keep_one_spec_and_change_only_the_table():
+    from types import SimpleNamespace
+
+    from digitrec.views import probability_chart_parts
+
+    first = SimpleNamespace(probabilities=tuple([0.9] + [0.1 / 9] * 9), digit=0)
+    second = SimpleNamespace(probabilities=tuple([0.1 / 9] * 8 + [0.9, 0.1 / 9]), digit=8)
+    (table_1, spec_1), (table_2, spec_2) = probability_chart_parts(first), probability_chart_parts(second)
+    assert spec_1 == spec_2 and "data" not in spec_1, "the spec changes with the prediction"
+    assert spec_1 is not spec_2  # each call gets its own copy (Streamlit may add to it)
+    assert list(table_2["digit"]) == [str(d) for d in range(10)]
+    assert table_2["probability"].tolist() == list(second.probabilities)
+    assert table_2["predicted"].tolist() == [d == 8 for d in range(10)]
+    assert table_1["predicted"].tolist() == [d == 0 for d in range(10)]
