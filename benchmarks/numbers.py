@@ -13,7 +13,8 @@ their digit, so the truth is known.
 Prints exact-number accuracy for the stroke path (`read_number(r, canvas, strokes)`) and the
 pixel path (`read_number(r, canvas)`), per number length and for numbers whose neighbouring
 digits all stand apart ("spaced") vs numbers with at least one pair touching or overlapping,
-the share of pairs whose ink columns meet and whose ink touches, and milliseconds per number
+the share of pairs whose ink columns meet and whose ink touches, how many misread (and right)
+numbers the reading flags, and milliseconds per number
 (wall clock, and the process's CPU time, which a busy machine inflates less). Every number is
 read cold: in the app a new stroke re-reads only the stroke groups that hold it.
 Tune `digitrec.segment` on other writers (--writers 1-20) and another seed, never on 21-30.
@@ -137,6 +138,7 @@ def main():
     times = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
     cpu = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
     misread = {"strokes": [], "pixels": []}
+    flagged = {"strokes": {True: [], False: []}, "pixels": {True: [], False: []}}
     pairs_meeting = pairs_touching = pairs = 0
     for length in LENGTHS:
         done = 0
@@ -157,12 +159,14 @@ def main():
             truth = "".join(str(d.label) for d in digits)
             for path, given in (("strokes", strokes), ("pixels", None)):
                 started, started_cpu = time.perf_counter(), time.process_time()
-                text = read_number(reader if given else recognizer, canvas, given).text
+                reading = read_number(reader if given else recognizer, canvas, given)
+                text = reading.text
                 elapsed = (time.perf_counter() - started) * 1000
                 cpu[path][length].append((time.process_time() - started_cpu) * 1000)
                 right = text == truth
                 results[path][length].append(right)
                 results[path][kind].append(right)
+                flagged[path][right].append(reading.unsure)
                 times[path][length].append(elapsed)
                 if not right:
                     misread[path].append(f"{truth}->{text or '-'}")
@@ -179,6 +183,9 @@ def main():
         print("  ms per number by length, wall p50/p95 (CPU time p50): " + "  ".join(
             f"{length}: {np.percentile(times[path][length], 50):.1f}/{np.percentile(times[path][length], 95):.1f}"
             f" ({np.percentile(cpu[path][length], 50):.1f})" for length in LENGTHS))
+        print(f"  flagged on the page (a digit unsure, maybe two digits or one with the next): "
+              f"{np.mean(flagged[path][False] or [0]):.0%} of misread numbers, "
+              f"{np.mean(flagged[path][True] or [0]):.0%} of numbers read right")
         if args.show:
             print(f"  misread (first {args.show}): " + ", ".join(misread[path][: args.show]))
 

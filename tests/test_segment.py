@@ -325,7 +325,7 @@ def test_a_group_whose_split_scores_close_is_flagged_maybe_two():
     clear = read_number(Scripted(narrow=0.05, wide=0.99), canvas, two_bars())
     assert clear.text == "4" and clear.flags == [frozenset()] and not clear.unsure
     # ... and two digits that would read almost as well as one are flagged the other way.
-    joined = read_number(Scripted(narrow=0.97, wide=0.97), canvas, two_bars())
+    joined = read_number(Scripted(narrow=0.8, wide=0.99), canvas, two_bars())
     assert joined.text == "11"
     assert DigitFlag.MAYBE_JOINED in joined.flags[0]
     assert "The 1st and 2nd digits may be one digit." in joined.notes()
