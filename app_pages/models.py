@@ -5,6 +5,7 @@ import uuid
 import streamlit as st
 
 from digitrec import DigitrecError, admin, registry
+from digitrec.config import architecture_name
 from digitrec.views import confusion_chart
 from app_pages.common import admin_password, recognizer
 from app_pages.promotion import ask_pending, promote_clicked, show_message
@@ -63,7 +64,7 @@ st.dataframe(
       "MNIST test %": percent(card.get("metrics", {}).get("mnist_test_accuracy")),
       "canvas %": percent(card.get("metrics", {}).get("pendigits_canvas_accuracy")),
       "created": card.get("created", "")[:16].replace("T", " "),
-      "architecture": card.get("architecture"), "parameters": card.get("parameters"),
+      "architecture": architecture_name(card.get("architecture") or "?"), "parameters": card.get("parameters"),
       "size KB": round(sum(card.get("files", {}).values()) / 1024),
       "epochs": card.get("training", {}).get("epochs_done")}
      for card in cards],
