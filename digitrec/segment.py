@@ -22,6 +22,7 @@ digits (the best split of it scores close), may be one digit with its right neig
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import OrderedDict
@@ -88,7 +89,7 @@ class DigitBox:
     top: int
     right: int
     bottom: int
-    image: np.ndarray = field(repr=False, compare=False)  # float32 ink (high) on black, this digit only
+    image: np.ndarray | None = field(repr=False, compare=False)  # float32 ink (high) on black, this digit only
     strokes: tuple | None = field(default=None, repr=False, compare=False)  # its pen strokes, if read from strokes
 
 
@@ -106,6 +107,11 @@ class NumberReading:
     def unsure(self) -> bool:
         """Whether any digit is flagged (low confidence, or maybe two digits or half of one)."""
         return any(self.flags) or any(prediction.status == "unsure" for prediction in self.digits)
+
+    def without_crops(self) -> "NumberReading":
+        """The same reading with the boxes' ink crops dropped (image None), e.g. to keep in a session."""
+        boxes = [dataclasses.replace(box, image=None, strokes=None) for box in self.boxes]
+        return dataclasses.replace(self, boxes=boxes)
 
     def notes(self) -> list[str]:
         """One sentence per doubt, for the page: 'The 2nd digit may be two digits.'"""

@@ -216,6 +216,17 @@ def test_specks_and_dots_are_not_digits(held_out, model):
     assert read_number(model, dotted, strokes + [[(330.0, 200.0)], [(600.0, 40.0)]]).text == "27"
 
 
+def test_a_reading_without_crops_keeps_what_the_page_needs(held_out, model):
+    canvas, strokes, _ = write([first(held_out, 6), first(held_out, 1)], [0.2])
+    reading = read_number(model, canvas, strokes)
+    light = reading.without_crops()
+    assert light.text == reading.text and light.digits == reading.digits and light.flags == reading.flags
+    assert [(b.left, b.top, b.right, b.bottom) for b in light.boxes] == \
+        [(b.left, b.top, b.right, b.bottom) for b in reading.boxes]
+    assert all(box.image is None and box.strokes is None for box in light.boxes)
+    assert all(box.image is not None for box in reading.boxes)
+
+
 def test_an_empty_canvas_has_no_digits(model):
     for image in (np.zeros((HEIGHT, WIDTH, 4), np.uint8), np.full((HEIGHT, WIDTH, 3), 255, np.uint8)):
         reading = read_number(model, image)
