@@ -134,6 +134,15 @@ def ordinal(number: int) -> str:
     return f"{number}{suffix}"
 
 
+def strokes_in_image(strokes, canvas_width: float, image_width: float) -> list:
+    """Canvas strokes (CSS pixels) in the pixels of the canvas's image, which a high-density
+    screen sends at 2-3 times the canvas's size: boxes are then in the image's pixels."""
+    factor = image_width / canvas_width if canvas_width > 0 else 1.0
+    if factor == 1.0:
+        return [list(stroke) for stroke in strokes]
+    return [[(x * factor, y * factor) for x, y in stroke] for stroke in strokes]
+
+
 def read_number(recognizer, image, strokes=None) -> NumberReading:
     """Read every digit of a written number with one batched recogniser call.
 
@@ -383,10 +392,10 @@ def _pen_width(image) -> float:
     if image is None:
         return 0.0
     try:
-        mask = ink_map(image) >= INK_THRESHOLD
+        ink = ink_map(image)
     except ValueError:
         return 0.0
-    return stroke_width(mask)
+    return stroke_width(ink >= INK_THRESHOLD) * _shrink_factor(image, ink.shape)  # ink_map shrinks huge images
 
 
 def _stroke_box(candidate: _Candidate, pen: float, shape, rendered: bool) -> DigitBox:

@@ -12,7 +12,7 @@ import pytest
 from digitrec.data import place_strokes, render_strokes
 from digitrec.inference import Recognizer, prediction_from
 from digitrec.preprocess import preprocess
-from digitrec.segment import DigitBox, DigitFlag, NumberReading, ordinal, read_number
+from digitrec.segment import DigitBox, DigitFlag, NumberReading, ordinal, read_number, strokes_in_image
 from digitrec.strokes import MAX_STROKES, StrokesError
 
 HEIGHT, WIDTH = 280, 700  # the app's number canvas
@@ -136,6 +136,19 @@ def test_strokes_boxes_lie_around_their_digits(held_out, model):
         assert box.left <= min(xs) and box.right >= max(xs)
         assert 0 <= box.top < box.bottom <= HEIGHT and box.right <= WIDTH
         assert box.image.dtype == np.float32 and box.image.ndim == 2 and box.image.max() > 0.9
+
+
+def test_a_high_density_screen_gets_boxes_in_its_image_pixels(held_out, model):
+    digits = [first(held_out, 7), first(held_out, 3)]
+    canvas, strokes, _ = write(digits, [0.2])
+    double = np.repeat(np.repeat(canvas, 2, axis=0), 2, axis=1)  # devicePixelRatio 2
+    reading = read_number(model, double, strokes_in_image(strokes, WIDTH, double.shape[1]))
+    plain = read_number(model, canvas, strokes)
+    assert reading.text == plain.text
+    for box, small in zip(reading.boxes, plain.boxes):
+        assert abs(box.left - 2 * small.left) <= 4 and abs(box.right - 2 * small.right) <= 4
+        assert box.right <= double.shape[1] and box.bottom <= double.shape[0]
+    assert strokes_in_image(strokes, WIDTH, WIDTH) == [list(stroke) for stroke in strokes]
 
 
 def test_too_many_strokes_are_refused(model):
