@@ -371,17 +371,29 @@ def test_draw_page_reads_a_real_canvas_png(app_env, monkeypatch, pen_digits):
 
 
 def test_saves_are_rate_limited_per_session(app_env, monkeypatch, pen_digits):
-    from digitrec.limits import SAVES_PER_MINUTE
+    """A session that saved SAVES_PER_MINUTE samples this minute is told to wait; nothing is saved."""
+    import sys
+    import types
+
+    from streamlit.testing.v1 import AppTest
+
+    from digitrec.limits import SAVES_PER_MINUTE, SaveQuota
     from digitrec.store import SampleStore
 
-    app = canvas_page(monkeypatch, digit_canvas_png(pen_digits))
-    for _ in range(SAVES_PER_MINUTE):
-        next(b for b in app.button if b.label.startswith("Yes, it is a")).click().run()
-        assert any("Saved sample" in s.value for s in app.success)
+    quota = SaveQuota()
+    for _ in range(SAVES_PER_MINUTE):  # this session's earlier saves of the last minute
+        quota.record()
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: BrowserCanvas(digit_canvas_png(pen_digits))
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    repo = Path(__file__).resolve().parents[1]
+    app = AppTest.from_file(str(repo / "app_pages" / "draw.py"), default_timeout=HANG_LIMIT)
+    app.session_state["save_quota"] = quota
+    app.run()
     next(b for b in app.button if b.label.startswith("Yes, it is a")).click().run()
     assert not app.exception
     assert any(f"At most {SAVES_PER_MINUTE} samples a minute" in e.value for e in app.error)
-    assert SampleStore(app_env["samples"]).count() == SAVES_PER_MINUTE
+    assert SampleStore(app_env["samples"]).count() == 0
 
 
 def test_save_quota_caps_a_session_and_its_rate():
