@@ -111,9 +111,10 @@ def correction_form(prediction, drawing_png, key: str, model_version: str):
     if save_status(key):
         return
     st.markdown("**Right?** Save this drawing to teach the next model.")
-    st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
-              key=f"confirm-{key}", on_click=save_samples,
-              args=(key, [(prediction, prediction.digit, drawing_png)], model_version))
+    if prediction.digit is not None:  # not for a drawing the model says is no digit
+        st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
+                  key=f"confirm-{key}", on_click=save_samples,
+                  args=(key, [(prediction, prediction.digit, drawing_png)], model_version))
     others = [str(d) for d in range(10) if d != prediction.digit]
     picked = st.pills("No, the right digit is", others, key=f"pick-{key}", selection_mode="single")
     if picked is not None:
@@ -146,6 +147,13 @@ def number_correction_form(reading, drawing, key: str, model_version: str, colum
 
 def show_answer(prediction):
     """The predicted digit with its confidence and the top 3."""
+    if prediction.digit is None:  # the model says this is no digit (status "not_digit")
+        st.warning("This does not look like a digit. Draw one digit, 0-9, as large as the box.",
+                   icon=":material/help:")
+        if prediction.probabilities is not None:
+            st.markdown("As a digit it would be: " + " · ".join(
+                f"**{d}** {p:.1%}" for d, p in prediction.top(3)))
+        return
     st.metric("Prediction", str(prediction.digit),
               help="The digit the model reads, with its probability below.")
     st.markdown(f"Confidence **{prediction.confidence:.1%}**")
@@ -185,8 +193,9 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
         show_answer(prediction)
     if started is not None:
         timing.record("draw-answer", started)  # the script's part of what a stroke waits for
-    with chart_column:
-        st.vega_lite_chart(*probability_chart_parts(prediction, CHART_HEIGHT), width="stretch")
+    if prediction.probabilities is not None:
+        with chart_column:
+            st.vega_lite_chart(*probability_chart_parts(prediction, CHART_HEIGHT), width="stretch")
     with answer_column:
         show_pictures(prediction, model, source)
     with chart_column:

@@ -108,6 +108,22 @@ def test_one_drawing_is_saved_once_and_a_new_drawing_gets_fresh_controls(app_env
     assert len(SampleStore(app_env["samples"]).list()) == 2
 
 
+def test_draw_page_says_when_a_drawing_is_no_digit(app_env, monkeypatch, pen_digits):
+    from digitrec import inference
+
+    def no_digit(self, image, strokes=None):
+        prepared = inference.preprocess(image)
+        return inference.prediction_from(prepared.model_input, np.full(10, 0.1), not_digit=True)
+
+    monkeypatch.setattr(inference.Recognizer, "predict", no_digit)
+    digit = next(d for d in pen_digits if d.writer > 20 and d.label == 5)
+    app = draw_page(monkeypatch, draw_pen_digit(digit))
+    assert not app.exception
+    assert not app.metric, "a drawing the model calls no digit is shown as a digit"
+    assert any("does not look like a digit" in w.value for w in app.warning)
+    assert not any(b.label.startswith("Yes, it is") for b in app.button)
+
+
 def test_samples_page_empty_and_filled(app_env):
     app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
     assert not app.exception and any("No samples yet" in i.value for i in app.info)
