@@ -9,7 +9,8 @@ a visitor does, with a 2-4 s pause after every answer:
   draw    send a recorded drawing (the Draw page reads it: a Prediction)
   save    press "Yes, it is a …" under the last drawing (a "Saved sample" message)
   upload  upload a photo over HTTP (PUT /_stcore/upload_file, XSRF token as a browser sends
-          it) and set the uploader's widget state (a Prediction)
+          it), set the uploader's widget state (a Prediction) and, as a browser does, delete
+          the file it replaced (DELETE on its URL)
   samples open the Samples page on a random page of the gallery (the "Samples" metric)
   delete  press a Delete button of the gallery page shown (the page again, one sample fewer)
 The server's RSS (/proc/<pid>/status) is sampled every 10 s. Printed: the RSS series, its
@@ -153,6 +154,7 @@ class Session:
         self.last_drawing = None  # (frame, yes button id) after a draw
         self.samples_page = 1
         self.where = "draw"  # the page the last full run showed
+        self.uploaded = None  # the upload URL of the file in the uploader
 
     def back_msg(self, frame: bytes | None = None, page_hash: str | None = None, widgets=()):
         """A rerun request: a recorded one (widget states kept) or a fresh one on `page_hash`."""
@@ -228,6 +230,9 @@ class Session:
         page = await self.run(socket_, self.back_msg(page_hash=self.pages.get("", ""), widgets=[state]))
         self.where = "draw"
         self.check("upload", page, expect_metric="Prediction")
+        if self.uploaded:  # a browser deletes the file a new one replaces in the uploader
+            await asyncio.to_thread(delete_file, self.port, self.uploaded, self.results["xsrf"])
+        self.uploaded = url
 
     def samples_widgets(self):
         from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -307,6 +312,14 @@ def put_file(port, url, name, data, mime, xsrf):
     with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT_S) as response:
         if response.status != 204:
             raise OSError(f"upload answered HTTP {response.status}")
+
+
+def delete_file(port, url, xsrf):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{url}", method="DELETE",
+                                     headers={"X-Xsrftoken": xsrf, "Cookie": f"_streamlit_xsrf={xsrf}"})
+    with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT_S) as response:
+        if response.status != 204:
+            raise OSError(f"deleting an upload answered HTTP {response.status}")
 
 
 async def sample_rss(pid, start, stop_event, series):
