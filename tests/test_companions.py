@@ -87,11 +87,18 @@ def test_not_digit_follows_the_cards_thresholds(companion_model, tmp_path, held_
     reading = Recognizer.load(flag_all).predict(image)
     assert reading.status == Status.NOT_DIGIT == "not_digit"
     assert reading.digit is None and reading.confidence is None and len(reading.probabilities) == 10
+    card["calibration"].update(gate_threshold=-1.0, strokes_threshold=1.0)
+    registry.write_card(flag_all, card)
+    gate_only = Recognizer.load(flag_all)
+    assert gate_only.predict(image).status == Status.NOT_DIGIT  # no strokes: the gate alone decides
+    assert gate_only.predict(image, strokes=strokes).status != Status.NOT_DIGIT  # the pen path disagrees
+    card["calibration"].update(gate_threshold=-1.0, strokes_threshold=-1.0)
+    registry.write_card(flag_all, card)
+    both = Recognizer.load(flag_all)
+    assert both.predict(image, strokes=strokes).status == Status.NOT_DIGIT
     card["calibration"].update(gate_threshold=1.0, strokes_threshold=-1.0)
     registry.write_card(flag_all, card)
-    flagged_by_strokes = Recognizer.load(flag_all)
-    assert flagged_by_strokes.predict(image).status != Status.NOT_DIGIT  # no strokes: the gate alone
-    assert flagged_by_strokes.predict(image, strokes=strokes).status == Status.NOT_DIGIT
+    assert Recognizer.load(flag_all).predict(image, strokes=strokes).status != Status.NOT_DIGIT
 
 
 def test_a_model_folder_without_companions_ignores_strokes(tiny_model, held_out):
