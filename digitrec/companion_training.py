@@ -99,10 +99,13 @@ def predict(model, x, batch_size=512) -> np.ndarray:
 
 
 def fold_models_dir(version: str) -> Path:
-    """Where a model's cross-validation fold models are kept for benchmarks (not in the model folder)."""
+    """Where a model's cross-validation fold models are: the committed model folder's
+    `cross-validation/` (the fold that held writers 21-30 out, for benchmarks), else the cache
+    training wrote them to. They are never served."""
     from digitrec.train import cache_dir
 
-    return cache_dir() / "cross-validation" / version
+    committed = registry.REPO_MODELS / version / "cross-validation"
+    return committed if committed.is_dir() else cache_dir() / "cross-validation" / version
 
 
 def cross_validate(pen, others_train, others_test, epochs, seed, log=print, keep: Path | None = None) -> dict:
