@@ -38,7 +38,8 @@ from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingCon
 from digitrec.errors import LimitError, TrainingBusyError
 from digitrec.events import BatchProgress, DataReady, EpochEnd, Event, Failed, JobState, Saved, Usage, decode
 from digitrec.evaluate import build_card, evaluate_model
-from digitrec.train import held_out_pendigits, is_chief, prepare_data, train
+from digitrec.train import (TrainingData, TrainingResult, held_out_pendigits, is_chief,
+                            prepare_data, train)
 
 LOCK_FILE = ".training.lock"
 LOG_TAIL_LINES = 8  # of the training process's log, shown when it dies without a word
@@ -53,19 +54,53 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
 
     `on_progress` gets DataReady, BatchProgress, EpochEnd and finally Saved events.
     Returns the folder, or None on a worker other than the chief in multi-machine training.
+    Its parts, `train_candidate`, `finish_candidate` and `equip_candidate`, may run in separate
+    process images (the training process does: digitrec.worker).
     """
+    trained = train_candidate(config, samples, on_progress, stop_event, verbose, mnist_folder)
+    return finish_candidate(config, trained, directory, version, on_progress)
+
+
+@dataclass
+class TrainedCandidate:
+    """What training hands to evaluation and saving: the model and how it trained, the test
+    set with the data's counts and checksums (training arrays released), and the validation
+    digits (for calibration)."""
+
+    training_data: TrainingData
+    result: TrainingResult
+    held_out: tuple
+
+
+def train_candidate(config: TrainingConfig, samples=None,
+                    on_progress: Callable[[Event], None] | None = None,
+                    stop_event: threading.Event | None = None, verbose: int = 0,
+                    mnist_folder=None) -> TrainedCandidate:
+    """Prepare the data and train (DataReady, BatchProgress and EpochEnd events)."""
     training_data = prepare_data(config, data.load_mnist(mnist_folder), samples)
     _release_memory()  # the raw and cached arrays prepare_data read are garbage now
     if on_progress:
         on_progress(DataReady(training_data.counts))
     result = train(config, training_data, on_progress, stop_event, verbose)
-    # The training arrays are done with: let them go before evaluating and exporting, the
-    # training process's peak (issue #8: <= 1 GB at the page's defaults).
+    # The training arrays are done with: let them go before evaluating and exporting.
     empty = np.empty((0, 28, 28), np.uint8)
-    held_out = training_data.x_val, training_data.y_val  # 5,000 uint8 inputs: calibration below
+    held_out = training_data.x_val, training_data.y_val  # 5,000 uint8 inputs: calibration
     training_data = replace(training_data, x_train=empty, y_train=empty[:, 0, 0],
                             x_val=empty, y_val=empty[:, 0, 0])
     _release_memory()
+    return TrainedCandidate(training_data, result, held_out)
+
+
+def finish_candidate(config: TrainingConfig, trained: TrainedCandidate, directory: Path | None = None,
+                     version: str | None = None,
+                     on_progress: Callable[[Event], None] | None = None,
+                     equip: bool = True) -> Path | None:
+    """Evaluate a trained candidate and write its card and model folder; the folder.
+
+    With `equip` it is also calibrated and given companions (`equip_candidate`, a Saved event);
+    without, the caller does that (the training process, in a TensorFlow-free image of itself).
+    """
+    training_data, result = trained.training_data, trained.result
     try:
         pendigits = held_out_pendigits()
     except data.DataUnavailableError:
@@ -75,10 +110,18 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
     if not is_chief():
         return None  # with several machines only the chief (worker 0) writes the model folder
     folder = registry.save_model(result.model, card, version, directory)
+    if equip:
+        _release_memory()  # what the export left behind, before LiteRT's calibration run
+        equip_candidate(folder, trained.held_out, directory, on_progress)
+    return folder
+
+
+def equip_candidate(folder: Path, held_out, directory: Path | None = None,
+                    on_progress: Callable[[Event], None] | None = None) -> None:
+    """Calibrate a saved candidate and give it companions (no TensorFlow); then a Saved event."""
     _calibrate_and_equip(folder, held_out, directory)
     if on_progress:
-        on_progress(Saved(folder.name, card["metrics"]))
-    return folder
+        on_progress(Saved(folder.name, registry.read_card(folder)["metrics"]))
 
 
 def _calibrate_and_equip(folder: Path, held_out, directory: Path | None) -> None:
@@ -271,6 +314,8 @@ def _worker_environment() -> dict:
     environment["PYTHONPATH"] = os.pathsep.join(
         [root] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p])
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Fewer malloc arenas: TensorFlow's threads otherwise each grow their own heap.
+    environment.setdefault("MALLOC_ARENA_MAX", "2")
     return environment
 
 

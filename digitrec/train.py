@@ -27,6 +27,7 @@ PREPROCESS_VERSION = "2"  # bump when preprocess changes, so cached model inputs
 PEN_RENDERINGS = 2  # each training writer's digit is drawn this many ways
 CACHE_FORMAT = "u8"  # model inputs cached as uint8
 PREPROCESS_CHUNK = 4096  # images preprocessed (as float32) at a time while building a cache
+PIPELINE_PARALLELISM = 2  # batches prepared at once, and ready ahead of the model
 PROGRESS_INTERVAL_S = 0.5  # a BatchProgress event at most this often (and each epoch's last batch)
 
 
@@ -251,14 +252,17 @@ def _dataset(x, y, batch_size, shuffle_seed=None, augmenter=None, arrays: list |
     indices = tf.data.Dataset.range(count)
     if shuffle_seed is not None:
         indices = indices.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = indices.batch(batch_size).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    # Fixed parallelism and buffers: tf.data's autotuning grew its buffers with the load on
+    # the machine (the training process's peak varied by 90 MB between runs).
+    dataset = indices.batch(batch_size).map(to_batch, num_parallel_calls=PIPELINE_PARALLELISM)
     if augmenter is not None:
         dataset = dataset.map(lambda images, labels: (augmenter(images, training=True), labels),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+                              num_parallel_calls=PIPELINE_PARALLELISM)
     options = tf.data.Options()
+    options.autotune.enabled = False
     # Several machines (TF_CONFIG): each reads its own share of the batches.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(options).prefetch(PIPELINE_PARALLELISM)
 
 
 def make_progress_callback(on_progress, stop_event, epochs, batches,
@@ -338,7 +342,8 @@ def train(config: TrainingConfig, training_data: TrainingData,
     train_arrays, val_arrays = [], []
     train_set = _dataset(training_data.x_train, training_data.y_train, config.batch_size,
                          shuffle_seed=config.seed, augmenter=augmenter, arrays=train_arrays)
-    val_set = _dataset(training_data.x_val, training_data.y_val, 512, arrays=val_arrays)
+    # Validation in training-sized batches: 512 at a time quadrupled the activations' memory.
+    val_set = _dataset(training_data.x_val, training_data.y_val, config.batch_size, arrays=val_arrays)
     batches = int(np.ceil(len(training_data.y_train) / config.batch_size))
     with strategy.scope():
         model = build_model(config)

@@ -6,6 +6,12 @@ JOB_FOLDER holds config.json and, optionally, samples.npz. Events go to the inhe
 descriptor EVENTS_FD as JSON lines (digitrec.events.encode). A line "stop" on stdin stops the
 training after the current batch (what it learned is still saved). The process holds the
 training lock (the inherited LOCK_FD) until it exits, and exits when its parent does.
+
+Each half of the work runs in a fresh image of this process (by exec: same process, same
+lock, same pipes), so what one half left in memory is gone before the next adds its own and
+the process peaks lower: training hands the trained weights, test and validation digits to
+`--finish` (evaluate, export, save: TensorFlow), which hands the saved folder to `--equip`
+(calibrate and copy the companions: LiteRT only, no TensorFlow).
 """
 
 from __future__ import annotations
@@ -54,17 +60,21 @@ def read_commands(stop: threading.Event) -> None:
 
 
 def main(argv: list[str]) -> int:
+    phase = argv[0] if argv[:1] in (["--finish"], ["--equip"]) else "--train"
+    finishing = phase != "--train"
+    arguments = argv[1:] if finishing else argv
     job_folder, models_dir, events_fd, parent_pid, lock_fd = (
-        Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]))
+        Path(arguments[0]), Path(arguments[1]), int(arguments[2]), int(arguments[3]), int(arguments[4]))
     die_with_parent(parent_pid)
     if lock_fd >= 0:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the server's lock, now held here
     stop = threading.Event()
     threading.Thread(target=read_commands, args=(stop,), daemon=True, name="commands").start()
-    try:
-        os.nice(10)  # predictions in the server process come first
-    except OSError:
-        pass
+    if not finishing:
+        try:
+            os.nice(10)  # predictions in the server process come first (kept across exec)
+        except OSError:
+            pass
     events = os.fdopen(events_fd, "w", encoding="utf-8", buffering=1)
     sending = threading.Lock()
 
@@ -74,28 +84,81 @@ def main(argv: list[str]) -> int:
         with sending:
             events.write(encode(event) + "\n")
 
+    next_phase = None
     try:
         import numpy as np
 
         from digitrec.config import TrainingConfig
         from digitrec.errors import DigitrecError
-        from digitrec.jobs import run_training
+        from digitrec.jobs import equip_candidate, finish_candidate, train_candidate
 
         config = TrainingConfig.from_dict(json.loads((job_folder / "config.json").read_text()))
-        samples = None
-        if (job_folder / "samples.npz").is_file():
-            with np.load(job_folder / "samples.npz") as stored:
-                samples = tuple(stored[f"arr_{index}"] for index in range(len(stored.files)))
         try:
-            run_training(config, models_dir, samples, on_progress=send, stop_event=stop)
+            if phase == "--equip":
+                saved = json.loads((job_folder / "saved.json").read_text())
+                with np.load(job_folder / "trained.npz") as stored:
+                    held_out = stored["x_val"], stored["y_val"]
+                equip_candidate(Path(saved["folder"]), held_out, models_dir, on_progress=send)
+            elif phase == "--finish":
+                folder = finish_candidate(config, load_trained(job_folder, config), models_dir,
+                                          on_progress=send, equip=False)
+                if folder is not None:
+                    (job_folder / "saved.json").write_text(json.dumps({"folder": str(folder)}))
+                    next_phase = "--equip"
+            else:
+                samples = None
+                if (job_folder / "samples.npz").is_file():
+                    with np.load(job_folder / "samples.npz") as stored:
+                        samples = tuple(stored[f"arr_{index}"] for index in range(len(stored.files)))
+                save_trained(job_folder, train_candidate(config, samples, send, stop))
+                next_phase = "--finish"
         except Exception as error:  # every failure goes to the page instead of dying silently
             message = str(error) if isinstance(error, (DigitrecError, ValueError)) else \
                 f"{type(error).__name__}: {error}"
             send(Failed(message))
     finally:
+        if next_phase is not None:
+            events.flush()
+            os.execv(sys.executable, [sys.executable, "-m", "digitrec.worker", next_phase, *arguments])
+        # ru_maxrss outlives exec: this is the peak of both halves.
         send(Usage(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
         events.close()
     return 0
+
+
+def save_trained(job_folder: Path, trained) -> None:
+    """Write what `finish_candidate` needs into the job folder (weights, data, history)."""
+    import numpy as np
+
+    trained.result.model.save_weights(job_folder / "trained.weights.h5")
+    data, result = trained.training_data, trained.result
+    np.savez(job_folder / "trained.npz", x_test=data.x_test, y_test=data.y_test,
+             x_val=trained.held_out[0], y_val=trained.held_out[1])
+    (job_folder / "trained.json").write_text(json.dumps({
+        "checksums": data.checksums, "counts": data.counts, "history": result.history,
+        "stopped_early": result.stopped_early, "seconds": result.seconds,
+        "epochs_done": result.epochs_done}))
+
+
+def load_trained(job_folder: Path, config):
+    """The TrainedCandidate `save_trained` wrote, the model rebuilt from its weights."""
+    import numpy as np
+
+    from digitrec.jobs import TrainedCandidate
+    from digitrec.model import build_model
+    from digitrec.train import TrainingData, TrainingResult
+
+    model = build_model(config)
+    model.load_weights(job_folder / "trained.weights.h5")
+    saved = json.loads((job_folder / "trained.json").read_text())
+    with np.load(job_folder / "trained.npz") as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    empty = np.empty((0, 28, 28), np.uint8)
+    training_data = TrainingData(empty, empty[:, 0, 0], empty, empty[:, 0, 0], arrays["x_test"],
+                                 arrays["y_test"], saved["checksums"], saved["counts"])
+    result = TrainingResult(model, saved["history"], saved["stopped_early"], saved["seconds"],
+                            saved["epochs_done"])
+    return TrainedCandidate(training_data, result, (arrays["x_val"], arrays["y_val"]))
 
 
 if __name__ == "__main__":
