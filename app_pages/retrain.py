@@ -84,7 +84,8 @@ def start(config, include, password=None):
             st.warning(f"Saved samples left out: {error}")
     try:
         job = manager.start(config, st.session_state.session_name, samples=samples,
-                            password=password, configured_password=admin_password())
+                            password=password, configured_password=admin_password(),
+                            client=st.session_state.setdefault("client_id", uuid.uuid4().hex))
     except DigitrecError as error:
         st.error(str(error))
         return

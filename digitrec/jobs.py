@@ -353,16 +353,17 @@ class TrainingManager:
 
     def start(self, config: TrainingConfig, owner: str, directory: Path | None = None,
               samples=None, password: str | None = None,
-              configured_password: str | None = None) -> TrainingJob:
+              configured_password: str | None = None, client: str | None = None) -> TrainingJob:
         """Start a job in its own process.
 
         TrainingBusyError if one is already running (here or in another process on this
         machine); LimitError for a visitor beyond the work limit or within the cool-down;
-        PermissionDeniedError for a wrong admin password.
+        PermissionDeniedError for a wrong admin password (`client`: who guesses, for
+        digitrec.admin's lockout).
         """
         admin = False
         if configured_password is not None and password:
-            authorize(password, configured_password)  # a wrong password is refused outright
+            authorize(password, configured_password, client)  # a wrong one is refused outright
             admin = True
         with self._lock:
             if self._job is not None and self._job.running:
