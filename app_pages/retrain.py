@@ -12,7 +12,8 @@ from digitrec.jobs import manager
 from digitrec.limits import visitor_name
 from digitrec.config import (ARCHITECTURE_NOTES, ARCHITECTURES, LIMITS, MAX_SAMPLE_LABEL_SHARE,
                              MAX_SAMPLE_SHARE, RETRAIN_DEFAULTS, TRAINING_COOLDOWN_S, TrainingConfig)
-from digitrec.views import confusion_chart, model_input_image, time_left_text, training_curves
+from digitrec.views import (confusion_chart, model_input_image, reliability_chart, time_left_text,
+                            training_curves)
 from app_pages.common import admin_password, store
 from app_pages.promotion import ask_pending, loss_summary, promote_clicked, show_message
 
@@ -197,6 +198,13 @@ def show_evaluation(version):
         for index, item in enumerate(candidate["misclassified"]):
             gallery[index % 8].image(model_input_image(item["model_input"], scale=3),
                                      caption=f"{item['true']} → {item['predicted']}")
+    if candidate.get("reliability"):
+        st.markdown("**Is its confidence honest?** Per confidence bin, how often the answer was right "
+                    "(a calibrated model's bars reach the diagonal).")
+        charts = st.columns(len(candidate["reliability"]))
+        for column, (name, rows) in zip(charts, candidate["reliability"].items()):
+            column.altair_chart(reliability_chart(
+                rows, f"{name}: calibration error {100 * candidate['ece'][name]:.2f}%"), width="stretch")
     configured = admin_password()
     password = st.text_input("Admin password", type="password", key="retrain_password") \
         if configured else None

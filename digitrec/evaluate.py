@@ -110,8 +110,16 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
     from digitrec.inference import Recognizer
     from digitrec.train import as_model_input, held_out_pendigits, preprocessed_mnist
 
+    from digitrec.calibrate import expected_calibration_error, reliability
+
     recognizer = Recognizer.load(folder)
-    result = {"version": recognizer.version, "reports": {}, "misclassified": [], "missing": []}
+    result = {"version": recognizer.version, "reports": {}, "misclassified": [], "missing": [],
+              "reliability": {}, "ece": {}}
+
+    def calibration(name, labels, probabilities):  # how far "90% sure" is from right 90% of the time
+        result["reliability"][name] = reliability(probabilities, labels)
+        result["ece"][name] = expected_calibration_error(probabilities, labels)
+
     try:
         mnist = preprocessed_mnist(data.load_mnist())
     except data.DataUnavailableError as error:
@@ -119,14 +127,16 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
     else:
         probabilities = recognizer.probabilities(as_model_input(mnist["x_test"]))
         result["reports"][MNIST_TEST] = accuracy_report(mnist["y_test"], probabilities)
+        calibration(MNIST_TEST, mnist["y_test"], probabilities)
         wrong = np.flatnonzero(probabilities.argmax(axis=1) != mnist["y_test"])[:gallery_size]
         result["misclassified"] = [
             {"model_input": as_model_input(mnist["x_test"][i]), "true": int(mnist["y_test"][i]),
              "predicted": int(probabilities[i].argmax())} for i in wrong]
     try:
         pen = held_out_pendigits()
-        result["reports"][CANVAS] = accuracy_report(
-            pen["y"], recognizer.probabilities(as_model_input(pen["x"])))
+        pen_probabilities = recognizer.probabilities(as_model_input(pen["x"]))
+        result["reports"][CANVAS] = accuracy_report(pen["y"], pen_probabilities)
+        calibration(CANVAS, pen["y"], pen_probabilities)
     except data.DataUnavailableError as error:
         result["missing"].append(str(error))
     if samples is not None and len(samples[1]):

@@ -84,3 +84,15 @@ def test_saved_samples_are_opt_in_and_bounded_in_share(mnist):
 def test_sample_weight_is_bounded():
     with pytest.raises(ValueError, match="sample_weight"):
         TrainingConfig(sample_weight=10)
+
+
+def test_evaluation_reports_calibration_per_test_set(companion_model):
+    from digitrec.evaluate import CANVAS, MNIST_TEST, evaluate_version
+
+    result = evaluate_version(companion_model)
+    for name, count in ((MNIST_TEST, 10_000), (CANVAS, None)):
+        rows = result["reliability"][name]
+        assert len(rows) == 10 and sum(row["count"] for row in rows) == (count or result["reports"][name]["count"])
+        assert 0.0 <= result["ece"][name] <= 1.0
+    top = result["reliability"][MNIST_TEST][-1]
+    assert top["count"] > 0 and top["accuracy"] >= 0.9  # "over 90% sure" is right most of the time
