@@ -37,8 +37,9 @@ from digitrec.strokes import checked, render_for_model
 # --- scoring (log-probability units; tuned on pen writers 1-20, never on 21-30) ------------
 # Added per digit: calibrated probabilities below 1 otherwise favour fewer digits. Ink cut
 # from pixels yields fragments that read confidently, so cutting earns less.
+LOG_WEIGHT = 1.0  # weight of each candidate's log-probability against the terms below
 STROKES_DIGIT_BONUS = 0.6
-PIXELS_DIGIT_BONUS = 0.5
+PIXELS_DIGIT_BONUS = 0.25
 WIDE_FROM = 1.2  # a candidate wider than this times the digit height pays WIDE_COST per height
 WIDE_COST = 2.0
 SHORT_FROM = 0.7  # a candidate shorter than this times the digit height pays SHORT_COST per height
@@ -177,7 +178,7 @@ def _score(candidate: _Candidate, bonus: float) -> float:
     wide = WIDE_COST * max(0.0, candidate.width - WIDE_FROM) + SHORT_COST * max(0.0, SHORT_FROM - candidate.height)
     if prediction.probabilities is None:
         return -EMPTY_COST - wide
-    top = math.log(max(max(prediction.probabilities), 1e-9))
+    top = LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9))
     if prediction.digit is None:
         return top - NOT_DIGIT_COST - wide
     return top + bonus - wide
