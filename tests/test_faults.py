@@ -244,5 +244,13 @@ def test_training_dies_with_its_server_and_only_the_trainer_holds_the_lock(tmp_p
     assert children and not orphans, f"training processes outlived their server: {orphans}"
     import fcntl
 
-    with open(lock, "a") as handle:  # and the lock is free again
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(lock, "a") as handle:  # and the lock is free again (once the kernel has let go)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holders = [pid for pid in os.listdir("/proc") if pid.isdigit() and _holds_open(int(pid), lock)]
+                assert time.monotonic() < deadline, f"the training lock is still held by {holders}"
+                time.sleep(0.2)
