@@ -232,7 +232,7 @@ def test_training_dies_with_its_server_and_only_the_trainer_holds_the_lock(tmp_p
                                     directory=models)
         time.sleep(2)  # into its data loading or training
     finally:
-        children = _descendants(server.pid)
+        children = _descendants(server.pid) | trainers
         server.send_signal(signal.SIGKILL)
         server.wait()
         deadline = time.monotonic() + 10
