@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
         if next_phase is not None:
             events.flush()
             os.execv(sys.executable, [sys.executable, "-m", "digitrec.worker", next_phase, *arguments])
-        # ru_maxrss outlives exec: this is the peak of both halves.
+        # ru_maxrss outlives exec: this is the peak of every phase of the process.
         send(Usage(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
         events.close()
     return 0
