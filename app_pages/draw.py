@@ -12,7 +12,8 @@ from streamlit_drawable_canvas import st_canvas
 from digitrec import DigitrecError, timing
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
-from digitrec.segment import read_number
+from digitrec.segment import DigitFlag, read_number, strokes_in_image
+from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, probability_chart_parts
 from app_pages.common import recognizer, store
@@ -28,6 +29,8 @@ MAX_DIGIT_COLUMNS = 6
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
+FLAG_LABELS = {DigitFlag.UNSURE: "unsure", DigitFlag.MAYBE_TWO: "two digits?",
+               DigitFlag.MAYBE_JOINED: "one digit with the next?"}
 
 st.title("Draw a digit", icon=":material/draw:")
 
@@ -132,14 +135,21 @@ def number_correction_form(reading, drawing, key: str, model_version: str, colum
             labels.append(int(st.selectbox(
                 f"Digit {index + 1} is", range(10), index=prediction.digit, key=f"digit-{key}-{index}")))
     text = "".join(str(label) for label in labels)
-    items = [(prediction, label, lambda box=box: stored_drawing(drawing[box.top:box.bottom, box.left:box.right]))
-             for prediction, label, box in zip(reading.digits, labels, reading.boxes)]
+    items = [(prediction, label, digit_drawing(drawing, index, box))
+             for index, (prediction, label, box) in enumerate(zip(reading.digits, labels, reading.boxes))]
     right = text == reading.text
     st.button(f"Yes, it is {text}: save its {len(items)} digits" if right
               else f"Save as {text} ({len(items)} digits)",
               icon=":material/check:" if right else ":material/edit:", key=f"save-number-{key}",
               on_click=save_samples, args=(key, items, model_version),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")
+
+
+def digit_drawing(drawing, index: int, box):
+    """What a digit's sample keeps: cut from the canvas pixels, or an uploaded number's digit (PNGs)."""
+    if isinstance(drawing, list):
+        return lambda: drawing[index]
+    return lambda: stored_drawing(drawing[box.top:box.bottom, box.left:box.right])
 
 
 # ---- showing a reading ---------------------------------------------------------------------
@@ -208,8 +218,11 @@ def show_number(reading, drawing, key: str, model, phone: bool):
         st.info(NUMBER_PROMPT)
         return
     st.metric("Number", reading.text, help="The digits the model reads, left to right.")
-    if reading.unsure:
-        st.warning("Some digits are uncertain; see their charts below.")
+    notes = reading.notes()  # low confidence, or a digit that may be two (or half of one)
+    if notes:
+        st.warning(" ".join(notes) + " Correct any digit below.", icon=":material/help:")
+    if reading.from_strokes:
+        st.caption(f"Digits grouped from your {sum(len(box.strokes or ()) for box in reading.boxes)} pen strokes.")
     st.subheader("Each digit", divider="gray")
     count = len(reading.digits)
     columns = st.columns(1 if phone else min(count, MAX_DIGIT_COLUMNS), gap="medium")
@@ -217,8 +230,9 @@ def show_number(reading, drawing, key: str, model, phone: bool):
         with columns[index % len(columns)]:
             picture, label = st.columns([1, 2], vertical_alignment="center")
             picture.image(model_input_image(prediction.model_input, scale=3))
+            flags = reading.flags[index] if index < len(reading.flags) else frozenset()
             label.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}"
-                           + (" · unsure" if prediction.status == "unsure" else ""))
+                           + "".join(f" · {text}" for flag, text in FLAG_LABELS.items() if flag in flags))
             st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT), width="stretch")
     st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
     number_correction_form(reading, drawing, key, model.version, columns)
@@ -300,20 +314,31 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
                     answer_column, chart_column, started)
         timing.record("draw", started)
     else:
-        show_number(read_number(model, drawing), drawing, key, model, phone)
+        try:  # the pen strokes tell touching digits apart; boxes in the drawing's pixels
+            strokes = strokes_in_image(strokes_from_canvas(canvas.json_data), size[0], drawing.shape[1])
+        except DigitrecError as error:
+            st.warning(f"Read from the picture only: {error}")
+            strokes = None
+        show_number(read_number(model, drawing, strokes), drawing, key, model, phone)
         timing.record("number", started)
 
 
 @st.fragment
 def upload_area():
-    """A photo or scan of one digit, read once per file."""
+    """A photo or scan of one digit or of a number, read once per file."""
     try:
         model = recognizer(warn=False)
     except DigitrecError as error:
         st.error(f"No model can be loaded: {error}")
         return
-    upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg", "webp", "bmp"])
+    number = st.segmented_control("Read", ["One digit", "A number"], default="One digit",
+                                  key="upload-kind") == "A number"
+    upload = st.file_uploader("A photo or scan of one digit or of a number",
+                              type=["png", "jpg", "jpeg", "webp", "bmp"])
     if upload is None:
+        return
+    if number:
+        upload_number(model, upload)
         return
     key = (upload.file_id, model.version)
     if st.session_state.get("upload_key") != key:
@@ -331,6 +356,31 @@ def upload_area():
     st.image(image, caption=upload.name, width=200)
     answer_column, chart_column = st.columns([2, 3])
     show_result(prediction, lambda: image, drawing_key(image), model, "upload", answer_column, chart_column)
+
+
+def upload_number(model, upload):
+    """A photo of a number: read once per file, each digit with its chart and correction."""
+    key = ("number", upload.file_id, model.version)
+    if st.session_state.get("upload_number_key") != key:
+        try:
+            image = decode_upload(upload.getvalue())
+            reading = read_number(model, image)  # from pixels: a photo has no strokes
+            # The session keeps small PNGs of the photo and of each digit (shown and saved), not pixels.
+            digits = [stored_drawing(image.crop((box.left, box.top, box.right, box.bottom)))
+                      for box in reading.boxes]
+            st.session_state.upload_number = (stored_drawing(image), reading.without_crops(), digits, None)
+        except (DigitrecError, ValueError) as error:
+            st.session_state.upload_number = (None, None, None, str(error))
+        st.session_state.upload_number_key = key
+    image, reading, digits, problem = st.session_state.upload_number
+    if problem:
+        st.error(f"Cannot read this file: {problem}")
+        return
+    st.image(image, caption=upload.name)
+    if not reading.digits:
+        st.info("No digits found in this picture.")
+        return
+    show_number(reading, digits, drawing_key(image) + "-number", model, phone=False)
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])
