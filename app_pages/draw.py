@@ -16,6 +16,7 @@ from digitrec.segment import DigitFlag, read_number, strokes_in_image
 from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, probability_chart_parts
+from app_pages import personal_panel
 from app_pages.common import recognizer, store
 from app_pages.viewport import content_width
 
@@ -64,15 +65,20 @@ def saved_drawings() -> dict:
     return st.session_state.setdefault("saved_drawings", {})
 
 
-def save_samples(key: str, items: list, model_version: str) -> None:
+def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
     """Save (prediction, label, drawing_png) items as samples, once per drawing key.
 
     A callback: it runs before the rerun, so the rerun already shows 'Saved' instead of the
     buttons; a second click (or a click on another label) for the same drawing saves nothing.
+    `teach` (model, image, strokes) also makes the answer an example of this person's
+    handwriting (personal adaptation), whether or not the sample could be saved.
     """
     saved = saved_drawings()
     if key in saved:
         return
+    if teach is not None and len(items) == 1:
+        model, image, strokes = teach
+        personal_panel.remember(model, image, items[0][1], strokes, items[0][2])
     quota = st.session_state.setdefault("save_quota", SaveQuota())  # per-session count and rate
     done, problem = [], None
     for prediction, label, drawing_png in items:
@@ -109,20 +115,22 @@ def save_status(key: str) -> bool:
     return message is not None
 
 
-def correction_form(prediction, drawing_png, key: str, model_version: str):
+def correction_form(prediction, drawing_png, key: str, model_version: str, teach=None):
     """Ask whether the answer is right and save the drawing with the true label, once."""
     if save_status(key):
         return
-    st.markdown("**Right?** Save this drawing to teach the next model.")
+    st.markdown("**Right?** Save this drawing to teach the next model (and this page, at once).")
     if prediction.digit is not None:  # not for a drawing the model says is no digit
         st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
                   key=f"confirm-{key}", on_click=save_samples,
-                  args=(key, [(prediction, prediction.digit, drawing_png)], model_version))
+                  args=(key, [(prediction, prediction.digit, drawing_png)], model_version, teach))
     others = [str(d) for d in range(10) if d != prediction.digit]
-    picked = st.pills("No, the right digit is", others, key=f"pick-{key}", selection_mode="single")
+    label = "No, the right digit is" if prediction.digit is not None else "It is a digit after all:"
+    picked = st.pills(label, others, key=f"pick-{key}", selection_mode="single")
     if picked is not None:
         st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key=f"save-{key}",
-                  on_click=save_samples, args=(key, [(prediction, int(picked), drawing_png)], model_version))
+                  on_click=save_samples,
+                  args=(key, [(prediction, int(picked), drawing_png)], model_version, teach))
 
 
 def number_correction_form(reading, drawing, key: str, model_version: str, columns):
@@ -166,11 +174,18 @@ def show_answer(prediction):
         return
     st.metric("Prediction", str(prediction.digit),
               help="The digit the model reads, with its probability below.")
-    st.markdown(f"Confidence **{prediction.confidence:.1%}**")
+    st.markdown(f"Confidence **{prediction.confidence:.1%}**",
+                help="Calibrated: of the drawings read with 90% confidence, about 90% are read right.")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
         st.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
     st.markdown("Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in prediction.top(3)))
+    how = "your strokes and the picture" if prediction.used_strokes else "the picture"
+    if prediction.base_probabilities is not None:
+        shared = max(range(10), key=lambda d: prediction.base_probabilities[d])
+        how += (f", adapted to your examples (the shared model alone: {a_digit(shared)}, "
+                f"{prediction.base_probabilities[shared]:.0%}; ticks on the chart)")
+    st.caption(f"Read from {how}.")
 
 
 def show_pictures(prediction, model, source: str):
@@ -191,7 +206,7 @@ def show_pictures(prediction, model, source: str):
 
 
 def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column,
-                started: float | None = None):
+                started: float | None = None, teach=None):
     """The answer (first: it is what a stroke waits for), the chart, the pictures, 'Right?'.
 
     On a phone both columns are the same container: everything stacked, answer first.
@@ -209,7 +224,7 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
     with answer_column:
         show_pictures(prediction, model, source)
     with chart_column:
-        correction_form(prediction, drawing_png, key, model.version)
+        correction_form(prediction, drawing_png, key, model.version, teach)
 
 
 def show_number(reading, drawing, key: str, model, phone: bool):
@@ -269,14 +284,20 @@ def drawing_controls(phone: bool) -> tuple[str, int]:
 
 
 def read_canvas(canvas, size: tuple[int, int]):
-    """The one place the canvas's result is read: (RGBA pixels or None, drawing key or None)."""
+    """The one place the canvas's result is read: (RGBA pixels or None, drawing key or None,
+    the pen strokes in canvas pixels, drawing order)."""
     data = canvas.image_bytes if canvas is not None else None
     try:  # the PNG's size is checked before any pixel is decoded (never canvas.image_data)
         drawing = decode_canvas(data, *size)
     except DigitrecError as error:
         st.error(str(error))
-        return None, None
-    return drawing, (drawing_key(data) if drawing is not None else None)
+        return None, None, None
+    try:  # the vector paths: how the drawing was written (bounded in digitrec.strokes)
+        strokes = strokes_from_canvas(canvas.json_data) if drawing is not None else None
+    except DigitrecError as error:
+        st.warning(f"Read from the picture only: {error}")
+        strokes = None
+    return drawing, (drawing_key(data) if drawing is not None else None), strokes
 
 
 @st.fragment
@@ -305,22 +326,21 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
                            height=size[1], width=size[0], drawing_mode="freedraw",
                            update_streamlit=True, return_image_data=True,
                            key=f"canvas-{mode}-{size[0]}x{size[1]}-{generation}")
-    drawing, key = read_canvas(canvas, size)
+    drawing, key, strokes = read_canvas(canvas, size)
+    reader = personal_panel.reader(model)  # the shared model, or it adapted to this person
     if drawing is None:
         with answer_column:
             st.info(DRAW_PROMPT if mode == "Digit" else NUMBER_PROMPT)
     elif mode == "Digit":
-        show_result(model.predict(drawing), lambda: stored_drawing(drawing), key, model, "draw",
-                    answer_column, chart_column, started)
+        show_result(reader.predict(drawing, strokes=strokes), lambda: stored_drawing(drawing), key, model,
+                    "draw", answer_column, chart_column, started, teach=(model, drawing, strokes))
         timing.record("draw", started)
     else:
-        try:  # the pen strokes tell touching digits apart; boxes in the drawing's pixels
-            strokes = strokes_in_image(strokes_from_canvas(canvas.json_data), size[0], drawing.shape[1])
-        except DigitrecError as error:
-            st.warning(f"Read from the picture only: {error}")
-            strokes = None
-        show_number(read_number(model, drawing, strokes), drawing, key, model, phone)
+        in_image = strokes_in_image(strokes, size[0], drawing.shape[1]) if strokes else None  # high-density screens
+        show_number(read_number(reader, drawing, strokes=in_image), drawing, key, model, phone)
         timing.record("number", started)
+    with answer_column:
+        personal_panel.panel(model)
 
 
 @st.fragment
@@ -345,7 +365,8 @@ def upload_area():
         try:
             image = decode_upload(upload.getvalue())
             # The session keeps a small PNG of the photo (shown and saved), not its pixels.
-            st.session_state.upload_result = (stored_drawing(image), model.predict(image), None)
+            st.session_state.upload_result = (stored_drawing(image), personal_panel.reader(model).predict(image),
+                                              None)
         except (DigitrecError, ValueError) as error:
             st.session_state.upload_result = (None, None, str(error))
         st.session_state.upload_key = key
@@ -355,7 +376,8 @@ def upload_area():
         return
     st.image(image, caption=upload.name, width=200)
     answer_column, chart_column = st.columns([2, 3])
-    show_result(prediction, lambda: image, drawing_key(image), model, "upload", answer_column, chart_column)
+    show_result(prediction, lambda: image, drawing_key(image), model, "upload", answer_column, chart_column,
+                teach=(model, image, None))
 
 
 def upload_number(model, upload):

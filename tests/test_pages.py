@@ -363,3 +363,55 @@ def test_deleting_a_sample_asks_first(app_env):
     button(app, f"Delete #{doomed}").click().run()
     assert not app.exception
     assert store.get(doomed) is None and store.get(kept) is not None
+
+
+def fabric_paths(strokes) -> dict:
+    """Strokes as the canvas's json_data: one Fabric.js "Path" per stroke (move-to, then lines)."""
+    return {"objects": [{"type": "Path", "path": [["M", *stroke[0]]] + [["L", *p] for p in stroke[1:]]}
+                        for stroke in strokes]}
+
+
+@pytest.fixture()
+def strokes_env(app_env, companion_model):
+    """app_env serving the tiny model with its companions (strokes, gate, features)."""
+    shutil.copytree(companion_model, app_env["models"] / companion_model.name)
+    (app_env["models"] / registry.POINTER).write_text(companion_model.name + "\n")
+    return app_env
+
+
+def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env, monkeypatch, pen_digits):
+    from digitrec.data import place_strokes, render_strokes
+
+    digit = next(d for d in pen_digits if d.writer > 20 and d.label == 4)
+    strokes = place_strokes(digit.strokes, 180, (140, 140))
+    canvas = FakeCanvas(render_strokes(strokes, 280, 18))
+    canvas.json_data = fabric_paths(strokes)
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: canvas
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert any("Read from your strokes and the picture" in c.value for c in app.caption)
+    shared = int(app.metric[0].value)
+    wrong = (shared + 3) % 10
+    app.pills[0].set_value(str(wrong)).run()
+    next(b for b in app.button if b.label.startswith("Save as")).click().run()
+    assert not app.exception
+    assert int(app.metric[0].value) == wrong, "the correction did not teach the next reading"
+    assert any("adapted to your examples" in c.value for c in app.caption)
+    assert any("Adapted to you: 1 example" in e.label for e in app.expander)
+    app.toggle(key="personal_on").set_value(False).run()
+    assert int(app.metric[0].value) == shared  # switched off: the shared model's answer again
+    # Kept under a name, the examples come back in a new session (a later visit), and Clear empties it.
+    app.toggle(key="personal_on").set_value(True).run()
+    app.text_input(key="personal_profile_input").set_value("ana-7").run()
+    next(b for b in app.button if b.label == "Use this name").click().run()
+    assert [label for _, label, _ in SampleStore(strokes_env["samples"]).personal_examples("ana-7")] == [wrong]
+    later = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT).run()
+    assert int(later.metric[0].value) == shared  # a new visitor: nobody else's examples
+    later.text_input(key="personal_profile_input").set_value("ana-7").run()
+    next(b for b in later.button if b.label == "Use this name").click().run()
+    assert int(later.metric[0].value) == wrong
+    next(b for b in later.button if b.label == "Clear my examples").click().run()
+    assert int(later.metric[0].value) == shared
+    assert SampleStore(strokes_env["samples"]).personal_examples("ana-7") == []

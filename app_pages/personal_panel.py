@@ -1,0 +1,122 @@
+"""The Draw page's personal adaptation: this session's examples, an optional profile name, the switch.
+
+Layout and session state only; the adaptation itself is `digitrec.personal`.
+"""
+
+import io
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from digitrec import DigitrecError
+from digitrec.limits import MAX_PERSONAL_EXAMPLES
+from app_pages.common import store
+
+STATE = "personal"  # this session's PersonalRecognizer (for one model version)
+ITEMS = "personal_items"  # its examples as (drawing PNG, label, strokes), to re-read after a promotion
+PROFILE = "personal_profile"  # the profile name the examples are also kept under, if any
+SWITCH = "personal_on"
+
+
+def _personal(model):
+    """This session's PersonalRecognizer for `model`, made anew when the model changed."""
+    current = st.session_state.get(STATE)
+    if current is None or current.base is not model:  # first use, or a promotion: read them anew
+        current = model.personalize(_decoded(st.session_state.get(ITEMS, [])))
+        st.session_state[STATE] = current
+    return current
+
+
+def _decoded(items):
+    return [(np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")), label, strokes)
+            for png, label, strokes in items]
+
+
+def reader(model):
+    """What reads the next drawing: the shared model, or it adapted to this person's examples."""
+    personal = _personal(model)
+    if st.session_state.get(SWITCH, True) and len(personal):
+        return personal
+    return model
+
+
+def remember(model, image, label: int, strokes, drawing_png) -> None:
+    """Add one corrected or confirmed drawing (an array, or PNG bytes) to this person's examples
+    (and their profile)."""
+    personal = _personal(model)
+    if isinstance(image, bytes):
+        image = _decoded([(image, label, strokes)])[0][0]
+    png = drawing_png()
+    st.session_state[ITEMS] = (st.session_state.get(ITEMS, []) + [(png, label, strokes)])[-MAX_PERSONAL_EXAMPLES:]
+    st.session_state[STATE] = personal.adding([(image, label, strokes)])
+    profile = st.session_state.get(PROFILE)
+    if profile:
+        try:
+            store().add_personal(profile, label, png, strokes)
+        except (DigitrecError, ValueError) as error:
+            st.session_state["personal_problem"] = f"Not kept under '{profile}': {error}"
+
+
+def _use_profile(model) -> None:
+    name = (st.session_state.get("personal_profile_input") or "").strip()
+    if not name:
+        st.session_state.pop(PROFILE, None)
+        return
+    try:
+        kept = store().personal_examples(name)
+    except (DigitrecError, ValueError) as error:
+        st.session_state["personal_problem"] = str(error)
+        return
+    st.session_state[PROFILE] = name
+    if kept:  # the name's examples replace this tab's
+        st.session_state[ITEMS] = kept[-MAX_PERSONAL_EXAMPLES:]
+        st.session_state.pop(STATE, None)
+        return
+    try:  # a new name: this tab's examples are kept under it from now on
+        for png, label, strokes in st.session_state.get(ITEMS, []):
+            store().add_personal(name, label, png, strokes)
+    except (DigitrecError, ValueError) as error:
+        st.session_state["personal_problem"] = f"Not kept under '{name}': {error}"
+
+
+def _clear(model) -> None:
+    profile = st.session_state.get(PROFILE)
+    if profile:
+        try:
+            store().clear_personal(profile)
+        except (DigitrecError, ValueError) as error:
+            st.session_state["personal_problem"] = str(error)
+    st.session_state[ITEMS] = []
+    st.session_state[STATE] = model.personalize([])
+
+
+def panel(model) -> None:
+    """The switch, the count, the profile name and Clear (in an expander under the canvas)."""
+    personal = _personal(model)
+    count = len(personal)
+    on = st.session_state.get(SWITCH, True)
+    label = (f"Adapted to you: {count} example{'s' if count != 1 else ''}" if on and count
+             else "Adapt to my handwriting")
+    with st.expander(label, icon=":material/person:"):
+        if not personal.adapts:
+            st.caption("This model cannot adapt (its file has no feature output).")
+            return
+        st.toggle("Use my examples", value=True, key=SWITCH,
+                  help="Each answer you confirm or correct becomes an example of your handwriting; "
+                       "the next drawing is read with them. Only you see the effect.")
+        st.caption(f"{count} of at most {MAX_PERSONAL_EXAMPLES} examples, from your corrections and "
+                   "confirmations. They stay in this browser tab unless you keep them under a name.")
+        st.text_input("Keep them under a name (optional)", key="personal_profile_input",
+                      max_chars=40, placeholder="e.g. ana-7",
+                      help="Examples saved under this name come back when you enter it again. "
+                           "Anyone who knows the name can use or clear them.")
+        columns = st.columns(2)
+        columns[0].button("Use this name", on_click=_use_profile, args=(model,), width="stretch")
+        columns[1].button("Clear my examples", on_click=_clear, args=(model,), width="stretch",
+                          disabled=count == 0)
+        if st.session_state.get(PROFILE):
+            st.caption(f"Kept under **{st.session_state[PROFILE]}**.")
+        problem = st.session_state.pop("personal_problem", None)
+        if problem:
+            st.error(problem)
