@@ -47,11 +47,11 @@ SHORT_COST = 4.0
 OVERLAP_COST = 4.0  # strokes of two neighbouring digits overlapping horizontally (share of the narrower)
 NOT_DIGIT_COST = 4.0  # a candidate the gate calls "not a digit" (left out of the number)
 EMPTY_COST = 3.0  # a candidate preprocess finds empty (a dot, a tap): left out of the number
-# A digit is flagged when another split of the same ink scores within this many nats (on
-# writers 1-20 these flag 80% of misread numbers from strokes and 15% of numbers read right;
-# from pixels 78% and 35%).
+# A digit is flagged when another split of the same ink scores within this many nats (with the
+# committed model on writers 1-20 these flag every misread number from strokes and 15% of the
+# numbers read right; from pixels 69% and 45%: cuts from pixels are often close calls).
 STROKES_FLAG_MARGIN = 0.5
-PIXELS_FLAG_MARGIN = 0.25
+PIXELS_FLAG_MARGIN = 0.1
 
 # --- strokes ---------------------------------------------------------------------------------
 MAX_GROUP = 3  # strokes per digit candidate (pendigits digits have 1-3)
