@@ -15,7 +15,7 @@ from digitrec.limits import SaveQuota
 from digitrec.segment import DigitFlag, read_number, strokes_in_image
 from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import decode_canvas, decode_upload, stored_drawing
-from digitrec.views import a_digit, explanation_image, model_input_image, probability_chart_parts
+from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
 from app_pages import personal_panel
 from app_pages.common import recognizer, store
 from app_pages.viewport import content_width
@@ -170,16 +170,16 @@ def show_answer(prediction):
                    icon=":material/help:")
         if prediction.probabilities is not None:
             st.markdown("As a digit it would be: " + " · ".join(
-                f"**{d}** {p:.1%}" for d, p in prediction.top(3)))
+                f"**{d}** {percent(p)}" for d, p in prediction.top(3)))
         return
     st.metric("Prediction", str(prediction.digit),
               help="The digit the model reads, with its probability below.")
-    st.markdown(f"Confidence **{prediction.confidence:.1%}**",
+    st.markdown(f"Confidence **{percent(prediction.confidence)}**",
                 help="Calibrated: of the drawings read with 90% confidence, about 90% are read right.")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
         st.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
-    st.markdown("Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in prediction.top(3)))
+    st.markdown("Top 3: " + " · ".join(f"**{d}** {percent(p)}" for d, p in prediction.top(3)))
     how = "your strokes and the picture" if prediction.used_strokes else "the picture"
     if prediction.base_probabilities is not None:
         shared = max(range(10), key=lambda d: prediction.base_probabilities[d])

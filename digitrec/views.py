@@ -34,6 +34,15 @@ ANSWER_COLOUR = (79, 70, 229)  # HIGHLIGHT: parts that drove the answer
 RUNNER_UP_COLOUR = (245, 158, 11)  # amber: parts that pulled towards the runner-up
 
 
+def percent(probability: float) -> str:
+    """A probability as people read it: one decimal, never a false "100.0%" or "0.0%"."""
+    if probability >= 0.9995:
+        return "> 99.9%"
+    if probability < 0.0005:
+        return "< 0.1%"
+    return f"{probability:.1%}"
+
+
 def a_digit(digit) -> str:
     """The digit with its English article: "a 7", "an 8"."""
     return f"{'an' if str(digit) in ('8', '11', '18') else 'a'} {digit}"

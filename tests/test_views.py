@@ -180,3 +180,10 @@ def test_probability_chart_parts_keep_one_spec_and_change_only_the_table():
     assert table_2["probability"].tolist() == list(second.probabilities)
     assert table_2["predicted"].tolist() == [d == 8 for d in range(10)]
     assert table_1["predicted"].tolist() == [d == 0 for d in range(10)]
+
+
+def test_percent_never_shows_a_false_certainty():
+    from digitrec.views import percent
+
+    assert [percent(p) for p in (0.99999, 0.9994, 0.5, 0.0004, 0.0)] == \
+        ["> 99.9%", "99.9%", "50.0%", "< 0.1%", "< 0.1%"]
