@@ -1,7 +1,9 @@
 """Reading a written number: strokes grouped into digits, pixels cut into digits, flags.
 
-Real pen trajectories (pendigits writers 21-30, whom the committed image model never saw)
-are laid out side by side, spaced or touching, and read by the committed model.
+Real pen trajectories (pendigits writers 21-30, whom the committed image model never saw; its
+served trajectory model trained on every writer, so held-out figures come from
+benchmarks/numbers.py, which reads strokes with the fold that held 21-30 out) are laid out
+side by side, spaced or touching, and read by the committed model.
 """
 
 from __future__ import annotations
