@@ -375,12 +375,14 @@ def no_tracebacks(page) -> None:
 def test_draw_digits_reads_what_was_drawn(page, app_url, held_out_digits):
     open_app(page, app_url)
     misreads, started, docs_saved = [], time.monotonic(), None  # docs_saved: the label shown
+    from_strokes = 0  # readings the page says came from the strokes (json_data) and the picture
     for index, digit in enumerate(held_out_digits):
         if index:
             clear(page)
             assert metric(page, "Prediction").count() == 0, "Clear left the previous prediction"
         draw(page, digit_strokes(digit))
         read = read_metric(page, "Prediction")
+        from_strokes += page.get_by_text("Read from your strokes and the picture").count() > 0
         if read != str(digit.label):
             misreads.append((digit.label, digit.writer, read))
         elif docs_saved is None or (digit.label == DOCS_LABEL and docs_saved != DOCS_LABEL):
@@ -395,6 +397,7 @@ def test_draw_digits_reads_what_was_drawn(page, app_url, held_out_digits):
           f"{time.monotonic() - started:.0f} s; misreads (label, writer -> read): "
           + (", ".join(f"{label} (writer {writer}) -> {read}" for label, writer, read in misreads)
              or "none"))
+    assert from_strokes == total, f"only {from_strokes} of {total} drawings were read from their strokes"
     assert docs_saved is not None, "no digit was read right: no docs screenshot"
     assert rate >= 0.9, f"only {rate:.0%} of {total} drawn digits read right: {misreads}"
 
