@@ -15,6 +15,8 @@ Two glibc settings keep freed memory from staying in the server's RSS (Linux onl
   the first such block is freed, so later photos land in the heaps of the per-thread malloc
   arenas (each session's script runs in its own thread) and their pages are kept there.
 - After each scheduled collection, malloc_trim(0) hands free heap pages back to the system.
+- At most MALLOC_ARENAS malloc arenas: glibc's default (8 per core) gives every session thread
+  an arena of its own, each holding on to its high-water mark.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import time
 
 GC_INTERVAL_S = 10.0
 MMAP_THRESHOLD_BYTES = 1024 * 1024
-M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+M_MMAP_THRESHOLD = -3  # mallopt's parameter numbers in glibc's malloc.h
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
 
 _lock = threading.Lock()
 _last = time.monotonic()
@@ -48,6 +52,7 @@ def _glibc():
 _libc = _glibc()
 if _libc is not None:  # once per process, on the first import (the app's first script run)
     _libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    _libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def collect_if_due(interval_s: float = GC_INTERVAL_S, clock=time.monotonic) -> int | None:
