@@ -625,6 +625,78 @@ def test_number_mode_reads_three_digits(page, app, held_out_digits):
     no_tracebacks(page)
 
 
+# Before the retrain test below, which promotes a freshly trained (one-epoch) model.
+TOUCHING_NUMBER = (3, 8, 1, 7)  # drawn with the 3 touching the 8 and the 1 touching the 7
+TOUCHING_OVERLAP = 0.08  # of the digit height: each touching pair's ink columns overlap this much
+
+
+def test_number_mode_reads_touching_digits_drawn_with_the_mouse(page, app_url, held_out_digits):
+    """Digits that touch are told apart by their pen strokes: 3|8 and 1|7 touch, read 3817."""
+    from digitrec.data import place_strokes, render_strokes
+
+    open_app(page, app_url)
+    page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="Number", exact=True).click()
+    deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
+    while (canvas(page).bounding_box() or {}).get("width") != 700:
+        assert time.monotonic() < deadline, "the Number canvas did not come"
+        page.wait_for_timeout(250)
+    wait_settled(page)
+    height, pen, x = 130.0, 2 * PEN_RADIUS, 60.0
+    gaps = [-TOUCHING_OVERLAP, 0.25, -TOUCHING_OVERLAP]
+    digits, owner = [], []
+    for index, label in enumerate(TOUCHING_NUMBER):
+        if index:
+            x += gaps[index - 1] * height
+        placed = place_strokes(held_out_digits[2 * label].strokes, height, (0.0, 140.0))
+        xs = [px for stroke in placed for px, _ in stroke]
+        shift = x + pen / 2 - min(xs)
+        digits.append([[(px + shift, py) for px, py in stroke] for stroke in placed])
+        x += max(xs) - min(xs) + pen
+    inks = [render_strokes(strokes, 700, pen)[:280, :700, 3] >= 128 for strokes in digits]
+    assert (inks[0] & inks[1]).any() and (inks[2] & inks[3]).any(), "the pairs drawn must touch"
+    for strokes in digits:
+        draw(page, strokes)
+    expected = "".join(map(str, TOUCHING_NUMBER))
+    read = read_metric(page, "Number")
+    assert read == expected, f"drew {expected} with touching pairs, the app read {read!r}"
+    expect(page.get_by_text(re.compile(r"grouped from your \d+ pen strokes"))).to_be_visible()
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    expect(charts).to_have_count(len(TOUCHING_NUMBER))
+    no_tracebacks(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "number_touching.png"), full_page=True)
+
+
+def test_upload_a_photo_of_a_number(page, app_url, held_out_digits, tmp_path):
+    """The Upload tab reads a photo of a number in 'A number' mode: the number, each digit's chart."""
+    from PIL import Image
+
+    from digitrec.data import place_strokes, render_strokes
+
+    strokes, x = [], 40.0
+    for label in NUMBER_LABELS:
+        placed = place_strokes(held_out_digits[2 * label + 1].strokes, 150, (0.0, 140.0))
+        xs = [px for stroke in placed for px, _ in stroke]
+        strokes += [[(px + x - min(xs), py) for px, py in stroke] for stroke in placed]
+        x += max(xs) - min(xs) + 70
+    ink = render_strokes(strokes, 700, 14)[:280, :700, 3]
+    photo = tmp_path / "number.png"
+    Image.fromarray(255 - ink, "L").convert("RGB").save(photo)  # dark ink on white paper
+
+    open_app(page, app_url)
+    page.get_by_role("tab", name="Upload a photo").click()
+    panel = page.get_by_role("tabpanel", name="Upload a photo")
+    panel.get_by_role("radiogroup", name="Read").get_by_role("radio", name="A number", exact=True).click()
+    wait_settled(page)
+    panel.locator('input[type="file"]').set_input_files(str(photo))
+    expected = "".join(map(str, NUMBER_LABELS))
+    expect(metric(page, "Number", panel)).to_have_text(expected, timeout=RERUN_TIMEOUT_MS)
+    wait_settled(page)
+    expect(panel.locator('[data-testid="stVegaLiteChart"]')).to_have_count(len(NUMBER_LABELS))
+    expect(panel.get_by_role("button", name=re.compile(rf"Yes, it is {expected}: save its 3 digits"))).to_be_visible()
+    no_tracebacks(page)
+
+
 def test_a_drawing_is_saved_once_and_the_next_drawing_gets_fresh_controls(page, app, held_out_digits):
     """One drawing, at most one sample: no duplicate 'Yes', no second label, no stale pick."""
     from digitrec.store import SampleStore
@@ -926,76 +998,6 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
 LOG_PROBLEM = re.compile(r"(?i:deprecat|warn|will be removed|traceback)|\b(?:WARNING|ERROR|CRITICAL)\b"
                          r"|^[WEF]\d{4} ")
 
-
-TOUCHING_NUMBER = (3, 8, 1, 7)  # drawn with the 3 touching the 8 and the 1 touching the 7
-TOUCHING_OVERLAP = 0.08  # of the digit height: each touching pair's ink columns overlap this much
-
-
-def test_number_mode_reads_touching_digits_drawn_with_the_mouse(page, app_url, held_out_digits):
-    """Digits that touch are told apart by their pen strokes: 3|8 and 1|7 touch, read 3817."""
-    from digitrec.data import place_strokes, render_strokes
-
-    open_app(page, app_url)
-    page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="Number", exact=True).click()
-    deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
-    while (canvas(page).bounding_box() or {}).get("width") != 700:
-        assert time.monotonic() < deadline, "the Number canvas did not come"
-        page.wait_for_timeout(250)
-    wait_settled(page)
-    height, pen, x = 130.0, 2 * PEN_RADIUS, 60.0
-    gaps = [-TOUCHING_OVERLAP, 0.25, -TOUCHING_OVERLAP]
-    digits, owner = [], []
-    for index, label in enumerate(TOUCHING_NUMBER):
-        if index:
-            x += gaps[index - 1] * height
-        placed = place_strokes(held_out_digits[2 * label].strokes, height, (0.0, 140.0))
-        xs = [px for stroke in placed for px, _ in stroke]
-        shift = x + pen / 2 - min(xs)
-        digits.append([[(px + shift, py) for px, py in stroke] for stroke in placed])
-        x += max(xs) - min(xs) + pen
-    inks = [render_strokes(strokes, 700, pen)[:280, :700, 3] >= 128 for strokes in digits]
-    assert (inks[0] & inks[1]).any() and (inks[2] & inks[3]).any(), "the pairs drawn must touch"
-    for strokes in digits:
-        draw(page, strokes)
-    expected = "".join(map(str, TOUCHING_NUMBER))
-    read = read_metric(page, "Number")
-    assert read == expected, f"drew {expected} with touching pairs, the app read {read!r}"
-    expect(page.get_by_text(re.compile(r"grouped from your \d+ pen strokes"))).to_be_visible()
-    charts = page.locator('[data-testid="stVegaLiteChart"]')
-    expect(charts).to_have_count(len(TOUCHING_NUMBER))
-    no_tracebacks(page)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "number_touching.png"), full_page=True)
-
-
-def test_upload_a_photo_of_a_number(page, app_url, held_out_digits, tmp_path):
-    """The Upload tab reads a photo of a number in 'A number' mode: the number, each digit's chart."""
-    from PIL import Image
-
-    from digitrec.data import place_strokes, render_strokes
-
-    strokes, x = [], 40.0
-    for label in NUMBER_LABELS:
-        placed = place_strokes(held_out_digits[2 * label + 1].strokes, 150, (0.0, 140.0))
-        xs = [px for stroke in placed for px, _ in stroke]
-        strokes += [[(px + x - min(xs), py) for px, py in stroke] for stroke in placed]
-        x += max(xs) - min(xs) + 70
-    ink = render_strokes(strokes, 700, 14)[:280, :700, 3]
-    photo = tmp_path / "number.png"
-    Image.fromarray(255 - ink, "L").convert("RGB").save(photo)  # dark ink on white paper
-
-    open_app(page, app_url)
-    page.get_by_role("tab", name="Upload a photo").click()
-    panel = page.get_by_role("tabpanel", name="Upload a photo")
-    panel.get_by_role("radiogroup", name="Read").get_by_role("radio", name="A number", exact=True).click()
-    wait_settled(page)
-    panel.locator('input[type="file"]').set_input_files(str(photo))
-    expected = "".join(map(str, NUMBER_LABELS))
-    expect(metric(page, "Number", panel)).to_have_text(expected, timeout=RERUN_TIMEOUT_MS)
-    wait_settled(page)
-    expect(panel.locator('[data-testid="stVegaLiteChart"]')).to_have_count(len(NUMBER_LABELS))
-    expect(panel.get_by_role("button", name=re.compile(rf"Yes, it is {expected}: save its 3 digits"))).to_be_visible()
-    no_tracebacks(page)
 
 
 def test_server_log_stays_clean(page, app, held_out_digits, request):
