@@ -101,3 +101,19 @@ def companion_model(tiny_model, tmp_path_factory, pen_digits):
     add_companions(folder, epochs=3, gate_epochs=1, pen_step=6, doodle_counts=(48, 24, 24),
                    mnist_limit=4000, gate_repeats=2, log=None)
     return folder
+
+
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir):
+    """The app's environment for AppTest: a copy of the tiny model (active), a fresh samples db."""
+    from digitrec import registry
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(tiny_model, models / tiny_model.name)
+    (models / registry.POINTER).write_text(tiny_model.name + "\n")
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))
+    monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "samples.db"))
+    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
+    monkeypatch.delenv("DIGITREC_ADMIN_PASSWORD", raising=False)
+    return {"models": models, "samples": tmp_path / "samples.db"}

@@ -304,24 +304,6 @@ def test_bad_canvas_pngs_are_refused_with_a_message(name, data, words):
         decode_canvas(data(), 280, 280)
 
 
-@pytest.fixture()
-def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir):
-    """The app's environment for AppTest: a copy of the tiny model, a fresh samples db."""
-    import shutil
-
-    from digitrec import registry
-
-    models = tmp_path / "models"
-    models.mkdir()
-    shutil.copytree(tiny_model, models / tiny_model.name)
-    (models / registry.POINTER).write_text(tiny_model.name + "\n")
-    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))
-    monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "samples.db"))
-    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
-    monkeypatch.delenv("DIGITREC_ADMIN_PASSWORD", raising=False)
-    return {"models": models, "samples": tmp_path / "samples.db"}
-
-
 class BrowserCanvas:
     """A stand-in for st_canvas's result that decodes image_data as the real one does."""
 

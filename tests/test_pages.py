@@ -28,19 +28,6 @@ class FakeCanvas:
         self.json_data = {"objects": []}
 
 
-@pytest.fixture()
-def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir):
-    models = tmp_path / "models"
-    models.mkdir()
-    shutil.copytree(tiny_model, models / tiny_model.name)
-    (models / registry.POINTER).write_text(tiny_model.name + "\n")
-    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))
-    monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "samples.db"))
-    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
-    monkeypatch.delenv("DIGITREC_ADMIN_PASSWORD", raising=False)
-    return {"models": models, "samples": tmp_path / "samples.db"}
-
-
 def draw_page(monkeypatch, image):
     # The real component registers itself only inside a running server, so the page gets a
     # stand-in module whose st_canvas returns a real drawing.
