@@ -227,7 +227,14 @@ def app_url(app) -> str:
 @pytest.fixture()
 def page(browser, app_url, request):
     """A fresh page (own context: own cookies, own Streamlit session) at 1400x1000."""
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    with screenshotted_page(browser.new_context(viewport=VIEWPORT, device_scale_factor=1), request,
+                            full_page=True) as page:
+        yield page
+
+
+@contextmanager
+def screenshotted_page(context, request, full_page: bool):
+    """A page in `context`; at the end a screenshot of it in artifacts/browser/, then the context closes."""
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
@@ -236,8 +243,9 @@ def page(browser, app_url, request):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
         try:
-            park_mouse(page)
-            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            if full_page:
+                park_mouse(page)
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
         except PlaywrightError as error:  # a screenshot must not hide the test's own result
             print(f"no screenshot for {name}: {error}")
         context.close()
@@ -643,7 +651,7 @@ def test_number_mode_reads_touching_digits_drawn_with_the_mouse(page, app_url, h
     wait_settled(page)
     height, pen, x = 130.0, 2 * PEN_RADIUS, 60.0
     gaps = [-TOUCHING_OVERLAP, 0.25, -TOUCHING_OVERLAP]
-    digits, owner = [], []
+    digits = []
     for index, label in enumerate(TOUCHING_NUMBER):
         if index:
             x += gaps[index - 1] * height
@@ -762,18 +770,8 @@ PHONE = {"width": 390, "height": 844}
 def phone_page(browser, app_url, request):
     """A phone: 390x844, touch, mobile viewport, 3x pixels."""
     context = browser.new_context(viewport=PHONE, device_scale_factor=3, has_touch=True, is_mobile=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
+    with screenshotted_page(context, request, full_page=False) as page:
         yield page
-    finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-        try:
-            page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-        except PlaywrightError as error:
-            print(f"no screenshot for {name}: {error}")
-        context.close()
 
 
 def touch_draw(page, strokes) -> None:
