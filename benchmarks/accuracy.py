@@ -26,11 +26,11 @@ import numpy as np
 from PIL import Image
 
 from digitrec import Recognizer, calibrate, companions, data, nondigits
-from digitrec.companion_training import _floats, fold_models_dir
+from digitrec.companion_training import fold_models_dir
 from digitrec.evaluate import accuracy_report
 from digitrec.inference import Status
 from digitrec.strokes import render_for_model
-from digitrec.train import preprocessed_mnist
+from digitrec.train import as_model_input, preprocessed_mnist
 
 HELD_OUT = range(21, 31)
 WIDTH_BUCKETS = [(6, 10), (10, 15), (15, 20), (20, 25), (25, 30), (30, 35), (35, 40)]
@@ -122,7 +122,7 @@ def main(folder=None, quick=False):
           f"{'reads strokes' if recognizer.reads_strokes else 'pixels only'})")
     started = time.perf_counter()
     mnist_raw = data.load_mnist()
-    mnist = {key: _floats(value) if key.startswith("x") else value
+    mnist = {key: as_model_input(value) if key.startswith("x") else value
              for key, value in preprocessed_mnist(mnist_raw).items()}
     raw = recognizer.probabilities(mnist["x_test"], calibrated=False)
     calibrated = recognizer.probabilities(mnist["x_test"])

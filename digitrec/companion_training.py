@@ -25,6 +25,7 @@ import numpy as np
 
 from digitrec import calibrate, companions, data, nondigits, registry
 from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
+from digitrec.train import as_model_input
 
 STROKES_FILE = "strokes.tflite"
 GATE_FILE = "gate.tflite"
@@ -197,18 +198,12 @@ def _mnist_split(folder: Path):
     """Preprocessed MNIST as float inputs, and the model's own validation indices (never trained on)."""
     from digitrec.train import preprocessed_mnist
 
-    mnist = {key: _floats(value) if key.startswith("x") else value
+    mnist = {key: as_model_input(value) if key.startswith("x") else value
              for key, value in preprocessed_mnist(data.load_mnist()).items()}
     config = registry.read_card(folder).get("training", {}).get("config", {})
     order = np.random.default_rng(config.get("seed", 1)).permutation(len(mnist["y_train"]))
     size = config.get("validation_size", 5000)
     return mnist, order[:size], order[size:]
-
-
-def _floats(model_inputs) -> np.ndarray:
-    """Cached model inputs (uint8 x 255, or float) as the float32 in [0, 1] models take."""
-    array = np.asarray(model_inputs)
-    return array.astype(np.float32) / 255 if array.dtype == np.uint8 else array.astype(np.float32)
 
 
 def add_strokes_model(folder: Path, pen, others, epochs: int, seed: int, log) -> None:
@@ -253,7 +248,7 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     mnist, val_index, train_index = _mnist_split(folder)
     learn = [d for d in pen if d.writer in GATE_PEN_WRITERS]
     choose = [d for d in pen if d.writer in THRESHOLD_PEN_WRITERS]
-    pen_drawn = _floats(preprocessed_pendigits(learn, 2, seed=11, tag="gate-1-10")["x"])
+    pen_drawn = as_model_input(preprocessed_pendigits(learn, 2, seed=11, tag="gate-1-10")["x"])
     x_others = companions.drawn_non_digits(others["train"], np.random.default_rng(seed), repeats=repeats)
     x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], pen_drawn])
     gate = train_gate(x_digits, x_others, epochs, seed, log)
@@ -262,7 +257,7 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     mnist_scores = predict(gate, mnist["x_train"][val_index][..., None])[:, 0]
     digit_scores = [mnist_scores]
     if choose:
-        pen_choose = _floats(preprocessed_pendigits(choose, 1, seed=13, tag="gate-11-20")["x"])
+        pen_choose = as_model_input(preprocessed_pendigits(choose, 1, seed=13, tag="gate-11-20")["x"])
         digit_scores.append(predict(gate, pen_choose[..., None])[:, 0])
     val_other_scores = predict(gate, x_val_others[..., None])[:, 0]
     threshold = max(float(np.quantile(scores, 1 - DIGIT_FLAG_BUDGET)) for scores in digit_scores)
@@ -304,7 +299,7 @@ def calibrate_image_with(folder: Path, model_inputs, labels) -> float:
 
     folder = Path(folder)
     image = Recognizer(folder, backend="litert")
-    model_inputs = _floats(model_inputs)
+    model_inputs = as_model_input(model_inputs)
     temperature = calibrate.fit_temperature(image.probabilities(model_inputs, calibrated=False), labels)
     features = image.features(model_inputs)
     centre = {} if features is None else {"feature_mean": [round(float(v), 5) for v in features.mean(axis=0)]}
