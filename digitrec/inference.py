@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -237,6 +238,11 @@ class Recognizer:
         Calibrated (the card's temperature applied) unless `calibrated=False`.
         """
         return self._image(model_inputs, calibrated)[0]
+
+    @functools.cached_property
+    def exports_features(self) -> bool:
+        """Whether the image model's file answers its penultimate features (asked once)."""
+        return self.features(np.zeros((1, MODEL_SIZE, MODEL_SIZE), np.float32)) is not None
 
     def features(self, model_inputs: np.ndarray) -> np.ndarray | None:
         """The image model's penultimate features (N, F), or None if its file does not export them."""

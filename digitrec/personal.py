@@ -74,7 +74,7 @@ class PersonalRecognizer:
     @property
     def adapts(self) -> bool:
         """Whether the shared model exports the features personal examples are compared by."""
-        return self.base.features(np.zeros((1, 28, 28), np.float32)) is not None
+        return self.base.exports_features
 
     def adding(self, items) -> "PersonalRecognizer":
         """A new PersonalRecognizer that also knows `items`: (image, label) or (image, label, strokes)."""
