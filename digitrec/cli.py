@@ -17,7 +17,9 @@ def _train(args) -> int:
     config = TrainingConfig(architecture=args.architecture, epochs=args.epochs,
                             batch_size=args.batch_size, learning_rate=args.learning_rate,
                             augment=not args.no_augment, mnist_fraction=args.mnist_fraction,
-                            pendigits=not args.no_pendigits, seed=args.seed)
+                            pendigits=not args.no_pendigits, pen_renderings=args.pen_renderings,
+                            wide_pens=args.wide_pens, small_images=args.small_images,
+                            weight_average=args.weight_average, seed=args.seed)
     directory = args.models_dir
     folder = run_training(config, directory, verbose=1, mnist_folder=args.mnist_dir,
                           version=args.version)
@@ -146,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mnist-fraction", type=float, default=1.0, help="share of MNIST train to use")
     train.add_argument("--no-augment", action="store_true")
     train.add_argument("--no-pendigits", action="store_true", help="train on MNIST only")
+    train.add_argument("--pen-renderings", type=int, default=2,
+                       help="draw each training writer's pen digit this many ways")
+    train.add_argument("--wide-pens", action="store_true",
+                       help="draw pen digits at every pen width (6-40 px) and size (25-85%%) visitors use")
+    train.add_argument("--small-images", type=int, default=0,
+                       help="add this many MNIST training digits redrawn as small grey/1-bit bitmaps")
+    train.add_argument("--weight-average", action="store_true",
+                       help="save an exponential moving average of the weights")
     train.add_argument("--seed", type=int, default=1)
     train.add_argument("--version", help="folder name (default: mnist-cnn-<UTC time>)")
     train.add_argument("--activate", action="store_true", help="make the new model active")

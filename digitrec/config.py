@@ -33,6 +33,8 @@ LIMITS = {  # caps so one browser user cannot tie up a shared server for hours
     "learning_rate": (1e-5, 0.1),
     "mnist_fraction": (0.005, 1.0),
     "sample_weight": (1, 3),  # see MAX_SAMPLE_WEIGHT
+    "pen_renderings": (1, 6),
+    "small_images": (0, 30_000),
 }
 
 # --- saved samples in training: opt-in and bounded, so one visitor cannot poison a model --------
@@ -62,6 +64,10 @@ class TrainingConfig:
     augment: bool = True
     mnist_fraction: float = 1.0
     pendigits: bool = True  # add canvas-drawn digits of the training writers (1-20)
+    pen_renderings: int = 2  # ... each drawn this many ways
+    wide_pens: bool = False  # ... at every pen width and size visitors use (data.USER_PENS/HEIGHTS)
+    small_images: int = 0  # add this many MNIST training digits redrawn as small 1-bit/grey bitmaps
+    weight_average: bool = False  # keep an exponential moving average of the weights, and save it
     user_samples: bool = False  # train on saved samples too (opt-in; bounded by MAX_SAMPLE_SHARE)
     sample_weight: int = 2  # how many times each saved user sample is repeated
     seed: int = 1
@@ -76,9 +82,11 @@ class TrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
-        if not isinstance(self.user_samples, bool):
-            raise ValueError("user_samples must be true or false")
-        for name in ("epochs", "batch_size", "sample_weight", "seed", "validation_size"):
+        for name in ("user_samples", "wide_pens", "weight_average"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false")
+        for name in ("epochs", "batch_size", "sample_weight", "seed", "validation_size",
+                     "pen_renderings", "small_images"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a whole number")
 
@@ -106,7 +114,7 @@ RETRAIN_DEFAULTS = TrainingConfig(architecture="shallow", epochs=4, batch_size=1
 WORK_PER_EXAMPLE = {"shallow": 1.0, "deep": 2.5}
 AUGMENT_WORK = 1.4  # "deep" with augmentation: 3.5x the shallow preset's work per example
 MNIST_TRAINING_IMAGES = 60_000  # before the validation images are set aside
-PENDIGITS_TRAINING_EXAMPLES = 9_992  # writers 1-20 (4,996 digits), drawn twice each
+PENDIGITS_TRAINING_DIGITS = 4_996  # writers 1-20, each digit drawn `pen_renderings` times
 # A visitor may start up to the quick preset's work (4 epochs x 64,992 examples = 259,968,
 # about 2 min here) with room for a fifth epoch; more needs the admin password when one is set
 # (without one, nobody can start more from the browser: use `python -m digitrec train`).
@@ -122,7 +130,8 @@ def training_work(config: TrainingConfig, sample_count: int = 0) -> int:
     `sample_row_limits` allows them (as in `digitrec.train.prepare_data`).
     """
     mnist = max(1, int((MNIST_TRAINING_IMAGES - config.validation_size) * config.mnist_fraction))
-    examples = mnist + (PENDIGITS_TRAINING_EXAMPLES if config.pendigits else 0)
+    examples = (mnist + config.small_images
+                + (PENDIGITS_TRAINING_DIGITS * config.pen_renderings if config.pendigits else 0))
     if config.user_samples:
         examples += min(max(sample_count, 0) * config.sample_weight, sample_row_limits(examples)[0])
     factor = WORK_PER_EXAMPLE[config.architecture] * (AUGMENT_WORK if config.augment else 1.0)

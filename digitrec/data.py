@@ -28,6 +28,16 @@ HOW_TO_PROVIDE_MNIST = (
     "or run on a machine with internet access so Keras can download MNIST."
 )
 CANVAS_SIZE = 280
+# How visitors draw on the canvas: a digit's height as a share of the canvas, and the pen width
+# in canvas pixels. Training drawings (with `TrainingConfig.wide_pens`) and the accuracy benchmark
+# both draw within these ranges.
+USER_HEIGHTS = (0.25, 0.85)
+USER_PENS = (6.0, 40.0)
+# The narrower ranges the first models were trained with (kept so their data is rebuilt alike).
+CLASSIC_HEIGHTS = (0.3, 0.85)
+CLASSIC_PENS = (8.0, 30.0)
+# Small bitmaps (`small_bitmap`): the sizes a scanner or an icon gives.
+SMALL_SIZES = (14, 36)
 
 
 @dataclass(frozen=True)
@@ -280,16 +290,34 @@ def render_strokes(strokes, size: int = CANVAS_SIZE, brush: float = 18.0) -> np.
 
 
 def draw_pen_digit(digit: PenDigit, rng: np.random.Generator | None = None,
-                   size: int = CANVAS_SIZE) -> np.ndarray:
-    """Render a pen digit as a user might draw it: varied size, place and brush (seeded)."""
+                   size: int = CANVAS_SIZE, heights=CLASSIC_HEIGHTS, pens=CLASSIC_PENS) -> np.ndarray:
+    """Render a pen digit as a user might draw it: varied size, place and brush (seeded).
+
+    With an `rng`, the digit's height is drawn from `heights` (shares of the canvas) and the pen
+    width from `pens` (canvas pixels); without one it is a fixed, middle-sized drawing.
+    """
     if rng is None:
         height, centre, brush = size * 0.7, (size / 2, size / 2), 18.0
     else:
-        height = rng.uniform(0.3, 0.85) * size
+        height = rng.uniform(*heights) * size
         margin = height / 2 + 10
         centre = (rng.uniform(margin * 0.8, size - margin * 0.8), rng.uniform(margin, size - margin))
-        brush = rng.uniform(8, 30)
+        brush = rng.uniform(*pens)
     return render_strokes(place_strokes(digit.strokes, height, centre), size, brush)
+
+
+def small_bitmap(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 MNIST digit redrawn as a small bitmap, as a scanner or an icon gives one (seeded).
+
+    Its side is drawn from SMALL_SIZES, the resampling filter at random; half are 1-bit (a random
+    threshold), and half are inverted (black ink on white).
+    """
+    side = int(rng.integers(SMALL_SIZES[0], SMALL_SIZES[1] + 1))
+    method = (Image.BOX, Image.BILINEAR, Image.NEAREST)[int(rng.integers(3))]
+    small = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((side, side), method))
+    if rng.random() < 0.5:
+        small = np.where(small > rng.uniform(60, 160), 255, 0).astype(np.uint8)
+    return 255 - small if rng.random() < 0.5 else small
 
 
 def split_writers(digits, held_out_writers=range(21, 31)):

@@ -8,6 +8,7 @@ copy of a whole dataset is ever made.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -24,7 +25,9 @@ from digitrec.events import BatchProgress, EpochEnd
 from digitrec.preprocess import preprocess_many
 
 PREPROCESS_VERSION = "2"  # bump when preprocess changes, so cached model inputs are rebuilt
-PEN_RENDERINGS = 2  # each training writer's digit is drawn this many ways
+PEN_RENDERINGS = TrainingConfig().pen_renderings  # each training writer's digit is drawn this many ways
+EMA_MOMENTUM = 0.999  # weight averaging (TrainingConfig.weight_average): about the last 1,000 steps,
+EMA_SHARE = 0.1  # or the last tenth of a shorter training's steps (the average starts at the initial weights)
 CACHE_FORMAT = "u8"  # model inputs cached as uint8
 PREPROCESS_CHUNK = 4096  # images preprocessed (as float32) at a time while building a cache
 PIPELINE_PARALLELISM = 2  # batches prepared at once, and ready ahead of the model
@@ -125,16 +128,42 @@ def preprocessed_mnist(mnist: data.Mnist) -> dict:
         "x_test": _preprocess_uint8(mnist.x_test), "y_test": mnist.y_test}))
 
 
-def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str) -> dict:
-    """Pen digits drawn on a canvas `renderings` ways each, through `preprocess` (uint8), cached."""
+def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: bool = False) -> dict:
+    """Pen digits drawn on a canvas `renderings` ways each, through `preprocess` (uint8), cached.
+
+    `wide` draws them at every pen width and size visitors use (data.USER_PENS, USER_HEIGHTS)
+    instead of the narrower classic ranges.
+    """
+    heights, pens = (data.USER_HEIGHTS, data.USER_PENS) if wide else (data.CLASSIC_HEIGHTS, data.CLASSIC_PENS)
+
     def build():
         rng = np.random.default_rng(seed)
-        canvases = [data.draw_pen_digit(d, rng) for d in digits for _ in range(renderings)]
         labels = np.array([d.label for d in digits for _ in range(renderings)], np.uint8)
-        return {"x": _preprocess_uint8(canvases), "y": labels}
+        out = np.empty((len(labels), 28, 28), np.uint8)
+        drawings = ((d, index) for d in digits for index in range(renderings))
+        for start in range(0, len(labels), PREPROCESS_CHUNK):  # canvases a chunk at a time
+            chunk = [data.draw_pen_digit(d, rng, heights=heights, pens=pens)
+                     for d, _ in itertools.islice(drawings, PREPROCESS_CHUNK)]
+            out[start : start + len(chunk)] = _preprocess_uint8(chunk)
+        return {"x": out, "y": labels}
 
-    key = f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}-p{PREPROCESS_VERSION}"
+    key = f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}{'-wide' if wide else ''}-p{PREPROCESS_VERSION}"
     return _cached(key, _from_float_cache(key, build))
+
+
+def preprocessed_small_bitmaps(mnist: data.Mnist, indices, seed: int) -> dict:
+    """MNIST training digits (`indices`) redrawn as small bitmaps (`data.small_bitmap`), through
+    `preprocess` (uint8), cached by file checksums, the indices and the seed."""
+    indices = np.asarray(indices, np.int64)
+
+    def build():
+        rng = np.random.default_rng(seed)
+        smalls = [data.small_bitmap(mnist.x_train[i], rng) for i in indices]
+        return {"x": _preprocess_uint8(smalls), "y": mnist.y_train[indices].astype(np.uint8)}
+
+    digest = hashlib.md5(json.dumps(mnist.checksums, sort_keys=True).encode()
+                         + indices.tobytes()).hexdigest()[:12]
+    return _cached(f"small-{digest}-s{seed}-p{PREPROCESS_VERSION}", build)
 
 
 def held_out_pendigits() -> dict:
@@ -176,11 +205,19 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
     if config.pendigits:
         try:
             training_writers, _ = data.split_writers(data.load_pendigits())
-            pen = preprocessed_pendigits(training_writers, PEN_RENDERINGS, seed=7, tag="train")
+            pen = preprocessed_pendigits(training_writers, config.pen_renderings, seed=7, tag="train",
+                                         wide=config.wide_pens)
             x_parts.append(pen["x"]), y_parts.append(pen["y"])
             counts["pendigits"] = len(pen["y"])
         except data.DataUnavailableError:
             counts["pendigits"] = 0
+    if config.small_images:
+        # Digits a scanner or an icon gives: MNIST training digits (never the validation ones)
+        # redrawn as 14-36 px bitmaps, grey or 1-bit, either polarity.
+        chosen = rng.choice(rest, min(config.small_images, len(rest)), replace=False)
+        small = preprocessed_small_bitmaps(mnist, np.sort(chosen), seed=config.seed)
+        x_parts.append(small["x"]), y_parts.append(small["y"])
+        counts["small_bitmaps"] = len(small["y"])
     if config.user_samples and samples is not None and len(samples[1]):
         # Opt-in, and bounded: saved samples (repeats included) are at most a few % of the
         # other examples, and those of any one label a fraction of that, so one visitor's
@@ -350,7 +387,12 @@ def train(config: TrainingConfig, training_data: TrainingData,
         schedule = keras.optimizers.schedules.CosineDecay(
             config.learning_rate * 0.1, decay_steps=max(1, config.epochs * batches - batches // 2),
             warmup_target=config.learning_rate, warmup_steps=batches // 2, alpha=0.01)
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
+        # With weight averaging, fit ends by putting the averaged weights in the model (Keras'
+        # finalize_variable_values); validation during training sees the current weights.
+        momentum = float(np.clip(1 - 1 / (EMA_SHARE * config.epochs * batches), 0.0, EMA_MOMENTUM))
+        optimizer = keras.optimizers.Adam(schedule, use_ema=config.weight_average,
+                                          ema_momentum=momentum)
+        model.compile(optimizer=optimizer,
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
                       metrics=["accuracy"])
     callback = make_progress_callback(on_progress, stop_event, config.epochs, batches)

@@ -123,3 +123,22 @@ def test_find_mnist_says_where_mnist_will_come_from(tmp_path, monkeypatch, mnist
     empty = np.zeros((1, 28, 28), np.uint8)
     np.savez(copy, x_train=empty, y_train=empty[:, 0, 0], x_test=empty, y_test=empty[:, 0, 0])
     assert data.find_mnist().origin == data.MnistOrigin.KERAS_CACHE
+
+
+def test_small_bitmaps_are_small_grey_or_1bit_in_either_polarity(mnist):
+    rng = np.random.default_rng(0)
+    smalls = [data.small_bitmap(mnist.x_train[i], rng) for i in range(60)]
+    sides = {s.shape[0] for s in smalls}
+    assert all(s.shape[0] == s.shape[1] for s in smalls)
+    assert min(sides) >= data.SMALL_SIZES[0] and max(sides) <= data.SMALL_SIZES[1] and len(sides) > 5
+    one_bit = [s for s in smalls if set(np.unique(s)) <= {0, 255}]
+    assert 10 < len(one_bit) < 50  # about half
+    inverted = [s for s in smalls if s[0, 0] > 128]  # the corner is background
+    assert 10 < len(inverted) < 50
+
+
+def test_pen_digits_can_be_drawn_at_every_pen_width_visitors_use(pen_digits):
+    rng = np.random.default_rng(1)
+    thin = data.draw_pen_digit(pen_digits[0], rng, pens=(6, 6))[..., 3]
+    thick = data.draw_pen_digit(pen_digits[0], np.random.default_rng(1), pens=(40, 40))[..., 3]
+    assert (thick > 128).sum() > 2 * (thin > 128).sum()

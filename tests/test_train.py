@@ -230,3 +230,27 @@ def test_only_the_chief_saves(monkeypatch, tf_config, chief):
     else:
         monkeypatch.setenv("TF_CONFIG", tf_config)
     assert is_chief() is chief
+
+
+def test_small_bitmaps_come_from_training_digits_only(mnist):
+    config = TrainingConfig(**{**TINY, "small_images": 120})
+    prepared = prepare_data(config, mnist)
+    assert prepared.counts["small_bitmaps"] == 120
+    assert len(prepared.y_train) == prepared.counts["mnist"] + 120
+    # None of them is a validation digit redrawn: the validation digits' labels and the small
+    # bitmaps' sources are disjoint index sets (rebuilt here from the same seed).
+    order = np.random.default_rng(config.seed).permutation(60000)
+    validation, rest = set(order[:config.validation_size]), order[config.validation_size:]
+    chosen = np.random.default_rng(config.seed)
+    chosen.permutation(60000)
+    picked = chosen.choice(rest, 120, replace=False)
+    assert not validation & set(picked)
+    assert (prepared.y_train[-120:] == mnist.y_train[np.sort(picked)]).all()
+
+
+@pytest.mark.parametrize("field, value", [("pen_renderings", 0), ("pen_renderings", 7),
+                                          ("small_images", -1), ("small_images", 10**6),
+                                          ("weight_average", 1), ("wide_pens", "yes")])
+def test_new_data_settings_are_bounded(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainingConfig(**{field: value})
