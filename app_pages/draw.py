@@ -16,6 +16,7 @@ from digitrec.segment import DigitFlag, read_number, strokes_in_image
 from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
+
 from app_pages import personal_panel
 from app_pages.common import recognizer, store
 from app_pages.viewport import content_width
@@ -96,7 +97,7 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
         saved[key] = f"Saved sample #{done[0][0]} as {a_digit(done[0][1])}. See it on the Samples page."
     elif done:
         ids = ", ".join(f"#{sample_id}" for sample_id, _ in done)
-        saved[key] = (f"Saved {len(done)} samples ({ids}) as {''.join(str(l) for _, l in done)}"
+        saved[key] = (f"Saved {len(done)} samples ({ids}) as {''.join(str(digit) for _, digit in done)}"
                       f"{'' if len(done) == len(items) else f' (of {len(items)} digits)'}. "
                       "See them on the Samples page.")
     while len(saved) > KEEP_SAVED:
@@ -237,7 +238,8 @@ def show_number(reading, drawing, key: str, model, phone: bool):
     if notes:
         st.warning(" ".join(notes) + " Correct any digit below.", icon=":material/help:")
     if reading.from_strokes:
-        st.caption(f"Digits grouped from your {sum(len(box.strokes or ()) for box in reading.boxes)} pen strokes.")
+        stroke_count = sum(len(box.strokes or ()) for box in reading.boxes)
+        st.caption(f"Digits grouped from your {stroke_count} pen strokes.")
     st.subheader("Each digit", divider="gray")
     count = len(reading.digits)
     columns = st.columns(1 if phone else min(count, MAX_DIGIT_COLUMNS), gap="medium")
@@ -336,7 +338,8 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
                     "draw", answer_column, chart_column, started, teach=(model, drawing, strokes))
         timing.record("draw", started)
     else:
-        in_image = strokes_in_image(strokes, size[0], drawing.shape[1]) if strokes else None  # high-density screens
+        # Scaled to the drawing's pixels on high-density screens.
+        in_image = strokes_in_image(strokes, size[0], drawing.shape[1]) if strokes else None
         show_number(read_number(reader, drawing, strokes=in_image), drawing, key, model, phone)
         timing.record("number", started)
     with answer_column:
@@ -365,8 +368,8 @@ def upload_area():
         try:
             image = decode_upload(upload.getvalue())
             # The session keeps a small PNG of the photo (shown and saved), not its pixels.
-            st.session_state.upload_result = (stored_drawing(image), personal_panel.reader(model).predict(image),
-                                              None)
+            st.session_state.upload_result = (stored_drawing(image),
+                                              personal_panel.reader(model).predict(image), None)
         except (DigitrecError, ValueError) as error:
             st.session_state.upload_result = (None, None, str(error))
         st.session_state.upload_key = key

@@ -7,6 +7,7 @@ import streamlit as st
 from digitrec import DigitrecError, admin, registry
 from digitrec.config import architecture_name
 from digitrec.views import confusion_chart
+
 from app_pages.common import admin_password, recognizer
 from app_pages.promotion import ask_pending, promote_clicked, show_message
 
@@ -21,7 +22,8 @@ if configured:
     st.info("An admin password is set: promote, roll back and delete ask for it.", icon=":material/lock:")
 else:
     st.warning("No admin password is configured (local use): anyone with this page can promote, "
-               "roll back and delete. Set `admin_password` in secrets to guard them.", icon=":material/lock_open:")
+               "roll back and delete. Set `admin_password` in secrets to guard them.",
+               icon=":material/lock_open:")
 
 try:
     cards = registry.list_models(directory)
@@ -64,7 +66,8 @@ st.dataframe(
       "MNIST test %": percent(card.get("metrics", {}).get("mnist_test_accuracy")),
       "canvas %": percent(card.get("metrics", {}).get("pendigits_canvas_accuracy")),
       "created": card.get("created", "")[:16].replace("T", " "),
-      "architecture": architecture_name(card.get("architecture") or "?"), "parameters": card.get("parameters"),
+      "architecture": architecture_name(card.get("architecture") or "?"),
+      "parameters": card.get("parameters"),
       "size KB": round(sum(card.get("files", {}).values()) / 1024),
       "epochs": card.get("training", {}).get("epochs_done")}
      for card in cards],
@@ -113,7 +116,8 @@ def confirm_delete(version):
     row = st.container(horizontal=True)
     if row.button("Delete for good", type="primary", key="confirm_delete"):
         forget_delete()
-        run_action(lambda: admin.delete(version, password, configured, directory, client), f"Deleted {version}.")
+        run_action(lambda: admin.delete(version, password, configured, directory, client),
+                   f"Deleted {version}.")
     if row.button("Cancel", key="cancel_delete"):
         forget_delete()
         st.rerun()
@@ -144,8 +148,9 @@ if actions.button("Delete", disabled=chosen in (active, served, committed),
 for file_name in (registry.KERAS_FILE, registry.TFLITE_FILE):
     path = registry.version_path(chosen, directory) / file_name
     if path.is_file():
-        actions.download_button(f"Download {path.suffix}", path.read_bytes(), file_name=f"{chosen}{path.suffix}",
-                                key=f"download-{file_name}", on_click="ignore", icon=":material/download:")
+        actions.download_button(f"Download {path.suffix}", path.read_bytes(),
+                                file_name=f"{chosen}{path.suffix}", key=f"download-{file_name}",
+                                on_click="ignore", icon=":material/download:")
 
 ask_pending(promote_for)
 if st.session_state.get("pending_delete") in versions:
@@ -161,8 +166,8 @@ figures[1].metric("Canvas-drawn pendigits", "—" if canvas is None else f"{perc
 figures[2].metric("Parameters", f"{card.get('parameters', 0):,}")
 examples = card.get("training", {}).get("examples", {})
 if examples:
-    st.caption("Trained on " + ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in examples.items()
-                                         if isinstance(count, int)))
+    st.caption("Trained on " + ", ".join(f"{count:,} {name.replace('_', ' ')}"
+                                         for name, count in examples.items() if isinstance(count, int)))
 if card.get("confusion_mnist_test"):
     st.altair_chart(confusion_chart(card["confusion_mnist_test"]))
 with st.expander("Model card (JSON)"):

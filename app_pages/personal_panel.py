@@ -11,6 +11,7 @@ from PIL import Image
 
 from digitrec import DigitrecError
 from digitrec.limits import MAX_PERSONAL_EXAMPLES
+
 from app_pages.common import store
 
 STATE = "personal"  # this session's PersonalRecognizer (for one model version)
@@ -48,7 +49,8 @@ def remember(model, image, label: int, strokes, drawing_png) -> None:
     if isinstance(image, bytes):
         image = _decoded([(image, label, strokes)])[0][0]
     png = drawing_png()
-    st.session_state[ITEMS] = (st.session_state.get(ITEMS, []) + [(png, label, strokes)])[-MAX_PERSONAL_EXAMPLES:]
+    items = st.session_state.get(ITEMS, []) + [(png, label, strokes)]
+    st.session_state[ITEMS] = items[-MAX_PERSONAL_EXAMPLES:]
     st.session_state[STATE] = personal.adding([(image, label, strokes)])
     profile = st.session_state.get(PROFILE)
     if profile:

@@ -1,8 +1,8 @@
 """Promotion, shared by the Models and Retrain pages: a candidate that is worse than the active
 model on some digit is promoted only after a confirmation that names the loss (layout only)."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 

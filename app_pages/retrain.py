@@ -6,14 +6,28 @@ import uuid
 import streamlit as st
 
 from digitrec import DigitrecError, admin, data, registry
+from digitrec.config import (
+    ARCHITECTURE_NOTES,
+    ARCHITECTURES,
+    LIMITS,
+    MAX_SAMPLE_LABEL_SHARE,
+    MAX_SAMPLE_SHARE,
+    RETRAIN_DEFAULTS,
+    TRAINING_COOLDOWN_S,
+    TrainingConfig,
+)
 from digitrec.evaluate import CANVAS, MNIST_TEST, class_losses, evaluate_version
 from digitrec.events import JobState
 from digitrec.jobs import manager
 from digitrec.limits import visitor_name
-from digitrec.config import (ARCHITECTURE_NOTES, ARCHITECTURES, LIMITS, MAX_SAMPLE_LABEL_SHARE,
-                             MAX_SAMPLE_SHARE, RETRAIN_DEFAULTS, TRAINING_COOLDOWN_S, TrainingConfig)
-from digitrec.views import (confusion_chart, model_input_image, reliability_chart, time_left_text,
-                            training_curves)
+from digitrec.views import (
+    confusion_chart,
+    model_input_image,
+    reliability_chart,
+    time_left_text,
+    training_curves,
+)
+
 from app_pages.common import admin_password, store
 from app_pages.promotion import ask_pending, loss_summary, promote_clicked, show_message
 
@@ -46,11 +60,13 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
             "Architecture", list(ARCHITECTURES), index=list(ARCHITECTURES).index(defaults.architecture),
             help="; ".join(f"{name}: {note}" for name, note in ARCHITECTURE_NOTES.items()))
         epochs = columns[1].number_input("Epochs", *LIMITS["epochs"], value=defaults.epochs, step=1)
-        batch_size = columns[2].select_slider("Batch size", [32, 64, 128, 256, 512], value=defaults.batch_size)
+        batch_size = columns[2].select_slider("Batch size", [32, 64, 128, 256, 512],
+                                              value=defaults.batch_size)
         learning_rate = columns[0].select_slider(
             "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=defaults.learning_rate)
         mnist_share = columns[1].slider("Share of MNIST to use", 0.01, 1.0, defaults.mnist_fraction, 0.01)
-        augment = columns[2].toggle("Augmentation (rotate, shift, zoom, stroke width)", value=defaults.augment)
+        augment = columns[2].toggle("Augmentation (rotate, shift, zoom, stroke width)",
+                                    value=defaults.augment)
         pendigits = columns[0].toggle("Canvas-drawn pen digits (writers 1-20)", value=defaults.pendigits)
         include = columns[1].toggle(
             "Include my saved samples", value=defaults.user_samples,
@@ -58,7 +74,8 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
                  f"saved samples are at most {100 * MAX_SAMPLE_SHARE:g}% of the training set "
                  f"({100 * MAX_SAMPLE_LABEL_SHARE:g}% per digit), newest first")
         weight = columns[2].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
-                                         value=defaults.sample_weight, help="How many times each sample is repeated")
+                                         value=defaults.sample_weight,
+                                         help="How many times each sample is repeated")
         name = st.text_input("Your name (shown to others while you train)",
                              st.session_state.session_name, max_chars=40)
         password = st.text_input(
@@ -175,7 +192,8 @@ def show_evaluation(version):
     losses = class_losses(candidate["reports"], baseline["reports"]) if baseline else []
     if losses:
         st.warning(loss_summary(version, active, losses), icon=":material/warning:")
-    per_class = [(name, candidate["reports"][name]) for name in (MNIST_TEST, CANVAS) if name in candidate["reports"]]
+    per_class = [(name, candidate["reports"][name]) for name in (MNIST_TEST, CANVAS)
+                 if name in candidate["reports"]]
     if per_class:
         left, right = st.columns(2)
         left.markdown("**Per-digit accuracy %** (candidate, and its change from the active model)")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from digitrec import DigitrecError
 from digitrec.views import gallery_image, label_count_chart, local_time, visitor_timezone
+
 from app_pages.common import store
 
 PAGE_SIZE = 24

@@ -151,7 +151,8 @@ def main(folder=None, quick=False):
         folds = "  ".join(f"writers {f['writers'][0]}-{f['writers'][1]} {f['accuracy']:.2%}"
                           for f in card["cross_validation"])
         print(f"trajectory model alone, writer-wise cross-validation: {folds}; "
-              f"mean {card['cross_validated_accuracy_mean']:.2%}, spread {card['cross_validated_accuracy_spread']:.2%}")
+              f"mean {card['cross_validated_accuracy_mean']:.2%}, "
+              f"spread {card['cross_validated_accuracy_spread']:.2%}")
     print("small renders of MNIST test:")
     small_renders(recognizer, mnist_raw if not quick else _head(mnist_raw, 2000))
     print("non-digits never trained on (test fonts, unseen doodles), drawn on the canvas:")
@@ -163,7 +164,8 @@ def main(folder=None, quick=False):
 
 
 def _head(mnist, count):
-    return data.Mnist(mnist.x_train, mnist.y_train, mnist.x_test[:count], mnist.y_test[:count], mnist.checksums)
+    return data.Mnist(mnist.x_train, mnist.y_train, mnist.x_test[:count], mnist.y_test[:count],
+                      mnist.checksums)
 
 
 def timing(recognizer, held_out, count=300):

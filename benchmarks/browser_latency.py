@@ -43,7 +43,8 @@ INSTRUMENT_JS = """(() => {
     return element ? element.textContent : null;
   };
   window.addEventListener('pointerup', () => {
-    latency.pending = {up: performance.now(), sent: null, reply: null, shown: null, before: metricText(), text: null};
+    latency.pending = {up: performance.now(), sent: null, reply: null, shown: null,
+                       before: metricText(), text: null};
     latency.strokes.push(latency.pending);
   }, true);
   const send = WebSocket.prototype.send;

@@ -19,9 +19,10 @@ import time
 import zlib
 from pathlib import Path
 
+from digitrec.data import load_pendigits
+
 from benchmarks.load import record_drawings, start_server
 from benchmarks.soak import Session, rss_mb
-from digitrec.data import load_pendigits
 
 
 def rgba_png(width: int, height: int) -> bytes:

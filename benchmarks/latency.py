@@ -55,7 +55,8 @@ def main(folder=None):
     batch = images[:256]
     started = time.perf_counter()
     recognizer.predict_many(batch)
-    print(f"predict_many of {len(batch)}: {(time.perf_counter() - started) * 1000 / len(batch):.2f} ms per drawing")
+    per_drawing = (time.perf_counter() - started) * 1000 / len(batch)
+    print(f"predict_many of {len(batch)}: {per_drawing:.2f} ms per drawing")
     colds = [json.loads(subprocess.run([sys.executable, "-c", COLD_START] + ([folder] if folder else []),
                                        capture_output=True, text=True, check=True).stdout)
              for _ in range(3)]

@@ -80,7 +80,8 @@ def record_drawings(port: int, digits) -> tuple[bytes, list[tuple[bytes, int]]]:
         for digit in digits:
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             sent = []
-            page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+            page.on("websocket",
+                    lambda ws, sent=sent: ws.on("framesent", lambda payload: sent.append(payload)))
             page.goto(f"http://127.0.0.1:{port}/")
             canvas = page.locator("canvas.upper-canvas").first
             canvas.wait_for(timeout=60000)
@@ -139,7 +140,7 @@ async def session(port, opening, drawings, deadline, results, seed):
             await socket_.send(frame)
             try:
                 error, misread = await asyncio.wait_for(read_until_finished(socket_, label), ANSWER_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 error, misread = "no answer within 30 s", False
             results["round_trip_ms"].append((time.monotonic() - sent) * 1000)
             results["served"] += error is None
@@ -187,7 +188,8 @@ def main():
                 server_ms = timing.read(timing_log).get("draw", [np.nan]) if timing_log.exists() else [np.nan]
                 s50, s95 = np.percentile(server_ms, [50, 95])
                 r50, r95 = np.percentile(results["round_trip_ms"] or [np.nan], [50, 95])
-                print(f"{sessions:>8} {results['served']:>7} {len(results['errors']):>6} {results['misreads']:>8} "
+                print(f"{sessions:>8} {results['served']:>7} {len(results['errors']):>6} "
+                      f"{results['misreads']:>8} "
                       f"{s50:>8.1f}ms {s95:>8.1f}ms {r50:>12.0f}ms {r95:>5.0f}ms", flush=True)
                 for error in sorted(set(results["errors"]))[:5]:
                     print(f"         error: {error}")

@@ -110,12 +110,14 @@ def _dense(strokes, step: float = 2.0) -> np.ndarray:
 def trajectory_reader(recognizer, writers: range):
     """The recogniser with the cross-validation fold's trajectory model that never saw `writers`."""
     if not recognizer.reads_strokes:
-        return recognizer, "no trajectory model: strokes are grouped, each group read from its re-rendered pixels"
+        return recognizer, ("no trajectory model: strokes are grouped, each group read from its "
+                            "re-rendered pixels")
     folds = fold_models_dir(recognizer.version)
     for path in sorted(folds.glob("fold-*.tflite")) if folds.is_dir() else []:
         low, high = (int(n) for n in path.stem.split("-")[1:3])
         if low <= writers.start and writers.stop - 1 <= high:
-            return recognizer.with_trajectory_model(path.read_bytes()), f"trajectory model: {path.name} (never saw these writers)"
+            return (recognizer.with_trajectory_model(path.read_bytes()),
+                    f"trajectory model: {path.name} (never saw these writers)")
     return recognizer, "NOTE: no fold model that held these writers out: the served trajectory model saw them"
 
 
@@ -178,10 +180,12 @@ def main():
         print(f"{path:8s} exact numbers {np.mean(everything):.1%} of {len(everything)}")
         print("  by length:  " + "  ".join(f"{length} digits {np.mean(results[path][length]):.1%}"
                                           for length in LENGTHS))
-        print("  by spacing: " + "  ".join(f"{kind} {np.mean(results[path][kind]):.1%} of {len(results[path][kind])}"
-                                          for kind in ("spaced", "touching/overlapping")))
+        print("  by spacing: " + "  ".join(
+            f"{kind} {np.mean(results[path][kind]):.1%} of {len(results[path][kind])}"
+            for kind in ("spaced", "touching/overlapping")))
         print("  ms per number by length, wall p50/p95 (CPU time p50): " + "  ".join(
-            f"{length}: {np.percentile(times[path][length], 50):.1f}/{np.percentile(times[path][length], 95):.1f}"
+            f"{length}: {np.percentile(times[path][length], 50):.1f}/"
+            f"{np.percentile(times[path][length], 95):.1f}"
             f" ({np.percentile(cpu[path][length], 50):.1f})" for length in LENGTHS))
         print(f"  flagged on the page (a digit unsure, maybe two digits or one with the next): "
               f"{np.mean(flagged[path][False] or [0]):.0%} of misread numbers, "

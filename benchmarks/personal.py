@@ -18,9 +18,10 @@ import time
 
 import numpy as np
 
-from benchmarks.accuracy import drawn
 from digitrec import Recognizer, data
 from digitrec.companion_training import fold_models_dir
+
+from benchmarks.accuracy import drawn
 
 HELD_OUT = range(21, 31)
 TEACHING_SHARE = 0.4
@@ -51,7 +52,8 @@ def writer_run(recognizer, digits, rng):
     adapted = personal.predict_many(images, strokes)
     per_predict = (time.perf_counter() - began) * 1000 / len(images)
     after = np.array([-1 if p.digit is None else p.digit for p in adapted])
-    return (before == truth).mean(), (after == truth).mean(), len(personal), len(truth), add_times, per_predict
+    return ((before == truth).mean(), (after == truth).mean(), len(personal), len(truth), add_times,
+            per_predict)
 
 
 def main(folder=None):
@@ -77,7 +79,8 @@ def main(folder=None):
         print(f"writer {writer}: {examples:3d} examples; later {count} digits: "
               f"{before:.2%} -> {after:.2%} ({(after - before) * 100:+.2f} pt)")
     befores, afters = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
-    print(f"mean over writers: {befores.mean():.2%} -> {afters.mean():.2%}; worst writer after {afters.min():.2%}; "
+    print(f"mean over writers: {befores.mean():.2%} -> {afters.mean():.2%}; "
+          f"worst writer after {afters.min():.2%}; "
           f"largest drop {max(0.0, (befores - afters).max()) * 100:.2f} pt")
     print(f"adding an example: p50 {np.percentile(adds, 50):.1f} ms; adapted predict (batched, per digit) "
           f"{np.mean(predicts):.2f} ms")

@@ -64,7 +64,8 @@ def main():
           f"committed model {active['reports'][CANVAS]['per_class'][3]:.1%})")
     print(f"MNIST test: {candidate['reports'][MNIST_TEST]['accuracy']:.2%} "
           f"(committed {active['reports'][MNIST_TEST]['accuracy']:.2%}); canvas drawings: "
-          f"{candidate['reports'][CANVAS]['accuracy']:.2%} (committed {active['reports'][CANVAS]['accuracy']:.2%})")
+          f"{candidate['reports'][CANVAS]['accuracy']:.2%} "
+          f"(committed {active['reports'][CANVAS]['accuracy']:.2%})")
     losses = class_losses(candidate["reports"], active["reports"])
     print("flagged against the committed model (the promotion dialog): "
           + ("; ".join(loss.describe() for loss in losses) or "nothing"))

@@ -39,8 +39,10 @@ def main():
         card = registry.read_card(Path(directory) / state.version)
     metrics = card["metrics"]
     print(f"settings: {asdict(config)}")
-    print(f"examples: {state.counts}; {len(state.curve)} live progress points over {len(state.epochs)} epochs")
-    print(f"wall time, start to saved candidate: {seconds:.0f} s (training alone {card['training']['seconds']:.0f} s)")
+    print(f"examples: {state.counts}; {len(state.curve)} live progress points "
+          f"over {len(state.epochs)} epochs")
+    print(f"wall time, start to saved candidate: {seconds:.0f} s "
+          f"(training alone {card['training']['seconds']:.0f} s)")
     print(f"MNIST test accuracy: {metrics['mnist_test_accuracy']:.2%}   (target >= 99.0% in <= 180 s)")
     print(f"canvas-drawn pendigits (held-out writers): {metrics['pendigits_canvas_accuracy']:.2%}")
     print(f"training process peak RSS: {state.peak_rss_mb:.0f} MiB   (target <= 1 GB)")

@@ -35,11 +35,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.load import ANSWER_TIMEOUT_S, record_drawings, start_server
-from digitrec.data import draw_pen_digit, load_pendigits, render_strokes, place_strokes
+from digitrec.data import draw_pen_digit, load_pendigits, place_strokes, render_strokes
 from digitrec.preprocess import preprocess
 from digitrec.store import SampleStore
 from digitrec.upload import stored_drawing
+
+from benchmarks.load import ANSWER_TIMEOUT_S, record_drawings, start_server
 
 SAMPLE_EVERY_S = 10
 ACTIONS = {"draw": 40, "save": 10, "upload": 10, "samples": 30, "delete": 10}
@@ -210,7 +211,8 @@ class Session:
         if self.last_drawing is None or self.where != "draw":
             return await self.draw(socket_)
         frame, yes = self.last_drawing
-        page = await self.run(socket_, self.back_msg(frame, widgets=[WidgetState(id=yes, trigger_value=True)]))
+        page = await self.run(socket_,
+                              self.back_msg(frame, widgets=[WidgetState(id=yes, trigger_value=True)]))
         self.check("save", page, expect_alert="Saved sample")
         self.last_drawing = None
 
@@ -284,7 +286,7 @@ class Session:
                     action = "draw"
                 try:
                     await getattr(self, action)(socket_)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self.results["errors"].append(f"{action}: no answer within {ANSWER_TIMEOUT_S} s")
                 except OSError as error:  # the upload's HTTP request
                     self.results["errors"].append(f"{action}: {type(error).__name__}: {error}")
@@ -327,7 +329,7 @@ async def sample_rss(pid, start, stop_event, series):
         series.append((time.monotonic() - start, rss_mb(pid)))
         try:
             await asyncio.wait_for(stop_event.wait(), SAMPLE_EVERY_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -395,7 +397,8 @@ def main():
     print(f"errors: {len(results['errors'])} (target 0)")
     for error in sorted(set(results["errors"]))[:10]:
         print(f"  {error}")
-    flagged = [line for line in server_log if any(word in line for word in ("Traceback", "Warning", "WARNING", "Error"))]
+    flagged = [line for line in server_log
+               if any(word in line for word in ("Traceback", "Warning", "WARNING", "Error"))]
     print(f"server log: {len(server_log)} lines, {len(flagged)} with a warning or error")
     for line in flagged[:10]:
         print(f"  {line}")

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from digitrec import registry
 from digitrec.errors import PermissionDeniedError, TooManyAttemptsError
-from digitrec.limits import (PASSWORD_FAILURES_PER_MINUTE, PASSWORD_FAILURES_PER_SESSION,
-                             PASSWORD_LOCKOUT_S)
+from digitrec.limits import PASSWORD_FAILURES_PER_MINUTE, PASSWORD_FAILURES_PER_SESSION, PASSWORD_LOCKOUT_S
 
 PASSWORD_VARIABLE = "DIGITREC_ADMIN_PASSWORD"
 

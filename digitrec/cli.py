@@ -125,7 +125,8 @@ def _models(args) -> int:
         metrics = card.get("metrics", {})
         accuracy = metrics.get("mnist_test_accuracy")
         canvas = metrics.get("pendigits_canvas_accuracy")
-        print(f"{'*' if card['active'] else ' '} {card['version']:<32} {architecture_name(card.get('architecture', '?')):<9} "
+        architecture = architecture_name(card.get('architecture', '?'))
+        print(f"{'*' if card['active'] else ' '} {card['version']:<32} {architecture:<9} "
               f"mnist {accuracy if accuracy is None else f'{accuracy:.4%}'}  "
               f"canvas {canvas if canvas is None else f'{canvas:.4%}'}  "
               f"{card.get('parameters', '?')} params  {card.get('created', '')}")

@@ -129,7 +129,8 @@ def cross_validate(pen, others_train, others_test, epochs, seed, log=print, keep
         accuracy = float((probabilities[:, :10].argmax(1) == y).mean())
         folds.append({"writers": [low, high - 1], "accuracy": accuracy,
                       "digits_flagged": float((probabilities.argmax(1) == companions.NOT_DIGIT).mean()),
-                      "non_digits_flagged": float((other_probabilities.argmax(1) == companions.NOT_DIGIT).mean()),
+                      "non_digits_flagged": float(
+                          (other_probabilities.argmax(1) == companions.NOT_DIGIT).mean()),
                       "seconds": round(time.monotonic() - started, 1)})
         log(f"  held-out writers {low}-{high - 1}: {accuracy:.2%}")
         if keep is not None:
@@ -174,7 +175,8 @@ def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: i
     started = time.monotonic()
     pen = data.load_pendigits()[::pen_step]
     others = {split: nondigits.non_digits(split, doodle_count, seed=index)
-              for index, (split, doodle_count) in enumerate(zip(("train", "validation", "test"), doodle_counts))}
+              for index, (split, doodle_count)
+              in enumerate(zip(("train", "validation", "test"), doodle_counts))}
     if only in (None, "strokes"):
         add_strokes_model(folder, pen, others, epochs, seed, log)
     if only in (None, "gate"):
@@ -221,9 +223,11 @@ def add_strokes_model(folder: Path, pen, others, epochs: int, seed: int, log) ->
     final = train_trajectory(pen, others["train"] + others["validation"], epochs, seed, log)
     (folder / STROKES_FILE).write_bytes(registry.export_tflite(final))
     accuracies = [f["accuracy"] for f in cv["folds"]]
-    _update_card(folder, {"strokes_temperature": strokes_temperature, "strokes_threshold": strokes_threshold}, {
+    calibration = {"strokes_temperature": strokes_temperature, "strokes_threshold": strokes_threshold}
+    _update_card(folder, calibration, {
         "strokes": {"file": STROKES_FILE, "epochs": epochs, "seed": seed,
-                    "trained_on": "pendigits writers 1-30 and non-digits of the training and validation fonts",
+                    "trained_on": ("pendigits writers 1-30 and non-digits of the training and "
+                                   "validation fonts"),
                     "cross_validation": cv["folds"],
                     "cross_validated_accuracy_mean": float(np.mean(accuracies)),
                     "cross_validated_accuracy_spread": float(np.ptp(accuracies))}})
@@ -234,7 +238,8 @@ GATE_PEN_WRITERS = range(1, 11)  # pen digits the gate learns from
 THRESHOLD_PEN_WRITERS = range(11, 21)  # pen digits (unseen by the gate) its threshold is chosen on
 
 
-def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit=None, repeats: int = 12) -> None:
+def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit=None,
+             repeats: int = 12) -> None:
     """Train the not-a-digit gate and choose its threshold on digits and fonts it never saw.
 
     Trained on MNIST training digits (the image model's validation part left out), canvas-drawn
@@ -253,7 +258,8 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], pen_drawn])
     gate = train_gate(x_digits, x_others, epochs, seed, log)
     (folder / GATE_FILE).write_bytes(registry.export_tflite(gate))
-    x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1), repeats=3)
+    x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1),
+                                               repeats=3)
     mnist_scores = predict(gate, mnist["x_train"][val_index][..., None])[:, 0]
     digit_scores = [mnist_scores]
     if choose:
@@ -261,12 +267,14 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
         digit_scores.append(predict(gate, pen_choose[..., None])[:, 0])
     val_other_scores = predict(gate, x_val_others[..., None])[:, 0]
     threshold = max(float(np.quantile(scores, 1 - DIGIT_FLAG_BUDGET)) for scores in digit_scores)
-    log(f"gate threshold {threshold:.3g}: validation non-digits flagged {(val_other_scores > threshold).mean():.2%}")
+    log(f"gate threshold {threshold:.3g}: validation non-digits flagged "
+        f"{(val_other_scores > threshold).mean():.2%}")
     _update_card(folder, {"gate_threshold": threshold}, {
         "gate": {"file": GATE_FILE, "epochs": epochs, "seed": seed,
                  "trained_on": "MNIST training digits, pendigits writers 1-10 drawn on a canvas, "
                                "non-digits of the training fonts and doodles",
-                 "threshold_chosen_on": "MNIST validation digits and pendigits writers 11-20 drawn on a canvas",
+                 "threshold_chosen_on": ("MNIST validation digits and pendigits writers 11-20 drawn "
+                                         "on a canvas"),
                  "validation_non_digits_flagged": float((val_other_scores > threshold).mean()),
                  "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold))}})
 

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from digitrec import data, nondigits
+from digitrec import data
 from digitrec.preprocess import preprocess_many
 from digitrec.strokes import trajectory_features
 

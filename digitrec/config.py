@@ -91,7 +91,7 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be a whole number")
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainingConfig":
+    def from_dict(cls, values: dict) -> TrainingConfig:
         """Build a config from a dict (a card, a form), ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})

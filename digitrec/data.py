@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +87,7 @@ def load_mnist(folder=None) -> Mnist:
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 
 
-class MnistOrigin(str, Enum):
+class MnistOrigin(StrEnum):
     """Where `load_mnist` gets MNIST from."""
 
     FOLDER = "folder"  # DIGITREC_MNIST_DIR (or a folder given)
@@ -194,7 +194,8 @@ def _load_mnist_keras() -> Mnist:
         try:
             with np.load(cached) as stored:
                 arrays = [stored[key] for key in ("x_train", "y_train", "x_test", "y_test")]
-            checksums = {"keras-mnist.npz": hashlib.md5(arrays[0].tobytes() + arrays[2].tobytes()).hexdigest()}
+            digest = hashlib.md5(arrays[0].tobytes() + arrays[2].tobytes()).hexdigest()
+            checksums = {"keras-mnist.npz": digest}
             return Mnist(*arrays, checksums)
         except (OSError, ValueError, KeyError):
             pass  # a broken cache: let Keras fetch it again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def build_card(config, training_data, result, metrics: dict, pendigits_path=None
         data_checksums["pendigits"] = {
             pendigits_path.name: hashlib.md5(pendigits_path.read_bytes()).hexdigest()}
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": config.architecture,
         "parameters": int(result.model.count_params()),
         "metrics": {
@@ -107,10 +107,9 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
     `misclassified`: up to `gallery_size` MNIST test digits the model got wrong.
     """
     from digitrec import data
+    from digitrec.calibrate import expected_calibration_error, reliability
     from digitrec.inference import Recognizer
     from digitrec.train import as_model_input, held_out_pendigits, preprocessed_mnist
-
-    from digitrec.calibrate import expected_calibration_error, reliability
 
     recognizer = Recognizer.load(folder)
     result = {"version": recognizer.version, "reports": {}, "misclassified": [], "missing": [],

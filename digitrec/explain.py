@@ -47,7 +47,7 @@ def occluded_copies(model_input: np.ndarray) -> np.ndarray:
     """The input with each PATCH x PATCH square blanked in turn, (len(_STARTS)**2, 28, 28)."""
     image = np.asarray(model_input, np.float32).reshape(MODEL_SIZE, MODEL_SIZE)
     copies = np.repeat(image[None], len(_STARTS) ** 2, axis=0)
-    for index, (top, left) in enumerate((t, l) for t in _STARTS for l in _STARTS):
+    for index, (top, left) in enumerate((t, left) for t in _STARTS for left in _STARTS):
         copies[index, top : top + PATCH, left : left + PATCH] = 0.0
     return copies
 
@@ -72,7 +72,7 @@ def explain(recognizer, model_input: np.ndarray) -> Explanation | None:
     drops = margins[0] - margins[1:]  # > 0: blanking this patch weakened the answer
     total = np.zeros((MODEL_SIZE, MODEL_SIZE))
     count = np.zeros((MODEL_SIZE, MODEL_SIZE))
-    for drop, (top, left) in zip(drops, ((t, l) for t in _STARTS for l in _STARTS)):
+    for drop, (top, left) in zip(drops, ((t, left) for t in _STARTS for left in _STARTS)):
         total[top : top + PATCH, left : left + PATCH] += drop
         count[top : top + PATCH, left : left + PATCH] += 1
     return Explanation(answer, runner_up, (total / np.maximum(count, 1)).astype(np.float32))

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from digitrec import calibrate, registry
 from digitrec.errors import ModelError
 from digitrec.preprocess import MODEL_SIZE, Preprocessed, preprocess
 from digitrec.strokes import checked, render_for_model, trajectory_features
+
+if TYPE_CHECKING:
+    from digitrec.personal import PersonalRecognizer
 
 # Thresholds on *calibrated* probabilities (the card's temperatures are applied first).
 UNSURE_BELOW = 0.6  # a top probability under this is "unsure"
@@ -191,7 +195,7 @@ class Recognizer:
         self.gate_threshold = float(calibration.get("gate_threshold", 1.0))
         self.strokes_threshold = float(calibration.get("strokes_threshold", 1.0))
 
-    def with_trajectory_model(self, model_bytes: bytes) -> "Recognizer":
+    def with_trajectory_model(self, model_bytes: bytes) -> Recognizer:
         """A copy that reads strokes with another trajectory model (e.g. a cross-validation fold's)."""
         clone = copy.copy(self)
         clone._strokes = _LiteRTBackend(model_bytes)
@@ -203,14 +207,14 @@ class Recognizer:
         return self._strokes is not None
 
     @classmethod
-    def load(cls, path=None, backend: str = "auto") -> "Recognizer":
+    def load(cls, path=None, backend: str = "auto") -> Recognizer:
         """Load a model folder, or the active model of the model directory."""
         if path is not None:
             return cls(path, backend)
         return cls(registry.models_dir() / registry.active_version(), backend)
 
     @classmethod
-    def load_serving(cls, directory: Path | None = None) -> tuple["Recognizer", str | None]:
+    def load_serving(cls, directory: Path | None = None) -> tuple[Recognizer, str | None]:
         """The active model, or if it cannot be loaded the last good one, with a warning.
 
         Tries the active model, then the last promoted ones (newest first), then the
@@ -287,7 +291,7 @@ class Recognizer:
         """Read many images with one batched call per model; `strokes` a list aligned with `images`."""
         return self.read(images, strokes).predictions()
 
-    def read(self, images, strokes=None) -> "Reading":
+    def read(self, images, strokes=None) -> Reading:
         """Everything one batched read produces (inputs, probabilities, features): see Reading."""
         strokes = [None] * len(images) if strokes is None else list(strokes)
         if len(strokes) != len(images):
@@ -297,14 +301,16 @@ class Recognizer:
                                         for image, item in zip(images, use)]
         trajectories = [trajectory_features(item) if item else None for item in use]
         drawn = [index for index, item in enumerate(prepared) if not item.empty]
-        inputs = np.stack([prepared[i].model_input for i in drawn]) if drawn else np.zeros((0, 28, 28), np.float32)
+        inputs = (np.stack([prepared[i].model_input for i in drawn]) if drawn
+                  else np.zeros((0, 28, 28), np.float32))
         image_probabilities, features = self._image(inputs)
         image_probabilities = image_probabilities.astype(np.float64)
         not_digit = self.not_digit_scores(inputs) > self.gate_threshold
         with_strokes = [row for row, index in enumerate(drawn) if trajectories[index] is not None]
         if with_strokes:
             eleven = self.stroke_probabilities(np.stack([trajectories[drawn[row]] for row in with_strokes]))
-            digits = eleven[:, :NOT_DIGIT_CLASS] / np.clip(eleven[:, :NOT_DIGIT_CLASS].sum(1, keepdims=True), 1e-12, None)
+            digits = eleven[:, :NOT_DIGIT_CLASS]
+            digits = digits / np.clip(digits.sum(1, keepdims=True), 1e-12, None)
             digits = calibrate.temper(digits, self.strokes_temperature)
             fused = image_probabilities[with_strokes] * digits  # a product of calibrated probabilities
             image_probabilities[with_strokes] = fused / fused.sum(axis=1, keepdims=True)
@@ -313,7 +319,7 @@ class Recognizer:
             not_digit[with_strokes] &= eleven[:, NOT_DIGIT_CLASS] > self.strokes_threshold
         return Reading(prepared, trajectories, drawn, image_probabilities, not_digit, features)
 
-    def personalize(self, examples) -> "PersonalRecognizer":
+    def personalize(self, examples) -> PersonalRecognizer:
         """A recogniser that also knows a person's `examples`; this one is unchanged.
 
         `examples`: (image, label) or (image, label, strokes) tuples, e.g. that person's
@@ -337,8 +343,10 @@ class Reading:
     not_digit: np.ndarray
     features: np.ndarray | None
 
-    def predictions(self, probabilities: np.ndarray | None = None, base: np.ndarray | None = None) -> list[Prediction]:
-        """Predictions per image; `probabilities` replaces the rows (e.g. adapted), `base` keeps the shared ones."""
+    def predictions(self, probabilities: np.ndarray | None = None,
+                    base: np.ndarray | None = None) -> list[Prediction]:
+        """Predictions per image; `probabilities` replaces the rows (e.g. adapted), `base` keeps the
+        shared ones."""
         probabilities = self.probabilities if probabilities is None else probabilities
         by_index = {index: row for row, index in enumerate(self.drawn)}
         results = []

@@ -26,9 +26,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -36,10 +36,9 @@ from digitrec import data, registry
 from digitrec.admin import authorize
 from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingConfig, training_work
 from digitrec.errors import LimitError, TrainingBusyError
-from digitrec.events import BatchProgress, DataReady, EpochEnd, Event, Failed, JobState, Saved, Usage, decode
 from digitrec.evaluate import build_card, evaluate_model
-from digitrec.train import (TrainingData, TrainingResult, held_out_pendigits, is_chief,
-                            prepare_data, train)
+from digitrec.events import BatchProgress, DataReady, EpochEnd, Event, Failed, JobState, Saved, Usage, decode
+from digitrec.train import TrainingData, TrainingResult, held_out_pendigits, is_chief, prepare_data, train
 
 LOCK_FILE = ".training.lock"
 LOG_TAIL_LINES = 8  # of the training process's log, shown when it dies without a word

@@ -10,8 +10,8 @@ vote), mixed into the shared model's calibrated (fused) probabilities p:
     p'(c) = (1 − λ) · p(c) + λ · E(c) / ΣE
 
 Only near-identical examples count (a narrow kernel), so a person's 4s written like 5s pull
-their next such 4 towards 4, while a drawing unlike any example (ΣE ≈ 0) is read as before. The shared model is never changed;
-one person's examples live in their own PersonalRecognizer.
+their next such 4 towards 4, while a drawing unlike any example (ΣE ≈ 0) is read as before. The
+shared model is never changed; one person's examples live in their own PersonalRecognizer.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitrec.limits import MAX_PERSONAL_EXAMPLES as MAX_EXAMPLES  # per person: the newest kept
+
 # Chosen on pendigits writers 1-20 (benchmarks/personal.py's protocol), never on writers 21-30,
 # which the benchmark reports.
 KAPPA = 0.5  # the evidence at which the examples' vote and the shared model weigh the same
@@ -76,18 +77,20 @@ class PersonalRecognizer:
         """Whether the shared model exports the features personal examples are compared by."""
         return self.base.exports_features
 
-    def adding(self, items) -> "PersonalRecognizer":
+    def adding(self, items) -> PersonalRecognizer:
         """A new PersonalRecognizer that also knows `items`: (image, label) or (image, label, strokes)."""
         items = list(items)
         for item in items:
             if not 2 <= len(item) <= 3:
                 raise ValueError("a personal example is (image, label) or (image, label, strokes)")
             label = item[1]
-            if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= int(label) <= 9:
+            if (isinstance(label, bool) or not isinstance(label, (int, np.integer))
+                    or not 0 <= int(label) <= 9):
                 raise ValueError(f"a personal example's label must be a digit 0-9, got {label!r}")
         if not items:
             return PersonalRecognizer(self.base, self.examples)
-        reading = self.base.read([item[0] for item in items], [item[2] if len(item) == 3 else None for item in items])
+        reading = self.base.read([item[0] for item in items],
+                                 [item[2] if len(item) == 3 else None for item in items])
         if reading.features is None:
             return PersonalRecognizer(self.base, self.examples)  # this model cannot adapt
         new = []
@@ -132,4 +135,5 @@ class PersonalRecognizer:
                 adapted[row] = (1 - share) * adapted[row] + share * evidence / total
                 # The person said drawings like this one are digits: their examples outweigh the gate.
                 not_digit[row] &= share < 0.5
-        return dataclasses.replace(reading, not_digit=not_digit).predictions(adapted, base=reading.probabilities)
+        return dataclasses.replace(reading, not_digit=not_digit).predictions(
+            adapted, base=reading.probabilities)

@@ -131,7 +131,8 @@ def _as_float_array(image) -> np.ndarray:
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
     factor = max(image.size) // MAX_INPUT_SIDE
-    if factor > 1 and min(image.size) >= factor and image.mode in ("L", "RGB", "RGBA", "LA", "1", "CMYK", "P"):
+    if (factor > 1 and min(image.size) >= factor
+            and image.mode in ("L", "RGB", "RGBA", "LA", "1", "CMYK", "P")):
         # A 40-megapixel photo would take a gigabyte as floats: average it down in PIL first.
         image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
         image = image.reduce(factor)

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from digitrec.errors import ModelError
@@ -88,7 +88,7 @@ def version_path(version: str, directory: Path | None = None) -> Path:
 
 def new_version_name(prefix: str = "mnist-cnn") -> str:
     """A fresh, sortable version name: prefix plus UTC time to the second."""
-    return f"{prefix}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+    return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
 
 
 def read_card(folder: Path) -> dict:

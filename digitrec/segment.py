@@ -90,8 +90,10 @@ class DigitBox:
     top: int
     right: int
     bottom: int
-    image: np.ndarray | None = field(repr=False, compare=False)  # float32 ink (high) on black, this digit only
-    strokes: tuple | None = field(default=None, repr=False, compare=False)  # its pen strokes, if read from strokes
+    # float32 ink (high) on black, this digit only
+    image: np.ndarray | None = field(repr=False, compare=False)
+    # its pen strokes, if read from strokes
+    strokes: tuple | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class NumberReading:
         """Whether any digit is flagged (low confidence, or maybe two digits or half of one)."""
         return any(self.flags) or any(prediction.status == "unsure" for prediction in self.digits)
 
-    def without_crops(self) -> "NumberReading":
+    def without_crops(self) -> NumberReading:
         """The same reading with the boxes' ink crops dropped (image None), e.g. to keep in a session."""
         boxes = [dataclasses.replace(box, image=None, strokes=None) for box in self.boxes]
         return dataclasses.replace(self, boxes=boxes)
@@ -175,7 +177,8 @@ class _Candidate:
 
 def _score(candidate: _Candidate, bonus: float) -> float:
     prediction = candidate.prediction
-    wide = WIDE_COST * max(0.0, candidate.width - WIDE_FROM) + SHORT_COST * max(0.0, SHORT_FROM - candidate.height)
+    wide = (WIDE_COST * max(0.0, candidate.width - WIDE_FROM)
+            + SHORT_COST * max(0.0, SHORT_FROM - candidate.height))
     if prediction.probabilities is None:
         return -EMPTY_COST - wide
     top = LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9))
@@ -241,7 +244,8 @@ def _flags(order: list, runs: list, candidates: dict, margin: float) -> list[fro
             found.add(DigitFlag.UNSURE)
         if stop - start > 1:
             inner = order[start:stop]
-            split = max((_best_split(inner[:cut], candidates, 0.0)[0] + _best_split(inner[cut:], candidates, 0.0)[0]
+            split = max((_best_split(inner[:cut], candidates, 0.0)[0]
+                         + _best_split(inner[cut:], candidates, 0.0)[0]
                          for cut in range(1, len(inner))), default=-math.inf)
             if split > chosen.score - margin and _digit_count(inner, candidates) > 1:
                 found.add(DigitFlag.MAYBE_TWO)
@@ -272,7 +276,8 @@ def _digit_count(units: list, candidates: dict) -> int:
 def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_strokes: bool) -> NumberReading:
     chosen = [candidates[frozenset(order[start:stop])] for start, stop in runs]
     flags = _flags(order, runs, candidates, STROKES_FLAG_MARGIN if from_strokes else PIXELS_FLAG_MARGIN)
-    kept = [(candidate, flag) for candidate, flag in zip(chosen, flags) if candidate.prediction.digit is not None]
+    kept = [(candidate, flag) for candidate, flag in zip(chosen, flags)
+            if candidate.prediction.digit is not None]
     kept.sort(key=lambda item: (item[0].x_range[0] + item[0].x_range[1]) / 2)
     return NumberReading(
         text="".join(str(candidate.prediction.digit) for candidate, _ in kept),
@@ -330,7 +335,8 @@ def _predict(recognizer, candidates: list, with_strokes: bool) -> None:
             # With a trajectory model the recogniser re-renders the strokes itself.
             reads_strokes = getattr(recognizer, "reads_strokes", False)
             for index in missing:
-                candidates[index].image = None if reads_strokes else render_for_model(candidates[index].strokes)
+                candidates[index].image = (None if reads_strokes
+                                           else render_for_model(candidates[index].strokes))
             read = recognizer.predict_many([candidates[i].image for i in missing],
                                            [candidates[i].strokes for i in missing])
             for index, prediction in zip(missing, read):
@@ -348,8 +354,8 @@ def _predict(recognizer, candidates: list, with_strokes: bool) -> None:
 
 
 def _read_strokes(recognizer, image, strokes: list) -> NumberReading:
-    boxes_xy = np.array([[min(x for x, _ in s), max(x for x, _ in s), min(y for _, y in s), max(y for _, y in s)]
-                         for s in strokes], np.float64)
+    boxes_xy = np.array([[min(x for x, _ in s), max(x for x, _ in s),
+                          min(y for _, y in s), max(y for _, y in s)] for s in strokes], np.float64)
     heights = boxes_xy[:, 3] - boxes_xy[:, 2]
     widths = boxes_xy[:, 1] - boxes_xy[:, 0]
     digit_height = max(float(heights.max()), 0.5 * float(widths.max()), 1.0)
@@ -370,7 +376,8 @@ def _read_strokes(recognizer, image, strokes: list) -> NumberReading:
                 key = frozenset(order[start:stop])
                 if key not in candidates and len(candidates) < MAX_CANDIDATES:
                     units = tuple(sorted(key))
-                    candidates[key] = _Candidate(units, (high - low) / digit_height, (bottom - top) / digit_height, (low, high),
+                    candidates[key] = _Candidate(units, (high - low) / digit_height,
+                                                 (bottom - top) / digit_height, (low, high),
                                                  strokes=[strokes[i] for i in units])
     reads_strokes = getattr(recognizer, "reads_strokes", False)
     _predict(recognizer, list(candidates.values()), with_strokes=True)
@@ -396,7 +403,8 @@ def _pen_width(image) -> float:
         ink = ink_map(image)
     except ValueError:
         return 0.0
-    return stroke_width(ink >= INK_THRESHOLD) * _shrink_factor(image, ink.shape)  # ink_map shrinks huge images
+    # ink_map shrinks huge images
+    return stroke_width(ink >= INK_THRESHOLD) * _shrink_factor(image, ink.shape)
 
 
 def _stroke_box(candidate: _Candidate, pen: float, shape, rendered: bool) -> DigitBox:
@@ -441,7 +449,8 @@ def _read_pixels(recognizer, image) -> NumberReading:
             if len(candidates) >= MAX_CANDIDATES:
                 break
             key = frozenset(members)
-            candidates[key] = _Candidate(tuple(members), (right - left) / digit_height, (bottom - top) / digit_height,
+            candidates[key] = _Candidate(tuple(members), (right - left) / digit_height,
+                                         (bottom - top) / digit_height,
                                          (left * scale * factor, right * scale * factor))
     crops = {}
     for key, candidate in candidates.items():
@@ -493,7 +502,8 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
         if not len(above) or not len(here):
             continue
         # Runs [start, stop) touch (8-connected) when start_a <= stop_b and start_b <= stop_a.
-        first = np.searchsorted(run_stops[above.start:above.stop], run_starts[here.start:here.stop], side="left")
+        first = np.searchsorted(run_stops[above.start:above.stop], run_starts[here.start:here.stop],
+                                side="left")
         for offset, index in enumerate(here):
             other = above.start + int(first[offset])
             while other < above.stop and run_starts[other] <= run_stops[index]:
@@ -623,7 +633,8 @@ def _piece_boxes(labels: np.ndarray) -> dict:
     starts = np.flatnonzero(np.diff(np.concatenate([[-1], values])))
     for begin, end in zip(starts, list(starts[1:]) + [len(values)]):
         r, c = rows[begin:end], columns[begin:end]
-        boxes[int(values[begin])] = (int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1, float(c.mean()))
+        boxes[int(values[begin])] = (int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1,
+                                     float(c.mean()))
     return boxes
 
 

@@ -15,7 +15,7 @@ Two views of the same strokes feed the recogniser:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -67,7 +67,8 @@ def strokes_from_canvas(json_data) -> Strokes:
         stroke = _placed(stroke, item)
         total += len(stroke)
         if total > MAX_POINTS:
-            raise StrokesError(f"the drawing has more than {MAX_POINTS} points; clear the canvas and draw again")
+            raise StrokesError(f"the drawing has more than {MAX_POINTS} points; "
+                               "clear the canvas and draw again")
         strokes.append(stroke)
     return strokes
 
@@ -106,7 +107,8 @@ def _placed(points, item) -> list[tuple[float, float]]:
     if scale_x == 1 and scale_y == 1 and angle == 0:
         if not isinstance(offset, dict) or left is None or top is None:
             return points  # freshly drawn: path points are canvas pixels already
-        shift_x, shift_y = _number(left) - _number(offset.get("x", 0)), _number(top) - _number(offset.get("y", 0))
+        shift_x = _number(left) - _number(offset.get("x", 0))
+        shift_y = _number(top) - _number(offset.get("y", 0))
         return points if shift_x == shift_y == 0 else [(x + shift_x, y + shift_y) for x, y in points]
     array = np.array(points, np.float64)
     centre = array.mean(axis=0) if not isinstance(offset, dict) else np.array(

@@ -13,9 +13,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -224,7 +224,8 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
         # flood of mislabelled drawings cannot teach the model a wrong digit.
         chosen = choose_samples(samples[1], sum(len(part) for part in y_parts), config.sample_weight)
         x_parts.append(np.repeat(to_uint8(samples[0][chosen]), config.sample_weight, axis=0))
-        y_parts.append(np.repeat(np.asarray(samples[1])[chosen].astype(np.uint8), config.sample_weight, axis=0))
+        y_parts.append(np.repeat(np.asarray(samples[1])[chosen].astype(np.uint8), config.sample_weight,
+                                 axis=0))
         counts["user_samples"] = len(chosen)
         if len(chosen) < len(samples[1]):
             counts["user_samples_left_out"] = len(samples[1]) - len(chosen)

@@ -17,8 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from digitrec.errors import CanvasError, UploadError
-from digitrec.limits import (MAX_CANVAS_BYTES, MAX_CANVAS_SCALE, MAX_DRAWING_SIZE,
-                             MAX_STORED_DRAWING_BYTES)
+from digitrec.limits import MAX_CANVAS_BYTES, MAX_CANVAS_SCALE, MAX_DRAWING_SIZE, MAX_STORED_DRAWING_BYTES
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP"}
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -105,10 +105,10 @@ def visitor_timezone(name=None, offset_minutes=None) -> tuple[tzinfo, str]:
             and abs(offset_minutes) <= MAX_OFFSET_MINUTES):
         east = -offset_minutes
         if east == 0:
-            return timezone.utc, "UTC"
+            return UTC, "UTC"
         hours, minutes = divmod(abs(east), 60)
         return timezone(timedelta(minutes=east)), f"UTC{'+' if east > 0 else '-'}{hours:02d}:{minutes:02d}"
-    return timezone.utc, "UTC"
+    return UTC, "UTC"
 
 
 def local_time(created: str, zone: tzinfo) -> str:
@@ -121,7 +121,7 @@ def local_time(created: str, zone: tzinfo) -> str:
     except (TypeError, ValueError):
         return str(created)[:16]
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
@@ -318,11 +318,13 @@ def time_left_text(seconds: float | None) -> str:
 def reliability_chart(rows: list[dict], title: str = "", height: int = 220) -> alt.Chart:
     """A reliability diagram: per confidence bin, how often the answer was right (bars) against
     the confidence shown (the diagonal). `rows` as digitrec.calibrate.reliability returns them."""
-    table = pd.DataFrame([{"bin": f"{row['low']:.0%}-{row['high']:.0%}", "middle": (row["low"] + row["high"]) / 2,
-                           "accuracy": row["accuracy"], "confidence": row["confidence"], "count": row["count"]}
+    table = pd.DataFrame([{"bin": f"{row['low']:.0%}-{row['high']:.0%}",
+                           "middle": (row["low"] + row["high"]) / 2, "accuracy": row["accuracy"],
+                           "confidence": row["confidence"], "count": row["count"]}
                           for row in rows if row["count"]])
     bars = alt.Chart(table, height=height, title=title).mark_bar(color=HIGHLIGHT, size=14).encode(
-        x=alt.X("middle:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="confidence shown")),
+        x=alt.X("middle:Q", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%", title="confidence shown")),
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="right")),
         tooltip=["bin:N", alt.Tooltip("confidence:Q", format=".1%", title="mean confidence"),
                  alt.Tooltip("accuracy:Q", format=".1%", title="right"), "count:Q"],

@@ -488,7 +488,8 @@ def test_saved_correction_appears_on_samples_page(page, app, held_out_digits):
     choices.get_by_role("radio", name=str(corrected), exact=True).click()
     save = page.get_by_role("button", name=re.compile(rf"Save as an? {corrected}\b"))
     save.click()
-    message = page.get_by_text(re.compile(rf"Saved sample #\d+ as an? {corrected}\. See it on the Samples page\."))
+    message = page.get_by_text(
+        re.compile(rf"Saved sample #\d+ as an? {corrected}\. See it on the Samples page\."))
     expect(message).to_be_visible(timeout=RERUN_TIMEOUT_MS)
     sample_id = int(re.search(r"#(\d+)", message.inner_text()).group(1))
     wait_settled(page)
@@ -701,7 +702,8 @@ def test_upload_a_photo_of_a_number(page, app_url, held_out_digits, tmp_path):
     expect(metric(page, "Number", panel)).to_have_text(expected, timeout=RERUN_TIMEOUT_MS)
     wait_settled(page)
     expect(panel.locator('[data-testid="stVegaLiteChart"]')).to_have_count(len(NUMBER_LABELS))
-    expect(panel.get_by_role("button", name=re.compile(rf"Yes, it is {expected}: save its 3 digits"))).to_be_visible()
+    save = panel.get_by_role("button", name=re.compile(rf"Yes, it is {expected}: save its 3 digits"))
+    expect(save).to_be_visible()
     no_tracebacks(page)
 
 
@@ -852,11 +854,13 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     width, height = box["width"], box["height"]
     for label, centre in zip(labels, (width * 0.3, width * 0.7)):
         pen_digit = held_out_digits[2 * label]
-        touch_draw(page, fit_strokes(pen_digit.strokes, height * 0.6, (centre, height / 2), max_width=width * 0.3))
+        touch_draw(page, fit_strokes(pen_digit.strokes, height * 0.6, (centre, height / 2),
+                                     max_width=width * 0.3))
     number = metric(page, "Number")
     expect(number).to_have_text("".join(str(label) for label in labels), timeout=RERUN_TIMEOUT_MS)
     assert in_viewport(page, canvas(page)) and in_viewport(page, number), \
-        f"Number mode: canvas {canvas(page).bounding_box()} and answer {number.bounding_box()} not both on screen"
+        (f"Number mode: canvas {canvas(page).bounding_box()} and answer {number.bounding_box()} "
+         "not both on screen")
     no_tracebacks(page)
 
 
@@ -889,7 +893,8 @@ def test_direct_link_on_a_fresh_server(browser, tmp_path, request, path, heading
             assert page.url.rstrip("/").endswith(path), page.url
             main_width = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"]
             assert main_width > CENTERED_MAX_WIDTH + 100, \
-                f"the page is {main_width:.0f} px wide in a {VIEWPORT['width']} px window: not the wide layout"
+                (f"the page is {main_width:.0f} px wide in a {VIEWPORT['width']} px window: "
+                 "not the wide layout")
             no_tracebacks(page)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"direct_link_{path.strip('/')}.png"), full_page=True)

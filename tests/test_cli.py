@@ -69,15 +69,16 @@ def test_models_lists_the_active_one(models_copy):
 def test_evaluate_prints_both_figures(tiny_model, mnist_dir):
     import os
 
-    result = run("evaluate", "--model", str(tiny_model), env={**os.environ, "DIGITREC_MNIST_DIR": str(mnist_dir)})
+    result = run("evaluate", "--model", str(tiny_model),
+                 env={**os.environ, "DIGITREC_MNIST_DIR": str(mnist_dir)})
     assert result.returncode == 0, result.stderr
     assert "MNIST test accuracy:" in result.stdout
     assert "canvas-drawn pendigits, held-out writers 21-30:" in result.stdout
 
 
 def test_missing_mnist_is_one_clear_line(tiny_model, tmp_path):
-    import os
 
     result = run("evaluate", "--model", str(tiny_model), "--mnist-dir", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error:") and "DIGITREC_MNIST_DIR" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error:")
+    assert "DIGITREC_MNIST_DIR" in result.stderr

@@ -61,7 +61,8 @@ def test_real_mnist_loads_with_checksums(mnist):
 
 def test_pendigits_parse(pen_digits):
     assert len(pen_digits) == 7494
-    assert np.bincount([d.label for d in pen_digits]).tolist() == [780, 779, 780, 719, 780, 720, 720, 778, 719, 719]
+    assert (np.bincount([d.label for d in pen_digits]).tolist()
+            == [780, 779, 780, 719, 780, 720, 720, 778, 719, 719])
     assert {d.writer for d in pen_digits} == set(range(1, 31))
     first = pen_digits[0]
     assert first.label == 8 and first.writer == 12 and len(first.strokes[0]) > 10

@@ -5,8 +5,15 @@ import pytest
 
 from digitrec import data, registry
 from digitrec.config import TrainingConfig, sample_row_limits
-from digitrec.evaluate import CANVAS, MNIST_TEST, SAVED_SAMPLES, ClassLoss, class_losses, \
-    evaluate_version, reports_from_card
+from digitrec.evaluate import (
+    CANVAS,
+    MNIST_TEST,
+    SAVED_SAMPLES,
+    ClassLoss,
+    class_losses,
+    evaluate_version,
+    reports_from_card,
+)
 from digitrec.train import PEN_RENDERINGS, prepare_data, preprocessed_pendigits, train
 
 
@@ -92,7 +99,8 @@ def test_evaluation_reports_calibration_per_test_set(companion_model):
     result = evaluate_version(companion_model)
     for name, count in ((MNIST_TEST, 10_000), (CANVAS, None)):
         rows = result["reliability"][name]
-        assert len(rows) == 10 and sum(row["count"] for row in rows) == (count or result["reports"][name]["count"])
+        assert len(rows) == 10
+        assert sum(row["count"] for row in rows) == (count or result["reports"][name]["count"])
         assert 0.0 <= result["ece"][name] <= 1.0
     top = result["reliability"][MNIST_TEST][-1]
     assert top["count"] > 0 and top["accuracy"] >= 0.9  # "over 90% sure" is right most of the time

@@ -251,6 +251,7 @@ def test_training_dies_with_its_server_and_only_the_trainer_holds_the_lock(tmp_p
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                holders = [pid for pid in os.listdir("/proc") if pid.isdigit() and _holds_open(int(pid), lock)]
+                holders = [pid for pid in os.listdir("/proc")
+                           if pid.isdigit() and _holds_open(int(pid), lock)]
                 assert time.monotonic() < deadline, f"the training lock is still held by {holders}"
                 time.sleep(0.2)

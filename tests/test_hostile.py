@@ -171,15 +171,16 @@ def test_expected_outcomes(recognizer):
     """The cases a user could mean something with are read; the rest are refused or empty."""
     read = {name for name in ("CMYK JPEG", "16-bit PNG", "palette PNG with transparency", "LA PNG",
                               "EXIF-rotated photo", "WebP", "BMP")
-            if outcome(lambda: recognizer.predict(decode_upload(UPLOADS[name]))) == "prediction"}
+            if outcome(lambda name=name: recognizer.predict(decode_upload(UPLOADS[name]))) == "prediction"}
     assert len(read) == 7, read
     assert outcome(lambda: recognizer.predict(ARRAYS["giant photo 4000x4000"])) == "prediction"
     for name in ("one row 1x5000", "tall 5000x1"):  # no numpy error leaks out for thin strips
-        assert outcome(lambda: recognizer.predict(ARRAYS[name])) in ("prediction", "empty"), name
+        assert outcome(lambda name=name: recognizer.predict(ARRAYS[name])) in ("prediction", "empty"), name
     for name in ("all white", "all black", "transparent canvas", "single dot", "1x1 black"):
-        assert outcome(lambda: recognizer.predict(ARRAYS[name])) == "empty", name
+        assert outcome(lambda name=name: recognizer.predict(ARRAYS[name])) == "empty", name
     for name in ("decompression bomb", "animated GIF", "SVG renamed .png", "over the size limit"):
-        assert outcome(lambda: recognizer.predict(decode_upload(UPLOADS[name]))).startswith("error"), name
+        result = outcome(lambda name=name: recognizer.predict(decode_upload(UPLOADS[name])))
+        assert result.startswith("error"), name
 
 
 def test_exif_rotation_is_applied():

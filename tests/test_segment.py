@@ -182,7 +182,7 @@ def test_a_long_tailed_two_is_not_cut(held_out, model):
     read = []
     for two in twos:
         stroke = place_strokes(two.strokes, 150, (300.0, MIDDLE))[0]
-        (x, y), (before_x, before_y) = stroke[-1], stroke[-2]
+        x, y = stroke[-1]
         # The tail drawn on along the line, 0.3 digit heights further right.
         tail = stroke + [(x + 45.0, y + 3.0)]
         canvas = render_strokes([tail], WIDTH, 16)[:HEIGHT, :WIDTH]
@@ -271,7 +271,8 @@ def test_every_candidate_is_read_in_one_model_call(held_out, model):
         counting = Counting(model)
         reading = read_number(counting, canvas, given)
         assert counting.calls == 1
-        assert isinstance(reading, NumberReading) and len(reading.digits) == len(reading.boxes) == len(reading.flags)
+        assert isinstance(reading, NumberReading)
+        assert len(reading.digits) == len(reading.boxes) == len(reading.flags)
         assert all(isinstance(box, DigitBox) for box in reading.boxes)
 
 

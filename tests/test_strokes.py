@@ -5,8 +5,18 @@ import math
 import numpy as np
 import pytest
 
-from digitrec.strokes import (FEATURES, MAX_POINTS, MAX_STROKES, RENDER_SIZE, TRAJECTORY_POINTS, StrokesError,
-                              checked, render_for_model, strokes_from_canvas, trajectory_features)
+from digitrec.strokes import (
+    FEATURES,
+    MAX_POINTS,
+    MAX_STROKES,
+    RENDER_SIZE,
+    TRAJECTORY_POINTS,
+    StrokesError,
+    checked,
+    render_for_model,
+    strokes_from_canvas,
+    trajectory_features,
+)
 
 # A vertical stroke as streamlit-drawable-canvas 0.13 (Fabric 7.4) sent it from Chromium.
 RECORDED_PATH = {

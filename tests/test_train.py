@@ -43,7 +43,8 @@ def test_prepare_data_oversamples_user_samples(mnist):
 
 
 def test_mnist_share_is_a_share_of_the_training_images(mnist):
-    config = TrainingConfig(architecture="fast", mnist_fraction=0.05, pendigits=False)  # the form's validation size
+    # the form's validation size
+    config = TrainingConfig(architecture="fast", mnist_fraction=0.05, pendigits=False)
     prepared = prepare_data(config, mnist)
     assert len(prepared.y_val) == 5000
     assert prepared.counts["mnist"] == len(prepared.y_train) == 2750  # 5% of the other 55,000

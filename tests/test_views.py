@@ -1,6 +1,6 @@
 """Views: the visitor's time zone and local times, and the Samples gallery picture."""
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,7 +45,7 @@ def test_visitor_timezone_falls_back_to_the_offset(offset, name, east):
     (None, True), (None, 10**9), (None, -10**9), (None, 1.5), (None, "60"),
 ])
 def test_visitor_timezone_is_utc_for_values_that_make_no_sense(name, offset):
-    assert visitor_timezone(name, offset) == (timezone.utc, "UTC")
+    assert visitor_timezone(name, offset) == (UTC, "UTC")
 
 
 def test_local_time_follows_summer_time():
@@ -61,7 +61,7 @@ def test_local_time_crosses_the_date_line():
 
 def test_local_time_reads_a_naive_timestamp_as_utc_and_keeps_an_unreadable_one():
     assert local_time("2026-11-26T06:30:00", ZoneInfo("Asia/Tokyo")) == "2026-11-26 15:30"
-    assert local_time("yesterday, around noon", timezone.utc) == "yesterday, aroun"  # its first 16 characters
+    assert local_time("yesterday, around noon", UTC) == "yesterday, aroun"  # its first 16 characters
 
 
 # ---- the gallery picture ------------------------------------------------------------------
