@@ -33,6 +33,10 @@ class CanvasError(DigitrecError):
     """The drawing a browser sent is not a canvas PNG of the canvas's size."""
 
 
+class StrokesError(DigitrecError, ValueError):
+    """Stroke data that cannot be a drawing (too many strokes or points, not numbers)."""
+
+
 class LimitError(DigitrecError):
     """A limit a visitor meets was reached: samples per session or in total, save rate."""
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import StrokesError
 
 TRAJECTORY_POINTS = 64
 FEATURES = 5  # x, y, direction cos, direction sin, pen lifted before this point
@@ -36,10 +36,6 @@ RENDER_PEN = 6.5  # 16 px on a 196 px tall digit
 SUPERSAMPLE = 2
 
 Strokes = list[list[tuple[float, float]]]
-
-
-class StrokesError(DigitrecError, ValueError):
-    """Stroke data that cannot be a drawing (too many strokes or points, not numbers)."""
 
 
 def strokes_from_canvas(json_data) -> Strokes:

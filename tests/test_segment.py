@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from digitrec.data import place_strokes, render_strokes
+from digitrec.errors import StrokesError
 from digitrec.inference import Recognizer, prediction_from
 from digitrec.preprocess import preprocess
 from digitrec.segment import DigitBox, DigitFlag, NumberReading, ordinal, read_number, strokes_in_image
-from digitrec.strokes import MAX_STROKES, StrokesError
+from digitrec.strokes import MAX_STROKES
 
 HEIGHT, WIDTH = 280, 700  # the app's number canvas
 MIDDLE = HEIGHT / 2

@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
+from digitrec.errors import StrokesError
 from digitrec.strokes import (
     FEATURES,
     MAX_POINTS,
     MAX_STROKES,
     RENDER_SIZE,
     TRAJECTORY_POINTS,
-    StrokesError,
     checked,
     render_for_model,
     strokes_from_canvas,
