@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from digitrec import Recognizer, registry
-from digitrec.store import SampleStore, default_path
+from digitrec.store import SampleStore, default_path, default_url
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
@@ -33,9 +33,20 @@ def samples_path() -> str:
     return str(secret("samples_db") or default_path())
 
 
+def samples_url() -> str | None:
+    """PostgreSQL shared by several replicas: Streamlit's `[connections.samples] url` in the
+    secrets, else DIGITREC_SAMPLES_URL; None means the SQLite file (samples_path)."""
+    try:
+        url = (secret("connections") or {}).get("samples", {}).get("url")
+    except AttributeError:  # `connections` or `connections.samples` is not a table
+        url = None
+    return url or default_url()
+
+
 def store() -> SampleStore:
-    """The samples store (a cheap object: one SQLite connection per call)."""
-    return SampleStore(samples_path())
+    """The samples store (a cheap object: a SQLite connection, or a pooled PostgreSQL one, per call)."""
+    url = samples_url()
+    return SampleStore(url=url) if url else SampleStore(samples_path())
 
 
 def secret(name: str):

@@ -18,7 +18,15 @@ class TrainingBusyError(DigitrecError):
 
 
 class StoreError(DigitrecError):
-    """The samples database cannot be opened or written."""
+    """The samples database cannot be opened or written.
+
+    The message is for visitors: it never names the file, host, user or password. `detail`
+    says where and what the driver said, for the server's log.
+    """
+
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = message if detail is None else detail
 
 
 class PermissionDeniedError(DigitrecError):

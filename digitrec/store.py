@@ -1,9 +1,23 @@
-"""Corrections users send back, kept in a SQLite file for retraining and export.
+"""Corrections users send back, kept for retraining and export: SQLite by default, PostgreSQL
+when a URL says so (several app replicas sharing one database).
 
-Every method opens its own connection and closes it before returning, so one store object
-is safe to share between Streamlit sessions and threads, and several processes can write
-the same file: WAL mode lets readers go on while one writer commits, and the busy timeout
-makes writers queue instead of failing at once.
+The store speaks SQLAlchemy Core, with bound parameters only. Without a URL it is one SQLite
+file (`data/samples.db`, or DIGITREC_SAMPLES_DB): every call opens its own connection and closes
+it before returning, so one store object is safe to share between Streamlit sessions and
+threads, and several processes can write the same file: WAL mode lets readers go on while one
+writer commits, and the busy timeout makes writers queue instead of failing at once.
+
+A URL (`SampleStore(url=...)`, else DIGITREC_SAMPLES_URL; the app also reads
+`[connections.samples] url` from its secrets) selects PostgreSQL, e.g.
+`postgresql://user:password@host/dbname`. Connections then come from a small pool per process;
+writers that must count before inserting (the caps) lock the table for their transaction, and
+a lock held elsewhere longer than `timeout` seconds becomes the same "try again" StoreError as
+a busy SQLite file.
+
+Both backends have the same tables and a `schema_version` table; opening a database brings it
+to SCHEMA_VERSION (MIGRATIONS), so a file written by an older digitrec is migrated in place.
+StoreError messages never name the file, host, user or password (pages show them to visitors);
+`StoreError.detail` does, for the server's log.
 """
 
 from __future__ import annotations
@@ -11,18 +25,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import re
 import sqlite3
 import threading
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.pool import NullPool
 
 from digitrec.errors import LimitError, StoreError, UploadError
 from digitrec.limits import (MAX_PERSONAL_EXAMPLES, MAX_PERSONAL_TOTAL, MAX_SAMPLES_TOTAL,
@@ -31,6 +50,7 @@ from digitrec.upload import stored_drawing
 
 REPO_SAMPLES_DB = Path(__file__).resolve().parents[1] / "data" / "samples.db"
 ENV_VARIABLE = "DIGITREC_SAMPLES_DB"
+URL_VARIABLE = "DIGITREC_SAMPLES_URL"
 IMAGE_SHAPE = (28, 28)
 IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * 4  # float32
 DIGITS = range(10)
@@ -42,44 +62,137 @@ CSV_COLUMNS = ["id", "created", "label", "predicted", "confidence", "model_versi
 PROBABILITY_COLUMNS = [f"prob_{digit}" for digit in DIGITS]
 PIXEL_COLUMNS = [f"px_r{row}_c{column}"
                  for row in range(IMAGE_SHAPE[0]) for column in range(IMAGE_SHAPE[1])]
+POSTGRES_DRIVER = "postgresql+psycopg"  # psycopg 3; a plain postgresql:// URL is read as this
+POOL_SIZE, POOL_OVERFLOW = 4, 8  # PostgreSQL connections per process (per URL)
+# pg_advisory_xact_lock key held while a PostgreSQL database's schema is created or migrated
+# ("digitrec" in ASCII + 1; the training lock, digitrec.locks, uses the same without the + 1).
+MIGRATION_LOCK_KEY = 0x6469676974726563 + 1
+log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS samples (
-    id INTEGER PRIMARY KEY,
-    created TEXT NOT NULL,
-    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
-    predicted INTEGER CHECK (predicted IS NULL OR predicted BETWEEN 0 AND 9),
-    probabilities TEXT,
-    model_version TEXT,
-    model_input BLOB NOT NULL,
-    drawing_png BLOB
+METADATA = sa.MetaData()
+SAMPLES = sa.Table(
+    "samples", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("label", sa.Integer, sa.CheckConstraint("label BETWEEN 0 AND 9"), nullable=False),
+    sa.Column("predicted", sa.Integer,
+              sa.CheckConstraint("predicted IS NULL OR predicted BETWEEN 0 AND 9")),
+    sa.Column("probabilities", sa.Text),
+    sa.Column("model_version", sa.Text),
+    sa.Column("model_input", sa.LargeBinary, nullable=False),
+    sa.Column("drawing_png", sa.LargeBinary),
 )
-"""
 # A person's examples for personal adaptation (digitrec.personal), kept under a profile name
 # they chose so the examples come back on their next visit; bounded per profile and in total.
-PERSONAL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS personal_examples (
-    id INTEGER PRIMARY KEY,
-    profile TEXT NOT NULL,
-    created TEXT NOT NULL,
-    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
-    drawing_png BLOB NOT NULL,
-    strokes TEXT
+PERSONAL = sa.Table(
+    "personal_examples", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("profile", sa.Text, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("label", sa.Integer, sa.CheckConstraint("label BETWEEN 0 AND 9"), nullable=False),
+    sa.Column("drawing_png", sa.LargeBinary, nullable=False),
+    sa.Column("strokes", sa.Text),
 )
-"""
-SCHEMAS = (SCHEMA, PERSONAL_SCHEMA)
-# On a read-only connection the real table may be missing (a brand-new empty file); a temp
+# One row per migration applied; the database's version is the highest.
+SCHEMA_VERSIONS = sa.Table(
+    "schema_version", METADATA,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied", sa.Text, nullable=False),
+)
+INDEXES = (sa.Index("ix_samples_label", SAMPLES.c.label, SAMPLES.c.id),
+           sa.Index("ix_personal_examples_profile", PERSONAL.c.profile, PERSONAL.c.id))
+
+
+def _create_tables(conn: sa.Connection) -> None:
+    for table in (SAMPLES, PERSONAL):  # a file from before schema_version has them already
+        if not sa.inspect(conn).has_table(table.name):
+            conn.execute(sa.schema.CreateTable(table))
+
+
+def _create_indexes(conn: sa.Connection) -> None:
+    for index in INDEXES:
+        index.create(conn, checkfirst=True)
+
+
+# (version, what it does, the step): applied in order to a database below that version.
+MIGRATIONS = (
+    (1, "the samples and personal_examples tables", _create_tables),
+    (2, "indexes for the Samples page's digit filter and a profile's examples", _create_indexes),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+# On a read-only SQLite connection a table may be missing (a brand-new empty file); a temporary
 # table of the same name shadows it there, so reads simply find no rows.
-TEMP_SCHEMAS = {name: schema.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS")
-                for name, schema in (("samples", SCHEMA), ("personal_examples", PERSONAL_SCHEMA))}
-SAMPLE_COLUMNS = "id, created, label, predicted, probabilities, model_version, model_input, drawing_png"
+TEMP_TABLES = {table.name: str(sa.schema.CreateTable(table, if_not_exists=True).compile(
+    dialect=sqlite_dialect.dialect())).replace("CREATE TABLE", "CREATE TEMP TABLE", 1)
+    for table in (SAMPLES, PERSONAL)}
+SAMPLE_COLUMNS = [SAMPLES.c[name] for name in ("id", "created", "label", "predicted", "probabilities",
+                                               "model_version", "model_input", "drawing_png")]
 # What list() reads: everything but the drawing, which only a page that shows it loads (drawing()).
-LIST_COLUMNS = "id, created, label, predicted, probabilities, model_version, model_input, NULL"
+LIST_COLUMNS = SAMPLE_COLUMNS[:-1] + [sa.null().label("drawing_png")]
 
 
 def default_path() -> Path:
     """The samples database: DIGITREC_SAMPLES_DB, else data/samples.db in the repository."""
     return Path(os.environ.get(ENV_VARIABLE) or REPO_SAMPLES_DB)
+
+
+def schema_version(conn: sa.Connection) -> int:
+    """The database's schema version: 0 for one without a schema_version table (empty, or
+    written before it existed)."""
+    if not sa.inspect(conn).has_table(SCHEMA_VERSIONS.name):
+        return 0
+    return conn.execute(sa.select(sa.func.max(SCHEMA_VERSIONS.c.version))).scalar() or 0
+
+
+_ENGINES: dict[tuple[str, float], sa.Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _postgres_engine(url: sa.URL, timeout: float) -> sa.Engine:
+    """The process's connection pool for one PostgreSQL URL (created on first use)."""
+    key = (url.render_as_string(hide_password=False), timeout)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = sa.create_engine(
+                url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=max(1.0, timeout),
+                pool_pre_ping=True, pool_recycle=1800,
+                connect_args={"connect_timeout": max(2, math.ceil(timeout)), "application_name": "digitrec"})
+            _ENGINES[key] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled PostgreSQL connection of this process (tests, before dropping a database)."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        engine.dispose()
+
+
+def default_url() -> str | None:
+    """The samples database's URL from DIGITREC_SAMPLES_URL, or None (then the SQLite file)."""
+    return os.environ.get(URL_VARIABLE) or None
+
+
+def parse_url(url) -> sa.URL:
+    """A database URL as SQLAlchemy's URL: postgresql (read with psycopg 3) or sqlite.
+
+    ValueError for anything else; the message never repeats the URL (it may hold a password).
+    """
+    try:
+        parsed = sa.make_url(url)
+    except (sa_exc.ArgumentError, TypeError, ValueError):
+        raise ValueError(f"the samples database URL ({URL_VARIABLE}, or [connections.samples] url)"
+                         " is not a URL such as postgresql://user:password@host/dbname") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername=POSTGRES_DRIVER)
+    if backend == "sqlite" and driver in ("", "pysqlite") and parsed.database not in (None, "", ":memory:"):
+        return parsed
+    raise ValueError("the samples database URL must be postgresql://user:password@host/dbname"
+                     " (or sqlite:///path/to/samples.db)")
 
 
 # Frozen so a sample read from the store cannot be edited by mistake; eq=False because the
@@ -104,20 +217,48 @@ class Sample:
 
 
 class SampleStore:
-    """Corrections in one SQLite file; each call opens, uses and closes its own connection."""
+    """Corrections in one SQLite file or a PostgreSQL database; each call uses its own
+    connection (SQLite: opened and closed; PostgreSQL: from the process's pool) and, when it
+    writes, its own transaction.
+
+    `url` (else DIGITREC_SAMPLES_URL when no `path` is given) selects PostgreSQL; a sqlite:///
+    URL is the same as its path. `path` (else DIGITREC_SAMPLES_DB, else data/samples.db) is the
+    SQLite file. `timeout`: seconds a writer waits for another's lock before a StoreError.
+    """
 
     def __init__(self, path: str | os.PathLike | None = None, timeout: float = 5.0,
-                 read_only: bool = False, max_samples: int = MAX_SAMPLES_TOTAL) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_path()
+                 read_only: bool = False, max_samples: int = MAX_SAMPLES_TOTAL,
+                 url: str | None = None) -> None:
+        if url is None and path is None:
+            url = default_url()
+        self.url: sa.URL | None = None  # PostgreSQL's; None for a SQLite file
+        if url is not None:
+            parsed = parse_url(url)
+            if parsed.get_backend_name() == "sqlite":
+                path = parsed.database
+            else:
+                self.url = parsed
+        self.path = None if self.url else (Path(path).expanduser() if path is not None else default_path())
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
             raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         self.timeout = float(timeout)
         self.read_only = bool(read_only)
         self.max_samples = check_count(max_samples, "max_samples")
         self._schema_ready = False
+        self._sqlite_engines: dict[bool, sa.Engine] = {}
+
+    @property
+    def backend(self) -> str:
+        """'postgresql' or 'sqlite'."""
+        return "postgresql" if self.url else "sqlite"
+
+    @property
+    def location(self) -> str:
+        """Where the samples are, for the server's log: the file, or the URL without its password."""
+        return self.url.render_as_string(hide_password=True) if self.url else str(self.path)
 
     def __repr__(self) -> str:
-        return f"SampleStore({str(self.path)!r}, timeout={self.timeout:g}, read_only={self.read_only})"
+        return f"SampleStore({self.location!r}, timeout={self.timeout:g}, read_only={self.read_only})"
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -138,24 +279,25 @@ class SampleStore:
             check_model_input(model_input).tobytes(),
             check_png(drawing_png),
         )
-        with self._connection(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")  # the count below holds until the insert commits
+        # The table is locked for writers (SQLite: the whole file) until the insert commits,
+        # so the count below still holds then.
+        with self._connection(write=True, lock=SAMPLES) as conn:
             # Counting reads every row's page, as the Samples page does: a database it
             # reports as corrupt refuses saves too, instead of taking them in.
-            stored = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            stored = conn.execute(sa.select(sa.func.count()).select_from(SAMPLES)).scalar_one()
             if stored >= self.max_samples:
                 raise LimitError(f"The app holds {stored} saved samples, the most it keeps; "
                                  "no more can be saved until some are deleted.")
-            cursor = conn.execute(
-                "INSERT INTO samples (created, label, predicted, probabilities, model_version,"
-                " model_input, drawing_png) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-            return cursor.lastrowid
+            result = conn.execute(SAMPLES.insert().values(dict(zip(
+                ("created", "label", "predicted", "probabilities", "model_version", "model_input",
+                 "drawing_png"), row))))
+            return int(result.inserted_primary_key[0])
 
     def delete(self, sample_id: int) -> bool:
         """Delete one sample; True if it existed."""
         sample_id = check_sample_id(sample_id)
         with self._connection(write=True) as conn:
-            return conn.execute("DELETE FROM samples WHERE id = ?", (sample_id,)).rowcount > 0
+            return conn.execute(SAMPLES.delete().where(SAMPLES.c.id == sample_id)).rowcount > 0
 
     # ---- personal examples -----------------------------------------------------------------
 
@@ -170,25 +312,25 @@ class SampleStore:
                check_digit(label, "label"), check_png(drawing_png), encode_strokes(strokes))
         if row[3] is None:
             raise ValueError("a personal example needs its drawing")
-        with self._connection(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            stored = conn.execute("SELECT COUNT(*) FROM personal_examples").fetchone()[0]
+        with self._connection(write=True, lock=PERSONAL) as conn:
+            stored = conn.execute(sa.select(sa.func.count()).select_from(PERSONAL)).scalar_one()
             if stored >= MAX_PERSONAL_TOTAL:
                 raise LimitError(f"The app holds {stored} personal examples, the most it keeps; "
                                  "examples are kept for this visit only.")
-            cursor = conn.execute("INSERT INTO personal_examples (profile, created, label, drawing_png,"
-                                  " strokes) VALUES (?, ?, ?, ?, ?)", row)
-            conn.execute("DELETE FROM personal_examples WHERE profile = ? AND id NOT IN (SELECT id FROM"
-                         " personal_examples WHERE profile = ? ORDER BY id DESC LIMIT ?)",
-                         (row[0], row[0], MAX_PERSONAL_EXAMPLES))
-            return cursor.lastrowid
+            result = conn.execute(PERSONAL.insert().values(dict(zip(
+                ("profile", "created", "label", "drawing_png", "strokes"), row))))
+            newest = (sa.select(PERSONAL.c.id).where(PERSONAL.c.profile == row[0])
+                      .order_by(PERSONAL.c.id.desc()).limit(MAX_PERSONAL_EXAMPLES))
+            conn.execute(PERSONAL.delete().where(PERSONAL.c.profile == row[0],
+                                                 PERSONAL.c.id.not_in(newest.scalar_subquery())))
+            return int(result.inserted_primary_key[0])
 
     def personal_examples(self, profile: str) -> list[tuple[bytes, int, list | None]]:
         """A profile's examples, oldest first: (drawing PNG, label, strokes or None)."""
         profile = check_profile(profile)
         with self._connection(write=False) as conn:
-            rows = conn.execute("SELECT drawing_png, label, strokes FROM personal_examples"
-                                " WHERE profile = ? ORDER BY id", (profile,)).fetchall()
+            rows = conn.execute(sa.select(PERSONAL.c.drawing_png, PERSONAL.c.label, PERSONAL.c.strokes)
+                                .where(PERSONAL.c.profile == profile).order_by(PERSONAL.c.id)).all()
         return [(bytes(png), int(label), None if strokes is None else json.loads(strokes))
                 for png, label, strokes in rows]
 
@@ -196,7 +338,7 @@ class SampleStore:
         """Delete every example of a profile; return how many there were."""
         profile = check_profile(profile)
         with self._connection(write=True) as conn:
-            return conn.execute("DELETE FROM personal_examples WHERE profile = ?", (profile,)).rowcount
+            return conn.execute(PERSONAL.delete().where(PERSONAL.c.profile == profile)).rowcount
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -204,27 +346,27 @@ class SampleStore:
         """The sample with this id, or None."""
         sample_id = check_sample_id(sample_id)
         with self._connection(write=False) as conn:
-            row = conn.execute(f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?",
-                               (sample_id,)).fetchone()
+            row = conn.execute(sa.select(*SAMPLE_COLUMNS).where(SAMPLES.c.id == sample_id)).first()
         return None if row is None else self._sample_from_row(row)
 
     def drawing(self, sample_id: int) -> bytes | None:
         """The PNG drawing saved with one sample (None if it has none or does not exist)."""
         sample_id = check_sample_id(sample_id)
         with self._connection(write=False) as conn:
-            row = conn.execute("SELECT drawing_png FROM samples WHERE id = ?", (sample_id,)).fetchone()
+            row = conn.execute(sa.select(SAMPLES.c.drawing_png).where(SAMPLES.c.id == sample_id)).first()
         return None if row is None or row[0] is None else bytes(row[0])
 
     def count(self) -> int:
         """How many samples are stored."""
         with self._connection(write=False) as conn:
-            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            return conn.execute(sa.select(sa.func.count()).select_from(SAMPLES)).scalar_one()
 
     def count_by_label(self) -> dict[int, int]:
         """Samples per digit, with all ten digits present (zero when none)."""
         counts = {digit: 0 for digit in DIGITS}
         with self._connection(write=False) as conn:
-            for label, number in conn.execute("SELECT label, COUNT(*) FROM samples GROUP BY label"):
+            for label, number in conn.execute(sa.select(SAMPLES.c.label, sa.func.count())
+                                              .group_by(SAMPLES.c.label)):
                 counts[label] = number
         return counts
 
@@ -233,7 +375,7 @@ class SampleStore:
         images, labels = [], []
         with self._connection(write=False) as conn:
             for sample_id, label, blob in conn.execute(
-                    "SELECT id, label, model_input FROM samples ORDER BY id"):
+                    sa.select(SAMPLES.c.id, SAMPLES.c.label, SAMPLES.c.model_input).order_by(SAMPLES.c.id)):
                 images.append(self._image_from_blob(blob, sample_id))
                 labels.append(label)
         if not images:
@@ -260,7 +402,7 @@ class SampleStore:
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(CSV_COLUMNS + PROBABILITY_COLUMNS + PIXEL_COLUMNS)
         with self._connection(write=False) as conn:
-            for row in conn.execute(f"SELECT {LIST_COLUMNS} FROM samples ORDER BY id"):
+            for row in conn.execute(sa.select(*LIST_COLUMNS).order_by(SAMPLES.c.id)):
                 writer.writerow(csv_row(self._sample_from_row(row)))
         return text.getvalue().encode("utf-8")
 
@@ -272,38 +414,105 @@ class SampleStore:
         limit = check_count(limit, "limit")
         offset = check_count(offset, "offset")
         # Ordered by id, not by time: ids grow with every insert, clocks can tie or step back.
-        if label is None:
-            sql, parameters = (f"SELECT {LIST_COLUMNS} FROM samples"
-                               " ORDER BY id DESC LIMIT ? OFFSET ?"), (limit, offset)
-        else:
-            sql, parameters = (f"SELECT {LIST_COLUMNS} FROM samples WHERE label = ?"
-                               " ORDER BY id DESC LIMIT ? OFFSET ?"),\
-                (check_digit(label, "label"), limit, offset)
+        query = sa.select(*LIST_COLUMNS).order_by(SAMPLES.c.id.desc()).limit(limit).offset(offset)
+        if label is not None:
+            query = query.where(SAMPLES.c.label == check_digit(label, "label"))
         with self._connection(write=False) as conn:
-            rows = conn.execute(sql, parameters).fetchall()
+            rows = conn.execute(query).all()
         return [self._sample_from_row(row) for row in rows]
 
     # ---- connections ---------------------------------------------------------------------
 
     @contextmanager
-    def _connection(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One connection for one call; writes run in a transaction; sqlite errors become StoreError."""
+    def _connection(self, write: bool, lock: sa.Table | None = None) -> Iterator[sa.Connection]:
+        """One connection for one call; writes run in one transaction (committed at the end,
+        rolled back on any error), with `lock`'s table locked against other writers; database
+        errors become StoreError."""
         if write and self.read_only:
-            raise StoreError(f"the samples database {self.path} was opened read-only:"
-                             " open it without read_only=True to save corrections")
-        read_only = self.read_only or (not write and self._looks_read_only())
-        self._refuse_empty_file()
+            raise StoreError("the samples database was opened read-only: open it without"
+                             " read_only=True to save corrections", detail=self.location)
         try:
-            if not read_only:
-                self._make_folder()
-            with closing(self._open(read_only)) as conn:
-                if write:
-                    with conn:  # commits on success, rolls back on any error
-                        yield conn
-                else:
+            if self.url:
+                with self._postgres_connection(write, lock) as conn:
                     yield conn
+            else:
+                with self._sqlite_connection(write) as conn:
+                    yield conn
+        except sa_exc.DBAPIError as error:
+            raise self._store_error(error.orig) from error
         except sqlite3.Error as error:
             raise self._store_error(error) from error
+        except sa_exc.TimeoutError as error:  # every pooled connection stayed in use
+            raise self._logged(StoreError(
+                f"the samples database stayed busy for {self.timeout:g} s: try again in a moment",
+                detail=f"{self.location}: {error}")) from error
+
+    @contextmanager
+    def _postgres_connection(self, write: bool, lock: sa.Table | None) -> Iterator[sa.Connection]:
+        with _postgres_engine(self.url, self.timeout).connect() as conn:
+            if not self._schema_ready:
+                self._migrate(conn)
+            # Lock waits (a writer's table lock, a migration) end after `timeout` seconds.
+            conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{max(1, round(self.timeout * 1000))}ms",
+                                                      True)))
+            if write and lock is not None:
+                conn.exec_driver_sql(f"LOCK TABLE {lock.name} IN SHARE ROW EXCLUSIVE MODE")
+            yield conn
+            if write:
+                conn.commit()
+
+    @contextmanager
+    def _sqlite_connection(self, write: bool) -> Iterator[sa.Connection]:
+        read_only = self.read_only or (not write and self._looks_read_only())
+        self._refuse_empty_file()
+        if not read_only:
+            self._make_folder()
+        with self._sqlite_engine(read_only).connect() as conn:
+            if not read_only and not self._schema_ready:
+                self._migrate(conn)
+            if write:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the whole file, until the commit
+            yield conn
+            if write:
+                conn.commit()
+
+    def _sqlite_engine(self, read_only: bool) -> sa.Engine:
+        """An engine whose every connect() opens the file anew (no pool), read-only or not."""
+        engine = self._sqlite_engines.get(read_only)
+        if engine is None:
+            engine = sa.create_engine("sqlite://", poolclass=NullPool,
+                                      creator=lambda: self._open(read_only))
+            self._sqlite_engines[read_only] = engine
+        return engine
+
+    def _migrate(self, conn: sa.Connection) -> None:
+        """Bring the database to SCHEMA_VERSION (checked once per store object): a plain read
+        when it is there already, else one transaction that other processes' migrations and
+        writers wait for."""
+        version = schema_version(conn)
+        if version < SCHEMA_VERSION:
+            if self.url:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            else:
+                conn.commit()  # nothing open: the pragma and BEGIN below need that
+                # WAL is stored in the file, so this only does work the first time the file is used.
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            version = schema_version(conn)  # another process may have migrated meanwhile
+        if version > SCHEMA_VERSION:
+            raise self._logged(StoreError(
+                f"the samples database was written by a newer digitrec (schema version {version};"
+                f" this one knows up to {SCHEMA_VERSION}): update digitrec",
+                detail=f"{self.location}: schema version {version} > {SCHEMA_VERSION}"))
+        if version < SCHEMA_VERSION:
+            SCHEMA_VERSIONS.create(conn, checkfirst=True)
+            for number, _, step in MIGRATIONS:
+                if number > version:
+                    step(conn)
+                    conn.execute(SCHEMA_VERSIONS.insert().values(
+                        version=number, applied=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        conn.commit()
+        self._schema_ready = True
 
     def _refuse_empty_file(self) -> None:
         """A zero-byte file is a lost database (SQLite would take it as a new, empty one)."""
@@ -312,10 +521,10 @@ class SampleStore:
         except OSError:
             return  # missing (created on first write) or unreadable (reported on opening)
         if empty:
-            raise StoreError(f"the samples database {self.path} is an empty file (0 bytes), not a"
-                             " database: its samples are lost or it was never written. Restore it"
-                             f" from a backup, delete it to start afresh, or set {ENV_VARIABLE}"
-                             " to another file")
+            raise self._logged(StoreError(
+                "the samples database is an empty file (0 bytes), not a database: its samples are"
+                " lost or it was never written. Restore it from a backup, delete it to start afresh,"
+                f" or set {ENV_VARIABLE} to another file", detail=f"{self.path}: 0 bytes"))
 
     def _looks_read_only(self) -> bool:
         """True when the file exists but this process cannot write it or create files beside it."""
@@ -328,25 +537,21 @@ class SampleStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StoreError(f"cannot create the folder {self.path.parent} for the samples database"
-                             f" ({error.strerror or error}): set {ENV_VARIABLE} to a writable file"
-                             ) from error
+            raise self._logged(StoreError(
+                "cannot create the folder for the samples database"
+                f" ({error.strerror or type(error).__name__}): set {ENV_VARIABLE} to a writable file",
+                detail=f"{self.path.parent}: {error}")) from error
 
     def _open(self, read_only: bool) -> sqlite3.Connection:
-        """A ready connection: schema in place, or shadowed by a temp table when read-only."""
+        """A DB-API connection to the file (SQLAlchemy's creator): read-only ones see the tables
+        even in a file that has none yet (temporary ones shadow them)."""
         if read_only:
             return self._open_read_only()
         if not self.path.exists():
             self._create()
         # mode=rw never creates a file: a database that vanished is not silently made anew.
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True,
-                               timeout=self.timeout)
-        try:
-            self._prepare(conn)
-        except sqlite3.Error:
-            conn.close()
-            raise
-        return conn
+        return sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True,
+                               timeout=self.timeout, check_same_thread=False)
 
     def _create(self) -> None:
         """Create the database complete under a temporary name, then link it into place.
@@ -355,12 +560,12 @@ class SampleStore:
         there is always a lost database (refused), never one being made.
         """
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        engine = sa.create_engine("sqlite://", poolclass=NullPool,
+                                  creator=lambda: sqlite3.connect(temporary, check_same_thread=False))
         try:
-            with closing(sqlite3.connect(temporary)) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                with conn:
-                    for statement in SCHEMAS:
-                        conn.execute(statement)
+            with engine.connect() as conn:
+                self._migrate(conn)
+            self._schema_ready = False  # the file at `path` may be another process's: checked on use
             try:
                 os.link(temporary, self.path)
             except FileExistsError:
@@ -369,24 +574,15 @@ class SampleStore:
                 if not self.path.exists():
                     os.rename(temporary, self.path)
         finally:
+            engine.dispose()
             temporary.unlink(missing_ok=True)
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        """Turn on WAL and create the table, once per store object."""
-        if self._schema_ready:
-            return
-        # WAL is stored in the file, so this only does work the first time the file is used.
-        conn.execute("PRAGMA journal_mode=WAL")
-        with conn:
-            for statement in SCHEMAS:
-                conn.execute(statement)
-        self._schema_ready = True
 
     def _open_read_only(self) -> sqlite3.Connection:
         """A connection that never writes the file, for read-only files and folders."""
         if not self.path.exists():
-            raise StoreError(f"the samples database {self.path} does not exist:"
-                             f" set {ENV_VARIABLE} to an existing file to read it read-only")
+            raise self._logged(StoreError(
+                f"the samples database does not exist: set {ENV_VARIABLE} to an existing file to"
+                " read it read-only", detail=f"{self.path}: missing"))
         uri = self.path.resolve().as_uri()
         try:
             return self._connect_uri(f"{uri}?mode=ro")
@@ -399,41 +595,67 @@ class SampleStore:
 
     def _connect_uri(self, uri: str) -> sqlite3.Connection:
         """Open a URI connection and make sure the tables are visible on it."""
-        conn = sqlite3.connect(uri, uri=True, timeout=self.timeout)
+        conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, check_same_thread=False)
         try:
-            for name, temporary in TEMP_SCHEMAS.items():
+            for table in (SAMPLES, PERSONAL):
                 exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                                      " AND name = ?", (name,)).fetchone()
+                                      " AND name = ?", (table.name,)).fetchone()
                 if exists is None:
-                    conn.execute(temporary)
+                    conn.execute(TEMP_TABLES[table.name])
         except sqlite3.Error:
             conn.close()
             raise
         return conn
 
-    def _store_error(self, error: sqlite3.Error) -> StoreError:
-        """A StoreError that names the file and says what to do about `error`."""
-        code = primary_code(error)
-        where = f"the samples database {self.path}"
+    def _logged(self, error: StoreError) -> StoreError:
+        """`error`, its detail (where, and the driver's words) written to the server's log."""
+        log.warning("samples store: %s (%s)", error, error.detail)
+        return error
+
+    def _store_error(self, error: BaseException) -> StoreError:
+        """A StoreError that says what to do about `error` without naming where the database is."""
+        detail = f"{self.location}: {type(error).__name__}: {error}"
+        return self._logged(StoreError(self._explain(error), detail=detail))
+
+    def _explain(self, error: BaseException) -> str:
+        where = "the samples database"
+        busy = f"{where} stayed locked by another writer for {self.timeout:g} s: try again in a moment"
+        if self.url:
+            state = getattr(error, "sqlstate", None) or ""
+            if not state and "authentication failed" in str(error):  # said while connecting: no sqlstate
+                state = "28P01"
+            if state in ("55P03", "40P01", "40001", "57014"):  # lock timeout, deadlock, serialization, cancel
+                return busy
+            if state == "25006":
+                return f"{where} is read-only on its server"
+            if state in ("28P01", "28000"):
+                return f"{where}'s server refused the user name or password: check the database URL"
+            if state == "3D000":
+                return f"{where} named in the database URL does not exist on its server"
+            if state == "42501":
+                return f"{where}'s user lacks a permission it needs: grant it, or use another user"
+            if state.startswith("53"):
+                return f"{where}'s server is out of resources (disk, memory or connections): try again later"
+            if state.startswith("08") or not state:
+                return f"{where}'s server cannot be reached: check that it is running and the database URL"
+            return f"{where} failed (PostgreSQL error {state})"
+        code = primary_code(error) if isinstance(error, sqlite3.Error) else None
         if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return StoreError(f"{where} stayed locked by another writer for {self.timeout:g} s:"
-                              " try again in a moment")
+            return busy
         if code == sqlite3.SQLITE_READONLY:
-            return StoreError(f"{where} is read-only: set {ENV_VARIABLE} to a writable file")
+            return f"{where} is read-only: set {ENV_VARIABLE} to a writable file"
         if code == sqlite3.SQLITE_NOTADB:
-            return StoreError(f"{where} is not a SQLite database: move it away or set"
-                              f" {ENV_VARIABLE} to another file")
+            return f"{where} is not a SQLite database: move it away or set {ENV_VARIABLE} to another file"
         if code == sqlite3.SQLITE_CORRUPT:
-            return StoreError(f"{where} is corrupt: restore it from a backup or set"
-                              f" {ENV_VARIABLE} to another file")
+            return f"{where} is corrupt: restore it from a backup or set {ENV_VARIABLE} to another file"
         if code == sqlite3.SQLITE_FULL:
-            return StoreError(f"{where} cannot grow, the disk is full: free some space")
+            return f"{where} cannot grow, the disk is full: free some space"
         if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
-            return StoreError(f"{where} cannot be opened: check that the file and its folder are"
-                              f" writable, or set {ENV_VARIABLE} to another file")
+            return (f"{where} cannot be opened: check that the file and its folder are writable,"
+                    f" or set {ENV_VARIABLE} to another file")
         if code == sqlite3.SQLITE_IOERR:
-            return StoreError(f"{where} could not be read or written (I/O error): check the disk")
-        return StoreError(f"{where} failed: {error}")
+            return f"{where} could not be read or written (I/O error): check the disk"
+        return f"{where} failed ({type(error).__name__})"
 
     # ---- decoding ------------------------------------------------------------------------
 
@@ -454,8 +676,8 @@ class SampleStore:
     def _image_from_blob(self, blob: bytes, sample_id: int) -> np.ndarray:
         """The stored 28x28 float32 image; read-only, as it is a view of the row's bytes."""
         if blob is None or len(blob) != IMAGE_BYTES:
-            raise StoreError(f"sample {sample_id} in the samples database {self.path} has a damaged"
-                             " image: delete that sample")
+            raise self._logged(StoreError(f"sample {sample_id} in the samples database has a damaged"
+                                          " image: delete that sample", detail=self.location))
         return np.frombuffer(blob, dtype=np.float32).reshape(IMAGE_SHAPE)
 
 

@@ -117,3 +117,55 @@ def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir):
     monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
     monkeypatch.delenv("DIGITREC_ADMIN_PASSWORD", raising=False)
     return {"models": models, "samples": tmp_path / "samples.db"}
+
+
+# --- PostgreSQL (issue 10): .ci/run starts a throwaway server and sets the URL -----------------
+
+POSTGRES_VARIABLE = "DIGITREC_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of a PostgreSQL server the tests may create databases on; skips, saying why,
+    when there is none (.ci/run starts one with .ci/postgres and sets DIGITREC_TEST_POSTGRES_URL)."""
+    url = os.environ.get(POSTGRES_VARIABLE)
+    if not url:
+        pytest.skip(f"PostgreSQL tests skipped: {POSTGRES_VARIABLE} is not set (.ci/run starts a "
+                    "throwaway server with .ci/postgres and sets it)")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 — any failure to connect is a reason to skip
+        pytest.skip(f"PostgreSQL tests skipped: the server at {POSTGRES_VARIABLE} cannot be reached "
+                    f"({type(error).__name__}: {str(error).splitlines()[0][:200]})")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture()
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty schema on the PostgreSQL server for one test, dropped afterwards: the URL
+    that reaches it (search_path set in the URL; a schema is made in milliseconds, a database
+    in a second)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from digitrec import store
+
+    name = f"digitrec_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        url = sa.make_url(postgres_server).update_query_dict({"options": f"-csearch_path={name}"})
+        yield url.render_as_string(hide_password=False)
+        store.dispose_engines()  # the pools' connections (and any lock they hold)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        admin.dispose()
