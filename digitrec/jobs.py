@@ -9,7 +9,11 @@ server's log. The process:
   watches its parent's pid, and exits when the pipe from the server closes;
 - holds the one-training lock (`models/.training.lock`, an flock) for as long as it lives:
   the server takes the lock, hands it to the process and lets go of its own copy, so a
-  restarted server sees the lock busy while any trainer lives, and free once none does;
+  restarted server sees the lock busy while any trainer lives, and free once none does.
+  With a PostgreSQL samples database (several replicas) the lock is instead a database
+  advisory lock (digitrec.locks), held by the job's thread in the server, on a connection of
+  its own, until the training process has ended; a server that dies takes its trainer with it
+  and PostgreSQL drops the lock with the connection;
 - sends typed events (`digitrec.events`) back over a pipe as JSON lines.
 """
 
@@ -36,6 +40,8 @@ from digitrec import data, registry
 from digitrec.admin import authorize
 from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingConfig, training_work
 from digitrec.errors import LimitError, TrainingBusyError
+from digitrec.locks import AdvisoryLock, is_postgres
+from digitrec.store import default_url
 from digitrec.evaluate import build_card, evaluate_model
 from digitrec.events import BatchProgress, DataReady, EpochEnd, Event, Failed, JobState, Saved, Usage, decode
 from digitrec.train import TrainingData, TrainingResult, held_out_pendigits, is_chief, prepare_data, train
@@ -174,8 +180,10 @@ class TrainingJob:
     """A training run in its own process; its state is read through `snapshot()`."""
 
     def __init__(self, config: TrainingConfig, owner: str, directory: Path | None, samples,
-                 lock_handle, on_end: Callable[[], None] = lambda: None):
+                 lock_handle, on_end: Callable[[], None] = lambda: None,
+                 held_lock: AdvisoryLock | None = None):
         self.config, self.owner = config, owner
+        self._held_lock = held_lock  # released once the training process has ended
         self.token = uuid.uuid4().hex  # whoever holds it (the starting page's URL) may stop the job
         self.started = time.time()
         self.pid: int | None = None
@@ -215,6 +223,7 @@ class TrainingJob:
             self._update(state=JobState.FAILED, error=f"cannot start the training process: {error}")
             os.close(read_end)
             shutil.rmtree(self._folder, ignore_errors=True)
+            self._release_lock()
             self._ended()
             return
         finally:
@@ -234,7 +243,12 @@ class TrainingJob:
             self._finish()
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)
+            self._release_lock()
             self._ended()
+
+    def _release_lock(self) -> None:
+        if self._held_lock is not None:
+            self._held_lock.release()
 
     def _apply(self, event: Event) -> None:
         with self._lock:
@@ -352,11 +366,13 @@ class TrainingManager:
 
     def start(self, config: TrainingConfig, owner: str, directory: Path | None = None,
               samples=None, password: str | None = None,
-              configured_password: str | None = None, client: str | None = None) -> TrainingJob:
+              configured_password: str | None = None, client: str | None = None,
+              database_url: str | None = None) -> TrainingJob:
         """Start a job in its own process.
 
-        TrainingBusyError if one is already running (here or in another process on this
-        machine); LimitError for a visitor beyond the work limit or within the cool-down;
+        TrainingBusyError if one is already running (here, in another process on this
+        machine, or, with a PostgreSQL `database_url` (else DIGITREC_SAMPLES_URL), on another
+        replica); LimitError for a visitor beyond the work limit or within the cool-down;
         PermissionDeniedError for a wrong admin password (`client`: who guesses, for
         digitrec.admin's lockout).
         """
@@ -374,14 +390,28 @@ class TrainingManager:
                 if left > 0:
                     raise LimitError(f"A training just ended; the next one can start in "
                                      f"{max(1, round(left))} s.")
-            handle = self._take_file_lock(directory)
+            url = database_url or default_url()
+            if is_postgres(url):  # several replicas: the lock lives in their shared database
+                handle, held = None, self._take_database_lock(url)
+            else:
+                handle, held = self._take_file_lock(directory), None
             try:
-                self._job = TrainingJob(config, owner, directory, samples, handle, on_end=self._job_ended)
+                self._job = TrainingJob(config, owner, directory, samples, handle, on_end=self._job_ended,
+                                        held_lock=held)
             except BaseException:
                 if handle is not None:
                     handle.close()
+                if held is not None:
+                    held.release()
                 raise
             return self._job
+
+    @staticmethod
+    def _take_database_lock(url: str) -> AdvisoryLock:
+        lock = AdvisoryLock(url)
+        if not lock.acquire():
+            raise TrainingBusyError("another replica of this app is training a model")
+        return lock
 
     def _job_ended(self) -> None:
         self._last_end = time.monotonic()
