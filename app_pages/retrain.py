@@ -28,7 +28,7 @@ from digitrec.views import (
     training_curves,
 )
 
-from app_pages.common import admin_password, store
+from app_pages.common import admin_password, samples_url, store
 from app_pages.promotion import ask_pending, loss_summary, promote_clicked, show_message
 
 st.title("Retrain the model", icon=":material/model_training:")
@@ -103,7 +103,8 @@ def start(config, include, password=None):
     try:
         job = manager.start(config, st.session_state.session_name, samples=samples,
                             password=password, configured_password=admin_password(),
-                            client=st.session_state.setdefault("client_id", uuid.uuid4().hex))
+                            client=st.session_state.setdefault("client_id", uuid.uuid4().hex),
+                            database_url=samples_url())  # PostgreSQL: one training across replicas
     except DigitrecError as error:
         st.error(str(error))
         return
