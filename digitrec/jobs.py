@@ -40,10 +40,10 @@ from digitrec import data, registry
 from digitrec.admin import authorize
 from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingConfig, training_work
 from digitrec.errors import LimitError, TrainingBusyError
-from digitrec.locks import AdvisoryLock, is_postgres
-from digitrec.store import default_url
 from digitrec.evaluate import build_card, evaluate_model
 from digitrec.events import BatchProgress, DataReady, EpochEnd, Event, Failed, JobState, Saved, Usage, decode
+from digitrec.locks import AdvisoryLock, is_postgres
+from digitrec.store import default_url
 from digitrec.train import TrainingData, TrainingResult, held_out_pendigits, is_chief, prepare_data, train
 
 LOCK_FILE = ".training.lock"

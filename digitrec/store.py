@@ -31,11 +31,11 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import sqlalchemy as sa
@@ -44,8 +44,12 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import NullPool
 
 from digitrec.errors import LimitError, StoreError, UploadError
-from digitrec.limits import (MAX_PERSONAL_EXAMPLES, MAX_PERSONAL_TOTAL, MAX_SAMPLES_TOTAL,
-                             MAX_STORED_STROKE_POINTS)
+from digitrec.limits import (
+    MAX_PERSONAL_EXAMPLES,
+    MAX_PERSONAL_TOTAL,
+    MAX_SAMPLES_TOTAL,
+    MAX_STORED_STROKE_POINTS,
+)
 from digitrec.upload import stored_drawing
 
 REPO_SAMPLES_DB = Path(__file__).resolve().parents[1] / "data" / "samples.db"
@@ -271,7 +275,7 @@ class SampleStore:
         cannot be read (corrupt) or written.
         """
         row = (
-            datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            datetime.now(UTC).isoformat(timespec="microseconds"),
             check_digit(label, "label"),
             None if predicted is None else check_digit(predicted, "predicted"),
             encode_probabilities(check_probabilities(probabilities)),
@@ -308,7 +312,7 @@ class SampleStore:
         MAX_STORED_STROKE_POINTS points. A profile keeps its newest MAX_PERSONAL_EXAMPLES;
         LimitError when the app holds MAX_PERSONAL_TOTAL examples of all profiles.
         """
-        row = (check_profile(profile), datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        row = (check_profile(profile), datetime.now(UTC).isoformat(timespec="microseconds"),
                check_digit(label, "label"), check_png(drawing_png), encode_strokes(strokes))
         if row[3] is None:
             raise ValueError("a personal example needs its drawing")
@@ -453,8 +457,8 @@ class SampleStore:
             if not self._schema_ready:
                 self._migrate(conn)
             # Lock waits (a writer's table lock, a migration) end after `timeout` seconds.
-            conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{max(1, round(self.timeout * 1000))}ms",
-                                                      True)))
+            wait = f"{max(1, round(self.timeout * 1000))}ms"
+            conn.execute(sa.select(sa.func.set_config("lock_timeout", wait, True)))
             if write and lock is not None:
                 conn.exec_driver_sql(f"LOCK TABLE {lock.name} IN SHARE ROW EXCLUSIVE MODE")
             yield conn
@@ -510,7 +514,7 @@ class SampleStore:
                 if number > version:
                     step(conn)
                     conn.execute(SCHEMA_VERSIONS.insert().values(
-                        version=number, applied=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+                        version=number, applied=datetime.now(UTC).isoformat(timespec="seconds")))
         conn.commit()
         self._schema_ready = True
 

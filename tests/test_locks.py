@@ -69,10 +69,11 @@ def test_two_replicas_never_train_at_once(postgres_url, tmp_path, monkeypatch, m
     the second is refused while the first trains, and the lock is free once it has ended."""
     monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
     replica_a, replica_b = TrainingManager(cooldown_s=0), TrainingManager(cooldown_s=0)
-    job = replica_a.start(TrainingConfig(**TINY), "alice", directory=tmp_path / "a", database_url=postgres_url)
+    config = TrainingConfig(**TINY)
+    job = replica_a.start(config, "alice", directory=tmp_path / "a", database_url=postgres_url)
     try:
         with pytest.raises(TrainingBusyError, match="another replica"):
-            replica_b.start(TrainingConfig(**TINY), "bob", directory=tmp_path / "b", database_url=postgres_url)
+            replica_b.start(config, "bob", directory=tmp_path / "b", database_url=postgres_url)
         job.stop()  # after its first batch: the lock must outlive the saving that follows
     finally:
         state = job.wait(300)
