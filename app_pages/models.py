@@ -5,7 +5,7 @@ import uuid
 import streamlit as st
 
 from digitrec import DigitrecError, admin, registry
-from digitrec.config import architecture_name
+from digitrec.card import list_cards
 from digitrec.views import confusion_chart
 
 from app_pages.common import admin_password, recognizer
@@ -26,7 +26,7 @@ else:
                icon=":material/lock_open:")
 
 try:
-    cards = registry.list_models(directory)
+    cards = list_cards(directory)
 except OSError as error:
     st.error(f"The model folder cannot be read ({error.strerror or type(error).__name__}).")
     st.stop()
@@ -62,14 +62,11 @@ def status(version):
 
 
 st.dataframe(
-    [{"version": card["version"], "status": status(card["version"]),
-      "MNIST test %": percent(card.get("metrics", {}).get("mnist_test_accuracy")),
-      "canvas %": percent(card.get("metrics", {}).get("pendigits_canvas_accuracy")),
-      "created": card.get("created", "")[:16].replace("T", " "),
-      "architecture": architecture_name(card.get("architecture") or "?"),
-      "parameters": card.get("parameters"),
-      "size KB": round(sum(card.get("files", {}).values()) / 1024),
-      "epochs": card.get("training", {}).get("epochs_done")}
+    [{"version": card.version, "status": status(card.version),
+      "MNIST test %": percent(card.metrics.mnist_test_accuracy),
+      "canvas %": percent(card.metrics.canvas_accuracy),
+      "created": card.created_text, "architecture": card.architecture, "parameters": card.parameters,
+      "size KB": round(card.size_bytes / 1024), "epochs": card.training.epochs_done}
      for card in cards],
     hide_index=True, width="stretch",
     column_config={
@@ -87,9 +84,9 @@ st.dataframe(
     },
 )
 
-versions = [card["version"] for card in cards]
+versions = [card.version for card in cards]
 chosen = st.selectbox("Model", versions, index=0, key="model_choice")
-card = next(card for card in cards if card["version"] == chosen)
+card = next(card for card in cards if card.version == chosen)
 password = st.text_input("Admin password", type="password", key="admin_password") if configured else None
 client = st.session_state.setdefault("client_id", uuid.uuid4().hex)  # wrong guesses are counted per session
 
@@ -133,7 +130,7 @@ show_message()
 
 target = registry.rollback_target(directory)
 actions = st.container(horizontal=True)
-if actions.button("Promote to active", disabled=card["active"],
+if actions.button("Promote to active", disabled=card.active,
                   help="Asks first if this model is worse than the active one on any digit"):
     forget_delete()  # one dialog at a time
     promote_clicked(chosen, directory, promote_for(chosen))
@@ -157,18 +154,18 @@ if st.session_state.get("pending_delete") in versions:
     confirm_delete(st.session_state.pending_delete)
 
 st.subheader(f"{chosen} ({status(chosen)})")
-metrics = card.get("metrics", {})
+metrics = card.metrics
 figures = st.columns(3)
-figures[0].metric("MNIST test", f"{percent(metrics.get('mnist_test_accuracy'))}%")
-canvas = metrics.get("pendigits_canvas_accuracy")
+figures[0].metric("MNIST test", f"{percent(metrics.mnist_test_accuracy)}%")
+canvas = metrics.canvas_accuracy
 figures[1].metric("Canvas-drawn pendigits", "—" if canvas is None else f"{percent(canvas)}%",
-                  help=metrics.get("pendigits_canvas_note"))
-figures[2].metric("Parameters", f"{card.get('parameters', 0):,}")
-examples = card.get("training", {}).get("examples", {})
+                  help=metrics.canvas_note)
+figures[2].metric("Parameters", f"{card.parameters or 0:,}")
+examples = card.training.examples
 if examples:
     st.caption("Trained on " + ", ".join(f"{count:,} {name.replace('_', ' ')}"
-                                         for name, count in examples.items() if isinstance(count, int)))
-if card.get("confusion_mnist_test"):
-    st.altair_chart(confusion_chart(card["confusion_mnist_test"]))
+                                         for name, count in examples.items()))
+if card.confusion_mnist_test:
+    st.altair_chart(confusion_chart(card.confusion_mnist_test))
 with st.expander("Model card (JSON)"):
-    st.json(card, expanded=False)
+    st.json(card.raw, expanded=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from digitrec import DigitrecError, registry
+from digitrec import card as model_card
 from digitrec.config import CLASS_TOLERANCE
 from digitrec.evaluate import CANVAS, MNIST_TEST, ClassLoss, class_losses, evaluate_version, reports_from_card
 
@@ -35,7 +36,7 @@ def reports(version: str, directory: Path) -> dict:
         evaluated = _reports(str(folder), _stamp(folder))
     except DigitrecError:
         evaluated = {}
-    return {**reports_from_card(registry.read_card(folder)), **evaluated}
+    return {**reports_from_card(model_card.read(folder)), **evaluated}
 
 
 def losses_against_active(version: str, directory: Path) -> tuple[list[ClassLoss], str | None]:

@@ -146,7 +146,7 @@ def main(folder=None, quick=False):
     else:
         print("pen writers 21-30:")
     pen_section(reader, held_out, np.random.default_rng(2024))
-    card = recognizer.card.get("companions", {}).get("strokes")
+    card = recognizer.card.companions.get("strokes")
     if card:
         folds = "  ".join(f"writers {f['writers'][0]}-{f['writers'][1]} {f['accuracy']:.2%}"
                           for f in card["cross_validation"])

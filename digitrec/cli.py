@@ -10,6 +10,7 @@ from digitrec.errors import DigitrecError
 
 
 def _train(args) -> int:
+    from digitrec import card as model_card
     from digitrec import registry
     from digitrec.jobs import run_training
     from digitrec.train import TrainingConfig
@@ -26,9 +27,8 @@ def _train(args) -> int:
     if folder is None:
         print("trained as a worker; the chief (worker 0) saves the model folder")
         return 0
-    card = registry.read_card(folder)
     print(f"saved {folder}")
-    _print_metrics(card["metrics"])
+    _print_metrics(model_card.read(folder).metrics)
     if args.activate:
         registry.set_active(folder.name, folder.parent)
         print(f"active model is now {folder.name}")
@@ -36,25 +36,26 @@ def _train(args) -> int:
 
 
 def _companions(args) -> int:
-    from digitrec import companion_training, registry
+    from digitrec import card as model_card
+    from digitrec import companion_training
 
     folder = Path(args.folder)
-    registry.read_card(folder)  # a model folder, or a clear error before minutes of training
+    model_card.read(folder)  # a model folder, or a clear error before minutes of training
     if args.only == "calibration":
         companion_training.export_image_features(folder)
         companion_training.calibrate_image(folder)
     else:
         companion_training.add_companions(folder, epochs=args.epochs, gate_epochs=args.gate_epochs,
                                           seed=args.seed, only=args.only)
-    card = registry.read_card(folder)
-    print(f"updated {folder}: calibration {card.get('calibration', {}).get('image_temperature')}")
+    print(f"updated {folder}: calibration {model_card.read(folder).calibration.image_temperature}")
     return 0
 
 
-def _print_metrics(metrics: dict) -> None:
-    print(f"MNIST test accuracy:          {metrics['mnist_test_accuracy']:.4%}")
-    if metrics.get("pendigits_canvas_accuracy") is not None:
-        print(f"canvas-drawn pendigits (held-out writers): {metrics['pendigits_canvas_accuracy']:.4%}")
+def _print_metrics(metrics) -> None:
+    """A card's Metrics as `train` prints them."""
+    print(f"MNIST test accuracy:          {metrics.mnist_test_accuracy:.4%}")
+    if metrics.canvas_accuracy is not None:
+        print(f"canvas-drawn pendigits (held-out writers): {metrics.canvas_accuracy:.4%}")
 
 
 def _load_recognizer(args):
@@ -115,21 +116,18 @@ def _evaluate(args) -> int:
 
 def _models(args) -> int:
     from digitrec import registry
-    from digitrec.config import architecture_name
+    from digitrec.card import list_cards
 
-    cards = registry.list_models()
+    cards = list_cards()
     if not cards:
         print(f"no models in {registry.models_dir()}")
         return 1
     for card in cards:
-        metrics = card.get("metrics", {})
-        accuracy = metrics.get("mnist_test_accuracy")
-        canvas = metrics.get("pendigits_canvas_accuracy")
-        architecture = architecture_name(card.get('architecture', '?'))
-        print(f"{'*' if card['active'] else ' '} {card['version']:<32} {architecture:<9} "
+        accuracy, canvas = card.metrics.mnist_test_accuracy, card.metrics.canvas_accuracy
+        print(f"{'*' if card.active else ' '} {card.version:<32} {card.architecture:<9} "
               f"mnist {accuracy if accuracy is None else f'{accuracy:.4%}'}  "
               f"canvas {canvas if canvas is None else f'{canvas:.4%}'}  "
-              f"{card.get('parameters', '?')} params  {card.get('created', '')}")
+              f"{'?' if card.parameters is None else card.parameters} params  {card.created}")
     print(f"(* = active; folder {registry.models_dir()})")
     return 0
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec import calibrate, companions, data, nondigits, registry
+from digitrec import card as model_card
 from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
 from digitrec.train import as_model_input
 
@@ -202,7 +203,7 @@ def _mnist_split(folder: Path):
 
     mnist = {key: as_model_input(value) if key.startswith("x") else value
              for key, value in preprocessed_mnist(data.load_mnist()).items()}
-    config = registry.read_card(folder).get("training", {}).get("config", {})
+    config = model_card.read(folder).training.config
     order = np.random.default_rng(config.get("seed", 1)).permutation(len(mnist["y_train"]))
     size = config.get("validation_size", 5000)
     return mnist, order[:size], order[size:]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from digitrec.card import ModelCard
 from digitrec.config import CLASS_TOLERANCE
 
 # Names of the evaluation sets, as reports are keyed and shown.
@@ -166,13 +167,13 @@ class ClassLoss:
                 f"vs {100 * self.active:.1f}% (-{self.points:.1f} pts)")
 
 
-def reports_from_card(card: dict) -> dict:
+def reports_from_card(card: ModelCard | dict) -> dict:
     """Per-class figures stored in a model card, as `evaluate_version` reports (no data needed)."""
-    metrics = card.get("metrics", {})
+    metrics = (card if isinstance(card, ModelCard) else ModelCard.from_dict(card)).metrics
     reports = {}
-    for name, key in ((MNIST_TEST, "mnist_test_per_class"), (CANVAS, "pendigits_canvas_per_class")):
-        if metrics.get(key) and len(metrics[key]) == 10:
-            reports[name] = {"per_class": metrics[key]}
+    for name, per_class in ((MNIST_TEST, metrics.mnist_test_per_class), (CANVAS, metrics.canvas_per_class)):
+        if per_class is not None:
+            reports[name] = {"per_class": list(per_class)}
     return reports
 
 

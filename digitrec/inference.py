@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from digitrec import calibrate, registry
+from digitrec import card as model_card
 from digitrec.errors import ModelError
 from digitrec.preprocess import MODEL_SIZE, Preprocessed, preprocess
 from digitrec.strokes import checked, render_for_model, trajectory_features
@@ -172,7 +173,7 @@ class Recognizer:
     def __init__(self, folder, backend: str = "auto"):
         self.folder = Path(folder)
         self.version = self.folder.name
-        self.card = registry.read_card(self.folder)
+        self.card = model_card.read(self.folder)
         tflite, keras_file = self.folder / registry.TFLITE_FILE, self.folder / registry.KERAS_FILE
         try:
             if backend in ("auto", "litert") and tflite.is_file():
@@ -189,11 +190,11 @@ class Recognizer:
         except Exception as error:  # a truncated or garbage file fails deep inside the runtime
             raise ModelError(f"{self.version}: model file cannot be loaded ({error})") from None
         self.backend = self._run.name
-        calibration = self.card.get("calibration") or {}
-        self.image_temperature = float(calibration.get("image_temperature", 1.0))
-        self.strokes_temperature = float(calibration.get("strokes_temperature", 1.0))
-        self.gate_threshold = float(calibration.get("gate_threshold", 1.0))
-        self.strokes_threshold = float(calibration.get("strokes_threshold", 1.0))
+        calibration = self.card.calibration
+        self.image_temperature = calibration.image_temperature
+        self.strokes_temperature = calibration.strokes_temperature
+        self.gate_threshold = calibration.gate_threshold
+        self.strokes_threshold = calibration.strokes_threshold
 
     def with_trajectory_model(self, model_bytes: bytes) -> Recognizer:
         """A copy that reads strokes with another trajectory model (e.g. a cross-validation fold's)."""

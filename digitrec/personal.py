@@ -56,7 +56,7 @@ class PersonalRecognizer:
     def __init__(self, base, examples: tuple[Example, ...] = ()):
         self.base = base
         self.examples = tuple(examples)[-MAX_EXAMPLES:]
-        centre = (base.card.get("calibration") or {}).get("feature_mean")
+        centre = base.card.calibration.feature_mean
         self._centre = None if centre is None else np.asarray(centre, np.float64)
         if self.examples:  # the examples as matrices, so a drawing is compared with all at once
             self._features = np.stack([e.features for e in self.examples])

@@ -1,0 +1,172 @@
+"""Model cards: what a model folder's card.json says, as the Models page, the CLI, evaluation and
+the recogniser read it.
+
+`digitrec.evaluate.build_card` writes the JSON and `digitrec.companion_training` adds to it;
+this module only reads. Every field is optional in the file: cards written by older versions
+(architecture "standard"/"fast", `sample_weight: 10`, no per-class canvas figures, no
+calibration) load, with what they lack left empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digitrec import registry
+from digitrec.config import TrainingConfig, architecture_name
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _whole(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _per_class(value) -> tuple[float, ...] | None:
+    """Ten per-digit figures, or None (absent, or not ten numbers)."""
+    if not isinstance(value, list) or len(value) != 10 or any(_number(v) is None for v in value):
+        return None
+    return tuple(float(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Accuracy figures measured when the model was made."""
+
+    mnist_test_accuracy: float | None = None
+    mnist_test_per_class: tuple[float, ...] | None = None
+    canvas_accuracy: float | None = None  # held-out pen writers drawn on a canvas
+    canvas_per_class: tuple[float, ...] | None = None
+    canvas_note: str | None = None
+    validation_accuracy: float | None = None
+
+    @classmethod
+    def from_dict(cls, values) -> Metrics:
+        values = _dict(values)
+        note = values.get("pendigits_canvas_note")
+        return cls(_number(values.get("mnist_test_accuracy")), _per_class(values.get("mnist_test_per_class")),
+                   _number(values.get("pendigits_canvas_accuracy")),
+                   _per_class(values.get("pendigits_canvas_per_class")),
+                   note if isinstance(note, str) else None, _number(values.get("validation_accuracy")))
+
+
+@dataclass(frozen=True)
+class Training:
+    """How the model was trained."""
+
+    config: dict = field(default_factory=dict)  # as stored: older cards' values may be outside today's limits
+    seconds: float | None = None
+    epochs_done: int | None = None
+    stopped_early: bool | None = None
+    examples: dict = field(default_factory=dict)  # examples per source (mnist, pendigits, user_samples, ...)
+
+    @classmethod
+    def from_dict(cls, values) -> Training:
+        values = _dict(values)
+        stopped = values.get("stopped_early")
+        return cls(dict(_dict(values.get("config"))), _number(values.get("seconds")),
+                   _whole(values.get("epochs_done")), stopped if isinstance(stopped, bool) else None,
+                   {name: count for name, count in _dict(values.get("examples")).items()
+                    if _whole(count) is not None})
+
+    def training_config(self) -> TrainingConfig | None:
+        """The config as a TrainingConfig, or None if today's limits refuse it (an older card's)."""
+        try:
+            return TrainingConfig.from_dict(self.config)
+        except (ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Temperatures and thresholds fitted after training; without them probabilities are used as
+    they come and nothing is flagged as not a digit."""
+
+    image_temperature: float = 1.0
+    strokes_temperature: float = 1.0
+    gate_threshold: float = 1.0
+    strokes_threshold: float = 1.0
+    feature_mean: tuple[float, ...] | None = None  # the image model's mean penultimate features
+    fitted_on: str | None = None
+
+    @classmethod
+    def from_dict(cls, values) -> Calibration:
+        values = _dict(values)
+        figures = {name: _number(values.get(name)) for name in
+                   ("image_temperature", "strokes_temperature", "gate_threshold", "strokes_threshold")}
+        mean = values.get("feature_mean")
+        fitted = values.get("fitted_on")
+        return cls(**{name: value for name, value in figures.items() if value is not None},
+                   feature_mean=tuple(float(v) for v in mean) if isinstance(mean, list) and mean else None,
+                   fitted_on=fitted if isinstance(fitted, str) else None)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A model folder's card.json, read."""
+
+    version: str
+    created: str = ""  # ISO time, UTC
+    architecture: str = "?"  # the preset's current name ("standard" in an old card reads "deep")
+    parameters: int | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    training: Training = field(default_factory=Training)
+    confusion_mnist_test: list | None = None  # 10x10 counts: row = true digit
+    calibration: Calibration = field(default_factory=Calibration)
+    companions: dict = field(default_factory=dict)  # "strokes", "gate": how each was trained
+    files: dict = field(default_factory=dict)  # file name -> bytes
+    preprocess_version: str | None = None
+    active: bool = False  # filled in by `list_cards`
+    raw: dict = field(default_factory=dict, repr=False, compare=False)  # the JSON as stored
+
+    @classmethod
+    def from_dict(cls, card: dict, version: str | None = None, active: bool | None = None) -> ModelCard:
+        """Read a card's JSON (a dict); `version` and `active` override what it says."""
+        card = _dict(card)
+        created, architecture = card.get("created"), card.get("architecture")
+        confusion = card.get("confusion_mnist_test")
+        preprocess = card.get("preprocess_version")
+        return cls(
+            version=str(version if version is not None else card.get("version", "")),
+            created=created if isinstance(created, str) else "",
+            architecture=architecture_name(architecture) if isinstance(architecture, str) and architecture
+            else "?",
+            parameters=_whole(card.get("parameters")),
+            metrics=Metrics.from_dict(card.get("metrics")),
+            training=Training.from_dict(card.get("training")),
+            confusion_mnist_test=confusion if isinstance(confusion, list) and len(confusion) == 10 else None,
+            calibration=Calibration.from_dict(card.get("calibration")),
+            companions=dict(_dict(card.get("companions"))),
+            files={name: size for name, size in _dict(card.get("files")).items() if _whole(size) is not None},
+            preprocess_version=None if preprocess is None else str(preprocess),
+            active=bool(card.get("active", False)) if active is None else active,
+            raw=card,
+        )
+
+    @property
+    def created_text(self) -> str:
+        """The creation time to the minute, e.g. "2026-11-24 09:30"."""
+        return self.created[:16].replace("T", " ")
+
+    @property
+    def size_bytes(self) -> int:
+        """The model folder's files (as the card lists them) together."""
+        return sum(self.files.values())
+
+
+def read(folder) -> ModelCard:
+    """The card of a model folder; ModelError if it is absent or unreadable."""
+    return ModelCard.from_dict(registry.read_card(folder), version=Path(folder).name)
+
+
+def list_cards(directory: Path | None = None) -> list[ModelCard]:
+    """Cards of every model folder, newest first, with `active` filled in (see registry.list_models)."""
+    return [ModelCard.from_dict(card) for card in registry.list_models(directory)]
