@@ -31,7 +31,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from digitrec.preprocess import DOT_LENGTH, INK_THRESHOLD, ink_map, stroke_width
+from digitrec.inference import prediction_from
+from digitrec.preprocess import DOT_LENGTH, INK_THRESHOLD, MODEL_SIZE, ink_map, stroke_width
 from digitrec.strokes import checked, render_for_model
 
 # --- scoring (log-probability units; tuned on pen writers 1-20, never on 21-30) ------------
@@ -67,6 +68,18 @@ CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its c
 MAX_PIECES = 6  # pieces per digit candidate
 MIN_SIDE_HEIGHT = 0.5  # a cut leaves ink this many digit heights tall on either side
 CUT_COST = 0.3  # per stroke a cut path crosses
+# Scoring candidates cut from pixels (tuned on pen writers 1-20, seed 1; never on 21-30). Fragments
+# of digits read confidently as some digit, so the terms that tell a whole digit from a fragment
+# weigh more than from strokes: the log-probability, a candidate much shorter than the digits
+# (the top of a 7, half of a 0), and the gate's probability that the crop is not a digit at all.
+PIXELS_LOG_WEIGHT = 1.5
+PIXELS_SHORT_FROM = 0.8  # in digit heights
+PIXELS_SHORT_COST = 16.0  # per digit height below PIXELS_SHORT_FROM
+GATE_COST = 1.0  # per unit of the gate's not-a-digit probability (0 for a model without a gate)
+# A candidate the gate calls no digit is still read as its likeliest digit (with GATE_COST), or left
+# out at this cost, whichever scores better: the gate alone never drops ink a number needs.
+PIXELS_NOT_DIGIT_COST = 2.0
+READ_FROM_HEIGHT = 0.5  # candidates shorter than this many digit heights are not read (left out)
 PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
 MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
 # Readings of stroke groups kept for the next rerun: a new stroke on the canvas changes only the
@@ -454,18 +467,55 @@ def _read_pixels(recognizer, image) -> NumberReading:
                                          (left * scale * factor, right * scale * factor))
     crops = {}
     for key, candidate in candidates.items():
-        crop, box = _crop(ink, labels, pieces, candidate.units, scale)
-        crops[key] = (crop, box)
-        candidate.image = _as_canvas(crop)
-    _predict(recognizer, list(candidates.values()), with_strokes=False)
+        if candidate.height >= READ_FROM_HEIGHT:  # shorter ones could not win: not read
+            crops[key] = _crop(ink, labels, pieces, candidate.units, scale)
+            candidate.image = _as_canvas(crops[key][0])
+    _predict_pixels(recognizer, list(candidates.values()))
     cut_costs = {pair: CUT_COST * strokes for pair, strokes in crossings.items()}
     score, runs = _best_split(order, candidates, 0.0, cut_costs)
     boxes = {}
     for start, stop in runs:
         key = frozenset(order[start:stop])
-        crop, (left, top, right, bottom) = crops[key]
+        crop, (left, top, right, bottom) = crops.get(key) or _crop(ink, labels, pieces, candidates[key].units, scale)
         boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor, crop)
     return _reading(order, runs, candidates, boxes, from_strokes=False)
+
+
+def _predict_pixels(recognizer, candidates: list) -> None:
+    """Read the candidates that have a crop (one batched call), then score every candidate."""
+    read = [candidate for candidate in candidates if candidate.image is not None]
+    predictions = recognizer.predict_many([candidate.image for candidate in read]) if read else []
+    drawn = [index for index, prediction in enumerate(predictions) if prediction.probabilities is not None]
+    gate = np.zeros(len(predictions))
+    scores = getattr(recognizer, "not_digit_scores", None)
+    if drawn and scores is not None:
+        gate[drawn] = scores(np.stack([predictions[index].model_input for index in drawn]))
+    for candidate, prediction, not_digit in zip(read, predictions, gate):
+        candidate.prediction = prediction
+        candidate.score = _pixel_score(candidate, float(not_digit))
+    for candidate in candidates:
+        if candidate.image is None:
+            candidate.prediction = prediction_from(np.zeros((MODEL_SIZE, MODEL_SIZE), np.float32), None)
+            candidate.score = _pixel_score(candidate, 0.0)
+
+
+def _pixel_score(candidate: _Candidate, not_digit: float) -> float:
+    """A pixel candidate's score; one the gate calls no digit is read as its likeliest digit when
+    that scores better than leaving it out (its prediction is then replaced accordingly)."""
+    prediction = candidate.prediction
+    shape = PIXELS_SHORT_COST * max(0.0, PIXELS_SHORT_FROM - candidate.height)
+    if prediction.probabilities is None:
+        return -EMPTY_COST - shape
+    read = PIXELS_LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9)) + PIXELS_DIGIT_BONUS \
+        - GATE_COST * not_digit - shape
+    left_out = -PIXELS_NOT_DIGIT_COST - shape
+    if read >= left_out:
+        if prediction.digit is None:
+            candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities)
+        return read
+    if prediction.digit is not None:
+        candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities, not_digit=True)
+    return left_out
 
 
 def _pooled(mask: np.ndarray, scale: int) -> np.ndarray:
