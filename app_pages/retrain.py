@@ -148,6 +148,9 @@ def live_progress():
         st.error(f"Training failed: {state.error}")
     elif state.state in (JobState.FINISHED, JobState.STOPPED):
         verb = "stopped early" if state.state == JobState.STOPPED else "finished"
+        if state.version is None:  # multi-worker training: a worker other than the chief
+            st.info(f"Training {verb} as a worker; the chief saves the candidate.")
+            return
         st.success(f"Training {verb}: candidate **{state.version}** saved.")
         if st.session_state.get("evaluated") != state.version:
             st.session_state.evaluated = state.version

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
+from functools import cached_property
 
 
 class JobState(StrEnum):
@@ -52,12 +53,12 @@ class BatchProgress:
     loss: float
     accuracy: float
 
-    @property
+    @cached_property
     def position(self) -> float:
         """Epochs done, as a fraction (1.5 = halfway through the second epoch)."""
         return self.epoch - 1 + self.batch / max(self.batches, 1)
 
-    @property
+    @cached_property
     def fraction(self) -> float:
         """Share of the whole training done, 0..1."""
         return min(self.position / max(self.epochs, 1), 1.0)
@@ -84,6 +85,12 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class TrainedAsWorker:
+    """Multi-worker training (TF_CONFIG): this process trained as a worker other than the chief,
+    which evaluates and saves the model folder; nothing was saved here."""
+
+
+@dataclass(frozen=True)
 class Failed:
     """The run failed; `message` is meant to be shown to the user."""
 
@@ -97,8 +104,9 @@ class Usage:
     peak_rss_mb: float
 
 
-Event = DataReady | BatchProgress | EpochEnd | Saved | Failed | Usage
-EVENT_TYPES = {cls.__name__: cls for cls in (DataReady, BatchProgress, EpochEnd, Saved, Failed, Usage)}
+Event = DataReady | BatchProgress | EpochEnd | Saved | TrainedAsWorker | Failed | Usage
+EVENT_TYPES = {cls.__name__: cls
+               for cls in (DataReady, BatchProgress, EpochEnd, Saved, TrainedAsWorker, Failed, Usage)}
 
 
 def encode(event: Event) -> str:

@@ -41,7 +41,18 @@ from digitrec.admin import authorize
 from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingConfig, training_work
 from digitrec.errors import LimitError, TrainingBusyError
 from digitrec.evaluate import build_card, evaluate_model
-from digitrec.events import BatchProgress, DataReady, EpochEnd, Event, Failed, JobState, Saved, Usage, decode
+from digitrec.events import (
+    BatchProgress,
+    DataReady,
+    EpochEnd,
+    Event,
+    Failed,
+    JobState,
+    Saved,
+    TrainedAsWorker,
+    Usage,
+    decode,
+)
 from digitrec.locks import AdvisoryLock, is_postgres
 from digitrec.store import default_url
 from digitrec.train import TrainingData, TrainingResult, held_out_pendigits, is_chief, prepare_data, train
@@ -57,8 +68,8 @@ def run_training(config: TrainingConfig, directory: Path | None = None, samples=
                  mnist_folder=None, version: str | None = None) -> Path | None:
     """Train, evaluate on MNIST test and held-out pendigits, and save a new model folder.
 
-    `on_progress` gets DataReady, BatchProgress, EpochEnd and finally Saved events.
-    Returns the folder, or None on a worker other than the chief in multi-machine training.
+    `on_progress` gets DataReady, BatchProgress, EpochEnd and finally Saved events (or, on a
+    worker other than the chief in multi-machine training, TrainedAsWorker; it returns None).
     Its parts, `train_candidate`, `finish_candidate` and `equip_candidate`, may run in separate
     process images (the training process does: digitrec.worker).
     """
@@ -104,6 +115,7 @@ def finish_candidate(config: TrainingConfig, trained: TrainedCandidate, director
 
     With `equip` it is also calibrated and given companions (`equip_candidate`, a Saved event);
     without, the caller does that (the training process, in a TensorFlow-free image of itself).
+    On a worker other than the chief nothing is saved: a TrainedAsWorker event, and None.
     """
     training_data, result = trained.training_data, trained.result
     try:
@@ -112,8 +124,10 @@ def finish_candidate(config: TrainingConfig, trained: TrainedCandidate, director
         pendigits = None
     metrics = evaluate_model(result.model, training_data, pendigits)
     card = build_card(config, training_data, result, metrics, data.default_pendigits_path())
-    if not is_chief():
-        return None  # with several machines only the chief (worker 0) writes the model folder
+    if not is_chief():  # with several machines only the chief (worker 0) writes the model folder
+        if on_progress:
+            on_progress(TrainedAsWorker())
+        return None
     folder = registry.save_model(result.model, card, version, directory)
     if equip:
         _release_memory()  # what the export left behind, before LiteRT's calibration run
@@ -253,6 +267,7 @@ class TrainingJob:
     def _apply(self, event: Event) -> None:
         with self._lock:
             state = self._snapshot.state
+            ended = JobState.STOPPED if state == JobState.STOPPING else JobState.FINISHED
             if isinstance(event, DataReady):
                 self._snapshot = replace(self._snapshot, counts=event.counts,
                                          state=JobState.RUNNING if state == JobState.STARTING else state)
@@ -263,9 +278,10 @@ class TrainingJob:
             elif isinstance(event, EpochEnd):
                 self._epochs.append(event)
             elif isinstance(event, Saved):
-                self._snapshot = replace(
-                    self._snapshot, version=event.version, metrics=event.metrics,
-                    state=JobState.STOPPED if state == JobState.STOPPING else JobState.FINISHED)
+                self._snapshot = replace(self._snapshot, version=event.version, metrics=event.metrics,
+                                         state=ended)
+            elif isinstance(event, TrainedAsWorker):  # the chief saves the model: no version here
+                self._snapshot = replace(self._snapshot, state=ended)
             elif isinstance(event, Failed):
                 self._snapshot = replace(self._snapshot, state=JobState.FAILED, error=event.message)
             elif isinstance(event, Usage):
@@ -274,17 +290,12 @@ class TrainingJob:
     def _finish(self) -> None:
         code = self._process.returncode
         with self._lock:
-            if self._snapshot.state.active:
-                if self._snapshot.state == JobState.STOPPING and code == 0:
-                    self._snapshot = replace(self._snapshot, state=JobState.STOPPED)  # not the chief
-                elif code == 0:
-                    self._snapshot = replace(self._snapshot, state=JobState.FINISHED)
-                else:
-                    tail = _tail(self._folder / "worker.log")
-                    self._snapshot = replace(
-                        self._snapshot, state=JobState.FAILED,
-                        error=f"the training process ended unexpectedly (exit code {code})"
-                              + (f"; its last words: {tail}" if tail else ""))
+            if self._snapshot.state.active:  # it ended without Saved, TrainedAsWorker or Failed
+                tail = _tail(self._folder / "worker.log")
+                self._snapshot = replace(
+                    self._snapshot, state=JobState.FAILED,
+                    error=f"the training process ended unexpectedly (exit code {code})"
+                          + (f"; its last words: {tail}" if tail else ""))
 
     def _update(self, **changes) -> None:
         with self._lock:
