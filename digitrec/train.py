@@ -264,6 +264,47 @@ def get_strategy():
     return tf.distribute.get_strategy()
 
 
+def _prepare_multi_worker_fit(model, strategy) -> None:
+    """Work around two faults of Keras 3's fit under MultiWorkerMirroredStrategy (Keras 3.15).
+
+    1. fit builds the model's, loss's, metrics' and optimizer's state from `strategy.reduce` of
+       the first batch, an (x, y) pair of per-replica values, which this strategy cannot reduce:
+       "Attempt to convert a value (PerReplica...) to a Tensor". Built here from a symbolic batch.
+    2. Each step's logs (scalar loss and metrics) are averaged across workers with axis=0:
+       "Invalid reduction dimension 0 for input with 0 dimensions". Averaged with axis=None.
+    Gradients are summed across workers by the optimizer as before: training stays synchronous.
+    """
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    batch = (np.zeros((1, 28, 28, 1), np.float32), np.zeros((1, 10), np.float32))
+    with strategy.scope():
+        model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None  # built above
+    original = keras_trainer.reduce_per_replica
+    if getattr(original, "scalar_mean", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and keras_trainer._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(
+                lambda value: strategy.reduce("MEAN", value, axis=0 if value.shape.rank else None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.scalar_mean = True
+    keras_trainer.reduce_per_replica = reduce_per_replica
+
+
+def _local_copy(model, config: TrainingConfig):
+    """The trained model rebuilt outside the multi-worker strategy, with its weights: evaluating,
+    exporting and saving it needs no other worker (no collective operations)."""
+    from digitrec.model import build_model
+
+    local = build_model(config)
+    local.set_weights(model.get_weights())
+    return local
+
+
 def _dataset(x, y, batch_size, shuffle_seed=None, augmenter=None, arrays: list | None = None):
     """A streaming pipeline over uint8 images: shuffled indices, each batch gathered and converted.
 
@@ -396,6 +437,9 @@ def train(config: TrainingConfig, training_data: TrainingData,
         model.compile(optimizer=optimizer,
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
                       metrics=["accuracy"])
+    multi_worker = bool(os.environ.get("TF_CONFIG"))
+    if multi_worker:
+        _prepare_multi_worker_fit(model, strategy)
     callback = make_progress_callback(on_progress, stop_event, config.epochs, batches)
     started = time.monotonic()
     try:
@@ -406,6 +450,8 @@ def train(config: TrainingConfig, training_data: TrainingData,
         val_arrays.clear()
     epochs_done = len(history.history.get("loss", []))
     stopped = stop_event is not None and stop_event.is_set()
+    if multi_worker:
+        model = _local_copy(model, config)
     return TrainingResult(model, {k: [float(v) for v in vs] for k, vs in history.history.items()},
                           stopped, time.monotonic() - started, epochs_done)
 
