@@ -40,9 +40,10 @@ def test_two_workers_train_one_model_and_only_the_chief_saves_it(tmp_path, mnist
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2",
                "DIGITREC_MNIST_DIR": str(mnist_dir)}
         log = open(tmp_path / f"worker{index}.log", "w")
-        processes.append((subprocess.Popen(
-            [sys.executable, "-m", "digitrec", "train", *TRAIN, "--models-dir", str(tmp_path / f"models{index}")],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+        command = [sys.executable, "-m", "digitrec", "train", *TRAIN,
+                   "--models-dir", str(tmp_path / f"models{index}")]
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        processes.append((process, log))
     try:
         codes = [process.wait(timeout=420) for process, _ in processes]
     finally:
