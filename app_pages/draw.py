@@ -116,40 +116,55 @@ def save_status(key: str) -> bool:
     return message is not None
 
 
+def fresh_controls(key: str, prefix: str) -> None:
+    """Reset the correction controls when the drawing (`key`) changes.
+
+    The controls keep stable widget keys: Streamlit keeps every widget id a session ever
+    registered for the session's life, so keys made from each drawing's hash grew a long
+    session's memory with every stroke. A new drawing empties them instead.
+    """
+    if st.session_state.get(f"{prefix}for") != key:
+        for widget_key in [k for k in st.session_state if str(k).startswith(prefix)]:
+            del st.session_state[widget_key]
+        st.session_state[f"{prefix}for"] = key
+
+
 def correction_form(prediction, drawing_png, key: str, model_version: str, teach=None):
     """Ask whether the answer is right and save the drawing with the true label, once."""
+    fresh_controls(key, "correction_")
     if save_status(key):
         return
     st.markdown("**Right?** Save this drawing to teach the next model (and this page, at once).")
     if prediction.digit is not None:  # not for a drawing the model says is no digit
         st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
-                  key=f"confirm-{key}", on_click=save_samples,
+                  key="correction_confirm", on_click=save_samples,
                   args=(key, [(prediction, prediction.digit, drawing_png)], model_version, teach))
     others = [str(d) for d in range(10) if d != prediction.digit]
     label = "No, the right digit is" if prediction.digit is not None else "It is a digit after all:"
-    picked = st.pills(label, others, key=f"pick-{key}", selection_mode="single")
+    picked = st.pills(label, others, key="correction_pick", selection_mode="single")
     if picked is not None:
-        st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key=f"save-{key}",
+        st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key="correction_save",
                   on_click=save_samples,
                   args=(key, [(prediction, int(picked), drawing_png)], model_version, teach))
 
 
 def number_correction_form(reading, drawing, key: str, model_version: str, columns):
     """Under each digit's chart a pick of its right value; one button saves every digit."""
+    fresh_controls(key, "number_")
     if save_status(key):
         return
     labels = []
     for index, prediction in enumerate(reading.digits):
         with columns[index % len(columns)]:
             labels.append(int(st.selectbox(
-                f"Digit {index + 1} is", range(10), index=prediction.digit, key=f"digit-{key}-{index}")))
+                f"Digit {index + 1} is", range(10), index=prediction.digit, key=f"number_digit_{index}")))
     text = "".join(str(label) for label in labels)
     items = [(prediction, label, digit_drawing(drawing, index, box))
              for index, (prediction, label, box) in enumerate(zip(reading.digits, labels, reading.boxes))]
     right = text == reading.text
     st.button(f"Yes, it is {text}: save its {len(items)} digits" if right
               else f"Save as {text} ({len(items)} digits)",
-              icon=":material/check:" if right else ":material/edit:", key=f"save-number-{key}",
+              icon=":material/check:" if right else ":material/edit:", key="number_save",
               on_click=save_samples, args=(key, items, model_version),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")
 

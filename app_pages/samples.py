@@ -47,6 +47,10 @@ zone, zone_name = visitor_timezone(st.context.timezone, st.context.timezone_offs
 st.caption(f"{len(shown)} of {matching}, newest first · page {page} of {pages} · "
            f"each: the drawing as saved, then what the model sees · times in {zone_name}")
 
+def ask_delete(sample_id: int):
+    st.session_state.pending_sample_delete = sample_id
+
+
 for index, sample in enumerate(shown):
     if index % GALLERY_COLUMNS == 0:  # row by row, so a phone stacks them newest first too
         columns = st.columns(GALLERY_COLUMNS)
@@ -59,8 +63,9 @@ for index, sample in enumerate(shown):
         guessed = "—" if sample.predicted is None else sample.predicted
         st.markdown(f"**{sample.label}** (model read {guessed})  \n"
                     f"#{sample.id} · {local_time(sample.created, zone)}")
-        if st.button("Delete", key=f"delete-{sample.id}"):
-            st.session_state.pending_sample_delete = sample.id
+        # Keyed by place on the page, not by sample id: Streamlit keeps every widget id a
+        # session registers, so one per sample ever shown grew a long session's memory.
+        st.button("Delete", key=f"delete-{index}", on_click=ask_delete, args=(sample.id,))
 
 
 def forget_delete():

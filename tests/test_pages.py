@@ -340,13 +340,14 @@ def test_deleting_a_sample_asks_first(app_env):
     store = SampleStore(app_env["samples"])
     kept, doomed = (store.add(np.full((28, 28), v, np.float32), label) for v, label in ((0.2, 1), (0.7, 8)))
     app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
-    next(b for b in app.button if b.key == f"delete-{doomed}").click().run()
+    # The gallery shows the newest first: the doomed sample's Delete is the page's first.
+    next(b for b in app.button if b.key == "delete-0").click().run()
     assert not app.exception
     assert store.count() == 2  # only asked
     assert any("cannot be undone" in m.value for m in app.markdown)
     button(app, "Cancel").click().run()
     assert store.count() == 2 and not any("cannot be undone" in m.value for m in app.markdown)
-    next(b for b in app.button if b.key == f"delete-{doomed}").click().run()
+    next(b for b in app.button if b.key == "delete-0").click().run()
     button(app, f"Delete #{doomed}").click().run()
     assert not app.exception
     assert store.get(doomed) is None and store.get(kept) is not None
@@ -402,3 +403,40 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     next(b for b in later.button if b.label == "Clear my examples").click().run()
     assert int(later.metric[0].value) == shared
     assert SampleStore(strokes_env["samples"]).personal_examples("ana-7") == []
+
+
+def registered_widgets(app) -> int:
+    """How many widget ids this session has ever registered. Streamlit keeps each widget's
+    metadata for the session's life (only `clear()` drops it), so widget keys made from
+    changing values (a drawing's hash, a sample's id) grow a long session's memory."""
+    return len(app.session_state._state._state._new_widget_state.widget_metadata)
+
+
+def test_drawing_many_digits_registers_no_new_widgets(app_env, monkeypatch, pen_digits):
+    digits = [d for d in pen_digits if d.writer > 20][:8]
+    shown = {"image": draw_pen_digit(digits[0])}
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: FakeCanvas(shown["image"])
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT).run()
+    shown["image"] = draw_pen_digit(digits[1])
+    app.run()
+    first = registered_widgets(app)
+    for digit in digits[2:]:
+        shown["image"] = draw_pen_digit(digit)
+        app.run()
+        assert not app.exception
+    assert registered_widgets(app) == first
+
+
+def test_paging_through_samples_registers_no_new_widgets(app_env):
+    store = SampleStore(app_env["samples"])
+    for index in range(100):
+        store.add(np.full((28, 28), index / 100, np.float32), index % 10)
+    app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
+    app.number_input(key="page-all").set_value(2).run()
+    first = registered_widgets(app)
+    for page in (3, 4, 5, 1):
+        app.number_input(key="page-all").set_value(page).run()
+        assert not app.exception
+    assert registered_widgets(app) == first
