@@ -1,6 +1,12 @@
 """Load: N concurrent sessions drawing and predicting against one app server.
 
     python -m benchmarks.load [--sessions 1 5 20] [--seconds 60] [--with-training]
+    python -m benchmarks.load --replicas 2 --samples-url postgresql://... --sessions 40
+
+With --replicas N, N app servers run side by side on one model folder and, with
+--samples-url, one PostgreSQL samples database (several replicas behind a load balancer with
+sticky sessions): session i speaks to replica i mod N for its whole life, as a sticky load
+balancer would keep it. Figures are reported in all and per replica.
 
 Step 1 records what a browser really sends: headless Chromium (Playwright, Debian's chromium)
 opens the Draw page and draws real pendigits trajectories of held-out writers with the
@@ -50,11 +56,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(workdir: Path, timing_log: Path, log: Path | None = None):
-    """Start the app on a free port with its own samples db and models; `log`: the server's output."""
+def start_server(workdir: Path, timing_log: Path, log: Path | None = None, samples_url: str | None = None):
+    """Start the app on a free port with its own samples db (or the PostgreSQL `samples_url`)
+    and the models in `workdir`; `log`: the server's output."""
     port = free_port()
     env = {**os.environ, "DIGITREC_SAMPLES_DB": str(workdir / "samples.db"),
            "DIGITREC_MODELS_DIR": str(workdir / "models"), "DIGITREC_TIMING_LOG": str(timing_log)}
+    if samples_url:
+        env["DIGITREC_SAMPLES_URL"] = samples_url
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.fileWatcherType", "none"],
@@ -149,12 +158,26 @@ async def session(port, opening, drawings, deadline, results, seed):
             await asyncio.sleep(1.0 + rng.random() * 0.2)  # a person looks at the answer
 
 
-async def run_load(port, opening, drawings, sessions, seconds):
-    results = {"served": 0, "errors": [], "misreads": 0, "round_trip_ms": []}
+async def run_load(ports, opening, drawings, sessions, seconds):
+    """`sessions` sessions spread over the servers on `ports` (session i on ports[i % N]);
+    one results dict per server."""
+    results = [{"served": 0, "errors": [], "misreads": 0, "round_trip_ms": []} for _ in ports]
     deadline = time.monotonic() + seconds
-    await asyncio.gather(*[session(port, opening, drawings, deadline, results, seed)
-                           for seed in range(sessions)])
+    await asyncio.gather(*[session(ports[seed % len(ports)], opening, drawings, deadline,
+                                   results[seed % len(ports)], seed) for seed in range(sessions)])
     return results
+
+
+def report_line(name, sessions, results, timing_logs) -> str:
+    """One table row: drawings served, errors, misreads, server and round-trip percentiles."""
+    served = sum(r["served"] for r in results)
+    errors = sum(len(r["errors"]) for r in results)
+    misreads = sum(r["misreads"] for r in results)
+    server_ms = [ms for log in timing_logs if log.exists() for ms in timing.read(log).get("draw", [])]
+    s50, s95 = np.percentile(server_ms or [np.nan], [50, 95])
+    r50, r95 = np.percentile([ms for r in results for ms in r["round_trip_ms"]] or [np.nan], [50, 95])
+    return (f"{name:>8} {sessions:>8} {served:>7} {errors:>6} {misreads:>8} "
+            f"{s50:>8.1f}ms {s95:>8.1f}ms {r50:>12.0f}ms {r95:>5.0f}ms")
 
 
 def main():
@@ -162,16 +185,26 @@ def main():
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--with-training", action="store_true")
+    parser.add_argument("--replicas", type=int, default=1, help="app servers side by side (one model folder)")
+    parser.add_argument("--samples-url", help="a PostgreSQL URL the replicas share for samples "
+                                              "(default: DIGITREC_SAMPLES_URL; else one SQLite file)")
     args = parser.parse_args()
+    samples_url = args.samples_url or os.environ.get("DIGITREC_SAMPLES_URL")
     held_out = [d for d in load_pendigits() if d.writer > 20]
     digits = [next(d for d in held_out if d.label == label and d.writer == 21 + label) for label in range(10)]
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
-        timing_log = workdir / "timing.log"
-        server, port = start_server(workdir, timing_log)
+        timing_logs = [workdir / f"timing-{index}.log" for index in range(args.replicas)]
+        servers, ports = [], []
         trainer = None
         try:
-            opening, drawings = record_drawings(port, digits)
+            for timing_log in timing_logs:  # one model folder for all, as on a shared volume
+                server, port = start_server(workdir, timing_log, samples_url=samples_url)
+                servers.append(server)
+                ports.append(port)
+            print(f"{args.replicas} replica(s) on ports {ports}, samples in "
+                  + ("PostgreSQL" if samples_url else "SQLite"))
+            opening, drawings = record_drawings(ports[0], digits)
             print(f"recorded {len(drawings)} real drawings (held-out writers) from headless Chromium")
             if args.with_training:
                 trainer = subprocess.Popen(
@@ -179,25 +212,26 @@ def main():
                      "standard", "--epochs", "30", "--models-dir", str(workdir / "trained")],
                     cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(30)  # past loading data, into training proper
-            print(f"{'sessions':>8} {'served':>7} {'errors':>6} {'misreads':>8} {'server p50':>10} "
-                  f"{'server p95':>10} {'round trip p50':>14} {'p95':>7}"
+            print(f"{'server':>8} {'sessions':>8} {'served':>7} {'errors':>6} {'misreads':>8} "
+                  f"{'server p50':>10} {'server p95':>10} {'round trip p50':>14} {'p95':>7}"
                   + ("   (a training job is running)" if trainer else ""))
             for sessions in args.sessions:
-                timing_log.unlink(missing_ok=True)
-                results = asyncio.run(run_load(port, opening, drawings, sessions, args.seconds))
-                server_ms = timing.read(timing_log).get("draw", [np.nan]) if timing_log.exists() else [np.nan]
-                s50, s95 = np.percentile(server_ms, [50, 95])
-                r50, r95 = np.percentile(results["round_trip_ms"] or [np.nan], [50, 95])
-                print(f"{sessions:>8} {results['served']:>7} {len(results['errors']):>6} "
-                      f"{results['misreads']:>8} "
-                      f"{s50:>8.1f}ms {s95:>8.1f}ms {r50:>12.0f}ms {r95:>5.0f}ms", flush=True)
-                for error in sorted(set(results["errors"]))[:5]:
+                for timing_log in timing_logs:
+                    timing_log.unlink(missing_ok=True)
+                results = asyncio.run(run_load(ports, opening, drawings, sessions, args.seconds))
+                if len(ports) > 1:
+                    for index, (result, timing_log) in enumerate(zip(results, timing_logs)):
+                        count = len(range(index, sessions, len(ports)))
+                        print(report_line(f"#{index + 1}", count, [result], [timing_log]))
+                print(report_line("all", sessions, results, timing_logs), flush=True)
+                for error in sorted({e for result in results for e in result["errors"]})[:5]:
                     print(f"         error: {error}")
         finally:
             if trainer:
                 trainer.kill()
-            server.terminate()
-            server.wait(10)
+            for server in servers:
+                server.terminate()
+                server.wait(10)
 
 
 if __name__ == "__main__":
