@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from digitrec import DigitrecError, timing
+from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
 from digitrec.segment import DigitFlag, read_number, strokes_in_image
@@ -21,8 +22,7 @@ from app_pages import personal_panel
 from app_pages.common import recognizer, store
 from app_pages.viewport import content_width
 
-CANVAS_SIZE = 280  # the Digit canvas (square), where it fits
-NUMBER_CANVAS = (700, 280)  # the Number canvas where it fits; narrower screens get their width
+# CANVAS_SIZE (the Digit canvas) and NUMBER_CANVAS where they fit; narrower screens get their width.
 NUMBER_PHONE_HEIGHT = 200
 PHONE_BELOW = 600  # content narrower than this (a phone): compact controls, everything stacked
 CHART_HEIGHT = 200  # the bars' height (axes come on top)

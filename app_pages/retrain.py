@@ -1,5 +1,6 @@
 """Retrain page: train a candidate in the background with live curves, evaluate it, promote it."""
 
+import dataclasses
 import os
 import uuid
 
@@ -14,7 +15,6 @@ from digitrec.config import (
     MAX_SAMPLE_SHARE,
     RETRAIN_DEFAULTS,
     TRAINING_COOLDOWN_S,
-    TrainingConfig,
 )
 from digitrec.evaluate import CANVAS, MNIST_TEST, class_losses, evaluate_version
 from digitrec.events import JobState
@@ -85,10 +85,11 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
             return None
     # Shown to every visitor: kept to letters, digits and -.' (no Markdown links or images).
     st.session_state.session_name = visitor_name(name) or st.session_state.session_name
-    config = TrainingConfig(architecture=architecture, epochs=int(epochs), batch_size=int(batch_size),
-                            learning_rate=float(learning_rate), augment=augment,
-                            mnist_fraction=float(mnist_share), pendigits=pendigits,
-                            sample_weight=int(weight), user_samples=bool(include))
+    # The preset with the form's choices: settings the form does not show keep the preset's values.
+    config = dataclasses.replace(
+        defaults, architecture=architecture, epochs=int(epochs), batch_size=int(batch_size),
+        learning_rate=float(learning_rate), augment=augment, mnist_fraction=float(mnist_share),
+        pendigits=pendigits, sample_weight=int(weight), user_samples=bool(include))
     return config, include, password
 
 

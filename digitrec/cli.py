@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
+from dataclasses import MISSING, fields
 from pathlib import Path
 
+from digitrec.config import TrainingConfig
 from digitrec.errors import DigitrecError
 
 
@@ -13,14 +16,8 @@ def _train(args) -> int:
     from digitrec import card as model_card
     from digitrec import registry
     from digitrec.jobs import run_training
-    from digitrec.train import TrainingConfig
 
-    config = TrainingConfig(architecture=args.architecture, epochs=args.epochs,
-                            batch_size=args.batch_size, learning_rate=args.learning_rate,
-                            augment=not args.no_augment, mnist_fraction=args.mnist_fraction,
-                            pendigits=not args.no_pendigits, pen_renderings=args.pen_renderings,
-                            wide_pens=args.wide_pens, small_images=args.small_images,
-                            weight_average=args.weight_average, seed=args.seed)
+    config = config_from_args(args)
     directory = args.models_dir
     folder = run_training(config, directory, verbose=1, mnist_folder=args.mnist_dir,
                           version=args.version)
@@ -132,30 +129,49 @@ def _models(args) -> int:
     return 0
 
 
+def training_option(name: str) -> str | None:
+    """The `train` option of a TrainingConfig field: --epochs, --no-augment for a switch that is on
+    by default, --wide-pens for one that is off; None for a field the CLI leaves out."""
+    setting = next(item for item in fields(TrainingConfig) if item.name == name)
+    if not setting.metadata.get("cli", True):
+        return None
+    dashed = name.replace("_", "-")
+    if typing.get_type_hints(TrainingConfig)[name] is bool and setting.default is True:
+        return f"--no-{dashed}"
+    return f"--{dashed}"
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainingConfig field, with the field's default, type and help (config.py)."""
+    hints = typing.get_type_hints(TrainingConfig)
+    for setting in fields(TrainingConfig):
+        option = training_option(setting.name)
+        if option is None:
+            continue
+        assert setting.default is not MISSING, setting.name
+        text = setting.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
+        if hints[setting.name] is bool:
+            parser.add_argument(option, dest=setting.name, default=setting.default,
+                                action="store_false" if setting.default else "store_true",
+                                help=f"{'without' if setting.default else 'with'} {text}")
+        else:
+            parser.add_argument(option, dest=setting.name, type=hints[setting.name], default=setting.default,
+                                help=f"{text} (default: {setting.default})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    """The TrainingConfig the `train` options describe (fields without an option keep their default)."""
+    return TrainingConfig(**{setting.name: getattr(args, setting.name) for setting in fields(TrainingConfig)
+                             if training_option(setting.name) is not None})
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the CLI."""
     parser = argparse.ArgumentParser(prog="python -m digitrec",
                                      description="Handwritten digit recognition: train, evaluate, predict.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a new model folder with its card")
-    train.add_argument("--architecture", default="deep",
-                       help="shallow (2 convolutions, quick) | deep (5 convolutions, the committed "
-                            "model's); the former names fast and standard still work")
-    train.add_argument("--epochs", type=int, default=15)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--learning-rate", type=float, default=2e-3)
-    train.add_argument("--mnist-fraction", type=float, default=1.0, help="share of MNIST train to use")
-    train.add_argument("--no-augment", action="store_true")
-    train.add_argument("--no-pendigits", action="store_true", help="train on MNIST only")
-    train.add_argument("--pen-renderings", type=int, default=2,
-                       help="draw each training writer's pen digit this many ways")
-    train.add_argument("--wide-pens", action="store_true",
-                       help="draw pen digits at every pen width (6-40 px) and size (25-85%%) visitors use")
-    train.add_argument("--small-images", type=int, default=0,
-                       help="add this many MNIST training digits redrawn as small grey/1-bit bitmaps")
-    train.add_argument("--weight-average", action="store_true",
-                       help="save an exponential moving average of the weights")
-    train.add_argument("--seed", type=int, default=1)
+    add_training_options(train)  # --epochs, --no-augment, ...: from TrainingConfig's fields
     train.add_argument("--version", help="folder name (default: mnist-cnn-<UTC time>)")
     train.add_argument("--activate", action="store_true", help="make the new model active")
     train.add_argument("--models-dir", type=Path, help="model directory (default: models/)")

@@ -25,6 +25,7 @@ import numpy as np
 
 from digitrec import calibrate, companions, data, nondigits, registry
 from digitrec import card as model_card
+from digitrec.preprocess import MODEL_SHAPE
 from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
 from digitrec.train import as_model_input
 
@@ -60,7 +61,7 @@ def build_gate_model():
     import keras
     from keras import layers
 
-    inputs = keras.Input((28, 28, 1), name="digit")
+    inputs = keras.Input((*MODEL_SHAPE, 1), name="digit")
     x = inputs
     for filters in (16, 32, 64):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)

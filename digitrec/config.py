@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 VALIDATION_SIZE = 5000
 # Architecture presets, named for what they are. "deep" (5 convolutions, 207k parameters) is the
@@ -53,25 +53,36 @@ def sample_row_limits(other_examples: int) -> tuple[int, int]:
     return int(MAX_SAMPLE_SHARE * other_examples), int(MAX_SAMPLE_LABEL_SHARE * other_examples)
 
 
+def _setting(default, help: str, cli: bool = True):
+    """A TrainingConfig field with its help text (a switch's says what it adds: "image augmentation");
+    `cli=False` keeps it out of the command line's `train` options (digitrec.cli generates one option
+    per field from these)."""
+    return field(default=default, metadata={"help": help, "cli": cli})
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Everything that decides a training run; stored in the model card."""
 
-    architecture: str = "deep"
-    epochs: int = 15
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    augment: bool = True
-    mnist_fraction: float = 1.0
-    pendigits: bool = True  # add canvas-drawn digits of the training writers (1-20)
-    pen_renderings: int = 2  # ... each drawn this many ways
-    wide_pens: bool = False  # ... at every pen width and size visitors use (data.USER_PENS/HEIGHTS)
-    small_images: int = 0  # add this many MNIST training digits redrawn as small 1-bit/grey bitmaps
-    weight_average: bool = False  # keep an exponential moving average of the weights, and save it
-    user_samples: bool = False  # train on saved samples too (opt-in; bounded by MAX_SAMPLE_SHARE)
-    sample_weight: int = 2  # how many times each saved user sample is repeated
-    seed: int = 1
-    validation_size: int = VALIDATION_SIZE
+    architecture: str = _setting("deep", "shallow (2 convolutions, quick) | deep (5 convolutions, the "
+                                         "committed model's); the former names fast and standard still work")
+    epochs: int = _setting(15, "passes over the training set")
+    batch_size: int = _setting(128, "examples per training step")
+    learning_rate: float = _setting(2e-3, "peak learning rate (warm-up, then cosine decay)")
+    augment: bool = _setting(True, "image augmentation (rotate, shift, zoom, stroke width)")
+    mnist_fraction: float = _setting(1.0, "share of MNIST train to use")
+    pendigits: bool = _setting(True, "canvas-drawn pen digits of the training writers (1-20)")
+    pen_renderings: int = _setting(2, "draw each training writer's pen digit this many ways")
+    wide_pens: bool = _setting(False, "pen digits drawn at every pen width (6-40 px) and size (25-85%) "
+                                      "visitors use (data.USER_PENS, USER_HEIGHTS)")
+    small_images: int = _setting(0, "add this many MNIST training digits redrawn as small grey/1-bit bitmaps")
+    weight_average: bool = _setting(False, "an exponential moving average of the weights, saved as the model")
+    # Saved samples come from the app's samples database: the Retrain page offers them, the CLI does not.
+    user_samples: bool = _setting(False, "saved samples too (opt-in; bounded by MAX_SAMPLE_SHARE)",
+                                  cli=False)
+    sample_weight: int = _setting(2, "how many times each saved user sample is repeated", cli=False)
+    seed: int = _setting(1, "random seed (data order, initial weights, augmentation)")
+    validation_size: int = _setting(VALIDATION_SIZE, "MNIST training images held back for validation")
 
     def __post_init__(self):
         if isinstance(self.architecture, str) and self.architecture in ARCHITECTURE_ALIASES:

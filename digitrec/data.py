@@ -27,7 +27,8 @@ HOW_TO_PROVIDE_MNIST = (
     f"({', '.join(MNIST_FILES.values())}) in a folder and set DIGITREC_MNIST_DIR to it, "
     "or run on a machine with internet access so Keras can download MNIST."
 )
-CANVAS_SIZE = 280
+CANVAS_SIZE = 280  # the Draw page's Digit canvas (square), in CSS pixels, where it fits
+NUMBER_CANVAS = (700, CANVAS_SIZE)  # the Number canvas (width, height): the largest a page draws on
 # How visitors draw on the canvas: a digit's height as a share of the canvas, and the pen width
 # in canvas pixels. Training drawings (with `TrainingConfig.wide_pens`) and the accuracy benchmark
 # both draw within these ranges.
@@ -327,7 +328,8 @@ def split_writers(digits, held_out_writers=range(21, 31)):
     return ([d for d in digits if d.writer not in held], [d for d in digits if d.writer in held])
 
 
-def draw_pen_number(digits, rng: np.random.Generator, width: int = 700, height: int = 280):
+def draw_pen_number(digits, rng: np.random.Generator, width: int = NUMBER_CANVAS[0],
+                    height: int = NUMBER_CANVAS[1]):
     """Draw pen digits side by side on a width x height canvas (seeded size, gaps and pen).
 
     Returns the RGBA canvas, or None when the digits do not fit across the canvas.

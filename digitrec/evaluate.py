@@ -11,6 +11,7 @@ import numpy as np
 
 from digitrec.card import ModelCard
 from digitrec.config import CLASS_TOLERANCE
+from digitrec.data import CANVAS_SIZE
 
 # Names of the evaluation sets, as reports are keyed and shown.
 MNIST_TEST = "MNIST test"
@@ -86,7 +87,8 @@ def build_card(config, training_data, result, metrics: dict, pendigits_path=None
             "mnist_test_per_class": metrics["mnist_test"]["per_class"],
             "pendigits_canvas_accuracy": metrics.get("pendigits_canvas", {}).get("accuracy"),
             "pendigits_canvas_per_class": metrics.get("pendigits_canvas", {}).get("per_class"),
-            "pendigits_canvas_note": "writers 21-30, never trained on, drawn on a 280x280 canvas",
+            "pendigits_canvas_note": (f"writers 21-30, never trained on, drawn on a "
+                                      f"{CANVAS_SIZE}x{CANVAS_SIZE} canvas"),
             "validation_accuracy": (result.history.get("val_accuracy") or [None])[-1],
         },
         "confusion_mnist_test": metrics["mnist_test"]["confusion"],

@@ -22,7 +22,7 @@ import numpy as np
 from digitrec import calibrate, registry
 from digitrec import card as model_card
 from digitrec.errors import ModelError
-from digitrec.preprocess import MODEL_SIZE, Preprocessed, preprocess
+from digitrec.preprocess import MODEL_SHAPE, MODEL_SIZE, Preprocessed, preprocess
 from digitrec.strokes import checked, render_for_model, trajectory_features
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ class Recognizer:
         trajectories = [trajectory_features(item) if item else None for item in use]
         drawn = [index for index, item in enumerate(prepared) if not item.empty]
         inputs = (np.stack([prepared[i].model_input for i in drawn]) if drawn
-                  else np.zeros((0, 28, 28), np.float32))
+                  else np.zeros((0, *MODEL_SHAPE), np.float32))
         image_probabilities, features = self._image(inputs)
         image_probabilities = image_probabilities.astype(np.float64)
         not_digit = self.not_digit_scores(inputs) > self.gate_threshold

@@ -54,6 +54,7 @@ from digitrec.events import (
     decode,
 )
 from digitrec.locks import AdvisoryLock, is_postgres
+from digitrec.preprocess import MODEL_SHAPE
 from digitrec.store import default_url
 from digitrec.train import TrainingData, TrainingResult, held_out_pendigits, is_chief, prepare_data, train
 
@@ -99,7 +100,7 @@ def train_candidate(config: TrainingConfig, samples=None,
         on_progress(DataReady(training_data.counts))
     result = train(config, training_data, on_progress, stop_event, verbose)
     # The training arrays are done with: let them go before evaluating and exporting.
-    empty = np.empty((0, 28, 28), np.uint8)
+    empty = np.empty((0, *MODEL_SHAPE), np.uint8)
     held_out = training_data.x_val, training_data.y_val  # 5,000 uint8 inputs: calibration
     training_data = replace(training_data, x_train=empty, y_train=empty[:, 0, 0],
                             x_val=empty, y_val=empty[:, 0, 0])

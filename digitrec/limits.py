@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from digitrec.data import NUMBER_CANVAS
 from digitrec.errors import LimitError
 
 # ---- drawings the browser sends ---------------------------------------------------------
 # The largest canvas on the Draw page (Number mode) in CSS pixels, width x height.
-MAX_DRAWING_SIZE = (700, 280)
+MAX_DRAWING_SIZE = NUMBER_CANVAS
 # The canvas PNG is drawn at the screen's devicePixelRatio (phones: up to 3-4).
 MAX_CANVAS_SCALE = 4
 MAX_CANVAS_BYTES = 4 * 1024 * 1024  # a real drawing at scale 4 is a few hundred KB

@@ -6,8 +6,9 @@ import keras
 from keras import layers, ops
 
 from digitrec.config import ARCHITECTURES
+from digitrec.preprocess import MODEL_SHAPE
 
-INPUT_SHAPE = (28, 28, 1)
+INPUT_SHAPE = (*MODEL_SHAPE, 1)
 
 def build_model(config) -> keras.Model:
     """Build the CNN described by `config.architecture` (a key of ARCHITECTURES)."""

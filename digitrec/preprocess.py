@@ -23,6 +23,11 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 MODEL_SIZE = 28
+MODEL_SHAPE = (MODEL_SIZE, MODEL_SIZE)  # the model input: MNIST's 28x28
+# PIL's integer modes of more than 8 bits ("I" is 32-bit, but PNGs and TIFFs fill it with 16 bits),
+# read as 16-bit; with "F" (float) the high-depth modes that uploads and stored drawings scale down.
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+HIGH_DEPTH_MODES = SIXTEEN_BIT_MODES | {"F"}
 BOX_SIZE = 20
 WORK_SIZE = 80  # the digit's longer side while strokes are measured and normalised
 # Stroke widths (in WORK_SIZE pixels) that MNIST digits span; strokes outside are brought in.
@@ -137,7 +142,7 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
         image = image.reduce(factor)
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode in SIXTEEN_BIT_MODES:
         return np.asarray(image, dtype=np.float64) / 65535.0
     if mode == "F":
         return np.asarray(image, dtype=np.float64)

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from digitrec.errors import CanvasError, UploadError
 from digitrec.limits import MAX_CANVAS_BYTES, MAX_CANVAS_SCALE, MAX_DRAWING_SIZE, MAX_STORED_DRAWING_BYTES
+from digitrec.preprocess import HIGH_DEPTH_MODES
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP"}
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -26,13 +27,12 @@ MAX_PIXELS = 40_000_000  # a 4000x4000 phone photo passes, a decompression bomb 
 # reads as "MPO": they are JPEGs, and their first picture is the photo.
 JPEG_VARIANTS = {"MPO": "JPEG"}
 # Modes preprocess reads as they are; everything else is converted below.
-KEPT_MODES = {"1", "L", "RGB", "RGBA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+KEPT_MODES = {"1", "L", "RGB", "RGBA"} | HIGH_DEPTH_MODES
 TRANSPARENT_MODES = {"LA", "La", "PA", "RGBa"}
 # Errors PIL raises on damaged or hostile files; EOFError and struct.error come from
 # plugins reading past the end of a short file.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
 def _accepted_list() -> str:
@@ -112,9 +112,7 @@ def stored_drawing(image) -> bytes:
     elif not isinstance(image, Image.Image):
         image = Image.fromarray(np.asarray(image))
     if image.mode in HIGH_DEPTH_MODES:
-        # 16-bit and float images: scale to 8 bits instead of clipping to white.
-        pixels = np.asarray(image, np.float64)
-        image = Image.fromarray((pixels / max(pixels.max(), 1.0) * 255).astype(np.uint8))
+        image = eight_bit(image)
     elif image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
         image = _to_readable_mode(image)
         if image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
@@ -192,6 +190,12 @@ def _upright(image: Image.Image) -> Image.Image:
         return ImageOps.exif_transpose(image)
     except DECODE_ERRORS:
         return image  # unreadable EXIF: the pixels are fine, only their orientation is unknown
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or float image (HIGH_DEPTH_MODES) scaled to 8 bits, instead of clipped to white."""
+    pixels = np.asarray(image, np.float64)
+    return Image.fromarray((pixels / max(pixels.max(), 1.0) * 255).astype(np.uint8))
 
 
 def _to_readable_mode(image: Image.Image) -> Image.Image:

@@ -15,7 +15,8 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from digitrec.errors import DigitrecError
-from digitrec.upload import decode_upload
+from digitrec.preprocess import HIGH_DEPTH_MODES, MODEL_SHAPE
+from digitrec.upload import decode_upload, eight_bit
 
 HIGHLIGHT = "#4f46e5"
 SHARED_TICK = "#f59e0b"  # the shared model's answer, on a chart adapted to a person
@@ -55,8 +56,8 @@ def explanation_image(model_input: np.ndarray, evidence: np.ndarray, scale: int 
     stronger the more it mattered (relative to the strongest pixel); ink that did not matter
     stays grey. `evidence` is an Explanation's: > 0 for the answer, < 0 for the runner-up.
     """
-    ink = np.clip(np.asarray(model_input, np.float32).reshape(28, 28), 0, 1)[..., None]
-    evidence = np.asarray(evidence, np.float32).reshape(28, 28)
+    ink = np.clip(np.asarray(model_input, np.float32).reshape(MODEL_SHAPE), 0, 1)[..., None]
+    evidence = np.asarray(evidence, np.float32).reshape(MODEL_SHAPE)
     strength = np.clip(np.abs(evidence) / max(float(np.abs(evidence).max()), 1e-6), 0, 1)[..., None]
     colour = np.where(evidence[..., None] >= 0, np.array(ANSWER_COLOUR, np.float32),
                       np.array(RUNNER_UP_COLOUR, np.float32))
@@ -71,10 +72,8 @@ def png_bytes(image) -> bytes:
     """Encode an array or PIL image as PNG bytes (to store or download a drawing)."""
     if not isinstance(image, Image.Image):
         image = Image.fromarray(np.asarray(image))
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # 16-bit and float images: scale to 8 bits instead of clipping to white.
-        pixels = np.asarray(image, np.float64)
-        image = Image.fromarray((pixels / max(pixels.max(), 1.0) * 255).astype(np.uint8))
+    if image.mode in HIGH_DEPTH_MODES:
+        image = eight_bit(image)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -133,9 +132,8 @@ def drawing_image(drawing_png: bytes | None, height: int, max_width: int) -> Ima
         image = decode_upload(drawing_png)  # bounded: size and pixel count checked first
     except DigitrecError:
         return None
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        pixels = np.asarray(image, np.float64)
-        image = Image.fromarray((pixels / max(pixels.max(), 1.0) * 255).astype(np.uint8))
+    if image.mode in HIGH_DEPTH_MODES:
+        image = eight_bit(image)
     image = ImageOps.contain(image.convert("RGBA"), (max_width, height), Image.LANCZOS)
     paper = Image.new("RGBA", image.size, DRAWING_BACKGROUND + (255,))
     return Image.alpha_composite(paper, image).convert("RGB")

@@ -146,6 +146,7 @@ def load_trained(job_folder: Path, config):
 
     from digitrec.jobs import TrainedCandidate
     from digitrec.model import build_model
+    from digitrec.preprocess import MODEL_SHAPE
     from digitrec.train import TrainingData, TrainingResult
 
     model = build_model(config)
@@ -153,7 +154,7 @@ def load_trained(job_folder: Path, config):
     saved = json.loads((job_folder / "trained.json").read_text())
     with np.load(job_folder / "trained.npz") as stored:
         arrays = {name: stored[name] for name in stored.files}
-    empty = np.empty((0, 28, 28), np.uint8)
+    empty = np.empty((0, *MODEL_SHAPE), np.uint8)
     training_data = TrainingData(empty, empty[:, 0, 0], empty, empty[:, 0, 0], arrays["x_test"],
                                  arrays["y_test"], saved["checksums"], saved["counts"])
     result = TrainingResult(model, saved["history"], saved["stopped_early"], saved["seconds"],
