@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -146,11 +147,11 @@ def postgres_server() -> str:
     return url
 
 
-@pytest.fixture()
-def postgres_url(postgres_server) -> str:
-    """A fresh, empty schema on the PostgreSQL server for one test, dropped afterwards: the URL
-    that reaches it (search_path set in the URL; a schema is made in milliseconds, a database
-    in a second)."""
+@contextmanager
+def fresh_postgres_schema(server_url: str):
+    """A fresh, empty schema on the PostgreSQL server, dropped afterwards: yields the URL that
+    reaches it (search_path set in the URL; a schema is made in milliseconds, a database in a
+    second)."""
     import uuid
 
     import sqlalchemy as sa
@@ -158,14 +159,21 @@ def postgres_url(postgres_server) -> str:
     from digitrec import store
 
     name = f"digitrec_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        url = sa.make_url(postgres_server).update_query_dict({"options": f"-csearch_path={name}"})
+        url = sa.make_url(server_url).update_query_dict({"options": f"-csearch_path={name}"})
         yield url.render_as_string(hide_password=False)
         store.dispose_engines()  # the pools' connections (and any lock they hold)
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     finally:
         admin.dispose()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty schema on the PostgreSQL server for one test: its URL."""
+    with fresh_postgres_schema(postgres_server) as url:
+        yield url

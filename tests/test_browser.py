@@ -169,11 +169,15 @@ def _health(url: str) -> str | None:
 
 
 @contextmanager
-def serve_app(folder: Path):
+def serve_app(folder: Path, models: Path | None = None, environment: dict | None = None):
     """`streamlit run streamlit_app.py` in its own process, with its samples database, model
-    folder and log in `folder`; yields (url, samples_db, models, log) once the server is healthy."""
-    models = folder / "models"
-    _seed_models(models)
+    folder and log in `folder`; yields (url, samples_db, models, log) once the server is healthy.
+
+    `models`: a model folder to use as it is (several servers may share one); `environment`:
+    more variables (e.g. DIGITREC_SAMPLES_URL for a shared PostgreSQL database)."""
+    if models is None:
+        models = folder / "models"
+        _seed_models(models)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -183,6 +187,7 @@ def serve_app(folder: Path):
         "DIGITREC_MNIST_DIR": os.environ.get("DIGITREC_MNIST_DIR")
         or str(REPO.parent / "shared" / "data" / "mnist"),
         "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        **(environment or {}),
     }
     log_path = folder / "streamlit.log"
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
