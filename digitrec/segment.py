@@ -80,6 +80,9 @@ GATE_COST = 1.0  # per unit of the gate's not-a-digit probability (0 for a model
 # out at this cost, whichever scores better: the gate alone never drops ink a number needs.
 PIXELS_NOT_DIGIT_COST = 2.0
 READ_FROM_HEIGHT = 0.5  # candidates shorter than this many digit heights are not read (left out)
+PIXELS_MAX_WIDTH = 1.4  # a candidate of several pieces is at most this many digit heights wide
+NECKS_ONLY_WIDTH = 0.75  # a piece no wider than this (digit heights) is only cut at necks:
+NECK_CROSSING = 0.8  # paths crossing at most this many strokes
 PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
 MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
 # Readings of stroke groups kept for the next rerun: a new stroke on the canvas changes only the
@@ -186,6 +189,8 @@ class _Candidate:
     strokes: list | None = None
     prediction: object = None
     score: float = 0.0
+    crop: tuple | None = None  # from pixels: the box of its ink in ink-map pixels
+    not_digit: float = 0.0  # from pixels: the gate's probability that it is no digit
 
 
 def _score(candidate: _Candidate, bonus: float) -> float:
@@ -444,41 +449,64 @@ def _read_pixels(recognizer, image) -> NumberReading:
         return NumberReading("", [], [], [], False)
     rows = np.flatnonzero(mask.any(axis=1))
     scale = max(1, int((rows[-1] - rows[0] + 1) // WORK_HEIGHT))
-    labels, digit_height, crossings = _pieces(_pooled(mask, scale))
+    pooled = _pooled(mask, scale)
+    labels, digit_height, spans = _pieces(pooled)
     if labels is None:
         return NumberReading("", [], [], [], False)
-    pieces = _piece_boxes(labels)
-    order = sorted(pieces, key=lambda label: pieces[label][4])
+
+    def candidate(members: tuple, boxes: dict) -> _Candidate:
+        top, bottom = min(boxes[m][0] for m in members), max(boxes[m][1] for m in members)
+        left, right = min(boxes[m][2] for m in members), max(boxes[m][3] for m in members)
+        found = _Candidate(tuple(members), (right - left) / digit_height, (bottom - top) / digit_height,
+                           (left * scale * factor, right * scale * factor))
+        if found.height >= READ_FROM_HEIGHT:  # shorter ones could not win: not read
+            found.image, found.crop = inks.canvas(boxes, found.units)
+        return found
+
+    # A piece wide enough to hold two digits is cut along candidate paths; one no wider than a
+    # digit only where it narrows to a neck (two 1s or a 1 and a 7 touching): slicing a written 0
+    # into pieces that all have to be read in every combination is where most of the time went.
+    pen = stroke_width(pooled)
+    wide = [label for label, span in spans.items() if span[3] - span[2] > SPLIT_FROM * digit_height]
+    pieces = [labels[top:bottom, left:right] == label
+              for label, (top, bottom, left, right, _) in ((label, spans[label]) for label in wide)]
+    crossings = {}
+    next_label = int(labels.max()) + 1
+    for label, seams in zip(wide, _cut_paths(pieces, digit_height, pen)):
+        _, _, left, right, _ = spans[label]
+        necks = NECK_CROSSING if right - left <= NECKS_ONLY_WIDTH * digit_height else None
+        added, cut = _cut(labels, label, spans[label], seams, pen, next_label, necks)
+        crossings.update(cut)
+        next_label += len(added)
+    boxes = _piece_boxes(labels)
+    inks = _Inks(ink, labels, scale)
+
+    # Every run of consecutive pieces that could be a digit, read in one batched call.
+    order = sorted(boxes, key=lambda label: boxes[label][4])
     candidates: dict = {}
     for start in range(len(order)):
         for stop in range(start + 1, min(len(order), start + MAX_PIECES) + 1):
             members = order[start:stop]
-            left = min(pieces[m][2] for m in members)
-            right = max(pieces[m][3] for m in members)
-            top = min(pieces[m][0] for m in members)
-            bottom = max(pieces[m][1] for m in members)
-            if (right - left) > MAX_WIDTH * digit_height and stop - start > 1:
+            left = min(boxes[m][2] for m in members)
+            right = max(boxes[m][3] for m in members)
+            if (right - left) > PIXELS_MAX_WIDTH * digit_height and stop - start > 1:
                 break
             if len(candidates) >= MAX_CANDIDATES:
                 break
             key = frozenset(members)
-            candidates[key] = _Candidate(tuple(members), (right - left) / digit_height,
-                                         (bottom - top) / digit_height,
-                                         (left * scale * factor, right * scale * factor))
-    crops = {}
-    for key, candidate in candidates.items():
-        if candidate.height >= READ_FROM_HEIGHT:  # shorter ones could not win: not read
-            crops[key] = _crop(ink, labels, pieces, candidate.units, scale)
-            candidate.image = _as_canvas(crops[key][0])
+            candidates[key] = candidate(tuple(members), boxes)
     _predict_pixels(recognizer, list(candidates.values()))
     cut_costs = {pair: CUT_COST * strokes for pair, strokes in crossings.items()}
     score, runs = _best_split(order, candidates, 0.0, cut_costs)
-    boxes = {}
+    digit_boxes = {}
     for start, stop in runs:
         key = frozenset(order[start:stop])
-        crop, (left, top, right, bottom) = crops.get(key) or _crop(ink, labels, pieces, candidates[key].units, scale)
-        boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor, crop)
-    return _reading(order, runs, candidates, boxes, from_strokes=False)
+        found = candidates[key]
+        image, (left, top, right, bottom) = (found.image, found.crop) if found.image is not None \
+            else inks.canvas(boxes, found.units)
+        digit_boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor,
+                                    image[..., 3].astype(np.float32) / 255.0)
+    return _reading(order, runs, candidates, digit_boxes, from_strokes=False)
 
 
 def _predict_pixels(recognizer, candidates: list) -> None:
@@ -491,15 +519,15 @@ def _predict_pixels(recognizer, candidates: list) -> None:
     if drawn and scores is not None:
         gate[drawn] = scores(np.stack([predictions[index].model_input for index in drawn]))
     for candidate, prediction, not_digit in zip(read, predictions, gate):
-        candidate.prediction = prediction
-        candidate.score = _pixel_score(candidate, float(not_digit))
+        candidate.prediction, candidate.not_digit = prediction, float(not_digit)
+        candidate.score = _pixel_score(candidate)
     for candidate in candidates:
         if candidate.image is None:
             candidate.prediction = prediction_from(np.zeros((MODEL_SIZE, MODEL_SIZE), np.float32), None)
-            candidate.score = _pixel_score(candidate, 0.0)
+            candidate.score = _pixel_score(candidate)
 
 
-def _pixel_score(candidate: _Candidate, not_digit: float) -> float:
+def _pixel_score(candidate: _Candidate) -> float:
     """A pixel candidate's score; one the gate calls no digit is read as its likeliest digit when
     that scores better than leaving it out (its prediction is then replaced accordingly)."""
     prediction = candidate.prediction
@@ -507,14 +535,15 @@ def _pixel_score(candidate: _Candidate, not_digit: float) -> float:
     if prediction.probabilities is None:
         return -EMPTY_COST - shape
     read = PIXELS_LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9)) + PIXELS_DIGIT_BONUS \
-        - GATE_COST * not_digit - shape
+        - GATE_COST * candidate.not_digit - shape
     left_out = -PIXELS_NOT_DIGIT_COST - shape
     if read >= left_out:
         if prediction.digit is None:
             candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities)
         return read
     if prediction.digit is not None:
-        candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities, not_digit=True)
+        candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities,
+                                               not_digit=True)
     return left_out
 
 
@@ -570,10 +599,10 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _pieces(mask: np.ndarray) -> tuple[np.ndarray | None, float, dict]:
-    """Label the ink: connected components without specks, wide ones cut at candidate paths.
+    """Label the ink's connected components, specks left out.
 
-    Returns (labels, typical digit height in mask pixels, {frozenset of the two pieces a cut
-    path separates: how many strokes it crosses}); labels None when no ink is left.
+    Returns (labels, typical digit height in mask pixels, {label: (top, bottom, left, right,
+    area)}); labels None when no ink is left.
     """
     labels, count = _components(mask)
     if count == 0:
@@ -592,72 +621,103 @@ def _pieces(mask: np.ndarray) -> tuple[np.ndarray | None, float, dict]:
     if not spans:
         return None, 0.0, {}
     big = [s[1] - s[0] for s in spans.values() if s[4] >= 0.1 * largest]
-    digit_height = float(np.percentile(big, 75))
-    next_label = count + 1
-    crossings = {}
-    for label, (top, bottom, left, right, _) in spans.items():
-        if right - left <= SPLIT_FROM * digit_height:
-            continue
-        piece = labels[top:bottom, left:right] == label
-        seams = _cut_paths(piece, digit_height, pen)
-        if seams is None:
-            continue
-        # A pixel goes to the part right of every cut path at or left of it.
-        part = (seams[:, :, None] <= np.arange(right - left)[None, None, :]).sum(axis=0)
-        region = labels[top:bottom, left:right]
-        crossed = piece[np.arange(piece.shape[0])[None, :], seams].sum(axis=1) / max(pen, 1.0)
-        previous = label
-        for index in range(1, seams.shape[0] + 1):
-            region[piece & (part == index)] = next_label
-            crossings[frozenset((previous, next_label))] = float(crossed[index - 1])
-            previous = next_label
-            next_label += 1
-    return labels, digit_height, crossings
+    return labels, float(np.percentile(big, 75)), spans
 
 
-def _cut_paths(piece: np.ndarray, digit_height: float, pen: float) -> np.ndarray | None:
-    """Candidate cut paths through a wide piece: (cuts, rows) column per row, sorted per row."""
-    height, width = piece.shape
-    profile = piece.sum(axis=0).astype(np.float64)
-    window = max(1, int(round(pen)))
-    smooth = np.convolve(profile, np.ones(window) / window, mode="same")
-    left_height, right_height = _side_heights(piece)
-    # A cut leaves ink of digit height on both sides: the tail of a 2 or the bar of a 7 is no
-    # digit of its own, a touching neighbour stands as tall.
-    possible = np.minimum(left_height, right_height) >= MIN_SIDE_HEIGHT * digit_height
-    picks = np.flatnonzero(possible)
-    if picks.size == 0:
-        return None
-    # The columns crossing the least ink first, CUT_SPACING apart (not only the minima: where
-    # digits overlap, the column profile has no minimum between them).
+def _cut(labels: np.ndarray, label: int, span: tuple, seams: np.ndarray | None, pen: float,
+         next_label: int, max_crossing: float | None = None) -> tuple[list, dict]:
+    """Cut one wide piece along its cut paths (`_cut_paths`), in place: the part left of the first
+    path keeps `label`, the others get next_label, next_label + 1, ... With `max_crossing`
+    only the paths crossing at most that many strokes are cut.
+
+    Returns (the new labels, {frozenset of the two parts a cut path separates: how many
+    strokes it crosses}).
+    """
+    top, bottom, left, right, _ = span
+    piece = labels[top:bottom, left:right] == label
+    if seams is None:
+        return [], {}
+    crossed = piece[np.arange(piece.shape[0])[None, :], seams].sum(axis=1) / max(pen, 1.0)
+    if max_crossing is not None:
+        seams, crossed = seams[crossed <= max_crossing], crossed[crossed <= max_crossing]
+        if not len(seams):
+            return [], {}
+    # A pixel goes to the part right of every cut path at or left of it.
+    part = (seams[:, :, None] <= np.arange(right - left)[None, None, :]).sum(axis=0)
+    region = labels[top:bottom, left:right]
+    added, crossings, previous = [], {}, label
+    for index in range(1, seams.shape[0] + 1):
+        region[piece & (part == index)] = next_label
+        crossings[frozenset((previous, next_label))] = float(crossed[index - 1])
+        added.append(next_label)
+        previous = next_label
+        next_label += 1
+    return added, crossings
+
+
+def _cut_paths(pieces: list, digit_height: float, pen: float) -> list:
+    """Candidate cut paths through each wide piece: per piece (cuts, rows) column per row, sorted
+    per row, or None. All pieces' paths are found together, one row at a time."""
     spacing = CUT_SPACING * digit_height
-    chosen = []
-    for column in picks[np.argsort(smooth[picks], kind="stable")]:
-        if all(abs(column - other) >= spacing for other in chosen):
-            chosen.append(int(column))
-    chosen = sorted(chosen)
     band = max(2, int(CUT_BAND * digit_height))
     offsets = np.arange(-band, band + 1)
-    columns = np.clip(np.array(chosen)[:, None] + offsets[None, :], 0, width - 1)  # (cuts, band)
-    cost = piece.astype(np.float64)
+    starts = []
+    for piece in pieces:
+        height, width = piece.shape
+        profile = piece.sum(axis=0).astype(np.float64)
+        window = max(1, int(round(pen)))
+        smooth = np.convolve(profile, np.ones(window) / window, mode="same")
+        left_height, right_height = _side_heights(piece)
+        # A cut leaves ink of digit height on both sides: the tail of a 2 or the bar of a 7 is no
+        # digit of its own, a touching neighbour stands as tall.
+        possible = np.minimum(left_height, right_height) >= MIN_SIDE_HEIGHT * digit_height
+        picks = np.flatnonzero(possible)
+        # The columns crossing the least ink first, CUT_SPACING apart (not only the minima: where
+        # digits overlap, the column profile has no minimum between them).
+        chosen = []
+        for column in picks[np.argsort(smooth[picks], kind="stable")]:
+            if all(abs(column - other) >= spacing for other in chosen):
+                chosen.append(int(column))
+        starts.append(sorted(chosen))
+    owners = [index for index, chosen in enumerate(starts) for _ in chosen]
+    if not owners:
+        return [None] * len(pieces)
+    owner = np.array(owners)
+    heights = np.array([piece.shape[0] for piece in pieces])
+    widths = np.array([piece.shape[1] for piece in pieces])
+    rows = int(heights.max())
+    cost = np.zeros((len(pieces), rows, int(widths.max())))
+    for index, piece in enumerate(pieces):
+        cost[index, : piece.shape[0], : piece.shape[1]] = piece
+    columns = np.clip(np.concatenate([chosen for chosen in starts if chosen])[:, None] + offsets[None, :],
+                      0, widths[owner][:, None] - 1)  # (cuts, band)
+    along = cost[owner[:, None], :, columns].transpose(2, 0, 1)  # (rows, cuts, band): ink under each column
+    active = np.arange(rows)[:, None] < heights[owner][None, :]  # (rows, cuts): within the cut's piece
+    count = len(owner)
     drift = 0.02 * np.abs(offsets)[None, :]  # straighter paths win ties
-    total = cost[0][columns] + drift
-    moves = np.zeros((height,) + columns.shape, np.int8)
+    total = along[0] + drift
+    moves = np.zeros((rows, count, len(offsets)), np.int8)
     step = 0.1  # each column moved sideways
-    for row in range(1, height):
-        stay = total
-        from_left = np.concatenate([np.full((len(chosen), 1), np.inf), total[:, :-1]], axis=1) + step
-        from_right = np.concatenate([total[:, 1:], np.full((len(chosen), 1), np.inf)], axis=1) + step
-        stacked = np.stack([from_left, stay, from_right])
+    edge = np.full((count, 1), np.inf)
+    for row in range(1, rows):
+        from_left = np.concatenate([edge, total[:, :-1]], axis=1) + step
+        from_right = np.concatenate([total[:, 1:], edge], axis=1) + step
+        stacked = np.stack([from_left, total, from_right])
         pick = stacked.argmin(axis=0)
-        moves[row] = pick - 1
-        total = np.take_along_axis(stacked, pick[None], axis=0)[0] + cost[row][columns] + drift
+        here = active[row][:, None]
+        moves[row] = np.where(here, pick - 1, 0)
+        total = np.where(here, np.take_along_axis(stacked, pick[None], axis=0)[0] + along[row] + drift, total)
     position = total.argmin(axis=1)
-    path = np.zeros((len(chosen), height), np.int64)
-    for row in range(height - 1, -1, -1):
-        path[:, row] = columns[np.arange(len(chosen)), position]
-        position = position + moves[row][np.arange(len(chosen)), position]
-    return np.sort(path, axis=0)
+    path = np.zeros((count, rows), np.int64)
+    everyone = np.arange(count)
+    for row in range(rows - 1, -1, -1):
+        path[:, row] = columns[everyone, position]
+        position = position + moves[row][everyone, position]
+    found = []
+    for index, piece in enumerate(pieces):
+        mine = path[owner == index, : piece.shape[0]]
+        found.append(np.sort(mine, axis=0) if len(mine) else None)
+    return found
 
 
 def _side_heights(piece: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -688,28 +748,32 @@ def _piece_boxes(labels: np.ndarray) -> dict:
     return boxes
 
 
-def _crop(ink: np.ndarray, labels: np.ndarray, pieces: dict, members: tuple, scale: int):
-    """The ink of these pieces only (float32, padded), and its box in ink-map pixels."""
-    top = min(pieces[m][0] for m in members)
-    bottom = max(pieces[m][1] for m in members)
-    left = min(pieces[m][2] for m in members)
-    right = max(pieces[m][3] for m in members)
-    keep = np.isin(labels[top:bottom, left:right], members)
-    if scale > 1:
-        keep = np.repeat(np.repeat(keep, scale, axis=0), scale, axis=1)
-    top, bottom, left, right = top * scale, bottom * scale, left * scale, right * scale
-    region = ink[top:bottom, left:right]
-    crop = region * keep[: region.shape[0], : region.shape[1]]
-    bottom, right = top + region.shape[0], left + region.shape[1]
-    pad = round(PAD * max(crop.shape)) + 2
-    return np.pad(crop, pad).astype(np.float32), (left, top, right, bottom)
+class _Inks:
+    """The ink of one number, cut out piece by piece as a canvas would give it."""
 
+    def __init__(self, ink: np.ndarray, labels: np.ndarray, scale: int):
+        self.alpha = np.round(np.clip(ink, 0.0, 1.0) * 255).astype(np.uint8)
+        if scale > 1:  # the pieces were found on the ink shrunk by `scale`
+            labels = np.repeat(np.repeat(labels, scale, axis=0), scale, axis=1)
+        self.labels = labels[: ink.shape[0], : ink.shape[1]]
+        self.scale = scale
+        self.member = np.zeros(int(labels.max()) + 1, bool)
 
-def _as_canvas(crop: np.ndarray) -> np.ndarray:
-    """Ink as a canvas would give it (alpha), so preprocess reads it like a drawn digit."""
-    canvas = np.zeros(crop.shape + (4,), np.uint8)
-    canvas[..., 3] = np.round(np.clip(crop, 0.0, 1.0) * 255)
-    return canvas
+    def canvas(self, pieces: dict, members: tuple) -> tuple[np.ndarray, tuple]:
+        """These pieces' ink only, in the alpha of a padded RGBA canvas (so `preprocess` reads it
+        like a drawn digit), and its box (left, top, right, bottom) in ink-map pixels."""
+        top = min(pieces[m][0] for m in members) * self.scale
+        bottom = min(max(pieces[m][1] for m in members) * self.scale, self.alpha.shape[0])
+        left = min(pieces[m][2] for m in members) * self.scale
+        right = min(max(pieces[m][3] for m in members) * self.scale, self.alpha.shape[1])
+        self.member[:] = False
+        self.member[list(members)] = True
+        keep = self.member[self.labels[top:bottom, left:right]]
+        height, width = keep.shape
+        pad = round(PAD * max(height, width)) + 2
+        canvas = np.zeros((height + 2 * pad, width + 2 * pad, 4), np.uint8)
+        canvas[pad: pad + height, pad: pad + width, 3] = self.alpha[top:bottom, left:right] * keep
+        return canvas, (left, top, right, bottom)
 
 
 def _shrink_factor(image, ink_shape: tuple[int, int]) -> int:
