@@ -248,6 +248,8 @@ class SampleStore:
         self.timeout = float(timeout)
         self.read_only = bool(read_only)
         self.max_samples = check_count(max_samples, "max_samples")
+        # Checked by each store object (a page makes one per call): a replica still running
+        # the old code when a newer one has migrated the database refuses it at once.
         self._schema_ready = False
         self._sqlite_engines: dict[bool, sa.Engine] = {}
 
