@@ -39,6 +39,7 @@ import numpy as np
 from digitrec import data, registry
 from digitrec.admin import authorize
 from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingConfig, training_work
+from digitrec.dataset import TrainingData, held_out_pendigits, prepare_data
 from digitrec.errors import LimitError, TrainingBusyError
 from digitrec.evaluate import build_card, evaluate_model
 from digitrec.events import (
@@ -56,7 +57,7 @@ from digitrec.events import (
 from digitrec.locks import AdvisoryLock, is_postgres
 from digitrec.preprocess import MODEL_SHAPE
 from digitrec.store import default_url
-from digitrec.train import TrainingData, TrainingResult, held_out_pendigits, is_chief, prepare_data, train
+from digitrec.train import TrainingResult, is_chief, train
 
 LOCK_FILE = ".training.lock"
 LOG_TAIL_LINES = 8  # of the training process's log, shown when it dies without a word
@@ -353,7 +354,8 @@ def _tail(path: Path) -> str:
 
 
 class TrainingManager:
-    """Runs at most one TrainingJob per server (process and, via a file lock, machine).
+    """Runs at most one TrainingJob per server (process and, via a file lock, machine; with a
+    PostgreSQL samples database, via its advisory lock, across every replica on it).
 
     Visitors (anyone without the admin password, when one is set) may start trainings of up
     to VISITOR_WORK_LIMIT work, and not within TRAINING_COOLDOWN_S of the last one's end.
