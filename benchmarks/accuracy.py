@@ -27,10 +27,10 @@ from PIL import Image
 
 from digitrec import Recognizer, calibrate, companions, data, nondigits
 from digitrec.companion_training import fold_models_dir
+from digitrec.dataset import as_model_input, preprocessed_mnist
 from digitrec.evaluate import accuracy_report
 from digitrec.inference import Status
 from digitrec.strokes import render_for_model
-from digitrec.train import as_model_input, preprocessed_mnist
 
 HELD_OUT = range(21, 31)
 WIDTH_BUCKETS = [(6, 10), (10, 15), (15, 20), (20, 25), (25, 30), (30, 35), (35, 40)]

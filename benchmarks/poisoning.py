@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import data, registry, train
+from digitrec import data, dataset, registry
 from digitrec.config import MAX_SAMPLE_WEIGHT, RETRAIN_DEFAULTS
 from digitrec.evaluate import CANVAS, MNIST_TEST, class_losses, evaluate_version
 from digitrec.jobs import run_training
@@ -46,7 +46,7 @@ def main():
                         help="lift the share caps of prepare_data (what an unbounded server would do)")
     args = parser.parse_args()
     if args.unbounded:
-        train.sample_row_limits = lambda other_examples: (10**9, 10**9)
+        dataset.sample_row_limits = lambda other_examples: (10**9, 10**9)
     samples = poisoned_samples(args.samples)
     config = replace(RETRAIN_DEFAULTS, user_samples=True, sample_weight=args.weight)
     committed = registry.REPO_MODELS / registry.committed_version(registry.REPO_MODELS)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from digitrec import registry
 from digitrec.config import RETRAIN_DEFAULTS
+from digitrec.dataset import prepare_data
 from digitrec.events import JobState
 from digitrec.jobs import TrainingManager
-from digitrec.train import prepare_data
 
 
 def main():

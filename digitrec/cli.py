@@ -92,8 +92,8 @@ def _predict(args) -> int:
 
 def _evaluate(args) -> int:
     from digitrec import data
+    from digitrec.dataset import as_model_input, held_out_pendigits, preprocessed_mnist
     from digitrec.evaluate import accuracy_report
-    from digitrec.train import as_model_input, held_out_pendigits, preprocessed_mnist
 
     recognizer = _load_recognizer(args)
     print(f"model {recognizer.version} ({recognizer.backend})")

@@ -25,9 +25,9 @@ import numpy as np
 
 from digitrec import calibrate, companions, data, nondigits, registry
 from digitrec import card as model_card
+from digitrec.dataset import as_model_input, cache_dir, preprocessed_mnist, preprocessed_pendigits
 from digitrec.preprocess import MODEL_SHAPE
 from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
-from digitrec.train import as_model_input
 
 STROKES_FILE = "strokes.tflite"
 GATE_FILE = "gate.tflite"
@@ -105,8 +105,6 @@ def fold_models_dir(version: str) -> Path:
     """Where a model's cross-validation fold models are: the committed model folder's
     `cross-validation/` (the fold that held writers 21-30 out, for benchmarks), else the cache
     training wrote them to. They are never served."""
-    from digitrec.train import cache_dir
-
     committed = registry.REPO_MODELS / version / "cross-validation"
     return committed if committed.is_dir() else cache_dir() / "cross-validation" / version
 
@@ -200,8 +198,6 @@ def _update_card(folder: Path, calibration: dict, parts: dict, **extra) -> dict:
 
 def _mnist_split(folder: Path):
     """Preprocessed MNIST as float inputs, and the model's own validation indices (never trained on)."""
-    from digitrec.train import preprocessed_mnist
-
     mnist = {key: as_model_input(value) if key.startswith("x") else value
              for key, value in preprocessed_mnist(data.load_mnist()).items()}
     config = model_card.read(folder).training.config
@@ -249,8 +245,6 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     threshold flags at most DIGIT_FLAG_BUDGET of MNIST validation digits and of writers 11-20's
     canvas-drawn digits; writers 21-30 stay a test set.
     """
-    from digitrec.train import preprocessed_pendigits
-
     folder = Path(folder)
     mnist, val_index, train_index = _mnist_split(folder)
     learn = [d for d in pen if d.writer in GATE_PEN_WRITERS]

@@ -138,7 +138,7 @@ def training_work(config: TrainingConfig, sample_count: int = 0) -> int:
     """Estimated work of a training run in example-epochs of the shallow network (see above).
 
     Saved samples (when the config uses them) count with their weight, within the share
-    `sample_row_limits` allows them (as in `digitrec.train.prepare_data`).
+    `sample_row_limits` allows them (as in `digitrec.dataset.prepare_data`).
     """
     mnist = max(1, int((MNIST_TRAINING_IMAGES - config.validation_size) * config.mnist_fraction))
     examples = (mnist + config.small_images

@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from digitrec import data
 from digitrec.card import ModelCard
-from digitrec.config import CLASS_TOLERANCE
+from digitrec.config import CLASS_TOLERANCE, config_dict
 from digitrec.data import CANVAS_SIZE
+from digitrec.dataset import as_model_input, held_out_pendigits, preprocessed_mnist
+from digitrec.preprocess import PREPROCESS_VERSION
 
 # Names of the evaluation sets, as reports are keyed and shown.
 MNIST_TEST = "MNIST test"
@@ -44,8 +47,6 @@ def accuracy_report(labels, probabilities) -> dict:
 
 def keras_probabilities(model, inputs: np.ndarray) -> np.ndarray:
     """Probabilities from a Keras model for preprocessed (N, 28, 28) inputs (float, or uint8 as stored)."""
-    from digitrec.train import as_model_input
-
     return np.concatenate([model.predict(as_model_input(inputs[start:start + 4096])[..., None],
                                          batch_size=512, verbose=0)
                            for start in range(0, len(inputs), 4096)])
@@ -72,8 +73,6 @@ def library_versions() -> dict:
 
 def build_card(config, training_data, result, metrics: dict, pendigits_path=None) -> dict:
     """The JSON card that lets a model folder be understood and rebuilt alone."""
-    from digitrec.train import PREPROCESS_VERSION, config_dict
-
     data_checksums = {"mnist": training_data.checksums}
     if pendigits_path is not None and pendigits_path.is_file():
         data_checksums["pendigits"] = {
@@ -109,10 +108,8 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
     Returns reports (accuracy, per_class, confusion) per dataset that is available, and
     `misclassified`: up to `gallery_size` MNIST test digits the model got wrong.
     """
-    from digitrec import data
     from digitrec.calibrate import expected_calibration_error, reliability
     from digitrec.inference import Recognizer
-    from digitrec.train import as_model_input, held_out_pendigits, preprocessed_mnist
 
     recognizer = Recognizer.load(folder)
     result = {"version": recognizer.version, "reports": {}, "misclassified": [], "missing": [],

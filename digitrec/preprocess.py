@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+PREPROCESS_VERSION = "2"  # bump when preprocess changes: cached model inputs and saved samples are rebuilt
 MODEL_SIZE = 28
 MODEL_SHAPE = (MODEL_SIZE, MODEL_SIZE)  # the model input: MNIST's 28x28
 # PIL's integer modes of more than 8 bits ("I" is 32-bit, but PNGs and TIFFs fill it with 16 bits),

@@ -144,10 +144,11 @@ def load_trained(job_folder: Path, config):
     """The TrainedCandidate `save_trained` wrote, the model rebuilt from its weights."""
     import numpy as np
 
+    from digitrec.dataset import TrainingData
     from digitrec.jobs import TrainedCandidate
     from digitrec.model import build_model
     from digitrec.preprocess import MODEL_SHAPE
-    from digitrec.train import TrainingData, TrainingResult
+    from digitrec.train import TrainingResult
 
     model = build_model(config)
     model.load_weights(job_folder / "trained.weights.h5")

@@ -5,6 +5,7 @@ import pytest
 
 from digitrec import data, registry
 from digitrec.config import TrainingConfig, sample_row_limits
+from digitrec.dataset import PEN_RENDERINGS, prepare_data, preprocessed_pendigits
 from digitrec.evaluate import (
     CANVAS,
     MNIST_TEST,
@@ -14,7 +15,7 @@ from digitrec.evaluate import (
     evaluate_version,
     reports_from_card,
 )
-from digitrec.train import PEN_RENDERINGS, prepare_data, preprocessed_pendigits, train
+from digitrec.train import train
 
 
 def report(per_class):

@@ -7,10 +7,11 @@ import pytest
 
 from digitrec import registry
 from digitrec.config import TrainingConfig
+from digitrec.dataset import prepare_data
 from digitrec.errors import LimitError, PermissionDeniedError, TrainingBusyError
 from digitrec.events import BatchProgress, EpochEnd, JobState
 from digitrec.jobs import TrainingManager
-from digitrec.train import as_model_input, prepare_data, to_uint8, train
+from digitrec.train import train
 
 TINY = dict(architecture="shallow", epochs=1, mnist_fraction=0.05, augment=False, pendigits=False,
             validation_size=300, batch_size=64)
@@ -29,32 +30,6 @@ def test_out_of_range_settings_are_rejected(field, value):
 def test_from_dict_ignores_unknown_keys():
     config = TrainingConfig.from_dict({"epochs": 2, "evil": "x"})
     assert config.epochs == 2
-
-
-def test_prepare_data_oversamples_user_samples(mnist):
-    config = TrainingConfig(**{**TINY, "sample_weight": 3, "user_samples": True})
-    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
-    y = np.array([1, 2, 3], np.uint8)
-    prepared = prepare_data(config, mnist, samples=(x, y))
-    assert prepared.counts["user_samples"] == 3
-    assert len(prepared.y_train) == prepared.counts["mnist"] + 9
-    assert (as_model_input(prepared.x_train[-9:][:3]) == as_model_input(to_uint8(x[0]))).all()
-    assert len(prepared.y_val) == 300 and prepared.x_test.shape == (10000, 28, 28)
-
-
-def test_mnist_share_is_a_share_of_the_training_images(mnist):
-    # the form's validation size
-    config = TrainingConfig(architecture="fast", mnist_fraction=0.05, pendigits=False)
-    prepared = prepare_data(config, mnist)
-    assert len(prepared.y_val) == 5000
-    assert prepared.counts["mnist"] == len(prepared.y_train) == 2750  # 5% of the other 55,000
-
-
-def test_saved_samples_are_a_small_share_of_the_training_set(mnist):
-    config = TrainingConfig(**{**TINY, "sample_weight": 3, "user_samples": True})
-    x = np.zeros((50, 28, 28), np.float32)
-    prepared = prepare_data(config, mnist, samples=(x, np.full(50, 4, np.uint8)))
-    assert len(prepared.y_train) - prepared.counts["mnist"] <= 0.005 * prepared.counts["mnist"]
 
 
 def test_one_epoch_learns_and_reports_progress(mnist):
@@ -231,22 +206,6 @@ def test_only_the_chief_saves(monkeypatch, tf_config, chief):
     else:
         monkeypatch.setenv("TF_CONFIG", tf_config)
     assert is_chief() is chief
-
-
-def test_small_bitmaps_come_from_training_digits_only(mnist):
-    config = TrainingConfig(**{**TINY, "small_images": 120})
-    prepared = prepare_data(config, mnist)
-    assert prepared.counts["small_bitmaps"] == 120
-    assert len(prepared.y_train) == prepared.counts["mnist"] + 120
-    # None of them is a validation digit redrawn: the validation digits' labels and the small
-    # bitmaps' sources are disjoint index sets (rebuilt here from the same seed).
-    order = np.random.default_rng(config.seed).permutation(60000)
-    validation, rest = set(order[:config.validation_size]), order[config.validation_size:]
-    chosen = np.random.default_rng(config.seed)
-    chosen.permutation(60000)
-    picked = chosen.choice(rest, 120, replace=False)
-    assert not validation & set(picked)
-    assert (prepared.y_train[-120:] == mnist.y_train[np.sort(picked)]).all()
 
 
 @pytest.mark.parametrize("field, value", [("pen_renderings", 0), ("pen_renderings", 7),

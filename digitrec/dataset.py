@@ -1,0 +1,216 @@
+"""Training data: MNIST, pen digits drawn on a canvas, small bitmaps and saved samples, through
+`preprocess`, cached on disk; the training, validation and test arrays a training run takes.
+
+Model inputs are kept as uint8 (value x 255) on disk and in memory, a quarter of float32: the
+training pipeline (digitrec.train) converts each batch to float32 as it goes (`as_model_input`),
+so no float copy of a whole dataset is ever made. Cache files are named by what they hold (data
+checksums, counts, seeds, `preprocess.PREPROCESS_VERSION`): a change of preprocessing rebuilds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitrec import data
+from digitrec.config import TrainingConfig, sample_row_limits
+from digitrec.preprocess import MODEL_SHAPE, PREPROCESS_VERSION, preprocess_many
+
+PEN_RENDERINGS = TrainingConfig().pen_renderings  # each training writer's digit is drawn this many ways
+CACHE_FORMAT = "u8"  # model inputs cached as uint8
+PREPROCESS_CHUNK = 4096  # images preprocessed (as float32) at a time while building a cache
+
+
+def to_uint8(model_inputs) -> np.ndarray:
+    """Float model inputs in [0, 1] as uint8 (x 255, rounded): how training data is kept."""
+    return np.rint(np.clip(np.asarray(model_inputs, np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def as_model_input(stored) -> np.ndarray:
+    """uint8 model inputs (as cached) back to the float32 in [0, 1] the model takes."""
+    stored = np.asarray(stored)
+    return stored.astype(np.float32) / 255 if stored.dtype == np.uint8 else stored.astype(np.float32)
+
+
+@dataclass
+class TrainingData:
+    """Model inputs (N, 28, 28) uint8 (see `as_model_input`) and labels for training, validation, test."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    checksums: dict
+    counts: dict = field(default_factory=dict)
+
+
+def cache_dir() -> Path:
+    """Where preprocessed datasets are cached (DIGITREC_CACHE_DIR or ~/.cache/digitrec)."""
+    return Path(os.environ.get("DIGITREC_CACHE_DIR", Path.home() / ".cache" / "digitrec"))
+
+
+def _cached(key: str, build: Callable[[], dict]) -> dict:
+    path = cache_dir() / f"{key}-{CACHE_FORMAT}.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            return {name: stored[name] for name in stored.files}
+    arrays = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(temporary, **arrays)
+        temporary.replace(path)
+    except OSError:
+        pass  # a read-only home only costs the preprocessing time again
+    return arrays
+
+
+def _preprocess_uint8(images) -> np.ndarray:
+    """`preprocess_many` a chunk at a time, kept as uint8: no float copy of the whole set."""
+    out = np.empty((len(images), *MODEL_SHAPE), np.uint8)
+    for start in range(0, len(images), PREPROCESS_CHUNK):
+        out[start : start + PREPROCESS_CHUNK] = to_uint8(
+            preprocess_many(images[start : start + PREPROCESS_CHUNK]))
+    return out
+
+
+def _from_float_cache(key: str, build: Callable[[], dict]) -> Callable[[], dict]:
+    """Build a uint8 cache from the float32 one earlier versions wrote, if it is there."""
+    def convert():
+        old = cache_dir() / f"{key}.npz"
+        if old.is_file():
+            try:
+                with np.load(old) as stored:
+                    return {name: to_uint8(stored[name]) if stored[name].dtype == np.float32
+                            else stored[name] for name in stored.files}
+            except (OSError, ValueError):
+                pass
+        return build()
+
+    return convert
+
+
+def preprocessed_mnist(mnist: data.Mnist) -> dict:
+    """MNIST train and test through `preprocess` as uint8 model inputs, cached by file checksums."""
+    digest = hashlib.md5(json.dumps(mnist.checksums, sort_keys=True).encode()).hexdigest()[:12]
+    key = f"mnist-{digest}-p{PREPROCESS_VERSION}"
+    return _cached(key, _from_float_cache(key, lambda: {
+        "x_train": _preprocess_uint8(mnist.x_train), "y_train": mnist.y_train,
+        "x_test": _preprocess_uint8(mnist.x_test), "y_test": mnist.y_test}))
+
+
+def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: bool = False) -> dict:
+    """Pen digits drawn on a canvas `renderings` ways each, through `preprocess` (uint8), cached.
+
+    `wide` draws them at every pen width and size visitors use (data.USER_PENS, USER_HEIGHTS)
+    instead of the narrower classic ranges.
+    """
+    heights, pens = (data.USER_HEIGHTS, data.USER_PENS) if wide else (data.CLASSIC_HEIGHTS, data.CLASSIC_PENS)
+
+    def build():
+        rng = np.random.default_rng(seed)
+        labels = np.array([d.label for d in digits for _ in range(renderings)], np.uint8)
+        out = np.empty((len(labels), *MODEL_SHAPE), np.uint8)
+        drawings = ((d, index) for d in digits for index in range(renderings))
+        for start in range(0, len(labels), PREPROCESS_CHUNK):  # canvases a chunk at a time
+            chunk = [data.draw_pen_digit(d, rng, heights=heights, pens=pens)
+                     for d, _ in itertools.islice(drawings, PREPROCESS_CHUNK)]
+            out[start : start + len(chunk)] = _preprocess_uint8(chunk)
+        return {"x": out, "y": labels}
+
+    key = f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}{'-wide' if wide else ''}-p{PREPROCESS_VERSION}"
+    return _cached(key, _from_float_cache(key, build))
+
+
+def preprocessed_small_bitmaps(mnist: data.Mnist, indices, seed: int) -> dict:
+    """MNIST training digits (`indices`) redrawn as small bitmaps (`data.small_bitmap`), through
+    `preprocess` (uint8), cached by file checksums, the indices and the seed."""
+    indices = np.asarray(indices, np.int64)
+
+    def build():
+        rng = np.random.default_rng(seed)
+        smalls = [data.small_bitmap(mnist.x_train[i], rng) for i in indices]
+        return {"x": _preprocess_uint8(smalls), "y": mnist.y_train[indices].astype(np.uint8)}
+
+    digest = hashlib.md5(json.dumps(mnist.checksums, sort_keys=True).encode()
+                         + indices.tobytes()).hexdigest()[:12]
+    return _cached(f"small-{digest}-s{seed}-p{PREPROCESS_VERSION}", build)
+
+
+def held_out_pendigits() -> dict:
+    """Held-out writers (21-30) drawn on a 280x280 canvas the way people draw: evaluation set."""
+    _, held_out = data.split_writers(data.load_pendigits())
+    return preprocessed_pendigits(held_out, 1, seed=2024, tag="heldout")
+
+
+def choose_samples(labels, other_examples: int, weight: int) -> np.ndarray:
+    """Indices of the saved samples to train on (newest first kept, returned in order) so that,
+    each repeated `weight` times, they stay within `config.sample_row_limits(other_examples)`."""
+    total_limit, label_limit = sample_row_limits(other_examples)
+    labels = np.asarray(labels, int)
+    per_label = np.zeros(10, int)
+    chosen, rows = [], 0
+    for index in range(len(labels) - 1, -1, -1):
+        label = labels[index]
+        if rows + weight > total_limit:
+            break
+        if 0 <= label <= 9 and per_label[label] + weight <= label_limit:
+            per_label[label] += weight
+            rows += weight
+            chosen.append(index)
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
+                 samples: tuple | None = None) -> TrainingData:
+    """Assemble preprocessed training, validation and test arrays for a config."""
+    mnist = mnist or data.load_mnist()
+    prepared = preprocessed_mnist(mnist)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(prepared["y_train"]))
+    # Validation comes first, so "share of MNIST" is the share of the training images left.
+    val_index, rest = order[: config.validation_size], order[config.validation_size :]
+    train_index = rest[: max(1, int(len(rest) * config.mnist_fraction))]
+    x_parts, y_parts = [prepared["x_train"][train_index]], [prepared["y_train"][train_index]]
+    counts = {"mnist": len(train_index)}
+    if config.pendigits:
+        try:
+            training_writers, _ = data.split_writers(data.load_pendigits())
+            pen = preprocessed_pendigits(training_writers, config.pen_renderings, seed=7, tag="train",
+                                         wide=config.wide_pens)
+            x_parts.append(pen["x"]), y_parts.append(pen["y"])
+            counts["pendigits"] = len(pen["y"])
+        except data.DataUnavailableError:
+            counts["pendigits"] = 0
+    if config.small_images:
+        # Digits a scanner or an icon gives: MNIST training digits (never the validation ones)
+        # redrawn as 14-36 px bitmaps, grey or 1-bit, either polarity.
+        chosen = rng.choice(rest, min(config.small_images, len(rest)), replace=False)
+        small = preprocessed_small_bitmaps(mnist, np.sort(chosen), seed=config.seed)
+        x_parts.append(small["x"]), y_parts.append(small["y"])
+        counts["small_bitmaps"] = len(small["y"])
+    if config.user_samples and samples is not None and len(samples[1]):
+        # Opt-in, and bounded: saved samples (repeats included) are at most a few % of the
+        # other examples, and those of any one label a fraction of that, so one visitor's
+        # flood of mislabelled drawings cannot teach the model a wrong digit.
+        chosen = choose_samples(samples[1], sum(len(part) for part in y_parts), config.sample_weight)
+        x_parts.append(np.repeat(to_uint8(samples[0][chosen]), config.sample_weight, axis=0))
+        y_parts.append(np.repeat(np.asarray(samples[1])[chosen].astype(np.uint8), config.sample_weight,
+                                 axis=0))
+        counts["user_samples"] = len(chosen)
+        if len(chosen) < len(samples[1]):
+            counts["user_samples_left_out"] = len(samples[1]) - len(chosen)
+    return TrainingData(
+        np.concatenate(x_parts), np.concatenate(y_parts),
+        prepared["x_train"][val_index], prepared["y_train"][val_index],
+        prepared["x_test"], prepared["y_test"], mnist.checksums, counts,
+    )

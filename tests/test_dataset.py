@@ -1,0 +1,93 @@
+"""Training data: preprocessed sets cached under names that never change, and what prepare_data
+assembles (MNIST share, saved samples bounded, small bitmaps from training digits only)."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from digitrec import data, dataset
+from digitrec.config import TrainingConfig
+from digitrec.dataset import as_model_input, prepare_data, to_uint8
+from digitrec.preprocess import PREPROCESS_VERSION
+
+TINY = dict(architecture="shallow", epochs=1, mnist_fraction=0.05, augment=False, pendigits=False,
+            validation_size=300, batch_size=64)
+
+
+@pytest.fixture()
+def fake_mnist():
+    rng = np.random.default_rng(0)
+    images = (rng.random((6, 28, 28)) * 255).astype(np.uint8)
+    return data.Mnist(images, np.arange(6) % 10, images[:2], np.arange(2), {"a.gz": "0123", "b.gz": "4567"})
+
+
+def test_cache_files_keep_their_names(tmp_path, monkeypatch, fake_mnist, pen_digits):
+    """Warm caches (a gigabyte of preprocessed data) are found by these names: they must not drift."""
+    monkeypatch.setenv("DIGITREC_CACHE_DIR", str(tmp_path))
+    assert PREPROCESS_VERSION == "2" and dataset.CACHE_FORMAT == "u8"
+    digest = hashlib.md5(json.dumps(fake_mnist.checksums, sort_keys=True).encode()).hexdigest()[:12]
+    prepared = dataset.preprocessed_mnist(fake_mnist)
+    dataset.preprocessed_pendigits(pen_digits[:3], 2, seed=7, tag="train")
+    dataset.preprocessed_pendigits(pen_digits[:3], 1, seed=5, tag="x", wide=True)
+    indices = np.array([0, 2], np.int64)
+    dataset.preprocessed_small_bitmaps(fake_mnist, indices, seed=1)
+    small = hashlib.md5(json.dumps(fake_mnist.checksums, sort_keys=True).encode()
+                        + indices.tobytes()).hexdigest()[:12]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([
+        f"mnist-{digest}-p2-u8.npz", "pendigits-train-3x2-s7-p2-u8.npz", "pendigits-x-3x1-s5-wide-p2-u8.npz",
+        f"small-{small}-s1-p2-u8.npz"])
+    assert prepared["x_train"].dtype == np.uint8 and prepared["x_train"].shape == (6, 28, 28)
+    # A second call reads the file instead of preprocessing again.
+    monkeypatch.setattr(dataset, "_preprocess_uint8", lambda images: pytest.fail("rebuilt a cached set"))
+    again = dataset.preprocessed_mnist(fake_mnist)
+    assert (again["x_train"] == prepared["x_train"]).all()
+
+
+def test_uint8_round_trip_is_within_half_a_step():
+    values = np.linspace(0, 1, 1001, dtype=np.float32)
+    assert np.abs(as_model_input(to_uint8(values)) - values).max() <= 0.5 / 255 + 1e-7
+    assert as_model_input(values).dtype == np.float32
+
+
+def test_prepare_data_oversamples_user_samples(mnist):
+    config = TrainingConfig(**{**TINY, "sample_weight": 3, "user_samples": True})
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    y = np.array([1, 2, 3], np.uint8)
+    prepared = prepare_data(config, mnist, samples=(x, y))
+    assert prepared.counts["user_samples"] == 3
+    assert len(prepared.y_train) == prepared.counts["mnist"] + 9
+    assert (as_model_input(prepared.x_train[-9:][:3]) == as_model_input(to_uint8(x[0]))).all()
+    assert len(prepared.y_val) == 300 and prepared.x_test.shape == (10000, 28, 28)
+
+
+def test_mnist_share_is_a_share_of_the_training_images(mnist):
+    # the form's validation size
+    config = TrainingConfig(architecture="fast", mnist_fraction=0.05, pendigits=False)
+    prepared = prepare_data(config, mnist)
+    assert len(prepared.y_val) == 5000
+    assert prepared.counts["mnist"] == len(prepared.y_train) == 2750  # 5% of the other 55,000
+
+
+def test_saved_samples_are_a_small_share_of_the_training_set(mnist):
+    config = TrainingConfig(**{**TINY, "sample_weight": 3, "user_samples": True})
+    x = np.zeros((50, 28, 28), np.float32)
+    prepared = prepare_data(config, mnist, samples=(x, np.full(50, 4, np.uint8)))
+    assert len(prepared.y_train) - prepared.counts["mnist"] <= 0.005 * prepared.counts["mnist"]
+
+
+def test_small_bitmaps_come_from_training_digits_only(mnist):
+    config = TrainingConfig(**{**TINY, "small_images": 120})
+    prepared = prepare_data(config, mnist)
+    assert prepared.counts["small_bitmaps"] == 120
+    assert len(prepared.y_train) == prepared.counts["mnist"] + 120
+    # None of them is a validation digit redrawn: the validation digits' labels and the small
+    # bitmaps' sources are disjoint index sets (rebuilt here from the same seed).
+    order = np.random.default_rng(config.seed).permutation(60000)
+    validation, rest = set(order[:config.validation_size]), order[config.validation_size:]
+    chosen = np.random.default_rng(config.seed)
+    chosen.permutation(60000)
+    picked = chosen.choice(rest, 120, replace=False)
+    assert not validation & set(picked)
+    assert (prepared.y_train[-120:] == mnist.y_train[np.sort(picked)]).all()
