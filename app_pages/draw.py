@@ -129,42 +129,44 @@ def fresh_controls(key: str, prefix: str) -> None:
         st.session_state[f"{prefix}for"] = key
 
 
-def correction_form(prediction, drawing_png, key: str, model_version: str, teach=None):
+def correction_form(prediction, drawing_png, key: str, model_version: str, teach=None, source="draw"):
     """Ask whether the answer is right and save the drawing with the true label, once."""
-    fresh_controls(key, "correction_")
+    prefix = f"correction_{source}_"  # the Draw and the Upload tab each have their own
+    fresh_controls(key, prefix)
     if save_status(key):
         return
     st.markdown("**Right?** Save this drawing to teach the next model (and this page, at once).")
     if prediction.digit is not None:  # not for a drawing the model says is no digit
         st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
-                  key="correction_confirm", on_click=save_samples,
+                  key=f"{prefix}confirm", on_click=save_samples,
                   args=(key, [(prediction, prediction.digit, drawing_png)], model_version, teach))
     others = [str(d) for d in range(10) if d != prediction.digit]
     label = "No, the right digit is" if prediction.digit is not None else "It is a digit after all:"
-    picked = st.pills(label, others, key="correction_pick", selection_mode="single")
+    picked = st.pills(label, others, key=f"{prefix}pick", selection_mode="single")
     if picked is not None:
-        st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key="correction_save",
+        st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key=f"{prefix}save",
                   on_click=save_samples,
                   args=(key, [(prediction, int(picked), drawing_png)], model_version, teach))
 
 
-def number_correction_form(reading, drawing, key: str, model_version: str, columns):
+def number_correction_form(reading, drawing, key: str, model_version: str, columns, source="draw"):
     """Under each digit's chart a pick of its right value; one button saves every digit."""
-    fresh_controls(key, "number_")
+    prefix = f"number_{source}_"  # the Draw and the Upload tab each have their own
+    fresh_controls(key, prefix)
     if save_status(key):
         return
     labels = []
     for index, prediction in enumerate(reading.digits):
         with columns[index % len(columns)]:
             labels.append(int(st.selectbox(
-                f"Digit {index + 1} is", range(10), index=prediction.digit, key=f"number_digit_{index}")))
+                f"Digit {index + 1} is", range(10), index=prediction.digit, key=f"{prefix}digit_{index}")))
     text = "".join(str(label) for label in labels)
     items = [(prediction, label, digit_drawing(drawing, index, box))
              for index, (prediction, label, box) in enumerate(zip(reading.digits, labels, reading.boxes))]
     right = text == reading.text
     st.button(f"Yes, it is {text}: save its {len(items)} digits" if right
               else f"Save as {text} ({len(items)} digits)",
-              icon=":material/check:" if right else ":material/edit:", key="number_save",
+              icon=":material/check:" if right else ":material/edit:", key=f"{prefix}save",
               on_click=save_samples, args=(key, items, model_version),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")
 
@@ -240,10 +242,10 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
     with answer_column:
         show_pictures(prediction, model, source)
     with chart_column:
-        correction_form(prediction, drawing_png, key, model.version, teach)
+        correction_form(prediction, drawing_png, key, model.version, teach, source)
 
 
-def show_number(reading, drawing, key: str, model, phone: bool):
+def show_number(reading, drawing, key: str, model, phone: bool, source: str = "draw"):
     """The number, then each digit with its own chart, aligned in columns, and 'Right?'."""
     if not reading.digits:
         st.info(NUMBER_PROMPT)
@@ -267,7 +269,7 @@ def show_number(reading, drawing, key: str, model, phone: bool):
                            + "".join(f" · {text}" for flag, text in FLAG_LABELS.items() if flag in flags))
             st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT), width="stretch")
     st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
-    number_correction_form(reading, drawing, key, model.version, columns)
+    number_correction_form(reading, drawing, key, model.version, columns, source)
 
 
 # ---- the canvas ----------------------------------------------------------------------------
@@ -420,7 +422,7 @@ def upload_number(model, upload):
     if not reading.digits:
         st.info("No digits found in this picture.")
         return
-    show_number(reading, digits, drawing_key(image) + "-number", model, phone=False)
+    show_number(reading, digits, drawing_key(image) + "-number", model, phone=False, source="upload")
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])

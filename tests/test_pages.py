@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from digitrec import registry
@@ -440,3 +441,26 @@ def test_paging_through_samples_registers_no_new_widgets(app_env):
         app.number_input(key="page-all").set_value(page).run()
         assert not app.exception
     assert registered_widgets(app) == first
+
+
+class FakeUpload:
+    """What st.file_uploader returns (AppTest cannot upload a file)."""
+
+    def __init__(self, png: bytes):
+        self.file_id, self.name, self.size, self._png = "upload-1", "digit.png", len(png), png
+
+    def getvalue(self):
+        return self._png
+
+
+def test_a_drawing_and_an_upload_each_get_their_own_right_controls(app_env, monkeypatch, pen_digits):
+    seven, three = (next(d for d in pen_digits if d.writer > 20 and d.label == label) for label in (7, 3))
+    monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: FakeUpload(png_bytes(draw_pen_digit(three))))
+    app = draw_page(monkeypatch, draw_pen_digit(seven))
+    assert not app.exception, app.exception
+    yes = [b for b in app.button if b.label.startswith("Yes, it is")]
+    assert len(yes) == 2 and len({b.key for b in yes}) == 2
+    yes[1].click().run()  # the upload's
+    assert not app.exception
+    assert len(SampleStore(app_env["samples"]).list()) == 1
+    assert [b for b in app.button if b.label.startswith("Yes, it is")], "the drawing lost its controls"
