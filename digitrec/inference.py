@@ -298,8 +298,12 @@ class Recognizer:
         if len(strokes) != len(images):
             raise ValueError(f"strokes has {len(strokes)} entries for {len(images)} images")
         use = [checked(item) if self._strokes is not None else [] for item in strokes]
-        prepared: list[Preprocessed] = [preprocess(render_for_model(item) if item else image)
-                                        for image, item in zip(images, use)]
+        # An image may come preprocessed already (digitrec.segment normalises the digits it cut
+        # out of a number's ink map with preprocess.normalise_ink).
+        prepared: list[Preprocessed] = [
+            preprocess(render_for_model(item)) if item
+            else image if isinstance(image, Preprocessed) else preprocess(image)
+            for image, item in zip(images, use)]
         trajectories = [trajectory_features(item) if item else None for item in use]
         drawn = [index for index, item in enumerate(prepared) if not item.empty]
         inputs = (np.stack([prepared[i].model_input for i in drawn]) if drawn

@@ -9,10 +9,13 @@ anti-aliased) and centring its centre of mass in a 28x28 field. A digit drawn on
 
 1. `ink_map`: any array or PIL image -> float ink in [0, 1] (ink high). Polarity, alpha
    and uneven lighting are detected, not assumed.
-2. Crop to the ink and scale its longer side to WORK_SIZE pixels, where the stroke width
-   is measured and brought into the range MNIST strokes have, so neither pen size nor
-   drawing size changes what the model sees.
-3. Area-average down into a 20x20 box and centre by centre of mass in 28x28.
+2. `normalise_ink`: crop to the ink and scale its longer side to WORK_SIZE pixels, where the
+   stroke width is measured and brought into the range MNIST strokes have, so neither pen size
+   nor drawing size changes what the model sees; then area-average down into a 20x20 box and
+   centre by centre of mass in 28x28.
+
+`preprocess(image)` is `normalise_ink(ink_map(image))`. A caller that has an ink map already
+(digitrec.segment cuts a number's ink map into digits) hands each cut-out to `normalise_ink`.
 """
 
 from __future__ import annotations
@@ -52,7 +55,13 @@ class Preprocessed:
 
 def preprocess(image) -> Preprocessed:
     """Bring any digit image (array or PIL image, any size, any look) into MNIST form."""
-    ink = ink_map(image)
+    return normalise_ink(ink_map(image))
+
+
+def normalise_ink(ink: np.ndarray) -> Preprocessed:
+    """Stage 2: an ink map (float, ink high, as `ink_map` returns or a cut-out of one, margins
+    or none) -> the model input. Its strongest ink counts as full ink (as `ink_map` stretches it)."""
+    ink = _stretch(np.asarray(ink, np.float32))
     mask = ink >= INK_THRESHOLD
     if not mask.any():
         return _empty()

@@ -14,7 +14,9 @@ programme over the candidates, summing log-probabilities plus small geometric te
   a piece wide enough to hold two digits gets candidate cuts at the columns crossing the
   least ink, each cut following the path that crosses the least ink from top to bottom
   (so a slanted or overlapping neighbour is cut around, not through). Candidates are runs
-  of consecutive pieces, so touching digits are cut and a long-tailed 2 is not.
+  of consecutive pieces, so touching digits are cut and a long-tailed 2 is not. The number's
+  ink map (`preprocess.ink_map`) is made once; each candidate's cut-out of it goes straight
+  to the second stage, `preprocess.normalise_ink`.
 
 Each digit of the reading carries flags (`DigitFlag`): read with low confidence, may be two
 digits (the best split of it scores close), may be one digit with its right neighbour.
@@ -32,7 +34,15 @@ from enum import StrEnum
 import numpy as np
 
 from digitrec.inference import prediction_from
-from digitrec.preprocess import DOT_LENGTH, INK_THRESHOLD, MODEL_SIZE, ink_map, stroke_width
+from digitrec.preprocess import (
+    DOT_LENGTH,
+    INK_THRESHOLD,
+    MODEL_SIZE,
+    Preprocessed,
+    ink_map,
+    normalise_ink,
+    stroke_width,
+)
 from digitrec.strokes import checked, render_for_model
 
 # --- scoring (log-probability units; tuned on pen writers 1-20, never on 21-30) ------------
@@ -185,11 +195,12 @@ class _Candidate:
     width: float  # in digit heights
     height: float  # in digit heights
     x_range: tuple  # (left, right) in image pixels
-    image: np.ndarray | None = None  # what the recogniser reads (RGBA, ink in alpha)
+    # What the recogniser reads: from strokes their rendering (ink in alpha); from pixels its ink
+    # cut out of the number's ink map, already normalised (preprocess.normalise_ink).
+    image: np.ndarray | Preprocessed | None = None
     strokes: list | None = None
     prediction: object = None
     score: float = 0.0
-    crop: tuple | None = None  # from pixels: the box of its ink in ink-map pixels
     not_digit: float = 0.0  # from pixels: the gate's probability that it is no digit
 
 
@@ -460,7 +471,8 @@ def _read_pixels(recognizer, image) -> NumberReading:
         found = _Candidate(tuple(members), (right - left) / digit_height, (bottom - top) / digit_height,
                            (left * scale * factor, right * scale * factor))
         if found.height >= READ_FROM_HEIGHT:  # shorter ones could not win: not read
-            found.image, found.crop = inks.canvas(boxes, found.units)
+            ink, _ = inks.cut(boxes, found.units)
+            found.image = normalise_ink(ink.astype(np.float32) / 255.0)
         return found
 
     # A piece wide enough to hold two digits is cut along candidate paths; one no wider than a
@@ -501,11 +513,9 @@ def _read_pixels(recognizer, image) -> NumberReading:
     digit_boxes = {}
     for start, stop in runs:
         key = frozenset(order[start:stop])
-        found = candidates[key]
-        image, (left, top, right, bottom) = (found.image, found.crop) if found.image is not None \
-            else inks.canvas(boxes, found.units)
+        canvas, (left, top, right, bottom) = inks.canvas(boxes, candidates[key].units)
         digit_boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor,
-                                    image[..., 3].astype(np.float32) / 255.0)
+                                    canvas[..., 3].astype(np.float32) / 255.0)
     return _reading(order, runs, candidates, digit_boxes, from_strokes=False)
 
 
@@ -759,9 +769,9 @@ class _Inks:
         self.scale = scale
         self.member = np.zeros(int(labels.max()) + 1, bool)
 
-    def canvas(self, pieces: dict, members: tuple) -> tuple[np.ndarray, tuple]:
-        """These pieces' ink only, in the alpha of a padded RGBA canvas (so `preprocess` reads it
-        like a drawn digit), and its box (left, top, right, bottom) in ink-map pixels."""
+    def cut(self, pieces: dict, members: tuple) -> tuple[np.ndarray, tuple]:
+        """These pieces' ink only (uint8, the ink map's box around them), and that box (left, top,
+        right, bottom) in ink-map pixels."""
         top = min(pieces[m][0] for m in members) * self.scale
         bottom = min(max(pieces[m][1] for m in members) * self.scale, self.alpha.shape[0])
         left = min(pieces[m][2] for m in members) * self.scale
@@ -769,11 +779,17 @@ class _Inks:
         self.member[:] = False
         self.member[list(members)] = True
         keep = self.member[self.labels[top:bottom, left:right]]
-        height, width = keep.shape
+        return self.alpha[top:bottom, left:right] * keep, (left, top, right, bottom)
+
+    def canvas(self, pieces: dict, members: tuple) -> tuple[np.ndarray, tuple]:
+        """These pieces' ink in the alpha of a padded RGBA canvas, as a drawn digit would come (a
+        DigitBox's picture, saved with a correction), and its box (see `cut`)."""
+        ink, box = self.cut(pieces, members)
+        height, width = ink.shape
         pad = round(PAD * max(height, width)) + 2
         canvas = np.zeros((height + 2 * pad, width + 2 * pad, 4), np.uint8)
-        canvas[pad: pad + height, pad: pad + width, 3] = self.alpha[top:bottom, left:right] * keep
-        return canvas, (left, top, right, bottom)
+        canvas[pad: pad + height, pad: pad + width, 3] = ink
+        return canvas, box
 
 
 def _shrink_factor(image, ink_shape: tuple[int, int]) -> int:

@@ -159,3 +159,50 @@ def test_opaque_picture_with_transparent_margin_is_read_by_colour(two):
     page[:, :2, 3] = 0
     expected = preprocess(render_strokes(place_strokes(two.strokes, 200, (140, 140)))).model_input
     assert similarity(preprocess(page).model_input, expected) > 0.95
+
+
+# --- the two public stages: ink_map, then normalise_ink --------------------------------------
+
+
+def drawings(pen_digits, mnist):
+    """Real drawings in the looks preprocess meets: canvas strokes (alpha), MNIST digits, a dark
+    pen on unevenly lit paper, and a hairline."""
+    rng = np.random.default_rng(11)
+    pens = [pen_digits[i] for i in rng.choice(len(pen_digits), 12, replace=False)]
+    canvases = [draw_pen_digit(d, rng) for d in pens]
+    photos = []
+    for canvas in canvases[:4]:
+        ink = canvas[..., 3].astype(np.float32) / 255
+        light = np.linspace(240, 170, ink.shape[1])[None, :, None]
+        photos.append(np.clip(light * (1 - ink[..., None]) + 35 * ink[..., None], 0, 255).astype(np.uint8))
+    hairline = render_strokes(place_strokes(pens[0].strokes, 200, (140, 140)), 280, 2)
+    return canvases + photos + [hairline] + list(mnist.x_test[:12])
+
+
+def test_preprocess_is_normalise_ink_of_the_ink_map(pen_digits, mnist):
+    from digitrec.preprocess import INK_THRESHOLD, ink_map, normalise_ink
+
+    for image in drawings(pen_digits, mnist):
+        expected = preprocess(image)
+        ink = ink_map(image)
+        assert np.array_equal(normalise_ink(ink).model_input, expected.model_input)
+        # A cut-out of the ink map (as digitrec.segment hands over), tight or with a margin of
+        # paper, normalises to the same model input: stage 2 crops to the ink itself.
+        rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
+        cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+        for margin in (0, 5):
+            top, left = max(rows[0] - margin, 0), max(cols[0] - margin, 0)
+            crop = ink[top : rows[-1] + 1 + margin, left : cols[-1] + 1 + margin]
+            result = normalise_ink(crop)
+            assert np.array_equal(result.model_input, expected.model_input)
+            assert result.empty == expected.empty
+
+
+def test_normalise_ink_takes_faint_and_blank_cut_outs():
+    from digitrec.preprocess import normalise_ink
+
+    faint = np.zeros((60, 40), np.float32)
+    faint[10:50, 18:24] = 0.4  # a pale bar: its strongest ink counts as full ink
+    assert np.array_equal(normalise_ink(faint).model_input, normalise_ink(faint / 0.4).model_input)
+    assert not normalise_ink(faint).empty
+    assert normalise_ink(np.zeros((30, 30), np.float32)).empty

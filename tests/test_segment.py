@@ -243,6 +243,31 @@ def test_a_reading_without_crops_keeps_what_the_page_needs(held_out, model):
     assert all(box.image is not None for box in reading.boxes)
 
 
+class Doubting:
+    """The real model, but with a gate that calls every crop not a digit (probability 0.6)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.reads_strokes = False
+
+    def predict_many(self, images, strokes=None):
+        return [prediction_from(p.model_input, p.probabilities, not_digit=True) if p.probabilities else p
+                for p in self.inner.predict_many(images, strokes)]
+
+    def not_digit_scores(self, model_inputs):
+        return np.full(len(model_inputs), 0.6)
+
+
+def test_the_gate_alone_does_not_drop_digits_cut_from_pixels(held_out, model):
+    # Cut from pixels, a digit often looks odd to the gate: its doubt costs the digit points, but a
+    # number's ink is read as digits unless leaving it out scores better.
+    digits = [first(held_out, 3), first(held_out, 1), first(held_out, 4)]
+    canvas, _, _ = write(digits, [0.8, 0.8])  # far apart: no candidate holds two of them
+    reading = read_number(Doubting(model), canvas)
+    assert reading.text == "314"
+    assert all(prediction.digit is not None for prediction in reading.digits)
+
+
 def test_an_empty_canvas_has_no_digits(model):
     for image in (np.zeros((HEIGHT, WIDTH, 4), np.uint8), np.full((HEIGHT, WIDTH, 3), 255, np.uint8)):
         reading = read_number(model, image)
@@ -370,3 +395,21 @@ def test_a_digit_read_with_low_confidence_is_flagged_unsure():
 def test_ordinals():
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == \
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"]
+
+
+def test_each_digit_is_read_as_its_own_padded_canvas_would_be(held_out, model):
+    """Cut-outs go to preprocess.normalise_ink directly: the model inputs are those that reading
+    each digit's picture (the padded canvas a DigitBox keeps) through `preprocess` gives."""
+    rng = np.random.default_rng(8)
+    for count in (2, 3, 4, 5):
+        digits = [held_out[i] for i in rng.choice(len(held_out), count, replace=False)]
+        canvas, _, _ = write(digits, [0.2] * (count - 1), height=110, start=20)
+        ink = canvas[..., 3].astype(np.float32) / 255
+        photo = np.clip(230 * (1 - ink[..., None]) + 40 * ink[..., None], 0, 255).astype(np.uint8)
+        for image in (canvas, np.repeat(photo, 3, axis=2)):
+            reading = read_number(model, image)
+            assert reading.digits
+            for box, digit in zip(reading.boxes, reading.digits):
+                picture = np.zeros((*box.image.shape, 4), np.uint8)
+                picture[..., 3] = np.round(box.image * 255).astype(np.uint8)
+                assert np.array_equal(preprocess(picture).model_input, digit.model_input)
