@@ -50,12 +50,13 @@ from digitrec.limits import (
     MAX_SAMPLES_TOTAL,
     MAX_STORED_STROKE_POINTS,
 )
-from digitrec.upload import stored_drawing
+from digitrec.preprocess import MODEL_SHAPE, PREPROCESS_VERSION, preprocess
+from digitrec.upload import decode_upload, stored_drawing
 
 REPO_SAMPLES_DB = Path(__file__).resolve().parents[1] / "data" / "samples.db"
 ENV_VARIABLE = "DIGITREC_SAMPLES_DB"
 URL_VARIABLE = "DIGITREC_SAMPLES_URL"
-IMAGE_SHAPE = (28, 28)
+IMAGE_SHAPE = MODEL_SHAPE
 IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * 4  # float32
 DIGITS = range(10)
 PROFILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,40}")
@@ -85,6 +86,9 @@ SAMPLES = sa.Table(
     sa.Column("model_version", sa.Text),
     sa.Column("model_input", sa.LargeBinary, nullable=False),
     sa.Column("drawing_png", sa.LargeBinary),
+    # preprocess.PREPROCESS_VERSION when model_input was made: arrays() remakes the input from the
+    # drawing for a sample made by another version, so a retrain sees today's preprocessing.
+    sa.Column("preprocess_version", sa.Text),
 )
 # A person's examples for personal adaptation (digitrec.personal), kept under a profile name
 # they chose so the examples come back on their next visit; bounded per profile and in total.
@@ -118,10 +122,23 @@ def _create_indexes(conn: sa.Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+# Samples saved before their preprocessing version was recorded were made with version "2", the
+# only one there was while digitrec stored samples without it.
+UNRECORDED_PREPROCESS_VERSION = "2"
+
+
+def _add_preprocess_version(conn: sa.Connection) -> None:
+    if "preprocess_version" not in {column["name"] for column in sa.inspect(conn).get_columns("samples")}:
+        conn.exec_driver_sql("ALTER TABLE samples ADD COLUMN preprocess_version TEXT")
+    conn.execute(SAMPLES.update().where(SAMPLES.c.preprocess_version.is_(None))
+                 .values(preprocess_version=UNRECORDED_PREPROCESS_VERSION))
+
+
 # (version, what it does, the step): applied in order to a database below that version.
 MIGRATIONS = (
     (1, "the samples and personal_examples tables", _create_tables),
     (2, "indexes for the Samples page's digit filter and a profile's examples", _create_indexes),
+    (3, "each sample's preprocessing version", _add_preprocess_version),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 # On a read-only SQLite connection a table may be missing (a brand-new empty file); a temporary
@@ -272,7 +289,9 @@ class SampleStore:
             model_version: str | None = None, drawing_png: bytes | None = None) -> int:
         """Save one correction and return its new id.
 
-        The drawing is re-encoded (digitrec.upload.stored_drawing), never stored as given.
+        `model_input` is `preprocess`'s output in this process: the sample records this
+        PREPROCESS_VERSION. The drawing is re-encoded (digitrec.upload.stored_drawing), never
+        stored as given.
         LimitError when the store holds max_samples already; StoreError when the database
         cannot be read (corrupt) or written.
         """
@@ -296,7 +315,7 @@ class SampleStore:
                                  "no more can be saved until some are deleted.")
             result = conn.execute(SAMPLES.insert().values(dict(zip(
                 ("created", "label", "predicted", "probabilities", "model_version", "model_input",
-                 "drawing_png"), row))))
+                 "drawing_png"), row), preprocess_version=PREPROCESS_VERSION)))
             return int(result.inserted_primary_key[0])
 
     def delete(self, sample_id: int) -> bool:
@@ -377,13 +396,25 @@ class SampleStore:
         return counts
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """All samples for retraining: x float32 (N, 28, 28) and y uint8 (N,), oldest first."""
-        images, labels = [], []
+        """All samples for retraining: x float32 (N, 28, 28) and y uint8 (N,), oldest first.
+
+        A sample made with another preprocessing version (preprocess.PREPROCESS_VERSION) is
+        preprocessed again from its stored drawing; one without a drawing keeps its input.
+        """
+        images, labels, stale = [], [], {}
         with self._connection(write=False) as conn:
-            for sample_id, label, blob in conn.execute(
-                    sa.select(SAMPLES.c.id, SAMPLES.c.label, SAMPLES.c.model_input).order_by(SAMPLES.c.id)):
+            for sample_id, label, blob, version in conn.execute(
+                    sa.select(SAMPLES.c.id, SAMPLES.c.label, SAMPLES.c.model_input,
+                              SAMPLES.c.preprocess_version).order_by(SAMPLES.c.id)):
+                if version != PREPROCESS_VERSION:
+                    stale[sample_id] = len(images)
                 images.append(self._image_from_blob(blob, sample_id))
                 labels.append(label)
+            if stale:  # only their drawings are loaded
+                for sample_id, png in conn.execute(
+                        sa.select(SAMPLES.c.id, SAMPLES.c.drawing_png)
+                        .where(SAMPLES.c.id.in_(list(stale)), SAMPLES.c.drawing_png.is_not(None))):
+                    images[stale[sample_id]] = _reprocessed(bytes(png), images[stale[sample_id]])
         if not images:
             return np.zeros((0, *IMAGE_SHAPE), np.float32), np.zeros((0,), np.uint8)
         return np.stack(images).astype(np.float32), np.array(labels, dtype=np.uint8)
@@ -685,6 +716,14 @@ class SampleStore:
             raise self._logged(StoreError(f"sample {sample_id} in the samples database has a damaged"
                                           " image: delete that sample", detail=self.location))
         return np.frombuffer(blob, dtype=np.float32).reshape(IMAGE_SHAPE)
+
+
+def _reprocessed(drawing_png: bytes, model_input: np.ndarray) -> np.ndarray:
+    """A stored drawing through today's `preprocess`; the stored input if it cannot be read."""
+    try:
+        return preprocess(decode_upload(drawing_png)).model_input
+    except (UploadError, ValueError):
+        return model_input
 
 
 # ---- validation (module level so the app can check input before saving) -------------------

@@ -714,3 +714,59 @@ def test_postgres_errors_never_show_the_host_or_password(postgres_server):
     with pytest.raises(StoreError, match="cannot be reached") as caught:
         SampleStore(url=unreachable, timeout=2).add(image(0), 1)
     assert str(closed_port) not in str(caught.value) and url.password not in caught.value.detail
+
+
+# ---- the preprocessing version each sample was made with (issue 11) --------------------------
+
+
+def preprocess_versions(store: SampleStore) -> dict:
+    engine = raw_engine(store)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text("SELECT id, preprocess_version FROM samples")).all())
+    finally:
+        engine.dispose()
+
+
+def test_a_sample_made_with_another_preprocessing_is_reprocessed_from_its_drawing(store):
+    from digitrec.preprocess import PREPROCESS_VERSION, preprocess
+    from digitrec.upload import decode_upload
+
+    current = store.add(image(1), 1, drawing_png=PNG_BYTES)
+    older = store.add(image(2), 2, drawing_png=PNG_BYTES)
+    no_drawing = store.add(image(3), 3)
+    assert set(preprocess_versions(store).values()) == {PREPROCESS_VERSION}
+    engine = raw_engine(store)
+    try:
+        with engine.begin() as conn:  # as if preprocess changed since these two were saved
+            conn.execute(sa.text("UPDATE samples SET preprocess_version = '1' WHERE id IN (:a, :b)"),
+                         {"a": older, "b": no_drawing})
+    finally:
+        engine.dispose()
+    x, y = store.arrays()
+    assert y.tolist() == [1, 2, 3]
+    np.testing.assert_array_equal(x[0], image(1))  # made with today's preprocessing: kept
+    remade = preprocess(decode_upload(store.drawing(older))).model_input
+    assert not np.array_equal(remade, image(2))
+    np.testing.assert_array_equal(x[1], remade)  # remade from its drawing
+    np.testing.assert_array_equal(x[2], image(3))  # nothing to remake it from: kept
+    assert store.get(older).model_input.tobytes() == image(2).tobytes()  # the stored row is untouched
+    assert current
+
+
+def test_samples_saved_before_versions_were_recorded_count_as_version_2(tmp_path):
+    path = tmp_path / "samples.db"
+    with closing(sqlite3.connect(path)) as conn:  # a file at schema version 2: no preprocess_version
+        for statement in LEGACY_SCHEMA:
+            conn.execute(statement)
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
+        conn.executemany("INSERT INTO schema_version VALUES (?, 'then')", [(1,), (2,)])
+        conn.execute("INSERT INTO samples (created, label, model_input, drawing_png) VALUES (?, ?, ?, ?)",
+                     ("2026-01-01T00:00:00+00:00", 7, image(5).tobytes(), PNG_BYTES))
+        conn.commit()
+    store = SampleStore(path)
+    x, y = store.arrays()
+    np.testing.assert_array_equal(x[0], image(5))  # version 2 is today's: its input is used as saved
+    assert list(preprocess_versions(store).values()) == ["2"]
+    with closing(sqlite3.connect(path)) as conn:
+        assert max(row[0] for row in conn.execute("SELECT version FROM schema_version")) == 3
