@@ -91,8 +91,11 @@ GATE_COST = 1.0  # per unit of the gate's not-a-digit probability (0 for a model
 PIXELS_NOT_DIGIT_COST = 2.0
 READ_FROM_HEIGHT = 0.5  # candidates shorter than this many digit heights are not read (left out)
 PIXELS_MAX_WIDTH = 1.4  # a candidate of several pieces is at most this many digit heights wide
-NECKS_ONLY_WIDTH = 0.75  # a piece no wider than this (digit heights) is only cut at necks:
+NECKS_ONLY_WIDTH = 0.6  # a piece no wider than this (digit heights) is only cut at necks:
 NECK_CROSSING = 0.8  # paths crossing at most this many strokes
+# The pieces of one digit overlap or nearly meet from left to right (a 5's cap, a 4's two strokes):
+# a candidate whose pieces leave empty columns wider than this many digit heights is no digit.
+MAX_GAP = 0.1
 PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
 MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
 # Readings of stroke groups kept for the next rerun: a new stroke on the canvas changes only the
@@ -505,6 +508,8 @@ def _read_pixels(recognizer, image) -> NumberReading:
                 break
             if len(candidates) >= MAX_CANDIDATES:
                 break
+            if stop - start > 1 and _gap(boxes, members) > MAX_GAP * digit_height:
+                continue  # a later, wider piece may still fill the gap
             key = frozenset(members)
             candidates[key] = candidate(tuple(members), boxes)
     _predict_pixels(recognizer, list(candidates.values()))
@@ -517,6 +522,15 @@ def _read_pixels(recognizer, image) -> NumberReading:
         digit_boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor,
                                     canvas[..., 3].astype(np.float32) / 255.0)
     return _reading(order, runs, candidates, digit_boxes, from_strokes=False)
+
+
+def _gap(boxes: dict, members: list) -> int:
+    """The widest run of empty columns between these pieces (mask pixels)."""
+    spans = sorted((boxes[m][2], boxes[m][3]) for m in members)
+    widest, reach = 0, spans[0][1]
+    for left, right in spans[1:]:
+        widest, reach = max(widest, left - reach), max(reach, right)
+    return widest
 
 
 def _predict_pixels(recognizer, candidates: list) -> None:

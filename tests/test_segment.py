@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from digitrec import segment
 from digitrec.data import place_strokes, render_strokes
 from digitrec.errors import StrokesError
 from digitrec.inference import Recognizer, prediction_from
-from digitrec.preprocess import preprocess
+from digitrec.preprocess import normalise_ink, preprocess
 from digitrec.segment import DigitBox, DigitFlag, NumberReading, ordinal, read_number, strokes_in_image
 from digitrec.strokes import MAX_STROKES
 
@@ -300,6 +301,24 @@ def test_every_candidate_is_read_in_one_model_call(held_out, model):
         assert isinstance(reading, NumberReading)
         assert len(reading.digits) == len(reading.boxes) == len(reading.flags)
         assert all(isinstance(box, DigitBox) for box in reading.boxes)
+
+
+def test_digits_with_paper_between_them_are_never_read_as_one(held_out, model, monkeypatch):
+    # A digit's pieces overlap or nearly meet from left to right: ink with clear paper between
+    # is not read as one digit candidate (the batch holds only what could be one digit).
+    digits = [first(held_out, d) for d in (7, 1, 4, 9)]
+    canvas, strokes, owner = write(digits, [0.2, 0.2, 0.2], height=120)
+    cut_outs = []
+
+    def normalise(ink):
+        cut_outs.append(np.flatnonzero(ink.max(axis=0) > 0))
+        return normalise_ink(ink)
+
+    monkeypatch.setattr(segment, "normalise_ink", normalise)
+    assert read_number(model, canvas).text == "7149"
+    widest = max(max(x for s, o in zip(strokes, owner) if o == i for x, _ in s)
+                 - min(x for s, o in zip(strokes, owner) if o == i for x, _ in s) for i in range(4)) + 16
+    assert cut_outs and max(columns[-1] - columns[0] + 1 for columns in cut_outs) <= widest + 2
 
 
 class Recording(Counting):
