@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 VALIDATION_SIZE = 5000
 # Architecture presets, named for what they are. "deep" (5 convolutions, 207k parameters) is the
 # committed model's network: about 70 s an epoch on 2 CPU cores with augmentation. "shallow"
-# (2 convolutions and a wide dense layer: 402k parameters, more than "deep" but far less
+# (2 convolutions and a wide dense layer: 422k parameters, more than "deep" but far less
 # computation) is the Retrain page's default: about 20 s an epoch, 4 epochs reach 99.26% on
 # MNIST test (benchmarks/retrain_speed.py).
 ARCHITECTURES = {
@@ -15,7 +15,7 @@ ARCHITECTURES = {
     "deep": {"blocks": [(32, 2), (64, 2)], "head_filters": 128, "dense": 128, "dropout": 0.4},
 }
 ARCHITECTURE_NOTES = {
-    "shallow": "2 convolutions, 402k parameters: quick, about 20 s an epoch on 2 CPU cores",
+    "shallow": "2 convolutions, 422k parameters: quick, about 20 s an epoch on 2 CPU cores",
     "deep": "5 convolutions, 207k parameters: the committed model's network, about 3.5x the work",
 }
 # The presets' former names, as older model cards and commands spell them.

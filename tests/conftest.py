@@ -66,15 +66,28 @@ def tiny_model(tmp_path_factory, mnist_dir) -> Path:
 
 
 @pytest.fixture()
-def models_copy(tmp_path, committed_model) -> Path:
-    """A writable copy of the committed model directory (ACTIVE pointer included)."""
+def active_models(tmp_path):
+    """Make a model directory: `active_models(source, name=None, also=())` copies the model folder
+    `source` into tmp_path/models as `name` (default: its own name), makes it the active model
+    (the ACTIVE pointer), adds copies named `also` (not active), and returns the directory."""
     from digitrec import registry
 
-    directory = tmp_path / "models"
-    directory.mkdir()
-    shutil.copytree(committed_model, directory / committed_model.name)
-    (directory / registry.POINTER).write_text(committed_model.name + "\n")
-    return directory
+    def make(source: Path, name: str | None = None, also=()) -> Path:
+        directory = tmp_path / "models"
+        directory.mkdir(exist_ok=True)
+        active = name or source.name
+        for folder in (active, *also):
+            shutil.copytree(source, directory / folder)
+        (directory / registry.POINTER).write_text(active + "\n")
+        return directory
+
+    return make
+
+
+@pytest.fixture()
+def models_copy(active_models, committed_model) -> Path:
+    """A writable copy of the committed model directory (ACTIVE pointer included)."""
+    return active_models(committed_model)
 
 
 def stroke_canvas(points, size=280, brush=18.0) -> np.ndarray:
@@ -105,14 +118,9 @@ def companion_model(tiny_model, tmp_path_factory, pen_digits):
 
 
 @pytest.fixture()
-def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir):
+def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir, active_models):
     """The app's environment for AppTest: a copy of the tiny model (active), a fresh samples db."""
-    from digitrec import registry
-
-    models = tmp_path / "models"
-    models.mkdir()
-    shutil.copytree(tiny_model, models / tiny_model.name)
-    (models / registry.POINTER).write_text(tiny_model.name + "\n")
+    models = active_models(tiny_model)
     monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))
     monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "samples.db"))
     monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))

@@ -26,6 +26,54 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+# Every TrainingConfig field but these has a `train` option (saved samples come from the app's
+# database, which the command line does not read).
+NOT_ON_THE_COMMAND_LINE = {"user_samples", "sample_weight"}
+
+
+def test_train_help_has_an_option_for_every_training_setting():
+    from dataclasses import fields
+
+    from digitrec.cli import training_option
+    from digitrec.config import TrainingConfig
+
+    result = run("train", "--help")
+    assert result.returncode == 0, result.stderr
+    options = {setting.name: training_option(setting.name) for setting in fields(TrainingConfig)}
+    assert {name for name, option in options.items() if option is None} == NOT_ON_THE_COMMAND_LINE
+    for name, option in options.items():
+        if option is not None:
+            assert f"{option} " in result.stdout or f"{option}\n" in result.stdout, f"{name}: {option}"
+    # The spellings scripts and the README use.
+    for option in ("--epochs", "--batch-size", "--learning-rate", "--mnist-fraction", "--no-augment",
+                   "--no-pendigits", "--pen-renderings", "--wide-pens", "--small-images",
+                   "--weight-average", "--seed", "--architecture"):
+        assert option in result.stdout, option
+    assert "(default: 15)" in result.stdout  # defaults come from TrainingConfig
+
+
+def test_train_options_build_the_training_config():
+    from dataclasses import replace
+
+    from digitrec.cli import build_parser, config_from_args
+    from digitrec.config import TrainingConfig
+
+    def parsed(*arguments):
+        return config_from_args(build_parser().parse_args(["train", *arguments]))
+
+    assert parsed() == TrainingConfig()
+    assert parsed("--no-augment", "--no-pendigits") == replace(TrainingConfig(), augment=False,
+                                                               pendigits=False)
+    assert parsed("--wide-pens", "--weight-average", "--pen-renderings", "4", "--small-images", "500",
+                  "--epochs", "3", "--learning-rate", "0.01", "--architecture", "fast") == replace(
+        TrainingConfig(), wide_pens=True, weight_average=True, pen_renderings=4, small_images=500, epochs=3,
+        learning_rate=0.01, architecture="shallow")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--epochs", "three"])
+    with pytest.raises(ValueError, match="pen_renderings"):
+        parsed("--pen-renderings", "9")
+
+
 @pytest.fixture()
 def drawn_files(tmp_path, pen_digits):
     digits = [next(d for d in pen_digits if d.writer > 20 and d.label == label) for label in (3, 8)]

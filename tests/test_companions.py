@@ -120,14 +120,12 @@ def test_stroke_augmentation_keeps_the_digit_recognisable_shape(pen_digits):
         assert len(varied) in (len(digit.strokes), len(digit.strokes) + 1)  # a crossbar at most
 
 
-def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(companion_model, tmp_path,
-                                                                                mnist_dir):
+def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(companion_model, mnist_dir,
+                                                                                active_models):
     from digitrec.config import TrainingConfig
     from digitrec.jobs import run_training
 
-    directory = tmp_path / "models"
-    shutil.copytree(companion_model, directory / companion_model.name)
-    (directory / registry.POINTER).write_text(companion_model.name + "\n")
+    directory = active_models(companion_model)
     config = TrainingConfig(architecture="fast", epochs=1, mnist_fraction=0.05, augment=False,
                             pendigits=False, validation_size=500, batch_size=64)
     folder = run_training(config, directory, mnist_folder=mnist_dir, version="candidate")

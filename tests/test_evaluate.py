@@ -105,3 +105,47 @@ def test_evaluation_reports_calibration_per_test_set(companion_model):
         assert 0.0 <= result["ece"][name] <= 1.0
     top = result["reliability"][MNIST_TEST][-1]
     assert top["count"] > 0 and top["accuracy"] >= 0.9  # "over 90% sure" is right most of the time
+
+
+def test_accuracy_report_counts_per_digit_and_confuses_rows_with_columns():
+    from digitrec.evaluate import accuracy_report, describe_losses
+
+    labels = [0, 0, 1, 1, 2, 9]
+    probabilities = np.eye(10)[[0, 1, 1, 1, 2, 4]]  # one 0 read as 1, the 9 read as 4
+    report = accuracy_report(labels, probabilities)
+    assert report["accuracy"] == pytest.approx(4 / 6) and report["count"] == 6
+    assert report["per_class"][:3] == [0.5, 1.0, 1.0] and report["per_class"][9] == 0.0
+    assert report["per_class"][5] == 0.0  # no 5s: nothing right, no division by zero
+    confusion = np.array(report["confusion"])
+    assert confusion[0, 1] == 1 and confusion[9, 4] == 1 and confusion.sum() == 6
+    assert accuracy_report([], np.zeros((0, 10)))["accuracy"] == 0.0
+    losses = [ClassLoss(MNIST_TEST, 3, 0.9, 0.99), ClassLoss(CANVAS, 8, 0.5, 0.95)]
+    assert describe_losses(losses) == ("3 on MNIST test: 90.0% vs 99.0% (-9.0 pts); "
+                                       "8 on canvas-drawn pendigits: 50.0% vs 95.0% (-45.0 pts)")
+
+
+def test_a_built_card_reads_back_as_the_model_card_the_pages_show():
+    from types import SimpleNamespace
+
+    from digitrec.card import ModelCard
+    from digitrec.evaluate import accuracy_report, build_card
+    from digitrec.preprocess import PREPROCESS_VERSION
+
+    config = TrainingConfig(architecture="shallow", epochs=2, wide_pens=True)
+    labels = np.arange(10).repeat(3)
+    metrics = {"mnist_test": accuracy_report(labels, np.eye(10)[labels]),
+               "pendigits_canvas": accuracy_report(labels, np.eye(10)[(labels + (labels == 7)) % 10])}
+    training_data = SimpleNamespace(checksums={"a.gz": "00"}, counts={"mnist": 100, "pendigits": 20})
+    result = SimpleNamespace(model=SimpleNamespace(count_params=lambda: 1234), seconds=12.34,
+                             epochs_done=2, stopped_early=False,
+                             history={"val_accuracy": [0.5, 0.75], "loss": [1.0, 0.5]})
+    card = ModelCard.from_dict(build_card(config, training_data, result, metrics), version="v1")
+    assert (card.version, card.architecture, card.parameters) == ("v1", "shallow", 1234)
+    assert card.metrics.mnist_test_accuracy == 1.0 and card.metrics.canvas_accuracy == pytest.approx(0.9)
+    assert card.metrics.canvas_per_class[7] == 0.0 and card.metrics.validation_accuracy == 0.75
+    assert card.metrics.canvas_note == "writers 21-30, never trained on, drawn on a 280x280 canvas"
+    assert card.training.training_config() == config
+    assert (card.training.seconds, card.training.epochs_done) == (12.3, 2)
+    assert card.training.examples == {"mnist": 100, "pendigits": 20}
+    assert card.preprocess_version == PREPROCESS_VERSION and card.confusion_mnist_test[3][3] == 3
+    assert reports_from_card(card)[CANVAS]["per_class"][7] == 0.0

@@ -38,13 +38,8 @@ def wait_for_line(process, text, timeout=240):
 
 
 @pytest.fixture()
-def models(tmp_path, tiny_model):
-    directory = tmp_path / "models"
-    directory.mkdir()
-    for name in ("good-a", "good-b"):
-        shutil.copytree(tiny_model, directory / name)
-    (directory / registry.POINTER).write_text("good-a\n")
-    return directory
+def models(tiny_model, active_models):
+    return active_models(tiny_model, "good-a", also=["good-b"])
 
 
 def test_kill_during_training_leaves_the_active_model_loadable(models, mnist_dir):
@@ -137,13 +132,11 @@ def test_cli_on_a_broken_model_exits_non_zero_with_one_line(models, tmp_path):
     assert len(errors) == 1 and "good-a" in errors[0] and "Traceback" not in result.stderr
 
 
-def test_locked_samples_database_keeps_the_page_predicting(tmp_path, monkeypatch, tiny_model, pen_digits):
+def test_locked_samples_database_keeps_the_page_predicting(tmp_path, monkeypatch, tiny_model, pen_digits,
+                                                           active_models):
     from tests.test_pages import draw_page
 
-    models = tmp_path / "models"
-    models.mkdir()
-    shutil.copytree(tiny_model, models / "tiny")
-    (models / registry.POINTER).write_text("tiny\n")
+    models = active_models(tiny_model, "tiny")
     database = tmp_path / "samples.db"
     SampleStore(database).count()  # create it
     monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models))

@@ -1,5 +1,7 @@
-"""Views: the visitor's time zone and local times, and the Samples gallery picture."""
+"""Views: the visitor's time zone and local times, the pictures (model input, explanation,
+Samples gallery, stored PNGs) and the charts the pages show."""
 
+import io
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
@@ -187,3 +189,51 @@ def test_percent_never_shows_a_false_certainty():
 
     assert [percent(p) for p in (0.99999, 0.9994, 0.5, 0.0004, 0.0)] == \
         ["> 99.9%", "99.9%", "50.0%", "< 0.1%", "< 0.1%"]
+
+
+def test_model_input_image_is_the_input_enlarged_pixel_for_pixel():
+    picture = model_input_image(model_input() * 1.5 - 0.25, scale=4)  # out of range: clipped
+    assert picture.mode == "L" and picture.size == (112, 112)
+    pixels = np.asarray(picture)
+    expected = (np.clip(model_input() * 1.5 - 0.25, 0, 1) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(pixels[::4, ::4], expected)
+    np.testing.assert_array_equal(pixels[3::4, 3::4], expected)  # nearest neighbour: no blur
+
+
+def test_a_digit_takes_its_article():
+    from digitrec.views import a_digit
+
+    assert [a_digit(d) for d in (0, 1, 7, 8, 9)] == ["a 0", "a 1", "a 7", "an 8", "a 9"]
+
+
+def test_explanation_colours_ink_by_what_it_argued_for():
+    from digitrec.views import ANSWER_COLOUR, RUNNER_UP_COLOUR, explanation_image
+
+    evidence = np.zeros((28, 28), np.float32)
+    evidence[4:14, 12:16] = 2.0  # the top of the bar drove the answer
+    evidence[14:24, 12:16] = -2.0  # its bottom pulled towards the runner-up
+    pixels = np.asarray(explanation_image(model_input(), evidence, scale=2))
+    assert pixels.shape == (56, 56, 3)
+    assert tuple(pixels[2 * 6, 2 * 13]) == ANSWER_COLOUR
+    assert tuple(pixels[2 * 20, 2 * 13]) == RUNNER_UP_COLOUR
+    assert tuple(pixels[2 * 20, 2 * 2]) == (255, 255, 255)  # paper stays white
+    grey = np.asarray(explanation_image(model_input(), np.zeros((28, 28)), scale=1))
+    assert tuple(grey[6, 13]) == (150, 150, 150)  # ink that did not matter is grey
+
+
+def test_png_bytes_scales_a_16_bit_image_down_instead_of_clipping_it():
+    deep = np.zeros((20, 20), np.uint16)
+    deep[5:15, 5:15] = 30000  # mid-grey ink in 16 bits: clipped to 8 bits it would be white
+    stored = np.asarray(Image.open(io.BytesIO(png_bytes(Image.fromarray(deep)))))
+    assert stored.dtype == np.uint8 and stored[10, 10] == 255 and stored[0, 0] == 0
+
+
+def test_confusion_chart_holds_every_cell_of_the_matrix():
+    from digitrec.views import confusion_chart
+
+    matrix = np.arange(100).reshape(10, 10)
+    chart = confusion_chart(matrix.tolist())
+    table = chart.data  # the heatmap and its numbers share it
+    assert len(table) == 100 and len(chart.layer) == 2
+    for row in table.itertuples():
+        assert row.count == matrix[int(row.true), int(row.predicted)]
