@@ -161,3 +161,6 @@ def test_two_trainings_started_at_once_on_two_replicas_exactly_one_runs(replicas
         no_tracebacks(page)
     added = {path.name for path in one.models.iterdir()} - before
     assert len([name for name in added if not name.startswith(".")]) == 1, added
+    for replica in replicas:  # sharing a database and a model folder logs no warning
+        lines = replica.log.read_text(errors="replace").splitlines()
+        assert not [line for line in lines if ui.LOG_PROBLEM.search(line)], lines[-40:]
