@@ -48,6 +48,15 @@ def _companions(args) -> int:
     return 0
 
 
+def _average(args) -> int:
+    from digitrec import averaging
+    from digitrec import card as model_card
+
+    folder = averaging.average_folders(args.folders, version=args.version, directory=args.models_dir)
+    _print_metrics(model_card.read(folder).metrics)
+    return 0
+
+
 def _print_metrics(metrics) -> None:
     """A card's Metrics as `train` prints them."""
     print(f"MNIST test accuracy:          {metrics.mnist_test_accuracy:.4%}")
@@ -187,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     companions.add_argument("--only", choices=["strokes", "gate", "calibration"],
                             help="redo one part (default: all three)")
     companions.set_defaults(handler=_companions)
+
+    average = commands.add_parser(
+        "average", help="serve several trained image models as one (their logits averaged)")
+    average.add_argument("folders", type=Path, nargs="+",
+                         help="model folders (2-4); the first one's companions are kept")
+    average.add_argument("--version", help="folder name (default: mnist-cnn-<UTC time>)")
+    average.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
+    average.set_defaults(handler=_average)
 
     evaluate = commands.add_parser("evaluate", help="MNIST test and canvas-drawn pendigits accuracy")
     evaluate.add_argument("--model", type=Path, help="model folder (default: the active model)")

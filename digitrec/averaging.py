@@ -1,0 +1,117 @@
+"""Several trained image models served as one: their logits averaged, in one Keras model and one .tflite.
+
+Two networks trained apart make different mistakes; averaging their logits (equal weights, no
+fitting) is the ensemble small MNIST models use to gain the last tenths of a percent. The averaged
+model is an ordinary model folder: its last layer, "probabilities", is one Dense layer over the
+networks' penultimate features side by side, with their output weights stacked and halved, so
+the features personal adaptation compares examples by are both networks' features.
+
+    python -m digitrec average models/A models/B --version NAME
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from digitrec import data, registry
+from digitrec.errors import ModelError
+
+MIN_MODELS, MAX_MODELS = 2, 4
+
+
+def average_models(models, name: str = "digitrec_average"):
+    """One Keras model whose logits are the mean of `models`' logits (each ends in a softmax
+    Dense layer named "probabilities")."""
+    import keras
+
+    if not MIN_MODELS <= len(models) <= MAX_MODELS:
+        raise ValueError(f"average {MIN_MODELS} to {MAX_MODELS} models, not {len(models)}")
+    inputs = keras.Input(models[0].inputs[0].shape[1:], name="digit")
+    features, kernels, biases = [], [], []
+    for index, model in enumerate(models):
+        last = model.layers[-1]
+        if last.name != "probabilities":
+            raise ValueError(f"{model.name} does not end in a 'probabilities' layer")
+        body = keras.Model(model.inputs, last.input, name=f"features_{index}")
+        features.append(body(inputs))
+        kernel, bias = last.get_weights()
+        kernels.append(kernel / len(models))
+        biases.append(bias / len(models))
+    joined = keras.layers.Concatenate(name="features")(features)
+    head = keras.layers.Dense(kernels[0].shape[1], activation="softmax", name="probabilities")
+    outputs = head(joined)
+    averaged = keras.Model(inputs, outputs, name=name)
+    head.set_weights([np.concatenate(kernels), np.sum(biases, axis=0)])
+    return averaged
+
+
+def _validation_indices(card: dict) -> set:
+    """The MNIST training indices a model held out for validation (as `dataset.prepare_data` splits)."""
+    config = (card.get("training") or {}).get("config") or {}
+    order = np.random.default_rng(config.get("seed", 1)).permutation(data.MNIST_COUNTS["train"])
+    return set(order[: config.get("validation_size", 5000)].tolist())
+
+
+def average_folders(folders, version: str | None = None, directory: Path | None = None,
+                    log=print) -> Path:
+    """Average the image models of `folders` into a new model folder with its card, calibrated
+    on MNIST digits none of them trained on, with the first folder's companions."""
+    import keras
+
+    from digitrec import companion_training
+    from digitrec.dataset import held_out_pendigits, preprocessed_mnist
+    from digitrec.evaluate import accuracy_report, keras_probabilities, library_versions
+    from digitrec.preprocess import PREPROCESS_VERSION
+
+    log = log or (lambda message: None)
+    folders = [Path(folder) for folder in folders]
+    cards = [registry.read_card(folder) for folder in folders]
+    if len({card.get("preprocess_version") for card in cards}) != 1:
+        raise ModelError("these models read differently preprocessed inputs; they cannot be averaged")
+    models = [keras.models.load_model(folder / registry.KERAS_FILE, safe_mode=True, compile=False)
+              for folder in folders]
+    model = average_models(models)
+    mnist = data.load_mnist()
+    prepared = preprocessed_mnist(mnist)
+    test = accuracy_report(prepared["y_test"], keras_probabilities(model, prepared["x_test"]))
+    pen = held_out_pendigits()
+    canvas = accuracy_report(pen["y"], keras_probabilities(model, pen["x"]))
+    log(f"MNIST test {test['accuracy']:.2%}; held-out pen writers on a canvas {canvas['accuracy']:.2%}")
+    # Calibrated on MNIST training digits that every averaged model held out.
+    held_out = sorted(set.intersection(*(_validation_indices(card) for card in cards)))
+    pendigits_path = data.default_pendigits_path()
+    card = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "architecture": "average of " + " + ".join(str(c.get("architecture")) for c in cards),
+        "parameters": int(model.count_params()),
+        "metrics": {
+            "mnist_test_accuracy": test["accuracy"], "mnist_test_per_class": test["per_class"],
+            "pendigits_canvas_accuracy": canvas["accuracy"], "pendigits_canvas_per_class": canvas["per_class"],
+            "pendigits_canvas_note": (f"writers 21-30, never trained on, drawn on a "
+                                      f"{data.CANVAS_SIZE}x{data.CANVAS_SIZE} canvas"),
+        },
+        "confusion_mnist_test": test["confusion"],
+        "averaged_from": [{"version": folder.name, "architecture": c.get("architecture"),
+                           "mnist_test_accuracy": (c.get("metrics") or {}).get("mnist_test_accuracy"),
+                           "training": c.get("training")} for folder, c in zip(folders, cards)],
+        "data_checksums": {"mnist": mnist.checksums, **({"pendigits": {
+            pendigits_path.name: hashlib.md5(pendigits_path.read_bytes()).hexdigest()}}
+            if pendigits_path.is_file() else {})},
+        "preprocess_version": PREPROCESS_VERSION,
+        "versions": library_versions(),
+    }
+    folder = registry.save_model(model, card, version, directory)
+    companion_training.calibrate_image_with(folder, prepared["x_train"][held_out],
+                                            prepared["y_train"][held_out])
+    if companion_training.inherit_companions(folder, folders[0]):
+        folds = companion_training.fold_models_dir(folders[0].name)
+        if folds.is_dir():  # the trajectory model's held-out fold, for honest benchmarks
+            (folder / "cross-validation").mkdir(exist_ok=True)
+            for fold in folds.glob("*.tflite"):
+                (folder / "cross-validation" / fold.name).write_bytes(fold.read_bytes())
+    log(f"saved {folder} ({len(held_out)} MNIST digits none of them trained on fitted its temperature)")
+    return folder

@@ -1,0 +1,78 @@
+"""Averaging image models: the averaged logits, the folder it writes, and what serves it."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from digitrec import averaging, registry
+from digitrec.config import TrainingConfig
+from digitrec.errors import ModelError
+from digitrec.inference import Recognizer
+
+
+def logits(model, x):
+    import keras
+
+    features = keras.Model(model.inputs, model.layers[-1].input).predict(x, verbose=0)
+    kernel, bias = model.layers[-1].get_weights()
+    return features @ kernel + bias
+
+
+def test_the_average_reads_the_mean_of_the_models_logits():
+    import keras
+
+    from digitrec.model import build_model
+
+    keras.utils.set_random_seed(3)
+    models = [build_model(TrainingConfig(architecture=name)) for name in ("shallow", "deep")]
+    x = np.random.default_rng(0).random((6, 28, 28, 1)).astype(np.float32)
+    mean = (logits(models[0], x) + logits(models[1], x)) / 2
+    expected = np.exp(mean - mean.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    averaged = averaging.average_models(models)
+    assert np.allclose(averaged.predict(x, verbose=0), expected, atol=1e-5)
+    assert averaged.layers[-1].input.shape[-1] == 2 * 128  # both networks' features
+
+
+def test_one_model_or_a_model_without_probabilities_is_refused():
+    import keras
+
+    from digitrec.model import build_model
+
+    model = build_model(TrainingConfig(architecture="shallow"))
+    with pytest.raises(ValueError, match="average 2 to 4"):
+        averaging.average_models([model])
+    headless = keras.Model(model.inputs, model.layers[-2].output)
+    with pytest.raises(ValueError, match="probabilities"):
+        averaging.average_models([headless, model])
+
+
+def test_average_folders_writes_a_served_calibrated_folder(companion_model, tmp_path):
+    # A model averaged with itself reads exactly as it does: the folder, its .tflite (with the
+    # features personal adaptation needs), its calibration and its companions all check out.
+    twin = tmp_path / "twin"
+    shutil.copytree(companion_model, twin)
+    folder = averaging.average_folders([companion_model, twin], version="pair", directory=tmp_path / "out",
+                                       log=None)
+    card = registry.read_card(folder)
+    single = registry.read_card(companion_model)
+    assert card["metrics"]["mnist_test_accuracy"] == pytest.approx(single["metrics"]["mnist_test_accuracy"])
+    assert [part["version"] for part in card["averaged_from"]] == [companion_model.name, "twin"]
+    pair, alone = Recognizer(folder), Recognizer(companion_model)
+    assert pair.reads_strokes and pair.exports_features
+    x = np.random.default_rng(1).random((5, 28, 28)).astype(np.float32)
+    assert np.allclose(pair.probabilities(x, calibrated=False), alone.probabilities(x, calibrated=False),
+                       atol=1e-4)
+    assert card["calibration"]["image_temperature"] == pytest.approx(
+        single["calibration"]["image_temperature"], rel=0.05)
+
+
+def test_models_with_different_preprocessing_are_not_averaged(tiny_model, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model, other)
+    card = registry.read_card(other)
+    card["preprocess_version"] = "0"
+    registry.write_card(other, card)
+    with pytest.raises(ModelError, match="preprocessed"):
+        averaging.average_folders([tiny_model, other], directory=tmp_path / "out", log=None)
