@@ -1,10 +1,14 @@
 """Draw page: draw (or upload) a digit or a number and see what the model reads, live.
 
-The canvas and its result are one `st.fragment`: a stroke reruns only that part of the page.
+The canvas and its answer are one `st.fragment`: a stroke reruns only that part of the page,
+and it sends only what the visitor waits for (the answer and its chart). What comes after the
+answer (how it was read, what the model sees, "Right?") is a second fragment, which the
+browser asks for once the answer is on the page (app_pages/answer_signal.py).
 The canvas's result is read in one place, `read_canvas`.
 """
 
 import hashlib
+from dataclasses import dataclass
 
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
@@ -18,7 +22,7 @@ from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
 
-from app_pages import personal_panel
+from app_pages import answer_signal, personal_panel
 from app_pages.common import recognizer, store
 from app_pages.viewport import content_width
 
@@ -31,6 +35,7 @@ MAX_DIGIT_COLUMNS = 6
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
+ANSWERED = "draw_answered"  # session state: the Answered drawing the details show
 FLAG_LABELS = {DigitFlag.UNSURE: "unsure", DigitFlag.MAYBE_TWO: "two digits?",
                DigitFlag.MAYBE_JOINED: "one digit with the next?"}
 
@@ -182,7 +187,7 @@ def digit_drawing(drawing, index: int, box):
 
 
 def show_answer(prediction):
-    """The predicted digit with its confidence and the top 3."""
+    """The predicted digit with its confidence (what a stroke waits for)."""
     if prediction.digit is None:  # the model says this is no digit (status "not_digit")
         st.warning("This does not look like a digit. Draw one digit, 0-9, as large as the box.",
                    icon=":material/help:")
@@ -190,13 +195,20 @@ def show_answer(prediction):
             st.markdown("As a digit it would be: " + " · ".join(
                 f"**{d}** {percent(p)}" for d, p in prediction.top(3)))
         return
+    # One tooltip: each one more is a popover the browser builds at every stroke.
     st.metric("Prediction", str(prediction.digit),
-              help="The digit the model reads, with its probability below.")
-    st.markdown(f"Confidence **{percent(prediction.confidence)}**",
-                help="Calibrated: of the drawings read with 90% confidence, about 90% are read right.")
+              help="The digit the model reads, with its probability below. The confidence is calibrated: "
+                   "of the drawings read with 90% confidence, about 90% are read right.")
+    st.markdown(f"Confidence **{percent(prediction.confidence)}**")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
         st.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
+
+
+def show_reading(prediction):
+    """How the answer was read: the top 3 and from what."""
+    if prediction.digit is None:  # show_answer said it all
+        return
     st.markdown("Top 3: " + " · ".join(f"**{d}** {percent(p)}" for d, p in prediction.top(3)))
     how = "your strokes and the picture" if prediction.used_strokes else "the picture"
     if prediction.base_probabilities is not None:
@@ -240,6 +252,7 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
         with chart_column:
             st.vega_lite_chart(*probability_chart_parts(prediction, CHART_HEIGHT), width="stretch")
     with answer_column:
+        show_reading(prediction)
         show_pictures(prediction, model, source)
     with chart_column:
         correction_form(prediction, drawing_png, key, model.version, teach, source)
@@ -319,13 +332,30 @@ def read_canvas(canvas, size: tuple[int, int]):
     return drawing, (drawing_key(data) if drawing is not None else None), strokes
 
 
+@dataclass(frozen=True)
+class Answered:
+    """A drawing the answer's fragment has read, for the details' fragment to show."""
+
+    key: str  # drawing_key of the canvas PNG
+    prediction: object  # digitrec.inference.Prediction
+    drawing: object  # the canvas pixels (RGBA array)
+    strokes: object  # the pen strokes, or None
+    model: object  # the Recognizer that read it
+    examples: object  # the personal examples it was read with (personal_panel.examples())
+
+
+def answer_width(width: int | None, size: tuple[int, int]) -> int:
+    """Desktop Digit mode: the width beside the canvas, for the answer and the chart."""
+    return max(2 * size[0], (width or 0) - size[0] - 16)
+
+
 @st.fragment
 def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
-    """The canvas and its result: a stroke reruns only this, and it shows as little as it can.
+    """The canvas and its answer: a stroke reruns only this, and it sends only the answer.
 
     The controls above it are not part of it (a change of mode, pen or Clear reruns the page
-    and calls this with the new values), so a stroke's rerun sends the canvas and the answer
-    first, then the rest.
+    and calls this with the new values). In Digit mode the drawing is kept (ANSWERED) for
+    `drawing_details`, which the browser reruns once the answer is on the page.
     """
     started = timing.start()
     try:
@@ -336,7 +366,7 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     phone = width is not None and width < PHONE_BELOW
     size = canvas_size(mode, width)
     if mode == "Digit" and not phone:
-        rest = max(2 * size[0], (width or 0) - size[0] - 16)
+        rest = answer_width(width, size)
         canvas_column, answer_column, chart_column = st.columns([size[0] + 16, rest * 2 // 5, rest * 3 // 5])
     else:  # a number needs the whole width to draw on; a phone stacks everything
         canvas_column = answer_column = chart_column = st.container()
@@ -347,20 +377,57 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
                            key=f"canvas-{mode}-{size[0]}x{size[1]}-{generation}")
     drawing, key, strokes = read_canvas(canvas, size)
     reader = personal_panel.reader(model)  # the shared model, or it adapted to this person
+    st.session_state[ANSWERED] = None
     if drawing is None:
         with answer_column:
             st.info(DRAW_PROMPT if mode == "Digit" else NUMBER_PROMPT)
     elif mode == "Digit":
-        show_result(reader.predict(drawing, strokes=strokes), lambda: stored_drawing(drawing), key, model,
-                    "draw", answer_column, chart_column, started, teach=(model, drawing, strokes))
+        prediction = reader.predict(drawing, strokes=strokes)
+        with answer_column:
+            if prediction.status == "empty":
+                st.info(DRAW_PROMPT)
+            else:
+                show_answer(prediction)
+        timing.record("draw-answer", started)  # the script's part of what a stroke waits for
+        if prediction.probabilities is not None:
+            with chart_column:
+                st.vega_lite_chart(*probability_chart_parts(prediction, CHART_HEIGHT), width="stretch")
+        if prediction.status != "empty":
+            st.session_state[ANSWERED] = Answered(key, prediction, drawing, strokes, model,
+                                                  personal_panel.examples())
         timing.record("draw", started)
     else:
         # Scaled to the drawing's pixels on high-density screens.
         in_image = strokes_in_image(strokes, size[0], drawing.shape[1]) if strokes else None
         show_number(read_number(reader, drawing, strokes=in_image), drawing, key, model, phone)
         timing.record("number", started)
-    with answer_column:
-        personal_panel.panel(model)
+    with canvas_column:  # under the canvas: the (invisible) element's gap does not show
+        answer_signal.announce(st.session_state[ANSWERED] and st.session_state[ANSWERED].key)
+
+
+@st.fragment
+def drawing_details(phone: bool):
+    """What comes after a drawn digit's answer: how it was read, what the model sees, 'Right?'.
+
+    Its own fragment, rerun by the browser once a stroke's answer is on the page (through
+    answer_signal), so none of it delays the answer; a full rerun shows it at once.
+    """
+    answered = st.session_state.get(ANSWERED)
+    answer_signal.follow(answered and answered.key)
+    if answered is None:
+        return
+    if answered.examples is not personal_panel.examples():  # "Right?" just taught the page
+        st.rerun()  # the answer is read again with the new example, the panel counts it
+    started = timing.start()
+    prediction, drawing, strokes = answered.prediction, answered.drawing, answered.strokes
+    reading_column, form_column = (st.container(), st.container()) if phone else st.columns([2, 3])
+    with reading_column:
+        show_reading(prediction)
+        show_pictures(prediction, answered.model, "draw")
+    with form_column:
+        correction_form(prediction, lambda: stored_drawing(drawing), answered.key, answered.model.version,
+                        teach=(answered.model, drawing, strokes))
+    timing.record("draw-details", started)
 
 
 @st.fragment
@@ -430,5 +497,15 @@ with draw_tab:
     content = content_width()  # None until the browser has measured it (the first run)
     drawing_mode, pen_width = drawing_controls(content is not None and content < PHONE_BELOW)
     drawing_area(drawing_mode, pen_width, content, st.session_state.canvas_generation)
+    on_phone = content is not None and content < PHONE_BELOW
+    if drawing_mode == "Digit" and not on_phone:  # under the answer and the chart; the panel under the canvas
+        side = canvas_size(drawing_mode, content)[0]
+        panel_column, details_column = st.columns([side + 16, answer_width(content, (side, side))])
+    else:  # stacked: the details, then the panel
+        details_column, panel_column = st.container(), st.container()
+    with details_column:
+        drawing_details(on_phone)
+    with panel_column:
+        personal_panel.panel(page_model)
 with upload_tab:
     upload_area()

@@ -42,6 +42,11 @@ def reader(model):
     return model
 
 
+def examples():
+    """This session's personal examples as they are now: a new object whenever they change."""
+    return st.session_state.get(STATE)
+
+
 def remember(model, image, label: int, strokes, drawing_png) -> None:
     """Add one corrected or confirmed drawing (an array, or PNG bytes) to this person's examples
     (and their profile)."""
