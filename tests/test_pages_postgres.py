@@ -22,7 +22,7 @@ def samples_page(secrets: dict | None = None) -> AppTest:
     return app.run()
 
 
-def test_samples_page_reads_the_database_named_in_the_secrets(app_env, postgres_url):
+def test_samples_page_reads_the_database_named_in_the_secrets(postgres_url, app_env):
     SampleStore(url=postgres_url).add(np.zeros((28, 28), np.float32), 4, predicted=4)
     app = samples_page({"connections": {"samples": {"url": postgres_url}}})
     assert not app.exception
@@ -30,7 +30,7 @@ def test_samples_page_reads_the_database_named_in_the_secrets(app_env, postgres_
     assert not app_env["samples"].exists()  # the SQLite file was not used
 
 
-def test_samples_page_reads_the_database_named_in_the_environment(app_env, postgres_url, monkeypatch):
+def test_samples_page_reads_the_database_named_in_the_environment(postgres_url, app_env, monkeypatch):
     SampleStore(url=postgres_url).add(np.zeros((28, 28), np.float32), 2)
     SampleStore(url=postgres_url).add(np.zeros((28, 28), np.float32), 3)
     monkeypatch.setenv("DIGITREC_SAMPLES_URL", postgres_url)
@@ -39,7 +39,7 @@ def test_samples_page_reads_the_database_named_in_the_environment(app_env, postg
     assert not app_env["samples"].exists()
 
 
-def test_an_unreachable_database_is_reported_without_its_address(app_env, postgres_server):
+def test_an_unreachable_database_is_reported_without_its_address(postgres_server, app_env):
     import sqlalchemy as sa
 
     url = sa.make_url(postgres_server).set(password="not-the-password")
