@@ -395,7 +395,8 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     app.toggle(key="personal_on").set_value(True).run()
     app.text_input(key="personal_profile_input").set_value("ana-7").run()
     next(b for b in app.button if b.label == "Use this name").click().run()
-    assert [label for _, label, _ in SampleStore(strokes_env["samples"]).personal_examples("ana-7")] == [wrong]
+    examples = SampleStore(strokes_env["samples"]).personal_examples("ana-7")
+    assert [label for _, label, _ in examples] == [wrong]
     later = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT).run()
     assert int(later.metric[0].value) == shared  # a new visitor: nobody else's examples
     later.text_input(key="personal_profile_input").set_value("ana-7").run()
@@ -455,7 +456,8 @@ class FakeUpload:
 
 def test_a_drawing_and_an_upload_each_get_their_own_right_controls(app_env, monkeypatch, pen_digits):
     seven, three = (next(d for d in pen_digits if d.writer > 20 and d.label == label) for label in (7, 3))
-    monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: FakeUpload(png_bytes(draw_pen_digit(three))))
+    upload = FakeUpload(png_bytes(draw_pen_digit(three)))
+    monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: upload)
     app = draw_page(monkeypatch, draw_pen_digit(seven))
     assert not app.exception, app.exception
     yes = [b for b in app.button if b.label.startswith("Yes, it is")]
