@@ -32,7 +32,7 @@ from digitrec import Recognizer, data
 from digitrec.companion_training import fold_models_dir
 from digitrec.segment import read_number
 
-WIDTH, HEIGHT = 700, 280  # the number canvas
+WIDTH, HEIGHT = data.NUMBER_CANVAS  # the Draw page's Number canvas
 LENGTHS = (2, 3, 4, 5, 6)
 TOUCH_SHARE = 0.4  # share of neighbouring pairs drawn touching or overlapping
 # Touching pairs: the inks' columns meet or overlap by up to this share of the narrower digit's
