@@ -13,10 +13,14 @@ programme over the candidates, summing log-probabilities plus small geometric te
 - **Pixels** (a photo, or a canvas without strokes): the ink falls into connected pieces;
   a piece wide enough to hold two digits gets candidate cuts at the columns crossing the
   least ink, each cut following the path that crosses the least ink from top to bottom
-  (so a slanted or overlapping neighbour is cut around, not through). Candidates are runs
-  of consecutive pieces, so touching digits are cut and a long-tailed 2 is not. The number's
-  ink map (`preprocess.ink_map`) is made once; each candidate's cut-out of it goes straight
-  to the second stage, `preprocess.normalise_ink`.
+  (so a slanted or overlapping neighbour is cut around, not through); a piece no wider than
+  a digit is cut only where it narrows to a neck. Candidates are runs of consecutive pieces
+  no wider than a digit and a half and with no clear paper inside, so touching digits are
+  cut and a long-tailed 2 is not. Cut-off fragments read confidently as some digit, so each
+  candidate's score weighs its log-probability, how much shorter than the digits it is, and
+  the gate's probability that it is no digit at all. The number's ink map
+  (`preprocess.ink_map`) is made once; each candidate's cut-out of it goes straight to the
+  second stage, `preprocess.normalise_ink`.
 
 Each digit of the reading carries flags (`DigitFlag`): read with low confidence, may be two
 digits (the best split of it scores close), may be one digit with its right neighbour.
@@ -60,9 +64,10 @@ NOT_DIGIT_COST = 4.0  # a candidate the gate calls "not a digit" (left out of th
 EMPTY_COST = 3.0  # a candidate preprocess finds empty (a dot, a tap): left out of the number
 # A digit is flagged when another split of the same ink scores within this many nats (with the
 # committed model on writers 1-20 these flag every misread number from strokes and 15% of the
-# numbers read right; from pixels 69% and 45%: cuts from pixels are often close calls).
+# numbers read right; from pixels 45% and 23% (seed 2): cuts from pixels are often close calls.
+# The pixel margin is 0.1 in the log-probability's units, times PIXELS_LOG_WEIGHT).
 STROKES_FLAG_MARGIN = 0.5
-PIXELS_FLAG_MARGIN = 0.1
+PIXELS_FLAG_MARGIN = 0.15
 
 # --- strokes ---------------------------------------------------------------------------------
 MAX_GROUP = 3  # strokes per digit candidate (pendigits digits have 1-3)
@@ -75,6 +80,7 @@ WORK_HEIGHT = 70  # the ink is searched for cuts at about this many pixels per d
 SPLIT_FROM = 0.5  # a piece wider than this many digit heights may hold two digits
 CUT_SPACING = 0.18  # candidate cuts at least this many digit heights apart
 CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its column
+CUT_SHIFT = 1  # ... and at most this many columns sideways per row
 MAX_PIECES = 6  # pieces per digit candidate
 MIN_SIDE_HEIGHT = 0.5  # a cut leaves ink this many digit heights tall on either side
 CUT_COST = 0.3  # per stroke a cut path crosses
@@ -89,6 +95,13 @@ GATE_COST = 1.0  # per unit of the gate's not-a-digit probability (0 for a model
 # A candidate the gate calls no digit is still read as its likeliest digit (with GATE_COST), or left
 # out at this cost, whichever scores better: the gate alone never drops ink a number needs.
 PIXELS_NOT_DIGIT_COST = 2.0
+# A shape prior: per digit the median width-to-height ratio of its ink (pen included) and the spread
+# of its logarithm, measured on pendigits writers 1-20 laid out by benchmarks/numbers.py. A slice of
+# a 0 read as a 1 of the right height, or two touching digits read as one wide 7, pay ASPECT_COST
+# per squared spread beyond the first.
+DIGIT_ASPECTS = {0: (0.87, 0.19), 1: (0.50, 0.43), 2: (0.84, 0.19), 3: (0.66, 0.16), 4: (0.61, 0.25),
+                 5: (0.80, 0.18), 6: (0.60, 0.18), 7: (0.69, 0.20), 8: (0.59, 0.17), 9: (0.66, 0.18)}
+ASPECT_COST = 0.1
 READ_FROM_HEIGHT = 0.5  # candidates shorter than this many digit heights are not read (left out)
 PIXELS_MAX_WIDTH = 1.4  # a candidate of several pieces is at most this many digit heights wide
 NECKS_ONLY_WIDTH = 0.6  # a piece no wider than this (digit heights) is only cut at necks:
@@ -558,8 +571,9 @@ def _pixel_score(candidate: _Candidate) -> float:
     shape = PIXELS_SHORT_COST * max(0.0, PIXELS_SHORT_FROM - candidate.height)
     if prediction.probabilities is None:
         return -EMPTY_COST - shape
+    digit = int(np.argmax(prediction.probabilities))
     read = PIXELS_LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9)) + PIXELS_DIGIT_BONUS \
-        - GATE_COST * candidate.not_digit - shape
+        - GATE_COST * candidate.not_digit - shape - _aspect_cost(digit, candidate.width, candidate.height)
     left_out = -PIXELS_NOT_DIGIT_COST - shape
     if read >= left_out:
         if prediction.digit is None:
@@ -569,6 +583,13 @@ def _pixel_score(candidate: _Candidate) -> float:
         candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities,
                                                not_digit=True)
     return left_out
+
+
+def _aspect_cost(digit: int, width: float, height: float) -> float:
+    """How implausible this width-to-height ratio is for `digit` (0 within one spread of its median)."""
+    median, spread = DIGIT_ASPECTS[digit]
+    deviation = abs(math.log(max(width, 1e-3) / max(height, 1e-3) / median)) / spread
+    return ASPECT_COST * max(0.0, deviation - 1.0) ** 2
 
 
 def _pooled(mask: np.ndarray, scale: int) -> np.ndarray:
@@ -722,14 +743,20 @@ def _cut_paths(pieces: list, digit_height: float, pen: float) -> list:
     total = along[0] + drift
     moves = np.zeros((rows, count, len(offsets)), np.int8)
     step = 0.1  # each column moved sideways
-    edge = np.full((count, 1), np.inf)
+    edge = np.full((count, CUT_SHIFT), np.inf)
+
+    def came_from(shift: int) -> np.ndarray:  # each column's total had the path come from column + shift
+        if shift < 0:
+            return np.concatenate([edge[:, :-shift], total[:, :shift]], axis=1) - shift * step
+        if shift > 0:
+            return np.concatenate([total[:, shift:], edge[:, :shift]], axis=1) + shift * step
+        return total
+
     for row in range(1, rows):
-        from_left = np.concatenate([edge, total[:, :-1]], axis=1) + step
-        from_right = np.concatenate([total[:, 1:], edge], axis=1) + step
-        stacked = np.stack([from_left, total, from_right])
+        stacked = np.stack([came_from(shift) for shift in range(-CUT_SHIFT, CUT_SHIFT + 1)])
         pick = stacked.argmin(axis=0)
         here = active[row][:, None]
-        moves[row] = np.where(here, pick - 1, 0)
+        moves[row] = np.where(here, pick - CUT_SHIFT, 0)
         total = np.where(here, np.take_along_axis(stacked, pick[None], axis=0)[0] + along[row] + drift, total)
     position = total.argmin(axis=1)
     path = np.zeros((count, rows), np.int64)

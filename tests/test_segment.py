@@ -15,7 +15,7 @@ from digitrec import segment
 from digitrec.data import place_strokes, render_strokes
 from digitrec.errors import StrokesError
 from digitrec.inference import Recognizer, prediction_from
-from digitrec.preprocess import normalise_ink, preprocess
+from digitrec.preprocess import MODEL_SIZE, Preprocessed, normalise_ink, preprocess
 from digitrec.segment import DigitBox, DigitFlag, NumberReading, ordinal, read_number, strokes_in_image
 from digitrec.strokes import MAX_STROKES
 
@@ -401,6 +401,38 @@ def test_a_group_whose_split_scores_close_is_flagged_maybe_two():
     assert joined.text == "11"
     assert DigitFlag.MAYBE_JOINED in joined.flags[0]
     assert "The 1st and 2nd digits may be one digit." in joined.notes()
+
+
+class ScriptedPixels:
+    """A recogniser for ink cut from pixels that reads everything as a 0: at `slice_confidence`
+    when the ink fills under half the model input's width (a slice), else at `whole_confidence`."""
+
+    reads_strokes = False
+
+    def __init__(self, slice_confidence, whole_confidence):
+        self.slice_confidence, self.whole_confidence = slice_confidence, whole_confidence
+
+    def predict_many(self, images, strokes=None):
+        results = []
+        for image in images:
+            model_input = (image if isinstance(image, Preprocessed) else preprocess(image)).model_input
+            columns = np.flatnonzero(model_input.max(axis=0) > 0.2)
+            narrow = columns[-1] - columns[0] + 1 < MODEL_SIZE / 2
+            confidence = self.slice_confidence if narrow else self.whole_confidence
+            probabilities = np.full(10, (1 - confidence) / 9)
+            probabilities[0] = confidence
+            results.append(prediction_from(model_input, probabilities))
+        return results
+
+
+def test_a_slice_too_narrow_for_the_digit_it_reads_as_is_not_one():
+    # An arch one digit wide: cut in two, each half reads as a 0 even more surely than the whole
+    # does. A 0 is never that narrow: the shape prior keeps the arch one digit.
+    arch = [[(300.0, 220.0), (300.0, 60.0), (410.0, 60.0), (410.0, 220.0)]]
+    canvas = render_strokes(arch, WIDTH, 16)[:HEIGHT, :WIDTH]
+    reading = read_number(ScriptedPixels(slice_confidence=0.99, whole_confidence=0.8), canvas)
+    assert reading.text == "0"
+    assert reading.boxes[0].left <= 300 - 8 and reading.boxes[0].right >= 410 + 8
 
 
 def test_a_digit_read_with_low_confidence_is_flagged_unsure():
