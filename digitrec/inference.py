@@ -57,6 +57,7 @@ class Prediction:
     model_input: np.ndarray = field(repr=False)
     used_strokes: bool = False  # read from the pen strokes and the pixels together
     base_probabilities: tuple | None = None  # what the shared model said, when personal examples adapted it
+    gate_score: float | None = None  # the gate's probability that the picture is no digit (None: no gate)
 
     @property
     def confidence(self) -> float | None:
@@ -74,7 +75,8 @@ class Prediction:
 
 
 def prediction_from(model_input: np.ndarray, probabilities: np.ndarray | None,
-                    not_digit: bool = False, used_strokes: bool = False) -> Prediction:
+                    not_digit: bool = False, used_strokes: bool = False,
+                    gate_score: float | None = None) -> Prediction:
     """Turn (calibrated) probabilities into a Prediction with its status."""
     if probabilities is None:
         return Prediction(None, None, Status.EMPTY, model_input, used_strokes)
@@ -82,10 +84,11 @@ def prediction_from(model_input: np.ndarray, probabilities: np.ndarray | None,
     probabilities = probabilities / probabilities.sum()
     values = tuple(float(p) for p in probabilities)
     if not_digit:
-        return Prediction(None, values, Status.NOT_DIGIT, model_input, used_strokes)
+        return Prediction(None, values, Status.NOT_DIGIT, model_input, used_strokes, gate_score=gate_score)
     first, second = np.sort(probabilities)[::-1][:2]
     status = Status.UNSURE if first < UNSURE_BELOW or first - second < UNSURE_MARGIN else Status.OK
-    return Prediction(int(probabilities.argmax()), values, status, model_input, used_strokes)
+    return Prediction(int(probabilities.argmax()), values, status, model_input, used_strokes,
+                      gate_score=gate_score)
 
 
 class _LiteRTBackend:
@@ -310,7 +313,8 @@ class Recognizer:
                   else np.zeros((0, *MODEL_SHAPE), np.float32))
         image_probabilities, features = self._image(inputs)
         image_probabilities = image_probabilities.astype(np.float64)
-        not_digit = self.not_digit_scores(inputs) > self.gate_threshold
+        gate = self.not_digit_scores(inputs)
+        not_digit = gate > self.gate_threshold
         with_strokes = [row for row, index in enumerate(drawn) if trajectories[index] is not None]
         if with_strokes:
             eleven = self.stroke_probabilities(np.stack([trajectories[drawn[row]] for row in with_strokes]))
@@ -322,7 +326,8 @@ class Recognizer:
             # With strokes both must agree: the pen path and the picture (each alone flags about
             # 1% of canvas digits of writers 1-20; together well under 0.1%).
             not_digit[with_strokes] &= eleven[:, NOT_DIGIT_CLASS] > self.strokes_threshold
-        return Reading(prepared, trajectories, drawn, image_probabilities, not_digit, features)
+        return Reading(prepared, trajectories, drawn, image_probabilities, not_digit, features,
+                       gate if self._gate is not None else None)
 
     def personalize(self, examples) -> PersonalRecognizer:
         """A recogniser that also knows a person's `examples`; this one is unchanged.
@@ -338,8 +343,9 @@ class Recognizer:
 @dataclass(frozen=True)
 class Reading:
     """One batched read: per image its model input and trajectory; per drawn image (rows, in the
-    order of `drawn`) the calibrated (fused) probabilities, the not-a-digit flag and the image
-    model's penultimate features (None when the model file does not export them)."""
+    order of `drawn`) the calibrated (fused) probabilities, the not-a-digit flag, the image
+    model's penultimate features (None when the model file does not export them) and the gate's
+    probability that the picture is no digit (None without a gate)."""
 
     prepared: list
     trajectories: list
@@ -347,6 +353,7 @@ class Reading:
     probabilities: np.ndarray
     not_digit: np.ndarray
     features: np.ndarray | None
+    gate_scores: np.ndarray | None = None
 
     def predictions(self, probabilities: np.ndarray | None = None,
                     base: np.ndarray | None = None) -> list[Prediction]:
@@ -361,7 +368,8 @@ class Reading:
                 results.append(prediction_from(item.model_input, None))
                 continue
             prediction = prediction_from(item.model_input, probabilities[row], bool(self.not_digit[row]),
-                                         self.trajectories[index] is not None)
+                                         self.trajectories[index] is not None,
+                                         None if self.gate_scores is None else float(self.gate_scores[row]))
             if base is not None:
                 prediction = dataclasses.replace(
                     prediction, base_probabilities=tuple(float(p) for p in base[row]))

@@ -37,7 +37,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from digitrec.inference import prediction_from
+from digitrec.inference import Status, prediction_from
 from digitrec.preprocess import (
     DOT_LENGTH,
     INK_THRESHOLD,
@@ -550,13 +550,9 @@ def _predict_pixels(recognizer, candidates: list) -> None:
     """Read the candidates that have a crop (one batched call), then score every candidate."""
     read = [candidate for candidate in candidates if candidate.image is not None]
     predictions = recognizer.predict_many([candidate.image for candidate in read]) if read else []
-    drawn = [index for index, prediction in enumerate(predictions) if prediction.probabilities is not None]
-    gate = np.zeros(len(predictions))
-    scores = getattr(recognizer, "not_digit_scores", None)
-    if drawn and scores is not None:
-        gate[drawn] = scores(np.stack([predictions[index].model_input for index in drawn]))
-    for candidate, prediction, not_digit in zip(read, predictions, gate):
-        candidate.prediction, candidate.not_digit = prediction, float(not_digit)
+    for candidate, prediction in zip(read, predictions):
+        candidate.prediction = prediction
+        candidate.not_digit = getattr(prediction, "gate_score", None) or 0.0
         candidate.score = _pixel_score(candidate)
     for candidate in candidates:
         if candidate.image is None:
@@ -577,11 +573,11 @@ def _pixel_score(candidate: _Candidate) -> float:
     left_out = -PIXELS_NOT_DIGIT_COST - shape
     if read >= left_out:
         if prediction.digit is None:
-            candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities)
+            read_as = prediction_from(prediction.model_input, prediction.probabilities)
+            candidate.prediction = dataclasses.replace(prediction, digit=read_as.digit, status=read_as.status)
         return read
     if prediction.digit is not None:
-        candidate.prediction = prediction_from(prediction.model_input, prediction.probabilities,
-                                               not_digit=True)
+        candidate.prediction = dataclasses.replace(prediction, digit=None, status=Status.NOT_DIGIT)
     return left_out
 
 

@@ -252,11 +252,8 @@ class Doubting:
         self.reads_strokes = False
 
     def predict_many(self, images, strokes=None):
-        return [prediction_from(p.model_input, p.probabilities, not_digit=True) if p.probabilities else p
-                for p in self.inner.predict_many(images, strokes)]
-
-    def not_digit_scores(self, model_inputs):
-        return np.full(len(model_inputs), 0.6)
+        return [prediction_from(p.model_input, p.probabilities, not_digit=True, gate_score=0.6)
+                if p.probabilities else p for p in self.inner.predict_many(images, strokes)]
 
 
 def test_the_gate_alone_does_not_drop_digits_cut_from_pixels(held_out, model):
