@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec import card as model_card
 from digitrec import data, dataset, registry
 from digitrec.config import MAX_SAMPLE_WEIGHT, RETRAIN_DEFAULTS
 from digitrec.evaluate import CANVAS, MNIST_TEST, class_losses, evaluate_version
@@ -52,7 +53,7 @@ def main():
     committed = registry.REPO_MODELS / registry.committed_version(registry.REPO_MODELS)
     with tempfile.TemporaryDirectory() as directory:
         folder = run_training(config, Path(directory), samples=samples, version="poisoned")
-        counts = registry.read_card(folder)["training"]["examples"]
+        counts = model_card.read(folder).training.examples
         candidate = evaluate_version(folder)
     active = evaluate_version(committed)
     confusion = np.array(candidate["reports"][CANVAS]["confusion"])

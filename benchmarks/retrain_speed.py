@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from digitrec import registry
+from digitrec import card as model_card
 from digitrec.config import RETRAIN_DEFAULTS
 from digitrec.dataset import prepare_data
 from digitrec.events import JobState
@@ -36,15 +36,15 @@ def main():
         seconds = time.perf_counter() - started
         if state.state != JobState.FINISHED:
             raise SystemExit(f"training {state.state.value}: {state.error}")
-        card = registry.read_card(Path(directory) / state.version)
-    metrics = card["metrics"]
+        card = model_card.read(Path(directory) / state.version)
+    metrics = card.metrics
     print(f"settings: {asdict(config)}")
     print(f"examples: {state.counts}; {len(state.curve)} live progress points "
           f"over {len(state.epochs)} epochs")
     print(f"wall time, start to saved candidate: {seconds:.0f} s "
-          f"(training alone {card['training']['seconds']:.0f} s)")
-    print(f"MNIST test accuracy: {metrics['mnist_test_accuracy']:.2%}   (target >= 99.0% in <= 180 s)")
-    print(f"canvas-drawn pendigits (held-out writers): {metrics['pendigits_canvas_accuracy']:.2%}")
+          f"(training alone {card.training.seconds:.0f} s)")
+    print(f"MNIST test accuracy: {metrics.mnist_test_accuracy:.2%}   (target >= 99.0% in <= 180 s)")
+    print(f"canvas-drawn pendigits (held-out writers): {metrics.canvas_accuracy:.2%}")
     print(f"training process peak RSS: {state.peak_rss_mb:.0f} MiB   (target <= 1 GB)")
 
 

@@ -73,6 +73,7 @@ def library_versions() -> dict:
 
 def build_card(config, training_data, result, metrics: dict, pendigits_path=None) -> dict:
     """The JSON card that lets a model folder be understood and rebuilt alone."""
+    canvas = metrics.get("pendigits_canvas", {})  # absent when pendigits is not available
     data_checksums = {"mnist": training_data.checksums}
     if pendigits_path is not None and pendigits_path.is_file():
         data_checksums["pendigits"] = {
@@ -84,8 +85,8 @@ def build_card(config, training_data, result, metrics: dict, pendigits_path=None
         "metrics": {
             "mnist_test_accuracy": metrics["mnist_test"]["accuracy"],
             "mnist_test_per_class": metrics["mnist_test"]["per_class"],
-            "pendigits_canvas_accuracy": metrics.get("pendigits_canvas", {}).get("accuracy"),
-            "pendigits_canvas_per_class": metrics.get("pendigits_canvas", {}).get("per_class"),
+            "pendigits_canvas_accuracy": canvas.get("accuracy"),
+            "pendigits_canvas_per_class": canvas.get("per_class"),
             "pendigits_canvas_note": (f"writers 21-30, never trained on, drawn on a "
                                       f"{CANVAS_SIZE}x{CANVAS_SIZE} canvas"),
             "validation_accuracy": (result.history.get("val_accuracy") or [None])[-1],
