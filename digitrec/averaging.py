@@ -90,7 +90,8 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
         "parameters": int(model.count_params()),
         "metrics": {
             "mnist_test_accuracy": test["accuracy"], "mnist_test_per_class": test["per_class"],
-            "pendigits_canvas_accuracy": canvas["accuracy"], "pendigits_canvas_per_class": canvas["per_class"],
+            "pendigits_canvas_accuracy": canvas["accuracy"],
+            "pendigits_canvas_per_class": canvas["per_class"],
             "pendigits_canvas_note": (f"writers 21-30, never trained on, drawn on a "
                                       f"{data.CANVAS_SIZE}x{data.CANVAS_SIZE} canvas"),
         },
