@@ -195,10 +195,9 @@ def show_answer(prediction):
             st.markdown("As a digit it would be: " + " · ".join(
                 f"**{d}** {percent(p)}" for d, p in prediction.top(3)))
         return
-    # One tooltip: each one more is a popover the browser builds at every stroke.
-    st.metric("Prediction", str(prediction.digit),
-              help="The digit the model reads, with its probability below. The confidence is calibrated: "
-                   "of the drawings read with 90% confidence, about 90% are read right.")
+    # No tooltips here: each is a popover the browser builds again at every stroke (the
+    # calibration note is on the top 3, which comes after the answer).
+    st.metric("Prediction", str(prediction.digit))
     st.markdown(f"Confidence **{percent(prediction.confidence)}**")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
@@ -209,7 +208,9 @@ def show_reading(prediction):
     """How the answer was read: the top 3 and from what."""
     if prediction.digit is None:  # show_answer said it all
         return
-    st.markdown("Top 3: " + " · ".join(f"**{d}** {percent(p)}" for d, p in prediction.top(3)))
+    st.markdown("Top 3: " + " · ".join(f"**{d}** {percent(p)}" for d, p in prediction.top(3)),
+                help="The probabilities are calibrated: of the drawings read with 90% confidence, "
+                     "about 90% are read right.")
     how = "your strokes and the picture" if prediction.used_strokes else "the picture"
     if prediction.base_probabilities is not None:
         shared = max(range(10), key=lambda d: prediction.base_probabilities[d])
