@@ -13,7 +13,11 @@ digits. A script injected before the page loads timestamps, in the browser's own
 - `sent`: the first websocket message the page sends after it (the canvas component's drawing);
 - `shown`: the first DOM mutation after `sent` that leaves the Prediction metric showing a text
   other than before the stroke (a MutationObserver; strokes that leave the answer as it was
-  cannot be timed this way and are counted apart).
+  cannot be timed this way and are counted apart);
+- `details`: the first DOM mutation after `shown` that leaves the "Top 3" line (it comes with the
+  rest of the result: what the model sees, "Right?") showing a text other than before the
+  stroke. The Draw page sends these after the answer, in a second rerun the browser asks for
+  once the answer is on the page; the figure says how long after the answer they follow.
 
 The figure is split into the component's own part (`sent - up`: streamlit-drawable-canvas 0.13
 waits 200 ms after the last change before it sends) and ours (`shown - sent`: websocket, the
@@ -42,9 +46,15 @@ INSTRUMENT_JS = """(() => {
     const element = document.querySelector('[data-testid="stMetricValue"]');
     return element ? element.textContent : null;
   };
+  const detailsText = () => {
+    for (const element of document.querySelectorAll('[data-testid="stMarkdownContainer"]')) {
+      if (element.textContent.startsWith('Top 3:')) return element.textContent;
+    }
+    return null;
+  };
   window.addEventListener('pointerup', () => {
     latency.pending = {up: performance.now(), sent: null, reply: null, shown: null,
-                       before: metricText(), text: null};
+                       before: metricText(), text: null, details: null, detailsBefore: detailsText()};
     latency.strokes.push(latency.pending);
   }, true);
   const send = WebSocket.prototype.send;
@@ -62,7 +72,14 @@ INSTRUMENT_JS = """(() => {
   };
   new MutationObserver(() => {
     const pending = latency.pending;
-    if (!pending || pending.sent === null || pending.shown !== null) return;
+    if (!pending || pending.sent === null) return;
+    if (pending.shown !== null) {  // the answer is shown: wait for the rest (not before: no extra work)
+      if (pending.details === null) {
+        const details = detailsText();
+        if (details !== null && details !== pending.detailsBefore) pending.details = performance.now();
+      }
+      return;
+    }
     const text = metricText();
     if (text !== null && text !== pending.before) {
       pending.shown = performance.now();
@@ -73,7 +90,7 @@ INSTRUMENT_JS = """(() => {
 
 STROKE_COUNT_JS = "() => window.__digitrecLatency.strokes.length"
 STROKE_SHOWN_JS = "i => { const s = window.__digitrecLatency.strokes[i]; return !!(s && s.shown !== null); }"
-STROKES_JS = "() => window.__digitrecLatency.strokes.map(s => [s.up, s.sent, s.reply, s.shown])"
+STROKES_JS = "() => window.__digitrecLatency.strokes.map(s => [s.up, s.sent, s.reply, s.shown, s.details])"
 IDLE_JS = """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]')
   !== null && document.querySelector('[data-stale="true"]') === null"""
 
@@ -110,8 +127,9 @@ def measure_digits(page, digits, size: int = 280, clear_between: bool = True,
     """Draw each digit (strokes of a PenDigit) on the open Draw page, one stroke at a time.
 
     The page must have been opened with INSTRUMENT_JS injected. Returns, per stroke, the
-    component's part, ours and the time from sending to the server's first reply in ms, or
-    None where the answer did not change.
+    component's part, ours, the time from sending to the server's first reply and from the
+    answer to the rest of the result (None if that was not seen) in ms, or None where the
+    answer did not change.
     """
     from digitrec.data import place_strokes
 
@@ -131,9 +149,10 @@ def measure_digits(page, digits, size: int = 280, clear_between: bool = True,
             except Exception:  # noqa: BLE001 - the answer stayed the same: not timed
                 pass
             settle(page, timeout_ms)
-            up, sent, reply, shown = page.evaluate(STROKES_JS)[index]
+            up, sent, reply, shown, details = page.evaluate(STROKES_JS)[index]
             results.append(None if shown is None or sent is None or reply is None
-                           else (sent - up, shown - sent, reply - sent))
+                           else (sent - up, shown - sent, reply - sent,
+                                 None if details is None else details - shown))
     return results
 
 
@@ -142,17 +161,21 @@ def describe(results) -> str:
     timed = [r for r in results if r is not None]
     if not timed:
         return f"no stroke changed the answer ({len(results)} strokes)"
-    component = [c for c, _, _ in timed]
-    ours = [o for _, o, _ in timed]
-    reply = [r for _, _, r in timed]
-    total = [c + o for c, o, _ in timed]
+    component = [c for c, _, _, _ in timed]
+    ours = [o for _, o, _, _ in timed]
+    reply = [r for _, _, r, _ in timed]
+    total = [c + o for c, o, _, _ in timed]
+    details = [d for _, _, _, d in timed if d is not None]
+    then = (f"; the rest of the result (top 3, what the model sees, 'Right?') followed the answer after "
+            f"p50 {percentile(details, .5):.1f} ms / p95 {percentile(details, .95):.1f} ms "
+            f"({len(details)} strokes)" if details else "")
     return (f"mouse-up -> new Prediction on the page, {len(timed)} strokes timed "
             f"({len(results) - len(timed)} left the answer unchanged): "
             f"total p50 {percentile(total, .5):.0f} ms / p95 {percentile(total, .95):.0f} ms; "
             f"canvas component's send delay p50 {percentile(component, .5):.0f} ms; "
             f"ours (websocket send -> prediction in the DOM) p50 {percentile(ours, .5):.1f} ms / "
             f"p95 {percentile(ours, .95):.1f} ms (mean {statistics.fmean(ours):.1f} ms), "
-            f"of which until the server's first reply arrives p50 {percentile(reply, .5):.1f} ms")
+            f"of which until the server's first reply arrives p50 {percentile(reply, .5):.1f} ms{then}")
 
 
 def held_out_digits(count: int):
@@ -243,7 +266,8 @@ def main():
             times = timing.read(Path(folder) / str(index) / "timing.log")
             print(f"{repo}:\n  {describe(results[repo])}")
             for name, what in (("draw-answer", "script start -> answer rendered"),
-                               ("draw", "script start -> whole result rendered")):
+                               ("draw", "script start -> end of the stroke's rerun"),
+                               ("draw-details", "the rest's own rerun: start -> rendered")):
                 if times.get(name):
                     print(f"  server time per stroke ({what}), p50 {percentile(times[name], .5):.1f} ms / "
                           f"p95 {percentile(times[name], .95):.1f} ms ({len(times[name])} runs)")
