@@ -237,7 +237,7 @@ THRESHOLD_PEN_WRITERS = range(11, 21)  # pen digits (unseen by the gate) its thr
 
 
 def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit=None,
-             repeats: int = 12) -> None:
+             repeats: int = 12, wide: bool = True) -> None:
     """Train the not-a-digit gate and choose its threshold on digits and fonts it never saw.
 
     Trained on MNIST training digits (the image model's validation part left out), canvas-drawn
@@ -249,7 +249,10 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     mnist, val_index, train_index = _mnist_split(folder)
     learn = [d for d in pen if d.writer in GATE_PEN_WRITERS]
     choose = [d for d in pen if d.writer in THRESHOLD_PEN_WRITERS]
-    pen_drawn = as_model_input(preprocessed_pendigits(learn, 2, seed=11, tag="gate-1-10")["x"])
+    # `wide`: pen digits drawn at every pen width and size visitors use (data.USER_PENS), for
+    # learning and for choosing the threshold, so thick pens are not taken for scribbles.
+    pen_drawn = as_model_input(preprocessed_pendigits(
+        learn, 4 if wide else 2, seed=11, tag="gate-1-10", wide=wide)["x"])
     x_others = companions.drawn_non_digits(others["train"], np.random.default_rng(seed), repeats=repeats)
     x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], pen_drawn])
     gate = train_gate(x_digits, x_others, epochs, seed, log)
@@ -259,7 +262,8 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     mnist_scores = predict(gate, mnist["x_train"][val_index][..., None])[:, 0]
     digit_scores = [mnist_scores]
     if choose:
-        pen_choose = as_model_input(preprocessed_pendigits(choose, 1, seed=13, tag="gate-11-20")["x"])
+        pen_choose = as_model_input(preprocessed_pendigits(
+            choose, 2 if wide else 1, seed=13, tag="gate-11-20", wide=wide)["x"])
         digit_scores.append(predict(gate, pen_choose[..., None])[:, 0])
     val_other_scores = predict(gate, x_val_others[..., None])[:, 0]
     threshold = max(float(np.quantile(scores, 1 - DIGIT_FLAG_BUDGET)) for scores in digit_scores)
@@ -271,6 +275,8 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
                                "non-digits of the training fonts and doodles",
                  "threshold_chosen_on": ("MNIST validation digits and pendigits writers 11-20 drawn "
                                          "on a canvas"),
+                 "pen_digits_drawn": ("at every pen width and size visitors use (6-40 px, 25-85% of "
+                                      "the canvas)" if wide else "at pen widths 8-30 px, 30-85%"),
                  "validation_non_digits_flagged": float((val_other_scores > threshold).mean()),
                  "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold))}})
 
