@@ -80,7 +80,6 @@ WORK_HEIGHT = 70  # the ink is searched for cuts at about this many pixels per d
 SPLIT_FROM = 0.5  # a piece wider than this many digit heights may hold two digits
 CUT_SPACING = 0.18  # candidate cuts at least this many digit heights apart
 CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its column
-CUT_SHIFT = 1  # ... and at most this many columns sideways per row
 MAX_PIECES = 6  # pieces per digit candidate
 MIN_SIDE_HEIGHT = 0.5  # a cut leaves ink this many digit heights tall on either side
 CUT_COST = 0.3  # per stroke a cut path crosses
@@ -739,21 +738,22 @@ def _cut_paths(pieces: list, digit_height: float, pen: float) -> list:
     total = along[0] + drift
     moves = np.zeros((rows, count, len(offsets)), np.int8)
     step = 0.1  # each column moved sideways
-    edge = np.full((count, CUT_SHIFT), np.inf)
-
-    def came_from(shift: int) -> np.ndarray:  # each column's total had the path come from column + shift
-        if shift < 0:
-            return np.concatenate([edge[:, :-shift], total[:, :shift]], axis=1) - shift * step
-        if shift > 0:
-            return np.concatenate([total[:, shift:], edge[:, :shift]], axis=1) + shift * step
-        return total
-
+    beside = np.full((count, len(offsets) + 2), np.inf)  # the totals with a column of inf either side
     for row in range(1, rows):
-        stacked = np.stack([came_from(shift) for shift in range(-CUT_SHIFT, CUT_SHIFT + 1)])
-        pick = stacked.argmin(axis=0)
-        here = active[row][:, None]
-        moves[row] = np.where(here, pick - CUT_SHIFT, 0)
-        total = np.where(here, np.take_along_axis(stacked, pick[None], axis=0)[0] + along[row] + drift, total)
+        beside[:, 1:-1] = total
+        from_left, from_right = beside[:, :-2] + step, beside[:, 2:] + step
+        # As argmin over (from the left, straight down, from the right): ties go to the first.
+        move = (from_right < total).astype(np.int8)
+        best = np.minimum(total, from_right)
+        left = from_left <= best
+        move[left] = -1
+        best = np.where(left, from_left, best) + along[row] + drift
+        if active[row].all():
+            moves[row], total = move, best
+        else:  # rows below a shorter piece's bottom leave its paths as they are
+            here = active[row][:, None]
+            moves[row] = np.where(here, move, 0)
+            total = np.where(here, best, total)
     position = total.argmin(axis=1)
     path = np.zeros((count, rows), np.int64)
     everyone = np.arange(count)
