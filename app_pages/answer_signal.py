@@ -30,10 +30,11 @@ _FOLLOW_JS = """
 export default function (component) {
   const { data, setTriggerValue } = component;
   const shown = (data && data.key) || '';
+  let asked = null;  // until this fragment renders again (then with the drawing it was asked for)
   const check = () => {
     const latest = window.__digitrecAnswered;
-    if (latest === undefined || latest === shown || window.__digitrecAsked === latest) return;
-    window.__digitrecAsked = latest;  // once per drawing, however often the page announces it
+    if (latest === undefined || latest === shown || latest === asked) return;
+    asked = latest;  // once per drawing, however often the page announces it
     setTriggerValue('answered', latest);
   };
   window.addEventListener('digitrec:answered', check);

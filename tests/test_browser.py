@@ -450,6 +450,28 @@ def test_clear_empties_the_canvas(page, app_url, held_out_digits):
     no_tracebacks(page)
 
 
+def test_the_rest_of_the_result_follows_each_answer(page, app_url, held_out_digits):
+    """A stroke's rerun sends only the answer and its chart; the top 3, what the model sees and
+    'Right?' come in a second rerun that the browser asks for once the answer is on the page.
+    They follow every stroke, and a drawing made again after Clear (the same drawing as
+    before) gets them too."""
+    open_app(page, app_url)
+    strokes = digit_strokes(held_out_digits[3])
+    for attempt in range(2):
+        if attempt:
+            clear(page)
+            expect(page.get_by_text(re.compile(r"^Top 3:"))).to_have_count(0)
+            expect(page.get_by_role("button", name=YES_BUTTON)).to_have_count(0)
+        for stroke in strokes:
+            draw(page, [stroke])
+            read = read_metric(page, "Prediction")
+            expect(page.get_by_text(re.compile(rf"^Top 3: {read} "))).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+            expect(page.get_by_role("button", name=re.compile(rf"Yes, it is an? {read}\b"))).to_be_visible(
+                timeout=RERUN_TIMEOUT_MS)
+            expect(page.get_by_text("What the model sees")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    no_tracebacks(page)
+
+
 def test_upload_png_is_read(page, app_url, held_out_digits, tmp_path):
     from PIL import Image
 
