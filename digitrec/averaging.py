@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec import data, registry
+from digitrec.config import architecture_name
 from digitrec.errors import ModelError
 
 MIN_MODELS, MAX_MODELS = 2, 4
@@ -86,7 +87,8 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
     pendigits_path = data.default_pendigits_path()
     card = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "architecture": "average of " + " + ".join(str(c.get("architecture")) for c in cards),
+        "architecture": "average of " + " + ".join(architecture_name(str(c.get("architecture")))
+                                                   for c in cards),
         "parameters": int(model.count_params()),
         "metrics": {
             "mnist_test_accuracy": test["accuracy"], "mnist_test_per_class": test["per_class"],

@@ -78,7 +78,10 @@ class Training:
                     if _whole(count) is not None})
 
     def training_config(self) -> TrainingConfig | None:
-        """The config as a TrainingConfig, or None if today's limits refuse it (an older card's)."""
+        """The config as a TrainingConfig, or None if today's limits refuse it (an older card's)
+        or the card has none (a model averaged from others)."""
+        if not self.config:
+            return None
         try:
             return TrainingConfig.from_dict(self.config)
         except (ValueError, TypeError):

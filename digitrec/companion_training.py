@@ -338,4 +338,7 @@ def inherit_companions(folder: Path, source: Path) -> bool:
     parts = {key: {**value, "inherited_from": source.name}
              for key, value in (card.get("companions") or {}).items()}
     _update_card(folder, kept, parts)
+    card = registry.read_card(folder)
+    card.setdefault("files", {}).update({name: (folder / name).stat().st_size for name in files})
+    registry.write_card(folder, card)
     return True

@@ -1,6 +1,7 @@
 """Model cards read into ModelCard: today's cards, older ones, broken ones, the CLI's listing."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,13 +10,19 @@ from digitrec.card import Calibration, ModelCard, list_cards, read
 from digitrec.config import TrainingConfig
 from digitrec.errors import ModelError
 
+OLD_CARD = Path(__file__).parent / "fixtures" / "card-2026-11-26-strokes.json"
 
-def test_the_committed_card_reads_with_its_old_names(committed_model):
-    """The committed card predates the renames: architecture "standard", sample_weight 10."""
-    raw = json.loads((committed_model / registry.CARD).read_text())
+
+def test_an_older_card_reads_with_its_old_names(tmp_path):
+    """The previous round's committed card predates the renames: architecture "standard",
+    sample_weight 10 (tests/fixtures holds it as it was written)."""
+    folder = tmp_path / "mnist-cnn-strokes-20261126"
+    folder.mkdir()
+    (folder / registry.CARD).write_text(OLD_CARD.read_text())
+    raw = json.loads(OLD_CARD.read_text())
     assert raw["architecture"] == "standard" and raw["training"]["config"]["sample_weight"] == 10
-    card = read(committed_model)
-    assert card.version == committed_model.name
+    card = read(folder)
+    assert card.version == folder.name
     assert card.architecture == "deep"
     assert card.metrics.mnist_test_accuracy == raw["metrics"]["mnist_test_accuracy"]
     assert card.metrics.mnist_test_per_class == tuple(raw["metrics"]["mnist_test_per_class"])
@@ -30,6 +37,19 @@ def test_the_committed_card_reads_with_its_old_names(committed_model):
     assert len(card.calibration.feature_mean) == len(raw["calibration"]["feature_mean"])
     assert "strokes" in card.companions
     assert card.raw == raw
+
+
+def test_the_committed_averaged_card_reads(committed_model):
+    """The committed model averages two nets: no training config of its own, its parts listed."""
+    raw = json.loads((committed_model / registry.CARD).read_text())
+    card = read(committed_model)
+    assert card.architecture == raw["architecture"] == "average of deep + deep"
+    assert card.training.training_config() is None
+    assert card.metrics.mnist_test_accuracy == raw["metrics"]["mnist_test_accuracy"]
+    assert [part["version"] for part in raw["averaged_from"]] == [
+        "mnist-cnn-strokes-20261126", "mnist-cnn-styles-20261126"]
+    assert {"strokes", "gate"} <= set(card.companions)
+    assert card.size_bytes == sum(raw["files"].values())
 
 
 def test_a_current_card_gives_its_training_config():

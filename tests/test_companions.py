@@ -133,6 +133,7 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
     assert (folder / STROKES_FILE).read_bytes() == (companion_model / STROKES_FILE).read_bytes()
     assert (folder / GATE_FILE).is_file()
     assert card["companions"]["strokes"]["inherited_from"] == companion_model.name
+    assert card["files"][STROKES_FILE] == (folder / STROKES_FILE).stat().st_size  # the size shown
     assert card["calibration"]["strokes_temperature"] == registry.read_card(companion_model)["calibration"][
         "strokes_temperature"]
     assert 0.05 <= card["calibration"]["image_temperature"] <= 20  # fitted on its own validation digits
