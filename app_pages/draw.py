@@ -121,23 +121,25 @@ def save_status(key: str) -> bool:
     return message is not None
 
 
-def fresh_controls(key: str, prefix: str) -> None:
-    """Reset the correction controls when the drawing (`key`) changes.
+def fresh_controls(key: str, prefix: str, values: dict) -> None:
+    """Give the correction controls `values` (widget key -> value) when the drawing changes.
 
     The controls keep stable widget keys: Streamlit keeps every widget id a session ever
     registered for the session's life, so keys made from each drawing's hash grew a long
-    session's memory with every stroke. A new drawing empties them instead.
+    session's memory with every stroke. A new drawing sets their values instead (set, not
+    deleted: the browser keeps a widget's last value under its id and sends it back unless the
+    server sets a new one).
     """
     if st.session_state.get(f"{prefix}for") != key:
-        for widget_key in [k for k in st.session_state if str(k).startswith(prefix)]:
-            del st.session_state[widget_key]
+        for widget_key, value in values.items():
+            st.session_state[widget_key] = value
         st.session_state[f"{prefix}for"] = key
 
 
 def correction_form(prediction, drawing_png, key: str, model_version: str, teach=None, source="draw"):
     """Ask whether the answer is right and save the drawing with the true label, once."""
     prefix = f"correction_{source}_"  # the Draw and the Upload tab each have their own
-    fresh_controls(key, prefix)
+    fresh_controls(key, prefix, {f"{prefix}pick": None})
     if save_status(key):
         return
     st.markdown("**Right?** Save this drawing to teach the next model (and this page, at once).")
@@ -157,14 +159,15 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
 def number_correction_form(reading, drawing, key: str, model_version: str, columns, source="draw"):
     """Under each digit's chart a pick of its right value; one button saves every digit."""
     prefix = f"number_{source}_"  # the Draw and the Upload tab each have their own
-    fresh_controls(key, prefix)
+    fresh_controls(key, prefix, {f"{prefix}digit_{index}": prediction.digit or 0
+                                 for index, prediction in enumerate(reading.digits)})
     if save_status(key):
         return
     labels = []
-    for index, prediction in enumerate(reading.digits):
+    for index in range(len(reading.digits)):
         with columns[index % len(columns)]:
             labels.append(int(st.selectbox(
-                f"Digit {index + 1} is", range(10), index=prediction.digit, key=f"{prefix}digit_{index}")))
+                f"Digit {index + 1} is", range(10), key=f"{prefix}digit_{index}")))  # value: fresh_controls
     text = "".join(str(label) for label in labels)
     items = [(prediction, label, digit_drawing(drawing, index, box))
              for index, (prediction, label, box) in enumerate(zip(reading.digits, labels, reading.boxes))]
