@@ -38,6 +38,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -105,10 +106,44 @@ def record_drawings(port: int, digits) -> tuple[bytes, list[tuple[bytes, int]]]:
                 page.wait_for_timeout(400)
             page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60000)
             opening = opening or sent[0]
-            drawings.append((sent[-1], digit.label))  # the frame with the whole drawing
+            page.wait_for_timeout(800)  # the details the browser asks for once the answer shows
+            frame, details = split_frames(sent)
+            drawings.append(Drawing(frame, digit.label, details))
             page.close()
         browser.close()
     return opening, drawings
+
+
+class Drawing(NamedTuple):
+    """A drawing as the browser sent it: the canvas fragment's rerun (the whole drawing), its
+    label, and the rerun of the details fragment the browser asks for once the answer shows."""
+
+    frame: bytes
+    label: int
+    details: bytes | None = None
+
+
+def split_frames(sent: list) -> tuple[bytes, bytes | None]:
+    """(the last canvas frame, the details frame that followed it) of one drawing's frames.
+
+    The first fragment rerun a drawing sends is the canvas fragment's; the page's other fragment
+    (the details: what the model sees, "Right?") is rerun by the browser after each answer.
+    """
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    reruns = []
+    for frame in sent:
+        frame = frame if isinstance(frame, bytes) else frame.encode()
+        message = BackMsg()
+        message.ParseFromString(frame)
+        if message.WhichOneof("type") == "rerun_script" and message.rerun_script.fragment_id:
+            reruns.append((message.rerun_script.fragment_id, frame))
+    if not reruns:
+        raise RuntimeError("the browser sent no drawing")
+    canvas_fragment = reruns[0][0]
+    last = max(i for i, (fragment, _) in enumerate(reruns) if fragment == canvas_fragment)
+    details = next((frame for fragment, frame in reruns[last + 1:] if fragment != canvas_fragment), None)
+    return reruns[last][1], details
 
 
 async def read_until_finished(socket_, expected_label):
@@ -144,7 +179,8 @@ async def session(port, opening, drawings, deadline, results, seed):
         await socket_.send(opening)
         await asyncio.wait_for(read_until_finished(socket_, None), ANSWER_TIMEOUT_S)
         while time.monotonic() < deadline:
-            frame, label = drawings[rng.randrange(len(drawings))]
+            drawing = drawings[rng.randrange(len(drawings))]
+            frame, label = drawing.frame, drawing.label
             sent = time.monotonic()
             await socket_.send(frame)
             try:

@@ -199,11 +199,15 @@ class Session:
 
     async def draw(self, socket_):
         await self.to_draw_page(socket_)
-        frame, _ = self.drawings[self.rng.randrange(len(self.drawings))]
-        page = await self.run(socket_, self.back_msg(frame))
+        drawing = self.drawings[self.rng.randrange(len(self.drawings))]
+        page = await self.run(socket_, self.back_msg(drawing.frame))
         self.check("draw", page, expect_metric="Prediction")
-        yes = next((wid for label, wid in page.buttons.items() if label.startswith("Yes, it is a")), None)
-        self.last_drawing = (frame, yes) if yes else None
+        self.last_drawing = None
+        if drawing.details is not None:  # as the browser does once the answer shows
+            page = await self.run(socket_, self.back_msg(drawing.details))
+            self.check("details", page)
+            yes = next((wid for label, wid in page.buttons.items() if label.startswith("Yes, it is a")), None)
+            self.last_drawing = (drawing.details, yes) if yes else None
 
     async def save(self, socket_):
         from streamlit.proto.WidgetStates_pb2 import WidgetState
