@@ -236,6 +236,9 @@ class Session:
         page = await self.run(socket_, self.back_msg(page_hash=self.pages.get("", ""), widgets=[state]))
         self.where = "draw"
         self.check("upload", page, expect_metric="Prediction")
+        # This rerun carried no canvas value (a browser would have sent the drawing along): the
+        # page has no drawing now, so there is none to save.
+        self.last_drawing = None
         if self.uploaded:  # a browser deletes the file a new one replaces in the uploader
             await asyncio.to_thread(delete_file, self.port, self.uploaded, self.results["xsrf"])
         self.uploaded = url
