@@ -39,7 +39,7 @@ SIZE_BUCKETS = [("small (25-45% of the canvas)", 0.25, 0.45), ("medium (45-65%)"
 CANVAS = data.CANVAS_SIZE
 
 
-def drawn(strokes, rng, height_range=(0.25, 0.85), width_range=(6, 40)):
+def drawn(strokes, rng, height_range=data.USER_HEIGHTS, width_range=data.USER_PENS):
     """Strokes drawn as a visitor might: random size, place and pen; returns canvas, strokes, pen, size."""
     size = rng.uniform(*height_range)
     height = size * CANVAS
