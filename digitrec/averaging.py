@@ -52,9 +52,10 @@ def average_models(models, name: str = "digitrec_average"):
 
 def _validation_indices(card: dict) -> set:
     """The MNIST training indices a model held out for validation (as `dataset.prepare_data` splits)."""
+    from digitrec.dataset import validation_split
+
     config = (card.get("training") or {}).get("config") or {}
-    order = np.random.default_rng(config.get("seed", 1)).permutation(data.MNIST_COUNTS["train"])
-    return set(order[: config.get("validation_size", 5000)].tolist())
+    return set(validation_split(config, data.MNIST_COUNTS["train"])[0].tolist())
 
 
 def average_folders(folders, version: str | None = None, directory: Path | None = None,

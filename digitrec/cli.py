@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -29,6 +30,55 @@ def _train(args) -> int:
     if args.activate:
         registry.set_active(folder.name, folder.parent)
         print(f"active model is now {folder.name}")
+    return 0
+
+
+def _prepare(args) -> int:
+    from digitrec import data
+    from digitrec.dataset import prepare_data, save_training_arrays
+
+    training_data = prepare_data(config_from_args(args), data.load_mnist(args.mnist_dir))
+    save_training_arrays(training_data, args.out)
+    print(f"wrote {args.out}: {len(training_data.y_train)} training and {len(training_data.y_val)} "
+          f"validation inputs {training_data.counts}")
+    return 0
+
+
+def _fit(args) -> int:
+    import json
+    import platform
+
+    import keras
+
+    from digitrec.config import config_dict
+    from digitrec.dataset import load_training_arrays
+    from digitrec.train import train
+
+    config = config_from_args(args)
+    training_data = load_training_arrays(args.data)
+    result = train(config, training_data, verbose=2)
+    result.model.save(args.out)
+    device = keras.backend.backend()
+    if device == "torch":
+        import torch
+
+        device += f" on {torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
+    record = {"config": config_dict(config), "history": result.history, "seconds": round(result.seconds, 1),
+              "epochs_done": result.epochs_done, "counts": training_data.counts,
+              "checksums": training_data.checksums,
+              "trained_on": f"Keras {keras.__version__}, {device}, {platform.node()}"}
+    Path(f"{args.out}.json").write_text(json.dumps(record, indent=1))
+    print(f"wrote {args.out} and {args.out}.json ({result.seconds:.0f} s)")
+    return 0
+
+
+def _adopt(args) -> int:
+    from digitrec import card as model_card
+    from digitrec.jobs import adopt_candidate
+
+    folder = adopt_candidate(args.model, args.models_dir, args.version, args.mnist_dir)
+    print(f"saved {folder}")
+    _print_metrics(model_card.read(folder).metrics)
     return 0
 
 
@@ -164,7 +214,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                 action="store_false" if setting.default else "store_true",
                                 help=f"{'without' if setting.default else 'with'} {text}")
         else:
-            parser.add_argument(option, dest=setting.name, type=hints[setting.name], default=setting.default,
+            kind = hints[setting.name]
+            if typing.get_origin(kind) in (typing.Union, types.UnionType):  # int | None: an int or left out
+                kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+            parser.add_argument(option, dest=setting.name, type=kind, default=setting.default,
                                 help=f"{text} (default: {setting.default})")
 
 
@@ -186,6 +239,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
     train.add_argument("--mnist-dir", help="folder of MNIST IDX .gz files (default: $DIGITREC_MNIST_DIR)")
     train.set_defaults(handler=_train)
+
+    prepare = commands.add_parser(
+        "prepare", help="write the training and validation arrays the train options describe (for fit)")
+    add_training_options(prepare)
+    prepare.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    prepare.add_argument("--mnist-dir", help="folder of MNIST IDX .gz files (default: $DIGITREC_MNIST_DIR)")
+    prepare.set_defaults(handler=_prepare)
+
+    fit = commands.add_parser(
+        "fit", help="train on prepared arrays only, on any Keras backend (a GPU machine without "
+                    "TensorFlow: KERAS_BACKEND=torch); adopt the result here")
+    add_training_options(fit)
+    fit.add_argument("--data", type=Path, required=True, help="arrays written by prepare (same options)")
+    fit.add_argument("--out", type=Path, required=True, help="the .keras file to write (and <out>.json)")
+    fit.set_defaults(handler=_fit)
+
+    adopt = commands.add_parser(
+        "adopt", help="evaluate, save, calibrate and equip a network that fit trained elsewhere")
+    adopt.add_argument("model", type=Path, help="the .keras file fit wrote (its .json beside it)")
+    adopt.add_argument("--version", help="folder name (default: mnist-cnn-<UTC time>)")
+    adopt.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
+    adopt.add_argument("--mnist-dir", help="folder of MNIST IDX .gz files (default: $DIGITREC_MNIST_DIR)")
+    adopt.set_defaults(handler=_adopt)
 
     companions = commands.add_parser(
         "companions", help="add the trajectory model, the not-a-digit gate and calibration to a model folder")

@@ -25,7 +25,13 @@ import numpy as np
 
 from digitrec import calibrate, companions, data, nondigits, registry
 from digitrec import card as model_card
-from digitrec.dataset import as_model_input, cache_dir, preprocessed_mnist, preprocessed_pendigits
+from digitrec.dataset import (
+    as_model_input,
+    cache_dir,
+    preprocessed_mnist,
+    preprocessed_pendigits,
+    validation_split,
+)
 from digitrec.preprocess import MODEL_SHAPE
 from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
 
@@ -200,10 +206,8 @@ def _mnist_split(folder: Path):
     """Preprocessed MNIST as float inputs, and the model's own validation indices (never trained on)."""
     mnist = {key: as_model_input(value) if key.startswith("x") else value
              for key, value in preprocessed_mnist(data.load_mnist()).items()}
-    config = model_card.read(folder).training.config
-    order = np.random.default_rng(config.get("seed", 1)).permutation(len(mnist["y_train"]))
-    size = config.get("validation_size", 5000)
-    return mnist, order[:size], order[size:]
+    validation, rest = validation_split(model_card.read(folder).training.config, len(mnist["y_train"]))
+    return mnist, validation, rest
 
 
 def add_strokes_model(folder: Path, pen, others, epochs: int, seed: int, log) -> None:

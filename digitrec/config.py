@@ -83,6 +83,15 @@ class TrainingConfig:
     sample_weight: int = _setting(2, "how many times each saved user sample is repeated", cli=False)
     seed: int = _setting(1, "random seed (data order, initial weights, augmentation)")
     validation_size: int = _setting(VALIDATION_SIZE, "MNIST training images held back for validation")
+    validation_seed: int | None = _setting(None, "seed of the MNIST validation split and of the small "
+                                                 "bitmaps' choice (default: --seed); networks trained "
+                                                 "with different seeds and one validation seed can be "
+                                                 "averaged and calibrated on all of it")
+
+    @property
+    def split_seed(self) -> int:
+        """The seed `dataset.prepare_data` splits MNIST by: validation_seed, else seed."""
+        return self.seed if self.validation_seed is None else self.validation_seed
 
     def __post_init__(self):
         if isinstance(self.architecture, str) and self.architecture in ARCHITECTURE_ALIASES:
@@ -97,7 +106,7 @@ class TrainingConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false")
         for name in ("epochs", "batch_size", "sample_weight", "seed", "validation_size",
-                     "pen_renderings", "small_images"):
+                     "pen_renderings", "small_images", "split_seed"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a whole number")
 

@@ -170,15 +170,28 @@ def choose_samples(labels, other_examples: int, weight: int) -> np.ndarray:
     return np.array(sorted(chosen), dtype=np.int64)
 
 
+def validation_split(config: TrainingConfig | dict, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, rest): the MNIST training indices a config holds back for validation, and the
+    others, in the order `prepare_data` draws them. A card's config dict works too (older cards
+    have no validation_seed: their split followed `seed`)."""
+    if isinstance(config, dict):
+        seed = config.get("validation_seed")
+        seed, size = (config.get("seed", 1) if seed is None else seed), config.get("validation_size", 5000)
+    else:
+        seed, size = config.split_seed, config.validation_size
+    order = np.random.default_rng(seed).permutation(count)
+    return order[:size], order[size:]
+
+
 def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
                  samples: tuple | None = None) -> TrainingData:
     """Assemble preprocessed training, validation and test arrays for a config."""
     mnist = mnist or data.load_mnist()
     prepared = preprocessed_mnist(mnist)
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(prepared["y_train"]))
+    rng = np.random.default_rng(config.split_seed)
     # Validation comes first, so "share of MNIST" is the share of the training images left.
-    val_index, rest = order[: config.validation_size], order[config.validation_size :]
+    val_index, rest = validation_split(config, len(prepared["y_train"]))
+    rng.permutation(len(prepared["y_train"]))  # as validation_split drew: the small bitmaps follow it
     train_index = rest[: max(1, int(len(rest) * config.mnist_fraction))]
     x_parts, y_parts = [prepared["x_train"][train_index]], [prepared["y_train"][train_index]]
     counts = {"mnist": len(train_index)}
@@ -195,7 +208,7 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
         # Digits a scanner or an icon gives: MNIST training digits (never the validation ones)
         # redrawn as 14-36 px bitmaps, grey or 1-bit, either polarity.
         chosen = rng.choice(rest, min(config.small_images, len(rest)), replace=False)
-        small = preprocessed_small_bitmaps(mnist, np.sort(chosen), seed=config.seed)
+        small = preprocessed_small_bitmaps(mnist, np.sort(chosen), seed=config.split_seed)
         x_parts.append(small["x"]), y_parts.append(small["y"])
         counts["small_bitmaps"] = len(small["y"])
     if config.user_samples and samples is not None and len(samples[1]):
@@ -214,3 +227,21 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
         prepared["x_train"][val_index], prepared["y_train"][val_index],
         prepared["x_test"], prepared["y_test"], mnist.checksums, counts,
     )
+
+
+def save_training_arrays(training_data: TrainingData, path: Path) -> None:
+    """Write the training and validation arrays (compressed) with their counts and checksums, for
+    `python -m digitrec fit` on another machine; the test set stays here (evaluation is here)."""
+    np.savez_compressed(path, x_train=training_data.x_train, y_train=training_data.y_train,
+                        x_val=training_data.x_val, y_val=training_data.y_val,
+                        about=json.dumps({"counts": training_data.counts,
+                                          "checksums": training_data.checksums}))
+
+
+def load_training_arrays(path: Path) -> TrainingData:
+    """The arrays `save_training_arrays` wrote, as TrainingData with an empty test set."""
+    with np.load(path) as stored:
+        about = json.loads(str(stored["about"]))
+        empty = np.empty((0, *MODEL_SHAPE), np.uint8)
+        return TrainingData(stored["x_train"], stored["y_train"], stored["x_val"], stored["y_val"],
+                            empty, empty[:, 0, 0], about["checksums"], about["counts"])

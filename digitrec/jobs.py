@@ -137,6 +137,34 @@ def finish_candidate(config: TrainingConfig, trained: TrainedCandidate, director
     return folder
 
 
+def adopt_candidate(keras_path: Path, directory: Path | None = None, version: str | None = None,
+                    mnist_folder=None) -> Path:
+    """A network trained elsewhere by `python -m digitrec fit` (a GPU machine, any Keras backend),
+    evaluated, saved with its card, calibrated and equipped exactly like one trained here.
+
+    Its record (`<file>.json`, written by fit) gives the settings and how it trained; the data are
+    prepared again here from the same sources, and their checksums must match the record's.
+    """
+    import keras
+
+    keras_path = Path(keras_path)
+    record = json.loads(Path(f"{keras_path}.json").read_text())
+    config = TrainingConfig.from_dict(record["config"])
+    training_data = prepare_data(config, data.load_mnist(mnist_folder))
+    if record["checksums"] != training_data.checksums or record["counts"] != training_data.counts:
+        raise ValueError(f"{keras_path.name} was trained on other data than these settings prepare here")
+    model = keras.models.load_model(keras_path, compile=False, safe_mode=True)
+    result = TrainingResult(model, record["history"], False, record["seconds"], record["epochs_done"])
+    held_out = training_data.x_val, training_data.y_val
+    empty = np.empty((0, *MODEL_SHAPE), np.uint8)
+    training_data = replace(training_data, x_train=empty, y_train=empty[:, 0, 0])
+    folder = finish_candidate(config, TrainedCandidate(training_data, result, held_out), directory, version)
+    card = registry.read_card(folder)
+    card["training"]["trained_on"] = record.get("trained_on")
+    registry.write_card(folder, card)
+    return folder
+
+
 def equip_candidate(folder: Path, held_out, directory: Path | None = None,
                     on_progress: Callable[[Event], None] | None = None) -> None:
     """Calibrate a saved candidate and give it companions (no TensorFlow); then a Saved event."""

@@ -1,11 +1,16 @@
-"""The training job: TensorFlow training with tf.distribute, progress and stop through plain callbacks.
+"""The training job: Keras training, progress and stop through plain callbacks.
 
-The data it trains on comes from digitrec.dataset (uint8 model inputs); the pipeline converts
+On TensorFlow (the app's backend) it trains with tf.distribute and a tf.data pipeline. On Keras'
+other backends (KERAS_BACKEND=torch or jax: a GPU machine without TensorFlow) the same network,
+augmentation, schedule and weight averaging train from a keras.utils.PyDataset, with the
+augmentation as the first layers of the training model; the saved network is the same either way.
+The data it trains on comes from digitrec.dataset (uint8 model inputs); the pipelines convert
 each batch to float32 as it goes, so no float copy of a whole dataset is ever made.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -145,6 +150,34 @@ def _dataset(x, y, batch_size, shuffle_seed=None, augmenter=None, arrays: list |
     return dataset.with_options(options).prefetch(PIPELINE_PARALLELISM)
 
 
+def _batches(x, y, batch_size, shuffle_seed=None):
+    """A keras.utils.PyDataset of float32 batches from uint8 arrays (any Keras backend),
+    reshuffled each epoch when `shuffle_seed` is given."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.x, self.y = np.asarray(x, np.uint8), np.asarray(y, np.int64)
+            self.rng = np.random.default_rng(shuffle_seed)
+            self.order = np.arange(len(self.y))
+            self.on_epoch_end()
+
+        def __len__(self):
+            return int(np.ceil(len(self.y) / batch_size))
+
+        def __getitem__(self, index):
+            chosen = self.order[index * batch_size : (index + 1) * batch_size]
+            images = self.x[chosen].astype(np.float32)[..., None] / 255.0
+            return images, np.eye(10, dtype=np.float32)[self.y[chosen]]
+
+        def on_epoch_end(self):
+            if shuffle_seed is not None:
+                self.rng.shuffle(self.order)
+
+    return Batches()
+
+
 def make_progress_callback(on_progress, stop_event, epochs, batches,
                            interval: float = PROGRESS_INTERVAL_S):
     """A Keras callback that reports BatchProgress/EpochEnd through a function and stops on an Event.
@@ -217,16 +250,24 @@ def train(config: TrainingConfig, training_data: TrainingData,
     from digitrec.model import build_augmenter, build_model
 
     keras.utils.set_random_seed(config.seed)
-    strategy = get_strategy()
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    strategy = get_strategy() if on_tensorflow else None
     augmenter = build_augmenter(config.seed) if config.augment else None
     train_arrays, val_arrays = [], []
-    train_set = _dataset(training_data.x_train, training_data.y_train, config.batch_size,
-                         shuffle_seed=config.seed, augmenter=augmenter, arrays=train_arrays)
-    # Validation in training-sized batches: 512 at a time quadrupled the activations' memory.
-    val_set = _dataset(training_data.x_val, training_data.y_val, config.batch_size, arrays=val_arrays)
+    if on_tensorflow:
+        train_set = _dataset(training_data.x_train, training_data.y_train, config.batch_size,
+                             shuffle_seed=config.seed, augmenter=augmenter, arrays=train_arrays)
+        # Validation in training-sized batches: 512 at a time quadrupled the activations' memory.
+        val_set = _dataset(training_data.x_val, training_data.y_val, config.batch_size, arrays=val_arrays)
+    else:
+        train_set = _batches(training_data.x_train, training_data.y_train, config.batch_size, config.seed)
+        val_set = _batches(training_data.x_val, training_data.y_val, config.batch_size)
     batches = int(np.ceil(len(training_data.y_train) / config.batch_size))
-    with strategy.scope():
+    with strategy.scope() if on_tensorflow else contextlib.nullcontext():
         model = build_model(config)
+        # Off TensorFlow the augmentation runs as the training model's first layers, on its device.
+        fitted = (keras.Sequential([keras.Input(model.inputs[0].shape[1:]), augmenter, model])
+                  if augmenter is not None and not on_tensorflow else model)
         schedule = keras.optimizers.schedules.CosineDecay(
             config.learning_rate * 0.1, decay_steps=max(1, config.epochs * batches - batches // 2),
             warmup_target=config.learning_rate, warmup_steps=batches // 2, alpha=0.01)
@@ -235,17 +276,17 @@ def train(config: TrainingConfig, training_data: TrainingData,
         momentum = float(np.clip(1 - 1 / (EMA_SHARE * config.epochs * batches), 0.0, EMA_MOMENTUM))
         optimizer = keras.optimizers.Adam(schedule, use_ema=config.weight_average,
                                           ema_momentum=momentum)
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
-                      metrics=["accuracy"])
-    multi_worker = bool(os.environ.get("TF_CONFIG"))
+        fitted.compile(optimizer=optimizer,
+                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                       metrics=["accuracy"])
+    multi_worker = on_tensorflow and bool(os.environ.get("TF_CONFIG"))
     if multi_worker:
         _prepare_multi_worker_fit(model, strategy)
     callback = make_progress_callback(on_progress, stop_event, config.epochs, batches)
     started = time.monotonic()
     try:
-        history = model.fit(train_set, validation_data=val_set, epochs=config.epochs,
-                            callbacks=[callback], verbose=verbose)
+        history = fitted.fit(train_set, validation_data=val_set, epochs=config.epochs,
+                             callbacks=[callback], verbose=verbose)
     finally:
         train_arrays.clear()  # TensorFlow may hold the pipelines after fit; the data it need not
         val_arrays.clear()
