@@ -130,3 +130,37 @@ def test_missing_mnist_is_one_clear_line(tiny_model, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error:")
     assert "DIGITREC_MNIST_DIR" in result.stderr
+
+
+TINY_OPTIONS = ["--architecture", "shallow", "--epochs", "1", "--mnist-fraction", "0.05", "--no-augment",
+                "--no-pendigits", "--validation-size", "300", "--batch-size", "64", "--seed", "3",
+                "--validation-seed", "1"]
+
+
+def test_prepare_fit_adopt_trains_elsewhere_and_saves_here(tmp_path, mnist_dir):
+    """The GPU route: prepare writes the arrays, fit trains on them alone (any Keras backend),
+    adopt evaluates and saves the folder here; a record that does not match the data is refused."""
+    import os
+
+    env = {**os.environ, "DIGITREC_MNIST_DIR": str(mnist_dir), "DIGITREC_CACHE_DIR": str(tmp_path / "cache")}
+    arrays, network = tmp_path / "data.npz", tmp_path / "net.keras"
+    result = run("prepare", *TINY_OPTIONS, "--out", str(arrays), env=env)
+    assert result.returncode == 0, result.stderr
+    result = run("fit", *TINY_OPTIONS, "--data", str(arrays), "--out", str(network), env=env)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "net.keras.json").read_text())
+    assert record["config"]["seed"] == 3 and record["config"]["validation_seed"] == 1
+    assert record["epochs_done"] == 1 and record["counts"] == {"mnist": 2985}
+    models = tmp_path / "models"
+    result = run("adopt", str(network), "--models-dir", str(models), "--version", "adopted", env=env)
+    assert result.returncode == 0, result.stderr
+    card = registry.read_card(models / "adopted")
+    assert card["training"]["config"] == record["config"]
+    assert card["training"]["trained_on"] == record["trained_on"]
+    assert card["metrics"]["mnist_test_accuracy"] > 0.5  # one epoch on 2,985 digits: it learned
+    assert (models / "adopted" / registry.TFLITE_FILE).is_file()
+    record["counts"] = {"mnist": 999}
+    (tmp_path / "net.keras.json").write_text(json.dumps(record))
+    result = run("adopt", str(network), "--models-dir", str(models), "--version", "wrong", env=env)
+    assert result.returncode == 2 and "other data" in result.stderr
+    assert not (models / "wrong").exists()

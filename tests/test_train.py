@@ -218,3 +218,30 @@ def test_only_the_chief_saves(monkeypatch, tf_config, chief):
 def test_new_data_settings_are_bounded(field, value):
     with pytest.raises(ValueError, match=field):
         TrainingConfig(**{field: value})
+
+
+def test_batches_off_tensorflow_are_float_inputs_reshuffled_each_epoch():
+    """The pipeline used on Keras' other backends (a GPU machine without TensorFlow): float32 inputs
+    in [0, 1] with one-hot labels, every example once per epoch, a new order each epoch."""
+    from digitrec.train import _batches
+
+    x = np.arange(10, dtype=np.uint8)[:, None, None] * np.ones((10, 28, 28), np.uint8) * 25
+    y = np.arange(10) % 10
+    batches = _batches(x, y, 4, shuffle_seed=0)
+    assert len(batches) == 3
+
+    def epoch():
+        parts = [batches[index] for index in range(len(batches))]
+        images = np.concatenate([images for images, _ in parts])
+        labels = np.concatenate([labels for _, labels in parts])
+        return images, labels
+
+    images, labels = epoch()
+    assert images.dtype == np.float32 and images.shape == (10, 28, 28, 1) and images.max() <= 1.0
+    assert np.allclose(labels.argmax(1) * 25 / 255, images[:, 0, 0, 0])  # each image keeps its label
+    first = labels.argmax(1).tolist()
+    assert sorted(first) == list(range(10))
+    batches.on_epoch_end()
+    assert sorted(epoch()[1].argmax(1).tolist()) == list(range(10)) and epoch()[1].argmax(1).tolist() != first
+    unshuffled = _batches(x, y, 4)
+    assert unshuffled[0][1].argmax(1).tolist() == [0, 1, 2, 3]
