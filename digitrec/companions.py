@@ -81,11 +81,15 @@ def stroke_set(digits, others, rng: np.random.Generator, augmented: bool = True,
     return np.stack(features).astype(np.float32), np.array(labels, np.uint8)
 
 
-def drawn_non_digits(others, rng: np.random.Generator, repeats: int = 1) -> np.ndarray:
-    """Non-digit strokes drawn on a canvas like users draw (size, place, pen), preprocessed."""
+def drawn_non_digits(others, rng: np.random.Generator, repeats: int = 1, wide: bool = False) -> np.ndarray:
+    """Non-digit strokes drawn on a canvas like users draw (size, place, pen), preprocessed;
+    `wide`: at every pen width and size visitors use (data.USER_PENS, USER_HEIGHTS), as the
+    gate's wide pen digits are, so pen width tells the gate nothing."""
+    heights, pens = (data.USER_HEIGHTS, data.USER_PENS) if wide else (data.CLASSIC_HEIGHTS, data.CLASSIC_PENS)
     canvases = []
     for _ in range(repeats):
         for _, strokes in others:
             varied = augment(strokes, rng)
-            canvases.append(data.draw_pen_digit(data.PenDigit(-1, 0, tuple(tuple(s) for s in varied)), rng))
+            canvases.append(data.draw_pen_digit(data.PenDigit(-1, 0, tuple(tuple(s) for s in varied)), rng,
+                                                heights=heights, pens=pens))
     return preprocess_many(canvases)

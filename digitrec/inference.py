@@ -33,6 +33,9 @@ UNSURE_BELOW = 0.6  # a top probability under this is "unsure"
 UNSURE_MARGIN = 0.25  # ... and so is a second guess this close to the first
 STROKES_FILE = "strokes.tflite"  # the trajectory model (10 digits + "not a digit")
 GATE_FILE = "gate.tflite"  # the not-a-digit gate on the 28x28 model input
+# The gate's head: not-a-digit from the image model's penultimate features and the gate's score.
+# It belongs to one image model (its features), so a folder never inherits it.
+GATE_HEAD_FILE = "gate_head.tflite"
 NOT_DIGIT_CLASS = 10
 
 
@@ -170,6 +173,14 @@ def _serving_candidates(directory: Path, problems: list) -> list[Path]:
     return unique
 
 
+def gate_head_input(features: np.ndarray, gate_scores: np.ndarray) -> np.ndarray:
+    """What the gate head reads: the image model's penultimate features and the gate's logit
+    (scaled to the features' range), one row per input; training builds it here too."""
+    scores = np.clip(np.asarray(gate_scores, np.float64), 1e-6, 1 - 1e-6)
+    logit = (np.log(scores) - np.log1p(-scores)) / 5
+    return np.concatenate([np.asarray(features, np.float32), logit[:, None]], axis=1).astype(np.float32)
+
+
 class Recognizer:
     """A loaded model that reads digits from images."""
 
@@ -188,6 +199,7 @@ class Recognizer:
             # Companions (a model folder may lack them: then pixels alone are read, no gate).
             self._strokes = _optional_litert(self.folder / STROKES_FILE)
             self._gate = _optional_litert(self.folder / GATE_FILE)
+            self._gate_head = _optional_litert(self.folder / GATE_HEAD_FILE) if self._gate else None
         except ModelError:
             raise
         except Exception as error:  # a truncated or garbage file fails deep inside the runtime
@@ -197,6 +209,8 @@ class Recognizer:
         self.image_temperature = calibration.image_temperature
         self.strokes_temperature = calibration.strokes_temperature
         self.gate_threshold = calibration.gate_threshold
+        if self._gate_head is not None:  # the head decides, at its own threshold
+            self.gate_threshold = calibration.gate_head_threshold
         self.strokes_threshold = calibration.strokes_threshold
 
     def with_trajectory_model(self, model_bytes: bytes) -> Recognizer:
@@ -274,12 +288,18 @@ class Recognizer:
             raise ModelError(f"{self.version} has no trajectory model")
         return _batched(self._strokes, np.asarray(trajectories, np.float32), NOT_DIGIT_CLASS + 1)
 
-    def not_digit_scores(self, model_inputs: np.ndarray) -> np.ndarray:
-        """The gate's probability that each 28x28 model input is not a digit (zeros without a gate)."""
+    def not_digit_scores(self, model_inputs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """The probability that each 28x28 model input is not a digit (zeros without a gate), to
+        compare with `gate_threshold`: the gate's, or with a gate head its (which also reads the
+        image model's `features` of the inputs; computed here when not given)."""
         inputs = np.asarray(model_inputs, np.float32).reshape(-1, MODEL_SIZE, MODEL_SIZE, 1)
         if self._gate is None:
             return np.zeros(len(inputs), np.float32)
-        return _batched(self._gate, inputs, 1)[:, 0]
+        scores = _batched(self._gate, inputs, 1)[:, 0]
+        if self._gate_head is None or len(inputs) == 0:
+            return scores
+        features = self.features(inputs) if features is None else features
+        return _batched(self._gate_head, gate_head_input(features, scores), 1)[:, 0]
 
     def predict(self, image, strokes=None) -> Prediction:
         """Read one digit from an image (array or PIL, any size and look) and, if given, its strokes.
@@ -313,7 +333,7 @@ class Recognizer:
                   else np.zeros((0, *MODEL_SHAPE), np.float32))
         image_probabilities, features = self._image(inputs)
         image_probabilities = image_probabilities.astype(np.float64)
-        gate = self.not_digit_scores(inputs)
+        gate = self.not_digit_scores(inputs, features)
         not_digit = gate > self.gate_threshold
         with_strokes = [row for row, index in enumerate(drawn) if trajectories[index] is not None]
         if with_strokes:

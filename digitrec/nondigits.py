@@ -21,7 +21,8 @@ import numpy as np
 LETTERS = "AEFHKMNRVWXaefhkmnrvwx"
 # Which fonts teach, which choose thresholds and which only test (never mixed).
 FONTS = {
-    "train": ("futural", "rowmans", "timesr", "scripts", "cursive"),
+    "train": ("futural", "rowmans", "rowmant", "timesr", "timesib", "scripts", "cursive", "gothiceng",
+              "gothicita"),
     "validation": ("futuram", "timesi"),
     "test": ("rowmand", "timesrb", "scriptc"),
 }

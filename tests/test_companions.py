@@ -9,7 +9,7 @@ import pytest
 from digitrec import Recognizer, companions, registry
 from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE
 from digitrec.data import place_strokes, render_strokes
-from digitrec.inference import Status
+from digitrec.inference import GATE_HEAD_FILE, Status
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,10 @@ def test_companions_are_written_with_cross_validated_figures(companion_model):
     card = registry.read_card(companion_model)
     assert (companion_model / STROKES_FILE).stat().st_size > 10_000
     assert (companion_model / GATE_FILE).stat().st_size > 10_000
+    assert (companion_model / GATE_HEAD_FILE).is_file()  # the image model exports its features
+    assert card["files"][GATE_HEAD_FILE] == (companion_model / GATE_HEAD_FILE).stat().st_size
+    assert 0.0 <= card["calibration"]["gate_head_threshold"] <= 1.0
+    assert card["companions"]["gate_head"]["validation_digits_flagged"] <= 0.05
     folds = card["companions"]["strokes"]["cross_validation"]
     assert [tuple(f["writers"]) for f in folds] == [(low, high - 1) for low, high in FOLDS]
     assert all(0.0 <= f["accuracy"] <= 1.0 for f in folds)
@@ -77,10 +81,31 @@ def test_calibration_is_applied_in_serving(companion_model, held_out):
     np.testing.assert_allclose(prediction.probabilities, expected / expected.sum(), rtol=1e-4, atol=1e-6)
 
 
+def test_the_gate_head_decides_when_there_is_one(companion_model, tmp_path, held_out):
+    """With a gate head its threshold decides (the gate's is for folders without one)."""
+    image, _ = canvas_of(held_out[0], 18)
+    folder = tmp_path / "head"
+    shutil.copytree(companion_model, folder)
+    card = registry.read_card(folder)
+    card["calibration"].update(gate_threshold=-1.0, gate_head_threshold=1.0)
+    registry.write_card(folder, card)
+    assert Recognizer.load(folder).predict(image).status != Status.NOT_DIGIT
+    card["calibration"].update(gate_threshold=1.0, gate_head_threshold=-1.0)
+    registry.write_card(folder, card)
+    assert Recognizer.load(folder).predict(image).status == Status.NOT_DIGIT
+    (folder / GATE_HEAD_FILE).unlink()  # without the head, the gate's own threshold
+    assert Recognizer.load(folder).predict(image).status != Status.NOT_DIGIT
+    recognizer = Recognizer.load(companion_model)
+    inputs = recognizer.predict(image).model_input[None]
+    assert recognizer.not_digit_scores(inputs) == pytest.approx(
+        recognizer.not_digit_scores(inputs, recognizer.features(inputs)))
+
+
 def test_not_digit_follows_the_cards_thresholds(companion_model, tmp_path, held_out):
     image, strokes = canvas_of(held_out[0], 18)
     flag_all = tmp_path / "flag-all"
     shutil.copytree(companion_model, flag_all)
+    (flag_all / GATE_HEAD_FILE).unlink()  # the gate decides (the head's turn is the test above)
     card = registry.read_card(flag_all)
     card["calibration"]["gate_threshold"] = -1.0
     registry.write_card(flag_all, card)
@@ -132,6 +157,8 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
     card = registry.read_card(folder)
     assert (folder / STROKES_FILE).read_bytes() == (companion_model / STROKES_FILE).read_bytes()
     assert (folder / GATE_FILE).is_file()
+    assert not (folder / GATE_HEAD_FILE).exists()  # it reads the active model's features, not these
+    assert "gate_head_threshold" not in card["calibration"]
     assert card["companions"]["strokes"]["inherited_from"] == companion_model.name
     assert card["files"][STROKES_FILE] == (folder / STROKES_FILE).stat().st_size  # the size shown
     assert card["calibration"]["strokes_temperature"] == registry.read_card(companion_model)["calibration"][
