@@ -168,6 +168,9 @@ def _write_atomically(path: Path, text: str) -> None:
     # target: readers see the old content or the new one, never a half-written file.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp makes the file readable by its owner only: keep the mode the file had (other
+        # replicas, running as other users, read the shared models folder), else rw-r--r--.
+        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         with os.fdopen(handle, "w") as file:
             file.write(text)
             file.flush()

@@ -161,3 +161,19 @@ def test_serving_key_changes_when_the_active_model_file_is_repaired(directory):
     tflite = directory / "model-b" / registry.TFLITE_FILE
     tflite.write_bytes(b"repaired, a different size")
     assert registry.serving_key(directory) != before
+
+
+def test_cards_and_pointers_stay_readable_by_other_users(tmp_path):
+    """A shared models folder is read by replicas that may run as other users: a rewritten card or
+    pointer keeps its mode, and a new one is rw-r--r-- (mkstemp alone made them owner-only)."""
+    import stat
+
+    folder = tmp_path / "m1"
+    folder.mkdir()
+    registry.write_card(folder, {"architecture": "deep"})
+    assert stat.S_IMODE((folder / registry.CARD).stat().st_mode) == 0o644
+    (folder / registry.CARD).chmod(0o664)
+    registry.write_card(folder, {"architecture": "shallow"})
+    assert stat.S_IMODE((folder / registry.CARD).stat().st_mode) == 0o664
+    registry.set_active("m1", tmp_path)
+    assert stat.S_IMODE((tmp_path / "ACTIVE").stat().st_mode) == 0o644
