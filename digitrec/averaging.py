@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec import card as model_card
 from digitrec import data, registry
-from digitrec.config import architecture_name
 from digitrec.errors import ModelError
 
 MIN_MODELS, MAX_MODELS = 2, 4
@@ -50,12 +50,12 @@ def average_models(models, name: str = "digitrec_average"):
     return averaged
 
 
-def _validation_indices(card: dict) -> set:
-    """The MNIST training indices a model held out for validation (as `dataset.prepare_data` splits)."""
+def _validation_indices(card) -> set:
+    """The MNIST training indices a model (its ModelCard) held out for validation, as
+    `dataset.prepare_data` split them."""
     from digitrec.dataset import validation_split
 
-    config = (card.get("training") or {}).get("config") or {}
-    return set(validation_split(config, data.MNIST_COUNTS["train"])[0].tolist())
+    return set(validation_split(card.training.config, data.MNIST_COUNTS["train"])[0].tolist())
 
 
 def average_folders(folders, version: str | None = None, directory: Path | None = None,
@@ -71,8 +71,8 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
 
     log = log or (lambda message: None)
     folders = [Path(folder) for folder in folders]
-    cards = [registry.read_card(folder) for folder in folders]
-    if len({card.get("preprocess_version") for card in cards}) != 1:
+    cards = [model_card.read(folder) for folder in folders]
+    if len({card.preprocess_version for card in cards}) != 1:
         raise ModelError("these models read differently preprocessed inputs; they cannot be averaged")
     models = [keras.models.load_model(folder / registry.KERAS_FILE, safe_mode=True, compile=False)
               for folder in folders]
@@ -88,8 +88,7 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
     pendigits_path = data.default_pendigits_path()
     card = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "architecture": "average of " + " + ".join(architecture_name(str(c.get("architecture")))
-                                                   for c in cards),
+        "architecture": "average of " + " + ".join(c.architecture for c in cards),
         "parameters": int(model.count_params()),
         "metrics": {
             "mnist_test_accuracy": test["accuracy"], "mnist_test_per_class": test["per_class"],
@@ -99,9 +98,9 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
                                       f"{data.CANVAS_SIZE}x{data.CANVAS_SIZE} canvas"),
         },
         "confusion_mnist_test": test["confusion"],
-        "averaged_from": [{"version": folder.name, "architecture": c.get("architecture"),
-                           "mnist_test_accuracy": (c.get("metrics") or {}).get("mnist_test_accuracy"),
-                           "training": c.get("training")} for folder, c in zip(folders, cards)],
+        "averaged_from": [{"version": folder.name, "architecture": c.architecture,
+                           "mnist_test_accuracy": c.metrics.mnist_test_accuracy,
+                           "training": c.raw.get("training")} for folder, c in zip(folders, cards)],
         "data_checksums": {"mnist": mnist.checksums, **({"pendigits": {
             pendigits_path.name: hashlib.md5(pendigits_path.read_bytes()).hexdigest()}}
             if pendigits_path.is_file() else {})},
