@@ -59,9 +59,10 @@ def _validation_indices(card) -> set:
 
 
 def average_folders(folders, version: str | None = None, directory: Path | None = None,
-                    log=print) -> Path:
+                    log=print, companions_from: Path | None = None) -> Path:
     """Average the image models of `folders` into a new model folder with its card, calibrated
-    on MNIST digits none of them trained on, with the first folder's companions."""
+    on MNIST digits none of them trained on, with the companions (and their cross-validation
+    folds) of `companions_from`, by default the first folder."""
     import keras
 
     from digitrec import companion_training
@@ -110,8 +111,11 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
     folder = registry.save_model(model, card, version, directory)
     companion_training.calibrate_image_with(folder, prepared["x_train"][held_out],
                                             prepared["y_train"][held_out])
-    if companion_training.inherit_companions(folder, folders[0]):
-        folds = companion_training.fold_models_dir(folders[0].name)
+    source = Path(companions_from) if companions_from is not None else folders[0]
+    if companion_training.inherit_companions(folder, source):
+        folds = companion_training.fold_models_dir(source.name)
+        if not folds.is_dir() and (source / "cross-validation").is_dir():
+            folds = source / "cross-validation"
         if folds.is_dir():  # the trajectory model's held-out fold, for honest benchmarks
             (folder / "cross-validation").mkdir(exist_ok=True)
             for fold in folds.glob("*.tflite"):

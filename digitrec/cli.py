@@ -102,7 +102,8 @@ def _average(args) -> int:
     from digitrec import averaging
     from digitrec import card as model_card
 
-    folder = averaging.average_folders(args.folders, version=args.version, directory=args.models_dir)
+    folder = averaging.average_folders(args.folders, version=args.version, directory=args.models_dir,
+                                       companions_from=args.companions)
     _print_metrics(model_card.read(folder).metrics)
     return 0
 
@@ -269,14 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     companions.add_argument("--epochs", type=int, default=30, help="trajectory model epochs")
     companions.add_argument("--gate-epochs", type=int, default=6)
     companions.add_argument("--seed", type=int, default=1)
-    companions.add_argument("--only", choices=["strokes", "gate", "calibration"],
-                            help="redo one part (default: all three)")
+    companions.add_argument("--only", choices=["strokes", "gate", "head", "calibration"],
+                            help="redo one part (default: all; gate: the gate and its head; head: only "
+                                 "the gate's head, for this folder's image model)")
     companions.set_defaults(handler=_companions)
 
     average = commands.add_parser(
         "average", help="serve several trained image models as one (their logits averaged)")
     average.add_argument("folders", type=Path, nargs="+",
-                         help="model folders (2-4); the first one's companions are kept")
+                         help="model folders (2-4)")
+    average.add_argument("--companions", type=Path,
+                         help="the model folder whose trajectory model and gate to keep (default: the first)")
     average.add_argument("--version", help="folder name (default: mnist-cnn-<UTC time>)")
     average.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
     average.set_defaults(handler=_average)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,8 @@ def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: i
         add_strokes_model(folder, pen, others, epochs, seed, log)
     if only in (None, "gate"):
         add_gate(folder, pen, others, gate_epochs, seed, log, mnist_limit, gate_repeats)
+    if only == "head":  # the folder's gate as it is (e.g. inherited), a head for its image model
+        add_gate_head(folder, gate_data(folder, pen, others, seed, mnist_limit, gate_repeats), seed, log)
     if only is None:
         export_image_features(folder)
         calibrate_image(folder, log)
@@ -255,29 +258,12 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     canvas-drawn digits; writers 21-30 stay a test set.
     """
     folder = Path(folder)
-    mnist, val_index, train_index = _mnist_split(folder)
-    learn = [d for d in pen if d.writer in GATE_PEN_WRITERS]
-    choose = [d for d in pen if d.writer in THRESHOLD_PEN_WRITERS]
-    # `wide`: pen digits drawn at every pen width and size visitors use (data.USER_PENS), for
-    # learning and for choosing the threshold, so thick pens are not taken for scribbles.
-    pen_drawn = as_model_input(preprocessed_pendigits(
-        learn, 4 if wide else 2, seed=11, tag="gate-1-10", wide=wide)["x"])
-    x_others = companions.drawn_non_digits(others["train"], np.random.default_rng(seed), repeats=repeats,
-                                           wide=wide)
-    x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], pen_drawn])
-    gate = train_gate(x_digits, x_others, epochs, seed, log)
+    data_for_gate = gate_data(folder, pen, others, seed, mnist_limit, repeats, wide)
+    gate = train_gate(data_for_gate.x_digits, data_for_gate.x_others, epochs, seed, log)
     (folder / GATE_FILE).write_bytes(registry.export_tflite(gate))
-    x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1),
-                                               repeats=3, wide=wide)
-    mnist_scores = predict(gate, mnist["x_train"][val_index][..., None])[:, 0]
-    digit_scores = [mnist_scores]
-    if choose:
-        pen_choose = as_model_input(preprocessed_pendigits(
-            choose, 2 if wide else 1, seed=13, tag="gate-11-20", wide=wide)["x"])
-        digit_scores.append(predict(gate, pen_choose[..., None])[:, 0])
-    val_other_scores = predict(gate, x_val_others[..., None])[:, 0]
+    digit_scores = [predict(gate, inputs[..., None])[:, 0] for inputs in data_for_gate.digit_inputs]
+    val_other_scores = predict(gate, data_for_gate.x_val_others[..., None])[:, 0]
     threshold = max(float(np.quantile(scores, 1 - DIGIT_FLAG_BUDGET)) for scores in digit_scores)
-    digit_inputs = [mnist["x_train"][val_index]] + ([pen_choose] if choose else [])
     log(f"gate threshold {threshold:.3g}: validation non-digits flagged "
         f"{(val_other_scores > threshold).mean():.2%}")
     _update_card(folder, {"gate_threshold": threshold}, {
@@ -290,10 +276,42 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
                                       "the canvas)" if wide else "at pen widths 8-30 px, 30-85%"),
                  "validation_non_digits_flagged": float((val_other_scores > threshold).mean()),
                  "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold))}})
-    add_gate_head(folder, x_digits, x_others, digit_inputs, x_val_others, seed, log)
+    add_gate_head(folder, data_for_gate, seed, log)
 
 
-def add_gate_head(folder: Path, x_digits, x_others, digit_inputs, x_val_others, seed: int, log) -> None:
+@dataclass
+class GateData:
+    """What the gate and its head learn from and are checked on (model inputs, float32)."""
+
+    x_digits: np.ndarray  # MNIST training digits (the image model's validation part left out), writers 1-10
+    x_others: np.ndarray  # non-digits of the training fonts and doodles
+    digit_inputs: list  # validation digits, one array per set: MNIST validation, writers 11-20
+    x_val_others: np.ndarray  # non-digits of the validation fonts and doodles
+
+
+def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: int = 12,
+              wide: bool = True) -> GateData:
+    """The gate's data for a model folder (its MNIST validation split stays out of training)."""
+    mnist, val_index, train_index = _mnist_split(Path(folder))
+    learn = [d for d in pen if d.writer in GATE_PEN_WRITERS]
+    choose = [d for d in pen if d.writer in THRESHOLD_PEN_WRITERS]
+    # `wide`: digits and non-digits drawn at every pen width and size visitors use
+    # (data.USER_PENS), so thick pens are not taken for scribbles nor pen width for a sign.
+    pen_drawn = as_model_input(preprocessed_pendigits(
+        learn, 4 if wide else 2, seed=11, tag="gate-1-10", wide=wide)["x"])
+    x_others = companions.drawn_non_digits(others["train"], np.random.default_rng(seed), repeats=repeats,
+                                           wide=wide)
+    x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], pen_drawn])
+    x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1),
+                                               repeats=3, wide=wide)
+    digit_inputs = [mnist["x_train"][val_index]]
+    if choose:
+        digit_inputs.append(as_model_input(preprocessed_pendigits(
+            choose, 2 if wide else 1, seed=13, tag="gate-11-20", wide=wide)["x"]))
+    return GateData(x_digits, x_others, digit_inputs, x_val_others)
+
+
+def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None:
     """Train the gate's head on what the folder's image model makes of the gate's training data
     (its penultimate features) and the gate's score; its threshold flags at most HEAD_FLAG_BUDGET
     of each set of validation digits. The image model's features know digits far better than
@@ -314,6 +332,7 @@ def add_gate_head(folder: Path, x_digits, x_others, digit_inputs, x_val_others, 
         return gate_head_input(reader.features(inputs), reader.not_digit_scores(inputs))
 
     keras.utils.set_random_seed(seed)
+    x_digits, x_others = data_for_gate.x_digits, data_for_gate.x_others
     x = np.concatenate([head_input(x_digits), head_input(x_others)])
     y = np.concatenate([np.zeros(len(x_digits)), np.ones(len(x_others))]).astype(np.float32)
     weight = np.where(y == 1, len(x_digits) / max(len(x_others), 1), 1.0).astype(np.float32)
@@ -322,8 +341,8 @@ def add_gate_head(folder: Path, x_digits, x_others, digit_inputs, x_val_others, 
                              keras.layers.Dense(1, activation="sigmoid", name="not_digit")], name="gate_head")
     head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     head.fit(x, y, sample_weight=weight, batch_size=256, epochs=HEAD_EPOCHS, shuffle=True, verbose=0)
-    digit_scores = [predict(head, head_input(inputs))[:, 0] for inputs in digit_inputs]
-    other_scores = predict(head, head_input(x_val_others))[:, 0]
+    digit_scores = [predict(head, head_input(inputs))[:, 0] for inputs in data_for_gate.digit_inputs]
+    other_scores = predict(head, head_input(data_for_gate.x_val_others))[:, 0]
     threshold = max(float(np.quantile(scores, 1 - HEAD_FLAG_BUDGET)) for scores in digit_scores)
     (folder / GATE_HEAD_FILE).write_bytes(registry.export_tflite(head, features=False))
     flagged = float((other_scores > threshold).mean())
