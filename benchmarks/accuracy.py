@@ -1,6 +1,9 @@
 """Accuracy of a model folder as served (preprocess -> LiteRT), on data it never trained on.
 
-    python -m benchmarks.accuracy [MODEL_FOLDER] [--quick]
+    python -m benchmarks.accuracy [MODEL_FOLDER] [--quick] [--record]
+
+--record also writes the report into the model folder's card (`benchmark`: the command, when,
+the library versions and every line printed), so the card carries its measured figures.
 
 Prints:
 - MNIST test: accuracy, expected calibration error (ECE) before and after the card's
@@ -19,8 +22,13 @@ Prints:
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import platform
 import sys
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image
@@ -203,6 +211,34 @@ def numbers_read(recognizer, held_out, count=200, seed=0):
     return right / count
 
 
+class _Tee(io.StringIO):
+    """Prints as usual and keeps what was printed."""
+
+    def write(self, text):
+        sys.__stdout__.write(text)
+        return super().write(text)
+
+
+def record(folder, report: str) -> None:
+    """Write the printed report into the model folder's card (`benchmark`)."""
+    from digitrec import registry
+    from digitrec.evaluate import library_versions
+
+    card = registry.read_card(folder)
+    card["benchmark"] = {"command": "python -m benchmarks.accuracy",
+                         "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+                         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                         "versions": library_versions(),
+                         "report": [line for line in report.splitlines() if line.strip()]}
+    registry.write_card(folder, card)
+
+
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(arguments[0] if arguments else None, quick="--quick" in sys.argv)
+    folder = arguments[0] if arguments else None
+    if "--record" in sys.argv and "--quick" not in sys.argv:
+        with contextlib.redirect_stdout(_Tee()) as printed:
+            main(folder)
+        record(Recognizer.load(folder).folder, printed.getvalue())
+    else:
+        main(folder, quick="--quick" in sys.argv)

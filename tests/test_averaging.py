@@ -76,3 +76,27 @@ def test_models_with_different_preprocessing_are_not_averaged(tiny_model, tmp_pa
     registry.write_card(other, card)
     with pytest.raises(ModelError, match="preprocessed"):
         averaging.average_folders([tiny_model, other], directory=tmp_path / "out", log=None)
+
+
+def test_companions_come_from_the_folder_named(companion_model, tiny_model, tmp_path):
+    """`average A B --companions C`: the trajectory model and gate (and their held-out fold
+    models) of C, not of A, which may have none; never C's gate head (it reads C's features)."""
+    from digitrec.companion_training import GATE_FILE, STROKES_FILE
+    from digitrec.inference import GATE_HEAD_FILE
+
+    source = tmp_path / "source"
+    shutil.copytree(companion_model, source)
+    (source / "cross-validation").mkdir(exist_ok=True)
+    (source / "cross-validation" / "fold-21-30.tflite").write_bytes(b"fold")
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny_model, twin)
+    plain = averaging.average_folders([tiny_model, twin], version="plain", directory=tmp_path / "out",
+                                      log=None)
+    assert not (plain / STROKES_FILE).exists()  # the first folder has no companions
+    folder = averaging.average_folders([tiny_model, twin], version="equipped", directory=tmp_path / "out",
+                                       log=None, companions_from=source)
+    assert (folder / STROKES_FILE).read_bytes() == (source / STROKES_FILE).read_bytes()
+    assert (folder / GATE_FILE).read_bytes() == (source / GATE_FILE).read_bytes()
+    assert (folder / "cross-validation" / "fold-21-30.tflite").read_bytes() == b"fold"
+    assert not (folder / GATE_HEAD_FILE).exists()
+    assert registry.read_card(folder)["companions"]["strokes"]["inherited_from"] == "source"
