@@ -50,6 +50,7 @@ ARTIFACTS = REPO / "artifacts" / "browser"
 # leaves the tracked file alone; the same picture always goes to artifacts/browser/.
 DOCS_SCREENSHOT = (REPO / "docs" / "screenshot-draw.png" if os.environ.get("DIGITREC_UPDATE_DOCS") == "1"
                    else REPO / "artifacts" / "browser" / "screenshot-draw.png")
+DOCS_PHONE_SCREENSHOT = DOCS_SCREENSHOT.with_name("screenshot-phone.png")  # the phone's, likewise
 DOCS_LABEL = 2  # the digit the README's screenshot shows, when the model reads it right
 MODELS_SOURCE_VARIABLE = "DIGITREC_TEST_MODELS_SOURCE"
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -860,6 +861,8 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
         f"the answer is not on the screen with the canvas: {prediction.bounding_box()}"
     assert page.evaluate("window.scrollY") == 0
     no_tracebacks(page)
+    DOCS_PHONE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_PHONE_SCREENSHOT))  # the README's phone picture: canvas and answer
 
     page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="Number", exact=True).tap()
     deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
