@@ -245,3 +245,34 @@ def test_batches_off_tensorflow_are_float_inputs_reshuffled_each_epoch():
     assert sorted(epoch()[1].argmax(1).tolist()) == list(range(10)) and epoch()[1].argmax(1).tolist() != first
     unshuffled = _batches(x, y, 4)
     assert unshuffled[0][1].argmax(1).tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("average", [True, False])
+def test_weight_average_saves_the_averaged_weights(mnist, monkeypatch, average):
+    """With weight_average the saved model holds the moving average of the weights, not the last
+    step's (and without it, the last step's)."""
+    import digitrec.train as training
+
+    config = TrainingConfig(**{**TINY, "weight_average": average})
+    last_step = {}
+    make = training.make_progress_callback
+
+    def recording(*args, **kwargs):
+        callback = make(*args, **kwargs)
+        original = callback.on_train_batch_end
+
+        def on_train_batch_end(batch, logs=None):
+            original(batch, logs)
+            last_step["weights"] = [np.array(w) for w in callback.model.get_weights()]
+
+        callback.on_train_batch_end = on_train_batch_end
+        return callback
+
+    monkeypatch.setattr(training, "make_progress_callback", recording)
+    result = train(config, prepare_data(config, mnist))
+    saved = result.model.get_weights()
+    kernel = next(i for i, w in enumerate(saved) if w.ndim == 4)  # the first convolution's kernel
+    if average:
+        assert not np.allclose(saved[kernel], last_step["weights"][kernel])
+    else:
+        assert np.allclose(saved[kernel], last_step["weights"][kernel])
