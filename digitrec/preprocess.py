@@ -173,9 +173,10 @@ def _scale_to_unit(array: np.ndarray) -> np.ndarray:
         if array.dtype.itemsize == 1 or high <= 255:
             return array.astype(np.float32) / 255.0
         return array.astype(np.float32) / (65535.0 if high <= 65535 else float(high))
-    array = array.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, refused below
+        array = array.astype(np.float32)
     if not np.isfinite(array).all():
-        raise ValueError("image contains NaN or infinite values")
+        raise ValueError("image contains NaN, infinite or out-of-range values")
     low, high = float(array.min()), float(array.max())
     if low < 0:
         raise ValueError("pixel values must not be negative")
