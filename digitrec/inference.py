@@ -209,6 +209,8 @@ class Recognizer:
         self.image_temperature = calibration.image_temperature
         self.strokes_temperature = calibration.strokes_temperature
         self.gate_threshold = calibration.gate_threshold
+        if self._gate_head is not None and not self.exports_features:
+            self._gate_head = None  # it reads features this model file does not give (the Keras fallback)
         if self._gate_head is not None:  # the head decides, at its own threshold
             self.gate_threshold = calibration.gate_head_threshold
         self.strokes_threshold = calibration.strokes_threshold

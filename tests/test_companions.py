@@ -166,3 +166,16 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
     assert 0.05 <= card["calibration"]["image_temperature"] <= 20  # fitted on its own validation digits
     candidate = Recognizer.load(folder)
     assert candidate.reads_strokes and candidate.features(np.zeros((1, 28, 28), np.float32)) is not None
+
+
+def test_without_features_the_gate_decides_alone(companion_model, held_out):
+    """The Keras fallback answers no features: the head cannot read, so the gate and its own
+    threshold decide (not the head's threshold applied to the gate's scores)."""
+    keras_reader = Recognizer.load(companion_model, backend="keras")
+    calibration = registry.read_card(companion_model)["calibration"]
+    assert keras_reader.gate_threshold == calibration["gate_threshold"]
+    assert Recognizer.load(companion_model).gate_threshold == calibration["gate_head_threshold"]
+    image, _ = canvas_of(held_out[0], 18)
+    prediction = keras_reader.predict(image)
+    assert prediction.gate_score == pytest.approx(
+        float(keras_reader.not_digit_scores(prediction.model_input[None])[0]))
