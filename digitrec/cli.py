@@ -37,8 +37,9 @@ def _prepare(args) -> int:
     from digitrec import data
     from digitrec.dataset import prepare_data, save_training_arrays
 
-    training_data = prepare_data(config_from_args(args), data.load_mnist(args.mnist_dir))
-    save_training_arrays(training_data, args.out)
+    config = config_from_args(args)
+    training_data = prepare_data(config, data.load_mnist(args.mnist_dir))
+    save_training_arrays(training_data, config, args.out)
     print(f"wrote {args.out}: {len(training_data.y_train)} training and {len(training_data.y_val)} "
           f"validation inputs {training_data.counts}")
     return 0
@@ -55,7 +56,7 @@ def _fit(args) -> int:
     from digitrec.train import train
 
     config = config_from_args(args)
-    training_data = load_training_arrays(args.data)
+    training_data = load_training_arrays(args.data, config)
     result = train(config, training_data, verbose=2)
     result.model.save(args.out)
     device = keras.backend.backend()

@@ -229,19 +229,34 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
     )
 
 
-def save_training_arrays(training_data: TrainingData, path: Path) -> None:
-    """Write the training and validation arrays (compressed) with their counts and checksums, for
-    `python -m digitrec fit` on another machine; the test set stays here (evaluation is here)."""
+def data_settings(config: TrainingConfig) -> dict:
+    """The settings `prepare_data` reads (the rest only change how a network trains on the data)."""
+    return {"mnist_fraction": config.mnist_fraction, "pendigits": config.pendigits,
+            "pen_renderings": config.pen_renderings, "wide_pens": config.wide_pens,
+            "small_images": config.small_images, "user_samples": config.user_samples,
+            "validation_size": config.validation_size, "split_seed": config.split_seed}
+
+
+def save_training_arrays(training_data: TrainingData, config: TrainingConfig, path: Path) -> None:
+    """Write the training and validation arrays (compressed) with the settings that made them,
+    their counts and checksums, for `python -m digitrec fit` on another machine; the test set
+    stays here (evaluation is here)."""
     np.savez_compressed(path, x_train=training_data.x_train, y_train=training_data.y_train,
                         x_val=training_data.x_val, y_val=training_data.y_val,
-                        about=json.dumps({"counts": training_data.counts,
+                        about=json.dumps({"counts": training_data.counts, "settings": data_settings(config),
                                           "checksums": training_data.checksums}))
 
 
-def load_training_arrays(path: Path) -> TrainingData:
-    """The arrays `save_training_arrays` wrote, as TrainingData with an empty test set."""
+def load_training_arrays(path: Path, config: TrainingConfig) -> TrainingData:
+    """The arrays `save_training_arrays` wrote, as TrainingData with an empty test set; ValueError
+    when `config` would prepare other data than these (fit's record would then claim it)."""
     with np.load(path) as stored:
         about = json.loads(str(stored["about"]))
+        if about.get("settings") != data_settings(config):
+            differ = sorted(name for name, value in data_settings(config).items()
+                            if (about.get("settings") or {}).get(name) != value)
+            raise ValueError(f"{Path(path).name} was prepared with other data settings "
+                             f"({', '.join(differ)}): give fit the options prepare had")
         empty = np.empty((0, *MODEL_SHAPE), np.uint8)
         return TrainingData(stored["x_train"], stored["y_train"], stored["x_val"], stored["y_val"],
                             empty, empty[:, 0, 0], about["checksums"], about["counts"])

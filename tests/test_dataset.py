@@ -118,10 +118,22 @@ def test_a_validation_seed_keeps_one_split_across_seeds():
 
 def test_training_arrays_round_trip(tmp_path, mnist):
     """prepare writes what fit reads on another machine: the same arrays, counts and checksums."""
-    prepared = prepare_data(TrainingConfig(**TINY), mnist)
+    config = TrainingConfig(**TINY)
+    prepared = prepare_data(config, mnist)
     path = tmp_path / "data.npz"
-    dataset.save_training_arrays(prepared, path)
-    loaded = dataset.load_training_arrays(path)
+    dataset.save_training_arrays(prepared, config, path)
+    loaded = dataset.load_training_arrays(path, TrainingConfig(**{**TINY, "epochs": 3, "seed": 1}))
     assert (loaded.x_train == prepared.x_train).all() and (loaded.y_val == prepared.y_val).all()
     assert loaded.counts == prepared.counts and loaded.checksums == prepared.checksums
     assert len(loaded.y_test) == 0
+
+
+def test_fit_refuses_arrays_prepared_with_other_data_settings(tmp_path, mnist):
+    """A validation seed or a share of MNIST that differs from prepare's would make fit's record
+    claim data the network never saw (adopt compares only counts and checksums)."""
+    config = TrainingConfig(**TINY)
+    path = tmp_path / "data.npz"
+    dataset.save_training_arrays(prepare_data(config, mnist), config, path)
+    for other in ({"validation_seed": 7}, {"mnist_fraction": 0.1}, {"seed": 2}):
+        with pytest.raises(ValueError, match="other data settings"):
+            dataset.load_training_arrays(path, TrainingConfig(**{**TINY, **other}))
