@@ -50,14 +50,6 @@ def average_models(models, name: str = "digitrec_average"):
     return averaged
 
 
-def _validation_indices(card) -> set:
-    """The MNIST training indices a model (its ModelCard) held out for validation, as
-    `dataset.prepare_data` split them."""
-    from digitrec.dataset import validation_split
-
-    return set(validation_split(card.training.config, data.MNIST_COUNTS["train"])[0].tolist())
-
-
 def average_folders(folders, version: str | None = None, directory: Path | None = None,
                     log=print, companions_from: Path | None = None) -> Path:
     """Average the image models of `folders` into a new model folder with its card, calibrated
@@ -66,7 +58,7 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
     import keras
 
     from digitrec import companion_training
-    from digitrec.dataset import held_out_pendigits, preprocessed_mnist
+    from digitrec.dataset import held_out_indices, held_out_pendigits, preprocessed_mnist
     from digitrec.evaluate import accuracy_report, keras_probabilities, library_versions
     from digitrec.preprocess import PREPROCESS_VERSION
 
@@ -85,7 +77,7 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
     canvas = accuracy_report(pen["y"], keras_probabilities(model, pen["x"]))
     log(f"MNIST test {test['accuracy']:.2%}; held-out pen writers on a canvas {canvas['accuracy']:.2%}")
     # Calibrated on MNIST training digits that every averaged model held out.
-    held_out = sorted(set.intersection(*(_validation_indices(card) for card in cards)))
+    held_out = held_out_indices({"averaged_from": [card.raw for card in cards]}, data.MNIST_COUNTS["train"])
     pendigits_path = data.default_pendigits_path()
     card = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -29,6 +29,7 @@ from digitrec import card as model_card
 from digitrec.dataset import (
     as_model_input,
     cache_dir,
+    held_out_indices,
     preprocessed_mnist,
     preprocessed_pendigits,
     preprocessed_small_bitmaps,
@@ -213,10 +214,15 @@ def _update_card(folder: Path, calibration: dict, parts: dict, **extra) -> dict:
 
 
 def _mnist_split(folder: Path):
-    """Preprocessed MNIST as float inputs, and the model's own validation indices (never trained on)."""
+    """Preprocessed MNIST as float inputs, the indices no network of the folder trained on (for an
+    average, those all its networks held out) and the others."""
     mnist = {key: as_model_input(value) if key.startswith("x") else value
              for key, value in preprocessed_mnist(data.load_mnist()).items()}
-    validation, rest = validation_split(model_card.read(folder).training.config, len(mnist["y_train"]))
+    count, card = len(mnist["y_train"]), model_card.read(folder).raw
+    validation = held_out_indices(card, count)
+    # The (first) network's training digits, in its split's order (what the gate learns from).
+    first = (card.get("averaged_from") or [card])[0]
+    rest = validation_split((first.get("training") or {}).get("config") or {}, count)[1]
     return mnist, validation, rest
 
 

@@ -183,6 +183,16 @@ def validation_split(config: TrainingConfig | dict, count: int) -> tuple[np.ndar
     return order[:size], order[size:]
 
 
+def held_out_indices(card: dict, count: int) -> np.ndarray:
+    """The MNIST training indices (sorted) that no network of a model folder trained on, from its
+    card (a dict): its own validation split, or for an average of networks (`averaged_from`) the
+    digits every one of them held out."""
+    parts = card.get("averaged_from") or [card]
+    held = [set(validation_split((part.get("training") or {}).get("config") or {}, count)[0].tolist())
+            for part in parts]
+    return np.array(sorted(set.intersection(*held)), dtype=np.int64)
+
+
 def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
                  samples: tuple | None = None) -> TrainingData:
     """Assemble preprocessed training, validation and test arrays for a config."""

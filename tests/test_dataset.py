@@ -137,3 +137,17 @@ def test_fit_refuses_arrays_prepared_with_other_data_settings(tmp_path, mnist):
     for other in ({"validation_seed": 7}, {"mnist_fraction": 0.1}, {"seed": 2}):
         with pytest.raises(ValueError, match="other data settings"):
             dataset.load_training_arrays(path, TrainingConfig(**{**TINY, **other}))
+
+
+def test_held_out_digits_of_an_average_are_those_every_network_held_out():
+    """Calibration and the gate's thresholds of an averaged folder use digits none of its networks
+    trained on: with two validation splits that is their intersection, not the first split
+    (an averaged card has no training config of its own)."""
+    one = {"training": {"config": {"seed": 1, "validation_size": 5000}}}
+    other = {"training": {"config": {"seed": 2, "validation_size": 5000}}}
+    split = lambda seed: set(dataset.validation_split({"seed": seed}, 60_000)[0].tolist())  # noqa: E731
+    assert set(dataset.held_out_indices(one, 60_000)) == split(1)
+    both = dataset.held_out_indices({"averaged_from": [one, other]}, 60_000)
+    assert set(both) == split(1) & split(2) and 0 < len(both) < 1000
+    shared = {"training": {"config": {"seed": 2, "validation_seed": 1, "validation_size": 5000}}}
+    assert set(dataset.held_out_indices({"averaged_from": [one, shared]}, 60_000)) == split(1)
