@@ -37,7 +37,8 @@ DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lif
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
 ANSWERED = "draw_answered"  # session state: the Answered drawing the details show
 FLAG_LABELS = {DigitFlag.UNSURE: "unsure", DigitFlag.MAYBE_TWO: "two digits?",
-               DigitFlag.MAYBE_JOINED: "one digit with the next?"}
+               DigitFlag.MAYBE_JOINED: "one digit with the next?",
+               DigitFlag.READ_WHOLE: "read from the whole number"}
 
 st.title("Draw a digit", icon=":material/draw:")
 

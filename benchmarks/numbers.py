@@ -17,7 +17,10 @@ the share of pairs whose ink columns meet and whose ink touches, how many misrea
 numbers the reading flags, and milliseconds per number
 (wall clock, and the process's CPU time, which a busy machine inflates less). Every number is
 read cold: in the app a new stroke re-reads only the stroke groups that hold it.
-Tune `digitrec.segment` on other writers (--writers 1-20) and another seed, never on 21-30.
+From pixels a model folder with a line model (`digitrec.lines`) has the cut-out reading checked by
+it; the share of numbers it changed, and how many of those it got right, are printed.
+Tune `digitrec.segment` on other writers (--writers 1-20, the line model's margin on 18-20,
+which it never trained on) and another seed, never on 21-30.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 
 from digitrec import Recognizer, data
 from digitrec.companion_training import fold_models_dir
-from digitrec.segment import read_number
+from digitrec.segment import DigitFlag, read_number
 
 WIDTH, HEIGHT = data.NUMBER_CANVAS  # the Draw page's Number canvas
 LENGTHS = (2, 3, 4, 5, 6)
@@ -140,6 +143,7 @@ def main():
     times = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
     cpu = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
     misread = {"strokes": [], "pixels": []}
+    whole = []  # from pixels, numbers the line model changed: read right?
     flagged = {"strokes": {True: [], False: []}, "pixels": {True: [], False: []}}
     pairs_meeting = pairs_touching = pairs = 0
     for length in LENGTHS:
@@ -166,6 +170,8 @@ def main():
                 elapsed = (time.perf_counter() - started) * 1000
                 cpu[path][length].append((time.process_time() - started_cpu) * 1000)
                 right = text == truth
+                if any(DigitFlag.READ_WHOLE in flags for flags in reading.flags):
+                    whole.append(right)
                 results[path][length].append(right)
                 results[path][kind].append(right)
                 flagged[path][right].append(reading.unsure)
@@ -190,6 +196,10 @@ def main():
         print(f"  flagged on the page (a digit unsure, maybe two digits or one with the next): "
               f"{np.mean(flagged[path][False] or [0]):.0%} of misread numbers, "
               f"{np.mean(flagged[path][True] or [0]):.0%} of numbers read right")
+        if path == "pixels":
+            print(f"  line model: {'yes' if recognizer.reads_lines else 'none'}; it changed the cut-out "
+                  f"reading of {len(whole) / len(everything):.1%} of numbers, {np.mean(whole or [0]):.0%} "
+                  f"of those now right")
         if args.show:
             print(f"  misread (first {args.show}): " + ", ".join(misread[path][: args.show]))
 

@@ -271,9 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     companions.add_argument("--epochs", type=int, default=30, help="trajectory model epochs")
     companions.add_argument("--gate-epochs", type=int, default=6)
     companions.add_argument("--seed", type=int, default=1)
-    companions.add_argument("--only", choices=["strokes", "gate", "head", "calibration"],
+    companions.add_argument("--only", choices=["strokes", "gate", "head", "line", "calibration"],
                             help="redo one part (default: all; gate: the gate and its head; head: only "
-                                 "the gate's head, for this folder's image model)")
+                                 "the gate's head, for this folder's image model; line: the line model "
+                                 "that reads a number as a whole)")
     companions.set_defaults(handler=_companions)
 
     average = commands.add_parser(

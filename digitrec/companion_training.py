@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import calibrate, companions, data, nondigits, registry
+from digitrec import calibrate, companions, data, line_training, nondigits, registry
 from digitrec import card as model_card
 from digitrec.dataset import (
     as_model_input,
@@ -35,6 +35,7 @@ from digitrec.dataset import (
     preprocessed_small_bitmaps,
     validation_split,
 )
+from digitrec.lines import LINE_FILE
 from digitrec.preprocess import MODEL_SHAPE
 from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
 
@@ -181,7 +182,9 @@ def train_gate(x_digits, x_others, epochs: int, seed: int, log=print):
 
 def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: int = 1, log=print,
                    pen_step: int = 1, doodle_counts=(600, 120, 240), mnist_limit: int | None = None,
-                   gate_repeats: int = 12, only: str | None = None) -> dict:
+                   gate_repeats: int = 12, only: str | None = None,
+                   line_examples: int = line_training.EXAMPLES,
+                   line_epochs: int = line_training.EPOCHS) -> dict:
     """Train, calibrate and write the companion models into a model folder; return the new card.
 
     `pen_step`, `mnist_limit` and small `doodle_counts` make a quick run for tests.
@@ -198,6 +201,8 @@ def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: i
         add_gate(folder, pen, others, gate_epochs, seed, log, mnist_limit, gate_repeats)
     if only == "head":  # the folder's gate as it is (e.g. inherited), a head for its image model
         add_gate_head(folder, gate_data(folder, pen, others, seed, mnist_limit, gate_repeats), seed, log)
+    if only in (None, "line"):
+        line_training.add_line_model(folder, line_examples, line_epochs, seed, log, pen_step)
     if only is None:
         export_image_features(folder)
         calibrate_image(folder, log)
@@ -422,7 +427,7 @@ def inherit_companions(folder: Path, source: Path) -> bool:
     candidate's gate decides alone). Returns False when the source has none.
     """
     folder, source = Path(folder), Path(source)
-    files = [name for name in (STROKES_FILE, GATE_FILE) if (source / name).is_file()]
+    files = [name for name in (STROKES_FILE, GATE_FILE, LINE_FILE) if (source / name).is_file()]
     if not files:
         return False
     for name in files:

@@ -22,6 +22,8 @@ import numpy as np
 from digitrec import calibrate, registry
 from digitrec import card as model_card
 from digitrec.errors import ModelError
+from digitrec.lines import CLASSES as LINE_CLASSES
+from digitrec.lines import FRAMES, LINE_FILE, LINE_HEIGHT, LINE_WIDTH
 from digitrec.preprocess import MODEL_SHAPE, MODEL_SIZE, Preprocessed, preprocess
 from digitrec.strokes import checked, render_for_model, trajectory_features
 
@@ -200,6 +202,7 @@ class Recognizer:
             self._strokes = _optional_litert(self.folder / STROKES_FILE)
             self._gate = _optional_litert(self.folder / GATE_FILE)
             self._gate_head = _optional_litert(self.folder / GATE_HEAD_FILE) if self._gate else None
+            self._line = _optional_litert(self.folder / LINE_FILE)
         except ModelError:
             raise
         except Exception as error:  # a truncated or garbage file fails deep inside the runtime
@@ -220,6 +223,19 @@ class Recognizer:
         clone = copy.copy(self)
         clone._strokes = _LiteRTBackend(model_bytes)
         return clone
+
+    @property
+    def reads_lines(self) -> bool:
+        """Whether this model folder has a line model (a number read as a whole, `digitrec.lines`)."""
+        return self._line is not None
+
+    def line_probabilities(self, lines: np.ndarray) -> np.ndarray:
+        """The line model's (N, FRAMES, 11) probabilities (digits, blank) for (N, LINE_HEIGHT,
+        LINE_WIDTH) inputs from `lines.line_input`."""
+        if self._line is None:
+            raise ModelError(f"{self.version} has no line model")
+        inputs = np.asarray(lines, np.float32).reshape(-1, LINE_HEIGHT, LINE_WIDTH, 1)
+        return _batched(self._line, inputs, FRAMES * LINE_CLASSES).reshape(-1, FRAMES, LINE_CLASSES)
 
     @property
     def reads_strokes(self) -> bool:

@@ -22,8 +22,14 @@ programme over the candidates, summing log-probabilities plus small geometric te
   (`preprocess.ink_map`) is made once; each candidate's cut-out of it goes straight to the
   second stage, `preprocess.normalise_ink`.
 
+Where digits overlap, no cut separates their ink and the cut-out pieces read confidently as other
+digits. So from pixels, a model folder with a line model (`digitrec.lines`: a number read as a
+whole, as handwriting recognisers read words) checks the reading: when its own reading explains
+the ink better by LINE_MARGIN, its digits win (flagged READ_WHOLE on the page).
+
 Each digit of the reading carries flags (`DigitFlag`): read with low confidence, may be two
-digits (the best split of it scores close), may be one digit with its right neighbour.
+digits (the best split of it scores close), may be one digit with its right neighbour, read
+from the whole number.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from digitrec import lines
 from digitrec.inference import Status, prediction_from
 from digitrec.preprocess import (
     DOT_LENGTH,
@@ -108,6 +115,10 @@ NECK_CROSSING = 0.8  # paths crossing at most this many strokes
 # The pieces of one digit overlap or nearly meet from left to right (a 5's cap, a 4's two strokes):
 # a candidate whose pieces leave empty columns wider than this many digit heights is no digit.
 MAX_GAP = 0.1
+# From pixels, the line model's reading (a number read as a whole: `digitrec.lines`) replaces the
+# cut-out digits' when it explains the ink better by this much (CTC log-likelihood of its digits
+# minus that of the cut-out digits). Tuned on pen writers 18-20, which the line model never saw.
+LINE_MARGIN = 1.0
 PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
 MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
 # Readings of stroke groups kept for the next rerun: a new stroke on the canvas changes only the
@@ -121,6 +132,7 @@ class DigitFlag(StrEnum):
     UNSURE = "unsure"  # the recogniser is not sure which digit it is
     MAYBE_TWO = "maybe_two"  # splitting it into two digits scores close
     MAYBE_JOINED = "maybe_joined"  # it and the digit to its right may be one digit
+    READ_WHOLE = "read_whole"  # from pixels: the line model's reading of the whole number, not the cut-out's
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,8 @@ class NumberReading:
                 notes.append(f"{name} may be two digits.")
             if DigitFlag.MAYBE_JOINED in flags and index + 1 < len(self.digits):
                 notes.append(f"The {ordinal(index + 1)} and {ordinal(index + 2)} digits may be one digit.")
+            if DigitFlag.READ_WHOLE in flags:
+                notes.append(f"{name} was read from the whole number: its ink overlaps a neighbour's.")
             if DigitFlag.UNSURE in flags:
                 (first, _), (second, _) = prediction.top(2)
                 notes.append(f"{name} is uncertain: {first} or {second}?")
@@ -533,7 +547,58 @@ def _read_pixels(recognizer, image) -> NumberReading:
         canvas, (left, top, right, bottom) = inks.canvas(boxes, candidates[key].units)
         digit_boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor,
                                     canvas[..., 3].astype(np.float32) / 255.0)
-    return _reading(order, runs, candidates, digit_boxes, from_strokes=False)
+    reading = _reading(order, runs, candidates, digit_boxes, from_strokes=False)
+    if getattr(recognizer, "reads_lines", False):
+        reading = _checked_by_line(recognizer, reading, ink, factor)
+    return reading
+
+
+def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor: int) -> NumberReading:
+    """The cut-out digits checked against the line model's reading of the whole number: where it
+    explains the ink better by LINE_MARGIN its digits win. With as many digits, the cut-out boxes
+    stay and the digits that differ take the line model's probabilities; otherwise each digit's
+    box is the ink between the midpoints of the frames that read it and its neighbours'."""
+    line = lines.line_input(ink)
+    if line is None:
+        return reading
+    probabilities = recognizer.line_probabilities(line.pixels[None])[0]
+    digits, spans = lines.best_path(probabilities)
+    cut = [prediction.digit for prediction in reading.digits]
+    if not digits or digits == cut or (lines.log_likelihood(probabilities, digits)
+                                       - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
+        return reading
+    if len(digits) == len(cut):
+        predictions, flags = list(reading.digits), list(reading.flags)
+        for index, (digit, span) in enumerate(zip(digits, spans)):
+            if digit != cut[index]:
+                predictions[index] = _line_prediction(predictions[index].model_input, probabilities, span)
+                flags[index] = frozenset({DigitFlag.READ_WHOLE})
+        return dataclasses.replace(reading, text="".join(map(str, digits)), digits=predictions, flags=flags)
+    centres = [(first + last) / 2 for first, last in spans]
+    bounds = [0] + [int(round((a + b) / 2)) for a, b in zip(centres, centres[1:])] + [lines.FRAMES]
+    predictions, boxes = [], []
+    for index, span in enumerate(spans):
+        left, right = line.columns(bounds[index], bounds[index + 1] - 1)
+        if index == 0:
+            left = line.left
+        if index == len(spans) - 1:
+            right = ink.shape[1]
+        piece = np.where(ink[:, left:right] >= INK_THRESHOLD, ink[:, left:right], 0.0)
+        rows = np.flatnonzero(piece.any(axis=1))
+        if not len(rows):  # a digit read over blank paper: the line model is not to be trusted
+            return reading
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        crop = np.round(np.clip(piece[top:bottom], 0.0, 1.0) * 255).astype(np.uint8)
+        predictions.append(_line_prediction(normalise_ink(crop.astype(np.float32) / 255.0).model_input,
+                                            probabilities, span))
+        boxes.append(DigitBox(left * factor, top * factor, right * factor, bottom * factor,
+                              _on_canvas(crop)[..., 3].astype(np.float32) / 255.0))
+    return NumberReading("".join(map(str, digits)), predictions, boxes,
+                         [frozenset({DigitFlag.READ_WHOLE})] * len(digits), from_strokes=False)
+
+
+def _line_prediction(model_input: np.ndarray, probabilities: np.ndarray, span: tuple):
+    return prediction_from(model_input, lines.digit_probabilities(probabilities, span))
 
 
 def _gap(boxes: dict, members: list) -> int:
@@ -822,11 +887,16 @@ class _Inks:
         """These pieces' ink in the alpha of a padded RGBA canvas, as a drawn digit would come (a
         DigitBox's picture, saved with a correction), and its box (see `cut`)."""
         ink, box = self.cut(pieces, members)
-        height, width = ink.shape
-        pad = round(PAD * max(height, width)) + 2
-        canvas = np.zeros((height + 2 * pad, width + 2 * pad, 4), np.uint8)
-        canvas[pad: pad + height, pad: pad + width, 3] = ink
-        return canvas, box
+        return _on_canvas(ink), box
+
+
+def _on_canvas(ink: np.ndarray) -> np.ndarray:
+    """A digit's uint8 ink in the alpha of a padded RGBA canvas, as a drawn digit would come."""
+    height, width = ink.shape
+    pad = round(PAD * max(height, width)) + 2
+    canvas = np.zeros((height + 2 * pad, width + 2 * pad, 4), np.uint8)
+    canvas[pad: pad + height, pad: pad + width, 3] = ink
+    return canvas
 
 
 def _shrink_factor(image, ink_shape: tuple[int, int]) -> int:

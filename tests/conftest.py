@@ -113,7 +113,7 @@ def companion_model(tiny_model, tmp_path_factory, pen_digits):
     folder = tmp_path_factory.mktemp("companions") / "tiny-strokes"
     shutil.copytree(tiny_model, folder)
     add_companions(folder, epochs=3, gate_epochs=1, pen_step=6, doodle_counts=(48, 24, 24),
-                   mnist_limit=4000, gate_repeats=2, log=None)
+                   mnist_limit=4000, gate_repeats=2, line_examples=256, line_epochs=1, log=None)
     return folder
 
 

@@ -10,6 +10,7 @@ from digitrec import Recognizer, companions, registry
 from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE
 from digitrec.data import place_strokes, render_strokes
 from digitrec.inference import GATE_HEAD_FILE, Status
+from digitrec.lines import LINE_FILE
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +161,16 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
     assert not (folder / GATE_HEAD_FILE).exists()  # it reads the active model's features, not these
     assert "gate_head_threshold" not in card["calibration"]
     assert card["companions"]["strokes"]["inherited_from"] == companion_model.name
+    # the line model reads the number's ink, not this image model's features: it comes along
+    assert (folder / LINE_FILE).read_bytes() == (companion_model / LINE_FILE).read_bytes()
+    assert card["companions"]["line"]["inherited_from"] == companion_model.name
     assert card["files"][STROKES_FILE] == (folder / STROKES_FILE).stat().st_size  # the size shown
     assert card["calibration"]["strokes_temperature"] == registry.read_card(companion_model)["calibration"][
         "strokes_temperature"]
     assert 0.05 <= card["calibration"]["image_temperature"] <= 20  # fitted on its own validation digits
     candidate = Recognizer.load(folder)
-    assert candidate.reads_strokes and candidate.features(np.zeros((1, 28, 28), np.float32)) is not None
+    assert candidate.reads_strokes and candidate.reads_lines
+    assert candidate.features(np.zeros((1, 28, 28), np.float32)) is not None
 
 
 def test_without_features_the_gate_decides_alone(companion_model, held_out):

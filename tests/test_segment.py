@@ -461,3 +461,124 @@ def test_each_digit_is_read_as_its_own_padded_canvas_would_be(held_out, model):
                 picture = np.zeros((*box.image.shape, 4), np.uint8)
                 picture[..., 3] = np.round(box.image * 255).astype(np.uint8)
                 assert np.array_equal(preprocess(picture).model_input, digit.model_input)
+
+
+# --- the line model's check of a reading from pixels ------------------------------------------
+
+
+class LineStub:
+    """The committed recogniser, with a line model whose frames vote for `frame_labels`
+    (BLANK elsewhere) `sure`ly: what the line model says is set by the test."""
+
+    reads_lines = True
+
+    def __init__(self, base, frame_labels, sure=0.9, second=None):
+        self.base, self.frame_labels, self.sure, self.second = base, frame_labels, sure, second
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def line_probabilities(self, lines_batch):
+        from digitrec.lines import BLANK, CLASSES, FRAMES
+
+        self.calls += 1
+        labels = list(self.frame_labels) + [BLANK] * (FRAMES - len(self.frame_labels))
+        probabilities = np.full((FRAMES, CLASSES), (1 - self.sure) / (CLASSES - 1))
+        probabilities[np.arange(FRAMES), labels] = self.sure
+        if self.second is not None:  # (frame, digit, probability): a close second guess there
+            frame, digit, value = self.second
+            probabilities[frame, digit] = value
+            probabilities[frame] /= probabilities[frame].sum()
+        return probabilities[None].repeat(len(lines_batch), axis=0)
+
+
+@pytest.fixture(scope="module")
+def spaced_123(held_out, model):
+    digits = [first(held_out, 1), first(held_out, 2), first(held_out, 3)]
+    canvas, _, _ = write(digits, [0.4, 0.4], height=120)
+    plain = read_number(model, canvas)
+    assert plain.text == "123"
+    return canvas, plain
+
+
+def line_frames(*digits):
+    from digitrec.lines import BLANK
+
+    frames = [BLANK] * 4
+    for digit in digits:
+        frames += [digit, digit, BLANK, BLANK, BLANK]
+    return frames
+
+
+def test_the_line_model_agreeing_changes_nothing(spaced_123, model):
+    canvas, plain = spaced_123
+    stub = LineStub(model, line_frames(1, 2, 3))
+    reading = read_number(stub, canvas)
+    assert stub.calls == 1
+    assert reading.text == "123" and reading.flags == plain.flags
+    assert [(b.left, b.right) for b in reading.boxes] == [(b.left, b.right) for b in plain.boxes]
+
+
+def test_a_much_likelier_line_reading_replaces_a_digit_and_keeps_the_boxes(spaced_123, model):
+    canvas, plain = spaced_123
+    reading = read_number(LineStub(model, line_frames(1, 2, 7)), canvas)
+    assert reading.text == "127"
+    assert reading.digits[2].digit == 7 and reading.digits[2].confidence > 0.8
+    assert reading.digits[0].probabilities == plain.digits[0].probabilities
+    assert [(b.left, b.right) for b in reading.boxes] == [(b.left, b.right) for b in plain.boxes]
+    assert DigitFlag.READ_WHOLE in reading.flags[2] and DigitFlag.READ_WHOLE not in reading.flags[0]
+    assert any("read from the whole number" in note for note in reading.notes())
+
+
+def frames_over_the_ink(canvas, *digits):
+    """Frame labels voting for `digits` spread evenly over the frames that see the ink."""
+    from digitrec.lines import BLANK, FRAME_STRIDE, line_input
+    from digitrec.preprocess import ink_map
+
+    columns = np.flatnonzero(line_input(ink_map(canvas)).pixels.max(axis=0) > 0.3)
+    first_frame, last_frame = columns[0] // FRAME_STRIDE, columns[-1] // FRAME_STRIDE
+    frames = [BLANK] * (last_frame + 2)
+    step = (last_frame - first_frame) / len(digits)
+    for index, digit in enumerate(digits):
+        frames[int(first_frame + (index + 0.5) * step)] = digit
+    return frames
+
+
+def test_a_line_reading_with_other_digits_brings_its_own_boxes(spaced_123, model):
+    canvas, _ = spaced_123
+    reading = read_number(LineStub(model, frames_over_the_ink(canvas, 1, 2, 3, 4)), canvas)
+    assert reading.text == "1234" and len(reading.boxes) == 4 and len(reading.flags) == 4
+    ink_columns = np.flatnonzero(canvas[..., 3].max(axis=0) >= 0.3 * 255)
+    assert reading.boxes[0].left == ink_columns[0]
+    for box in reading.boxes:
+        assert 0 <= box.left < box.right <= WIDTH and 0 <= box.top < box.bottom <= HEIGHT
+        assert box.image is not None and box.image.max() > 0.5  # each box holds ink
+    assert [box.left for box in reading.boxes] == sorted(box.left for box in reading.boxes)
+    assert all(DigitFlag.READ_WHOLE in flags for flags in reading.flags)
+
+
+def test_a_line_reading_with_a_digit_over_blank_paper_is_not_trusted(spaced_123, model):
+    from digitrec.lines import BLANK, FRAMES
+
+    canvas, _ = spaced_123
+    frames = frames_over_the_ink(canvas, 1, 2, 3)
+    frames += [BLANK] * (FRAMES - 3 - len(frames)) + [4, BLANK, BLANK]  # a 4 right of all the ink
+    assert read_number(LineStub(model, frames), canvas).text == "123"
+
+
+def test_a_line_reading_barely_likelier_does_not_win(spaced_123, model):
+    canvas, _ = spaced_123
+    frames = line_frames(1, 2, 7)
+    where = frames.index(7)
+    # the frames' favourite there is 7, with 3 a close second: log-likelihoods differ by < LINE_MARGIN
+    reading = read_number(LineStub(model, frames, sure=0.3, second=(where, 3, 0.29)), canvas)
+    assert reading.text == "123"
+
+
+def test_strokes_are_never_checked_by_the_line_model(held_out, model):
+    digits = [first(held_out, 1), first(held_out, 2)]
+    canvas, strokes, _ = write(digits, [0.4], height=120)
+    stub = LineStub(model, line_frames(7, 7))
+    assert read_number(stub, canvas, strokes).text == "12"
+    assert stub.calls == 0
