@@ -22,6 +22,9 @@ from digitrec import data, registry
 from digitrec.errors import ModelError
 
 MIN_MODELS, MAX_MODELS = 2, 4
+# The served image model's file stays within this (issue #13's bound): an average whose float32
+# weights would not fit is exported with float16 weights (half the bytes; the same readings).
+TFLITE_BUDGET_BYTES = 2_000_000
 
 
 def average_models(models, name: str = "digitrec_average"):
@@ -100,7 +103,8 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
         "preprocess_version": PREPROCESS_VERSION,
         "versions": library_versions(),
     }
-    folder = registry.save_model(model, card, version, directory)
+    half = model.count_params() * 4 > TFLITE_BUDGET_BYTES
+    folder = registry.save_model(model, card, version, directory, half=half)
     companion_training.calibrate_image_with(folder, prepared["x_train"][held_out],
                                             prepared["y_train"][held_out])
     source = Path(companions_from) if companions_from is not None else folders[0]

@@ -386,8 +386,9 @@ def export_image_features(folder: Path) -> None:
 
     folder = Path(folder)
     model = keras.models.load_model(folder / registry.KERAS_FILE, safe_mode=True, compile=False)
-    (folder / registry.TFLITE_FILE).write_bytes(registry.export_tflite(model, features=True))
     card = registry.read_card(folder)
+    half = card.get("tflite_weights") == "float16"
+    (folder / registry.TFLITE_FILE).write_bytes(registry.export_tflite(model, features=True, half=half))
     card.setdefault("files", {})[registry.TFLITE_FILE] = (folder / registry.TFLITE_FILE).stat().st_size
     registry.write_card(folder, card)
 

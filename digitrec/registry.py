@@ -290,8 +290,11 @@ def delete_model(version: str, directory: Path | None = None) -> None:
     shutil.rmtree(folder)
 
 
-def export_tflite(model, features: bool = True) -> bytes:
+def export_tflite(model, features: bool = True, half: bool = False) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer for LiteRT serving.
+
+    With `half` the weights are stored as float16 (half the file; the runtime computes in float32
+    as before, the weights rounded to float16 once).
 
     With `features`, a model whose last layer is "probabilities" outputs those probabilities
     followed by what that layer reads (the penultimate features, which personal adaptation
@@ -307,7 +310,11 @@ def export_tflite(model, features: bool = True) -> bytes:
 
     # from_keras_model freezes the weights into the file (a hand-made concrete function
     # left them as uninitialised resources and the interpreter returned NaN).
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if half:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
 
 
 def inference_copy(model):
@@ -317,8 +324,11 @@ def inference_copy(model):
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
-def save_model(model, card: dict, version: str | None = None, directory: Path | None = None) -> Path:
-    """Write a model folder (.keras, .tflite, card with file sizes) atomically; return it."""
+def save_model(model, card: dict, version: str | None = None, directory: Path | None = None,
+               half: bool = False) -> Path:
+    """Write a model folder (.keras, .tflite, card with file sizes) atomically; return it.
+
+    With `half` the .tflite stores float16 weights (`export_tflite`), and the card says so."""
     directory = directory or models_dir()
     directory.mkdir(parents=True, exist_ok=True)
     version = check_version(version or new_version_name())
@@ -330,9 +340,11 @@ def save_model(model, card: dict, version: str | None = None, directory: Path | 
         building.chmod(0o755)  # mkdtemp makes it private; a model folder is for everyone to read
         model = inference_copy(model)
         model.save(building / KERAS_FILE)
-        (building / TFLITE_FILE).write_bytes(export_tflite(model))
+        (building / TFLITE_FILE).write_bytes(export_tflite(model, half=half))
         files = {name: (building / name).stat().st_size for name in (KERAS_FILE, TFLITE_FILE)}
         card = {**card, "version": version, "files": files}
+        if half:
+            card["tflite_weights"] = "float16"
         (building / CARD).write_text(json.dumps(card, indent=2) + "\n")
         os.replace(building, final)  # the folder appears complete or not at all
     except BaseException:

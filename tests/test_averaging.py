@@ -48,9 +48,10 @@ def test_one_model_or_a_model_without_probabilities_is_refused():
         averaging.average_models([headless, model])
 
 
-def test_average_folders_writes_a_served_calibrated_folder(companion_model, tmp_path):
+def test_average_folders_writes_a_served_calibrated_folder(companion_model, tmp_path, monkeypatch):
     # A model averaged with itself reads exactly as it does: the folder, its .tflite (with the
     # features personal adaptation needs), its calibration and its companions all check out.
+    monkeypatch.setattr(averaging, "TFLITE_BUDGET_BYTES", 10**9)  # float32 weights, as the nets'
     twin = tmp_path / "twin"
     shutil.copytree(companion_model, twin)
     folder = averaging.average_folders([companion_model, twin], version="pair", directory=tmp_path / "out",
@@ -100,3 +101,27 @@ def test_companions_come_from_the_folder_named(companion_model, tiny_model, tmp_
     assert (folder / "cross-validation" / "fold-21-30.tflite").read_bytes() == b"fold"
     assert not (folder / GATE_HEAD_FILE).exists()
     assert registry.read_card(folder)["companions"]["strokes"]["inherited_from"] == "source"
+
+
+def test_an_average_too_large_for_the_budget_is_served_with_half_weights(companion_model, tmp_path,
+                                                                         monkeypatch):
+    from digitrec.companion_training import export_image_features
+
+    twin = tmp_path / "twin"
+    shutil.copytree(companion_model, twin)
+    monkeypatch.setattr(averaging, "TFLITE_BUDGET_BYTES", 10**9)
+    full = averaging.average_folders([companion_model, twin], version="full", directory=tmp_path / "out",
+                                     log=None)
+    monkeypatch.setattr(averaging, "TFLITE_BUDGET_BYTES", 1000)
+    half = averaging.average_folders([companion_model, twin], version="half", directory=tmp_path / "out",
+                                     log=None)
+    card = registry.read_card(half)
+    assert card["tflite_weights"] == "float16" and "tflite_weights" not in registry.read_card(full)
+    size = (half / registry.TFLITE_FILE).stat().st_size
+    assert size < 0.6 * (full / registry.TFLITE_FILE).stat().st_size
+    assert card["files"][registry.TFLITE_FILE] == size
+    x = np.random.default_rng(2).random((8, 28, 28)).astype(np.float32)
+    assert np.allclose(Recognizer(half).probabilities(x, calibrated=False),
+                       Recognizer(full).probabilities(x, calibrated=False), atol=5e-3)
+    export_image_features(half)  # companions re-export the file: still half
+    assert (half / registry.TFLITE_FILE).stat().st_size == size
