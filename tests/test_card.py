@@ -47,8 +47,8 @@ def test_the_committed_averaged_card_reads(committed_model):
     assert card.training.training_config() is None
     assert card.metrics.mnist_test_accuracy == raw["metrics"]["mnist_test_accuracy"]
     assert [part["version"] for part in raw["averaged_from"]] == [
-        "mnist-cnn-styles-20261126", "mnist-cnn-more-20261126"]
-    assert {"strokes", "gate", "gate_head"} <= set(card.companions)
+        "mnist-cnn-more-20261126", "mnist-cnn-third-20261126"]
+    assert {"strokes", "gate", "gate_head", "line"} <= set(card.companions)
     assert card.calibration.gate_head_threshold == raw["calibration"]["gate_head_threshold"] < 1.0
     assert raw["benchmark"]["command"] == "python -m benchmarks.accuracy"  # its measured report
     assert card.size_bytes == sum(raw["files"].values())
