@@ -349,9 +349,16 @@ class Answered:
     examples: object  # the personal examples it was read with (personal_panel.examples())
 
 
-def answer_width(width: int | None, size: tuple[int, int]) -> int:
-    """Desktop Digit mode: the width beside the canvas, for the answer and the chart."""
-    return max(2 * size[0], (width or 0) - size[0] - 16)
+COLUMN_GAP = 16  # st.columns' default ("small") gap between columns, in CSS pixels
+
+
+def answer_width(width: int | None, size: tuple[int, int], gaps: int = 2) -> int:
+    """Desktop Digit mode: the width beside the canvas (its column `size[0] + 16` wide), for the
+    answer and the chart. Column weights share the width left after the `gaps` between them, so
+    the weights add up to exactly that: the canvas column is never narrower than the canvas."""
+    if width is None:
+        return 2 * size[0]
+    return max(1, width - size[0] - 16 - gaps * COLUMN_GAP)
 
 
 @st.fragment
@@ -505,7 +512,7 @@ with draw_tab:
     on_phone = content is not None and content < PHONE_BELOW
     if drawing_mode == "Digit" and not on_phone:  # under the answer and the chart; the panel under the canvas
         side = canvas_size(drawing_mode, content)[0]
-        panel_column, details_column = st.columns([side + 16, answer_width(content, (side, side))])
+        panel_column, details_column = st.columns([side + 16, answer_width(content, (side, side), gaps=1)])
     else:  # stacked: the details, then the panel
         details_column, panel_column = st.container(), st.container()
     with details_column:

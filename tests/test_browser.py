@@ -427,6 +427,17 @@ def test_empty_canvas_shows_prompt_and_no_guess(page, app_url):
     no_tracebacks(page)
 
 
+def test_the_whole_digit_canvas_fits_its_column_on_a_desktop(page, app_url):
+    """The canvas column's width weights add up to the content width less the columns' gaps: the
+    canvas's right edge was cut off (its column 7 px too narrow) at a 1280 px desktop."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    open_app(page, app_url)
+    box = canvas(page).bounding_box()
+    column = page.locator('[data-testid="stColumn"]').filter(has=page.locator(CANVAS)).last
+    outer = column.bounding_box()
+    assert outer["x"] + outer["width"] >= box["x"] + box["width"], (outer, box)
+
+
 def test_clear_empties_the_canvas(page, app_url, held_out_digits):
     from PIL import Image, ImageChops
 
