@@ -566,7 +566,10 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
     probabilities = recognizer.line_probabilities(line.pixels[None])[0]
     digits, spans = lines.best_path(probabilities)
     cut = [prediction.digit for prediction in reading.digits]
-    if not digits or digits == cut or (lines.log_likelihood(probabilities, digits)
+    if digits == cut:  # a second reader finds the same digits: the doubts about where to cut go
+        split_doubts = {DigitFlag.MAYBE_TWO, DigitFlag.MAYBE_JOINED}
+        return dataclasses.replace(reading, flags=[flags - split_doubts for flags in reading.flags])
+    if not digits or (lines.log_likelihood(probabilities, digits)
                                        - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
         return reading
     if len(digits) == len(cut):

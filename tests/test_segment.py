@@ -493,6 +493,18 @@ class LineStub:
         return probabilities[None].repeat(len(lines_batch), axis=0)
 
 
+class CutOutOnly:
+    """The committed recogniser without its line model: the cut-out reading alone."""
+
+    reads_lines = False
+
+    def __init__(self, base):
+        self.base = base
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+
 @pytest.fixture(scope="module")
 def spaced_123(held_out, model):
     digits = [first(held_out, 1), first(held_out, 2), first(held_out, 3)]
@@ -518,6 +530,18 @@ def test_the_line_model_agreeing_changes_nothing(spaced_123, model):
     assert stub.calls == 1
     assert reading.text == "123" and reading.flags == plain.flags
     assert [(b.left, b.right) for b in reading.boxes] == [(b.left, b.right) for b in plain.boxes]
+
+
+def test_the_line_model_agreeing_clears_the_doubts_about_where_to_cut(spaced_123, model, monkeypatch):
+    canvas, _ = spaced_123
+    doubts = [frozenset({DigitFlag.MAYBE_TWO}), frozenset({DigitFlag.MAYBE_JOINED, DigitFlag.UNSURE}),
+              frozenset()]
+    monkeypatch.setattr(segment, "_flags", lambda *args: list(doubts))
+    assert read_number(CutOutOnly(model), canvas).flags == doubts
+    agreeing = read_number(LineStub(model, line_frames(1, 2, 3)), canvas)
+    assert agreeing.flags == [frozenset(), frozenset({DigitFlag.UNSURE}), frozenset()]
+    disagreeing = read_number(LineStub(model, line_frames(1, 2, 7)), canvas)
+    assert DigitFlag.MAYBE_TWO in disagreeing.flags[0]  # the cut-out digits kept, their doubts too
 
 
 def test_a_much_likelier_line_reading_replaces_a_digit_and_keeps_the_boxes(spaced_123, model):
@@ -587,13 +611,6 @@ def test_strokes_are_never_checked_by_the_line_model(held_out, model):
 def test_overlapping_digits_cut_wrongly_are_read_right_as_a_whole(held_out, model):
     """Digits whose inks overlap by 5-15% of their height: the cut-out reading alone misreads
     some, the committed line model's check reads (nearly) all."""
-
-    class CutOutOnly:
-        reads_lines = False
-
-        def __getattr__(self, name):
-            return getattr(model, name)
-
     assert model.reads_lines
     rng = np.random.default_rng(7)
     cut_out = whole = 0
@@ -601,6 +618,6 @@ def test_overlapping_digits_cut_wrongly_are_read_right_as_a_whole(held_out, mode
         digits = [held_out[i] for i in rng.choice(len(held_out), 4, replace=False)]
         canvas, _, _ = write(digits, list(rng.uniform(-0.15, -0.05, 3)), height=110, start=20)
         truth = "".join(str(d.label) for d in digits)
-        cut_out += read_number(CutOutOnly(), canvas).text == truth
+        cut_out += read_number(CutOutOnly(model), canvas).text == truth
         whole += read_number(model, canvas).text == truth
     assert whole >= 19 and whole > cut_out
