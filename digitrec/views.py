@@ -192,7 +192,7 @@ def _probability_bars(table: pd.DataFrame, height: int) -> alt.Chart:
         alt.Chart(table, height=height)
         .mark_bar()
         .encode(
-            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0, title="digit")),
+            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=False, title="digit")),
             y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
             color=alt.condition("datum.predicted", alt.value(HIGHLIGHT), alt.value(MUTED)),
             tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".2%")],

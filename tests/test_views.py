@@ -237,3 +237,26 @@ def test_confusion_chart_holds_every_cell_of_the_matrix():
     assert len(table) == 100 and len(chart.layer) == 2
     for row in table.itertuples():
         assert row.count == matrix[int(row.true), int(row.predicted)]
+
+
+def test_every_digit_is_labelled_under_a_narrow_chart():
+    """Five digits side by side make each chart narrow: Vega-Lite then hides every other axis
+    label by default, and a bar at 9 stood over no label. All ten stay labelled."""
+    from digitrec.inference import prediction_from
+    from digitrec.views import probability_chart_parts
+
+    _, spec = probability_chart_parts(prediction_from(np.zeros((28, 28), np.float32), np.full(10, 0.1)), 120)
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("field") == "digit" and "axis" in node:
+                found.append(node["axis"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert found and all(axis.get("labelOverlap") is False for axis in found)
