@@ -1,13 +1,14 @@
 """Which nets to average: every combination of trained image models, on validation digits only.
 
-    python -m benchmarks.ensembles models/A models/B models/C [--validation-seed 1]
+    python -m benchmarks.ensembles models/A models/B models/C
 
-The MNIST validation digits of the seed's split (5,000 training digits no net trained with that
-`--validation-seed` saw), as they are and redrawn as 16x16 and 32x32 grey and 1-bit bitmaps in
-both polarities, are read by each net once (logits); every pair, triple, ... is then scored by
-the argmax of its averaged logits, exactly as `python -m digitrec average` serves it (image
-model alone: no gate, no calibration, which does not move an argmax). Test sets are never read
-here: choose on these figures, then measure the chosen folder with `benchmarks.accuracy`.
+The MNIST training digits that every one of the nets held out for validation (from their
+cards: `dataset.held_out_indices`, the digits `average` calibrates on), as they are and redrawn
+as 16x16 and 32x32 grey and 1-bit bitmaps in both polarities, are read by each net once
+(logits); every pair, triple, ... is then scored by the argmax of its averaged logits, exactly
+as `python -m digitrec average` serves it (image model alone: no gate, no calibration, which
+does not move an argmax). Test sets are never read here: choose on these figures, then measure
+the chosen folder with `benchmarks.accuracy`.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from digitrec import card as model_card
 from digitrec import data
-from digitrec.dataset import as_model_input, preprocessed_mnist, validation_split
+from digitrec.dataset import as_model_input, held_out_indices, preprocessed_mnist
 from digitrec.preprocess import preprocess_many
 
 SIZES = (16, 32)
 ONE_BIT_THRESHOLD = 100
 
 
-def validation_sets(mnist, seed: int) -> tuple[dict, np.ndarray]:
-    """{name: model inputs} for the validation digits as they are and as small bitmaps; labels."""
-    held_out, _ = validation_split({"seed": seed, "validation_size": 5000}, len(mnist.y_train))
+def validation_sets(mnist, held_out: np.ndarray) -> tuple[dict, np.ndarray]:
+    """{name: model inputs} for these validation digits as they are and as small bitmaps; labels."""
     sets = {"as they are": as_model_input(preprocessed_mnist(mnist)["x_train"][held_out])}
     for size in SIZES:
         grey = [np.asarray(Image.fromarray(image).resize((size, size), Image.BOX))
@@ -66,11 +67,15 @@ def _accuracy(logits: dict, combo, name: str, polarity, labels) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
-    parser.add_argument("--validation-seed", type=int, default=1)
     args = parser.parse_args()
-    sets, labels = validation_sets(data.load_mnist(), args.validation_seed)
+    mnist = data.load_mnist()
+    cards = [model_card.read(folder).raw for folder in args.folders]
+    held_out = held_out_indices({"averaged_from": cards}, len(mnist.y_train))
+    if not len(held_out):
+        raise SystemExit("these nets hold out no MNIST digits in common: nothing to choose on")
+    sets, labels = validation_sets(mnist, held_out)
     logits = {folder.name: net_logits(folder, sets) for folder in args.folders}
-    print(f"validation digits: {len(labels)} (seed {args.validation_seed}); accuracy of the averaged logits")
+    print(f"validation digits every net held out: {len(labels)}; accuracy of the averaged logits")
     print(" | ".join(["nets"] + list(sets)))
     for count in range(1, len(logits) + 1):
         for combo in itertools.combinations(logits, count):

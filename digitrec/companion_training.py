@@ -422,10 +422,10 @@ def calibrate_image_with(folder: Path, model_inputs, labels) -> float:
 def inherit_companions(folder: Path, source: Path) -> bool:
     """Give a newly trained image model the companions of another folder (the active model's).
 
-    The trajectory model and the gate do not depend on the image model (they read the strokes
-    and the 28x28 input), so a candidate trained in the browser keeps reading strokes and saying
-    "not a digit". The gate head reads the source's image features, so it stays behind (the
-    candidate's gate decides alone). Returns False when the source has none.
+    The trajectory model, the gate and the line model do not depend on the image model (they read
+    the strokes, the 28x28 input and a number's ink), so a candidate trained in the browser keeps
+    reading strokes and numbers and saying "not a digit". The gate head reads the source's image
+    features, so it stays behind (the candidate's gate decides alone). Returns False when the source has none.
     """
     folder, source = Path(folder), Path(source)
     files = [name for name in (STROKES_FILE, GATE_FILE, LINE_FILE) if (source / name).is_file()]

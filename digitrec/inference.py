@@ -118,6 +118,14 @@ class _LiteRTBackend:
         interpreter.digitrec_shape = tuple(interpreter.get_input_details()[0]["shape"])
         return interpreter
 
+    def input_shape(self) -> tuple:
+        """The shape of the model's input (batch first)."""
+        interpreter = self._borrow()
+        try:
+            return tuple(int(n) for n in interpreter.get_input_details()[0]["shape"])
+        finally:
+            self._pool.put(interpreter)
+
     def _borrow(self):
         try:
             return self._pool.get_nowait()
@@ -203,6 +211,9 @@ class Recognizer:
             self._gate = _optional_litert(self.folder / GATE_FILE)
             self._gate_head = _optional_litert(self.folder / GATE_HEAD_FILE) if self._gate else None
             self._line = _optional_litert(self.folder / LINE_FILE)
+            if self._line is not None and self._line.input_shape()[1:] != (LINE_HEIGHT, LINE_WIDTH, 1):
+                raise ModelError(f"{self.version}: {LINE_FILE} reads inputs of shape "
+                                 f"{self._line.input_shape()[1:]}, not ({LINE_HEIGHT}, {LINE_WIDTH}, 1)")
         except ModelError:
             raise
         except Exception as error:  # a truncated or garbage file fails deep inside the runtime

@@ -7,7 +7,8 @@ It learns from numbers made up here, as people write them: digits of pendigits w
 training digits (never its validation digits), 1-8 to a number, side by side with a gap or
 touching and overlapping, sizes and baselines wandering. Writers 18-20 are left out so that
 `digitrec.segment` can be tuned on numbers the line model never saw; 21-30 are every
-benchmark's test writers. Every number goes through `lines.line_input`, as at serving.
+benchmark's test writers. Every number goes through `lines.line_input`, as at serving (the
+rendered alpha or MNIST ink directly, where serving first makes the ink map; kept as uint8).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import companions, data, registry
+from digitrec.config import VALIDATION_SIZE
 from digitrec.dataset import validation_split
 from digitrec.lines import BLANK, CLASSES, FRAMES, LINE_FILE, LINE_HEIGHT, LINE_WIDTH, MAX_DIGITS, line_input
 
@@ -202,10 +204,11 @@ def exact_share(model, x, y, lengths) -> float:
 def add_line_model(folder: Path, examples: int = EXAMPLES, epochs: int = EPOCHS, seed: int = 1, log=print,
                    pen_step: int = 1) -> dict:
     """Train the line model on synthetic numbers and write it into a model folder (and its card)."""
+    log = log or (lambda message: None)
     started = time.monotonic()
     pen = [d for d in data.load_pendigits()[::pen_step] if d.writer in TRAIN_WRITERS]
     mnist = data.load_mnist()
-    _, train_indices = validation_split({"seed": 1, "validation_size": 5000}, len(mnist.y_train))
+    _, train_indices = validation_split({"seed": 1, "validation_size": VALIDATION_SIZE}, len(mnist.y_train))
     images, labels = mnist.x_train[train_indices], mnist.y_train[train_indices]
     log(f"line model: {examples} numbers from {len(pen)} pen digits (writers {TRAIN_WRITERS.start}-"
         f"{TRAIN_WRITERS.stop - 1}) and {len(images)} MNIST training digits")

@@ -7,7 +7,7 @@ columns, each frame a probability over the ten digits and a blank, trained with 
 handwriting recognisers read words. This module holds what training and serving share: the
 input normalisation (`line_input`, the one function both use) and the decoding.
 
-    probabilities = recognizer.line_probabilities([line_input(ink_map(image))])[0]
+    probabilities = recognizer.line_probabilities([line_input(ink_map(image)).pixels])[0]
     digits, spans = best_path(probabilities)            # greedy CTC decoding
     log_likelihood(probabilities, [2, 0, 2, 4])          # how well "2024" explains the frames
 """

@@ -181,7 +181,8 @@ class NumberReading:
             if DigitFlag.MAYBE_JOINED in flags and index + 1 < len(self.digits):
                 notes.append(f"The {ordinal(index + 1)} and {ordinal(index + 2)} digits may be one digit.")
             if DigitFlag.READ_WHOLE in flags:
-                notes.append(f"{name} was read from the whole number: its ink overlaps a neighbour's.")
+                notes.append(f"{name} was read from the whole number: cutting the ink into digits "
+                             "explained it less well.")
             if DigitFlag.UNSURE in flags:
                 (first, _), (second, _) = prediction.top(2)
                 notes.append(f"{name} is uncertain: {first} or {second}?")
@@ -550,7 +551,10 @@ def _read_pixels(recognizer, image) -> NumberReading:
         digit_boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor,
                                     canvas[..., 3].astype(np.float32) / 255.0)
     reading = _reading(order, runs, candidates, digit_boxes, from_strokes=False)
-    if getattr(recognizer, "reads_lines", False):
+    # The line model reads all the ink: only when every chosen piece of it is a digit.
+    all_digits = all(candidates[frozenset(order[start:stop])].prediction.digit is not None
+                     for start, stop in runs)
+    if reading.digits and all_digits and getattr(recognizer, "reads_lines", False):
         reading = _checked_by_line(recognizer, reading, ink, factor)
     return reading
 
@@ -559,7 +563,10 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
     """The cut-out digits checked against the line model's reading of the whole number: where it
     explains the ink better by LINE_MARGIN its digits win. With as many digits, the cut-out boxes
     stay and the digits that differ take the line model's probabilities; otherwise each digit's
-    box is the ink between the midpoints of the frames that read it and its neighbours'."""
+    box is the ink of the frames between the blank gaps that separate it from its neighbours'
+    frames, and if any of those boxes holds no ink the cut-out reading stays. The line model's
+    digit probabilities are its frames' (not calibrated). Only asked when the cut-out reading
+    found digits and left no ink out as "not a digit" (the line model reads every bit of ink)."""
     line = lines.line_input(ink)
     if line is None:
         return reading
@@ -570,40 +577,50 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
         split_doubts = {DigitFlag.MAYBE_TWO, DigitFlag.MAYBE_JOINED}
         return dataclasses.replace(reading, flags=[flags - split_doubts for flags in reading.flags])
     if not digits or (lines.log_likelihood(probabilities, digits)
-                                       - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
+                      - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
         return reading
     if len(digits) == len(cut):
         predictions, flags = list(reading.digits), list(reading.flags)
         for index, (digit, span) in enumerate(zip(digits, spans)):
             if digit != cut[index]:
                 predictions[index] = _line_prediction(predictions[index].model_input, probabilities, span)
-                flags[index] = frozenset({DigitFlag.READ_WHOLE})
+                flags[index] = _line_flags(predictions[index])
         return dataclasses.replace(reading, text="".join(map(str, digits)), digits=predictions, flags=flags)
-    centres = [(first + last) / 2 for first, last in spans]
-    bounds = [0] + [int(round((a + b) / 2)) for a, b in zip(centres, centres[1:])] + [lines.FRAMES]
-    predictions, boxes = [], []
-    for index, span in enumerate(spans):
+    # Each boundary lies in the blank frames between two digits' spans (last < bound <= first).
+    bounds = [0] + [last + 1 + (first - last - 1) // 2
+                    for (_, last), (first, _) in zip(spans, spans[1:])] + [lines.FRAMES]
+    inked = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+    crops, places = [], []
+    for index in range(len(spans)):
         left, right = line.columns(bounds[index], bounds[index + 1] - 1)
-        if index == 0:
-            left = line.left
-        if index == len(spans) - 1:
-            right = ink.shape[1]
+        left = int(inked[0]) if index == 0 else left
+        right = int(inked[-1]) + 1 if index == len(spans) - 1 else min(right, int(inked[-1]) + 1)
         piece = np.where(ink[:, left:right] >= INK_THRESHOLD, ink[:, left:right], 0.0)
-        rows = np.flatnonzero(piece.any(axis=1))
+        rows, columns = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
         if not len(rows):  # a digit read over blank paper: the line model is not to be trusted
             return reading
         top, bottom = int(rows[0]), int(rows[-1]) + 1
-        crop = np.round(np.clip(piece[top:bottom], 0.0, 1.0) * 255).astype(np.uint8)
-        predictions.append(_line_prediction(normalise_ink(crop.astype(np.float32) / 255.0).model_input,
-                                            probabilities, span))
-        boxes.append(DigitBox(left * factor, top * factor, right * factor, bottom * factor,
-                              _on_canvas(crop)[..., 3].astype(np.float32) / 255.0))
+        left, right = left + int(columns[0]), left + int(columns[-1]) + 1  # trimmed to the ink
+        region = ink[top:bottom, left:right]
+        crops.append(np.round(np.clip(np.where(region >= INK_THRESHOLD, region, 0.0), 0.0, 1.0) * 255))
+        places.append((left, top, right, bottom))
+    inputs = [normalise_ink(crop.astype(np.float32) / 255.0) for crop in crops]
+    predictions = [_line_prediction(found.model_input, probabilities, span)
+                   for found, span in zip(inputs, spans)]
+    boxes = [DigitBox(left * factor, top * factor, right * factor, bottom * factor,
+                      _on_canvas(crop.astype(np.uint8))[..., 3].astype(np.float32) / 255.0)
+             for crop, (left, top, right, bottom) in zip(crops, places)]
     return NumberReading("".join(map(str, digits)), predictions, boxes,
-                         [frozenset({DigitFlag.READ_WHOLE})] * len(digits), from_strokes=False)
+                         [_line_flags(prediction) for prediction in predictions], from_strokes=False)
 
 
 def _line_prediction(model_input: np.ndarray, probabilities: np.ndarray, span: tuple):
     return prediction_from(model_input, lines.digit_probabilities(probabilities, span))
+
+
+def _line_flags(prediction) -> frozenset:
+    unsure = {DigitFlag.UNSURE} if prediction.status == Status.UNSURE else set()
+    return frozenset({DigitFlag.READ_WHOLE} | unsure)
 
 
 def _gap(boxes: dict, members: list) -> int:

@@ -63,3 +63,15 @@ def test_a_folder_without_a_line_model_says_so(tiny_model):
     assert not reader.reads_lines
     with pytest.raises(ModelError, match="no line model"):
         reader.line_probabilities(np.zeros((1, LINE_HEIGHT, LINE_WIDTH), np.float32))
+
+
+def test_a_line_model_of_another_shape_is_refused_when_loading(companion_model, tmp_path):
+    import shutil
+
+    from digitrec.errors import ModelError
+
+    folder = tmp_path / "wrong-line"
+    shutil.copytree(companion_model, folder)
+    (folder / LINE_FILE).write_bytes((folder / "gate.tflite").read_bytes())  # a 28x28 model
+    with pytest.raises(ModelError, match="line.tflite reads inputs of shape"):
+        Recognizer.load(folder)

@@ -580,11 +580,14 @@ def test_a_line_reading_with_other_digits_brings_its_own_boxes(spaced_123, model
         assert box.image is not None and box.image.max() > 0.5  # each box holds ink
     assert [box.left for box in reading.boxes] == sorted(box.left for box in reading.boxes)
     assert all(DigitFlag.READ_WHOLE in flags for flags in reading.flags)
+    # every box is trimmed to its ink: the last one ends where the ink ends, not at the edge
+    assert abs(reading.boxes[-1].right - (ink_columns[-1] + 1)) <= 1
 
 
-def test_a_line_reading_with_a_digit_over_blank_paper_is_not_trusted(spaced_123, model):
+def test_a_line_reading_with_a_digit_over_blank_paper_is_not_trusted(spaced_123, model, monkeypatch):
     from digitrec.lines import BLANK, FRAMES
 
+    monkeypatch.setattr(segment, "LINE_MARGIN", 0.0)  # the guard decides, not the margin
     canvas, _ = spaced_123
     frames = frames_over_the_ink(canvas, 1, 2, 3)
     frames += [BLANK] * (FRAMES - 3 - len(frames)) + [4, BLANK, BLANK]  # a 4 right of all the ink
@@ -621,3 +624,40 @@ def test_overlapping_digits_cut_wrongly_are_read_right_as_a_whole(held_out, mode
         cut_out += read_number(CutOutOnly(model), canvas).text == truth
         whole += read_number(model, canvas).text == truth
     assert whole >= 19 and whole > cut_out
+
+
+STAR = [(330, 190), (375, 85), (420, 190), (320, 125), (430, 125), (330, 190)]
+
+
+def test_ink_that_is_no_digit_is_never_read_as_digits_by_the_line_model(held_out, model):
+    """A star on its own, or beside a written 12: the cut-out reading leaves it out (the gate),
+    and the line model, which reads all the ink, is not asked (it read '88' and '1284')."""
+    star = render_strokes([STAR], WIDTH, 16.0)[:HEIGHT, :WIDTH]
+    assert read_number(model, star).text == ""
+    digits = [first(held_out, 1), first(held_out, 2)]
+    canvas, _, _ = write(digits, [0.4], height=120)
+    both = canvas.copy()
+    both[..., 3] = np.maximum(canvas[..., 3], star[..., 3])
+    assert read_number(model, both).text == "12"
+
+
+def test_digits_read_from_neighbouring_frames_each_get_their_own_ink(spaced_123, model):
+    """Spans at frames next to each other: the boundary between them lies between the spans."""
+    canvas, _ = spaced_123
+    frames = frames_over_the_ink(canvas, 1, 2, 3)
+    where = frames.index(1)
+    frames[where + 1] = 9  # a 9 voted at the very next frame: 1 9 2 3
+    reading = read_number(LineStub(model, frames), canvas)
+    assert reading.text == "1923"
+    assert all(box.right > box.left and box.image.max() > 0.5 for box in reading.boxes)
+
+
+def test_an_unsure_line_digit_is_flagged_unsure(spaced_123, model):
+    canvas, _ = spaced_123
+    frames = line_frames(1, 2) + [7]  # the 7 at one frame only
+    where = len(frames) - 1
+    stub = LineStub(model, frames, sure=0.9999, second=(where, 1, 0.9))  # 7 or 1, nearly even
+    reading = read_number(stub, canvas)
+    assert reading.text == "127"
+    assert reading.digits[2].status == "unsure"
+    assert reading.flags[2] == frozenset({DigitFlag.READ_WHOLE, DigitFlag.UNSURE})
