@@ -122,6 +122,30 @@ def non_digit_section(recognizer, rng):
         flagged = np.array([p.status == Status.NOT_DIGIT for p in predictions])
         print(f"  {name:14s} flagged {flagged.mean():.2%} of {len(flagged)} "
               f"(letters {flagged[:letters].mean():.2%}, doodles {flagged[letters:].mean():.2%})")
+    # Small ink is judged at its own, far stricter threshold (inference.SMALL_INK_SIDE): the same
+    # non-digits as small bitmaps, framed like the small MNIST renders (ink 20/28 of the side).
+    line = []
+    for size in (16, 32):
+        for kind in ("grey", "1-bit"):
+            smalls = [_small_bitmap(placed, size, kind == "1-bit") for placed in strokes]
+            flagged = np.array([p.status == Status.NOT_DIGIT for p in recognizer.predict_many(smalls)])
+            line.append(f"{size}x{size} {kind} {flagged.mean():.2%}")
+    print("  as small bitmaps, flagged: " + "  ".join(line))
+
+
+def _small_bitmap(strokes, size: int, one_bit: bool) -> np.ndarray:
+    """Strokes redrawn with a pen of MNIST's proportions (a tenth of the ink's longer side), framed
+    like an MNIST digit (ink 20/28 of the side), area-averaged down to size x size."""
+    placed = data.place_strokes(strokes, 150, (CANVAS / 2, CANVAS / 2))
+    points = np.concatenate([np.asarray(stroke, float) for stroke in placed])
+    side = float((points.max(axis=0) - points.min(axis=0)).max())
+    ink = np.pad(data.render_strokes(placed, CANVAS, max(6.0, side / 10))[..., 3], CANVAS // 2)
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    centre = ((rows[0] + rows[-1]) / 2, (columns[0] + columns[-1]) / 2)
+    half = max(rows[-1] - rows[0], columns[-1] - columns[0]) / 2 * 28 / 20
+    box = (centre[1] - half, centre[0] - half, centre[1] + half, centre[0] + half)
+    small = np.asarray(Image.fromarray(ink).resize((size, size), Image.BOX, box=box))
+    return np.where(small > 100, 255, 0).astype(np.uint8) if one_bit else small
 
 
 def main(folder=None, quick=False):

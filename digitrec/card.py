@@ -98,6 +98,8 @@ class Calibration:
     gate_threshold: float = 1.0
     strokes_threshold: float = 1.0
     gate_head_threshold: float = 1.0  # with a gate head (inference.GATE_HEAD_FILE) it decides
+    # ... and this one for small ink (inference.SMALL_INK_SIDE); None: gate_head_threshold
+    gate_head_small_threshold: float | None = None
     feature_mean: tuple[float, ...] | None = None  # the image model's mean penultimate features
     fitted_on: str | None = None
 
@@ -106,7 +108,7 @@ class Calibration:
         values = _dict(values)
         figures = {name: _number(values.get(name)) for name in
                    ("image_temperature", "strokes_temperature", "gate_threshold", "strokes_threshold",
-                    "gate_head_threshold")}
+                    "gate_head_threshold", "gate_head_small_threshold")}
         mean = values.get("feature_mean")
         fitted = values.get("fitted_on")
         return cls(**{name: value for name, value in figures.items() if value is not None},

@@ -48,6 +48,12 @@ DIGIT_FLAG_BUDGET = 0.003  # the gate threshold flags at most this share of vali
 # 94% (the bound on test digits is 0.5%).
 HEAD_FLAG_BUDGET = 0.004
 HEAD_EPOCHS, HEAD_UNITS = 20, 128
+# Small ink (inference.SMALL_INK_SIDE) is judged at its own head threshold: at most this share of
+# the validation digits redrawn as small bitmaps (1 in 5,000). At HEAD_FLAG_BUDGET's threshold 0.6%
+# of 16x16 1-bit validation digits were flagged, a quarter of that set's misreads; at a budget of
+# 0.1%, 0.3%. Their jagged edges look like a doodle's to the head: at this size it only flags
+# what it is all but certain of.
+SMALL_FLAG_BUDGET = 0.0002
 GATE_SMALL_DIGITS = 10_000  # MNIST training digits redrawn as small bitmaps among the gate's digits
 
 
@@ -301,6 +307,7 @@ class GateData:
     x_others: np.ndarray  # non-digits of the training fonts and doodles
     digit_inputs: list  # validation digits, one array per set: MNIST validation (as they are and as
     #                     small bitmaps), writers 11-20
+    x_val_small: np.ndarray  # the MNIST validation digits as small bitmaps (one of digit_inputs)
     x_val_others: np.ndarray  # non-digits of the validation fonts and doodles
 
 
@@ -330,7 +337,8 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
     if choose:
         digit_inputs.append(as_model_input(preprocessed_pendigits(
             choose, 2 if wide else 1, seed=13, tag="gate-11-20", wide=wide)["x"]))
-    return GateData(x_digits, x_others, digit_inputs, x_val_others)
+    return GateData(x_digits=x_digits, x_others=x_others, digit_inputs=digit_inputs,
+                    x_val_others=x_val_others, x_val_small=small_val)
 
 
 def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None:
@@ -366,16 +374,22 @@ def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None
     digit_scores = [predict(head, head_input(inputs))[:, 0] for inputs in data_for_gate.digit_inputs]
     other_scores = predict(head, head_input(data_for_gate.x_val_others))[:, 0]
     threshold = max(float(np.quantile(scores, 1 - HEAD_FLAG_BUDGET)) for scores in digit_scores)
+    small_scores = predict(head, head_input(data_for_gate.x_val_small))[:, 0]
+    small_threshold = max(threshold, float(np.quantile(small_scores, 1 - SMALL_FLAG_BUDGET)))
     (folder / GATE_HEAD_FILE).write_bytes(registry.export_tflite(head, features=False))
     flagged = float((other_scores > threshold).mean())
-    log(f"gate head threshold {threshold:.3g}: validation non-digits flagged {flagged:.2%}")
-    card = _update_card(folder, {"gate_head_threshold": threshold}, {
+    small_flagged = float((other_scores > small_threshold).mean())
+    log(f"gate head threshold {threshold:.3g}: validation non-digits flagged {flagged:.2%}; "
+        f"small ink {small_threshold:.6g} (they would be flagged {small_flagged:.2%})")
+    card = _update_card(folder, {"gate_head_threshold": threshold, "gate_head_small_threshold": small_threshold}, {
         "gate_head": {"file": GATE_HEAD_FILE, "epochs": HEAD_EPOCHS, "seed": seed, "units": HEAD_UNITS,
                       "reads": "the image model's penultimate features and the gate's logit",
                       "trained_on": "what the gate was trained on",
                       "threshold_chosen_on": "the gate's validation digits",
                       "validation_non_digits_flagged": flagged,
-                      "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold))}})
+                      "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold)),
+                      "small_threshold_chosen_on": "the MNIST validation digits redrawn as small bitmaps",
+                      "validation_non_digits_flagged_at_small_threshold": small_flagged}})
     card.setdefault("files", {})[GATE_HEAD_FILE] = (folder / GATE_HEAD_FILE).stat().st_size
     registry.write_card(folder, card)
 

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digitrec import Recognizer, companions, registry
 from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE
@@ -32,6 +33,7 @@ def test_companions_are_written_with_cross_validated_figures(companion_model):
     assert (companion_model / GATE_HEAD_FILE).is_file()  # the image model exports its features
     assert card["files"][GATE_HEAD_FILE] == (companion_model / GATE_HEAD_FILE).stat().st_size
     assert 0.0 <= card["calibration"]["gate_head_threshold"] <= 1.0
+    assert card["calibration"]["gate_head_threshold"] <= card["calibration"]["gate_head_small_threshold"] <= 1.0
     assert card["companions"]["gate_head"]["validation_digits_flagged"] <= 0.05
     folds = card["companions"]["strokes"]["cross_validation"]
     assert [tuple(f["writers"]) for f in folds] == [(low, high - 1) for low, high in FOLDS]
@@ -100,6 +102,24 @@ def test_the_gate_head_decides_when_there_is_one(companion_model, tmp_path, held
     inputs = recognizer.predict(image).model_input[None]
     assert recognizer.not_digit_scores(inputs) == pytest.approx(
         recognizer.not_digit_scores(inputs, recognizer.features(inputs)))
+
+
+def test_small_ink_is_judged_at_the_small_threshold(companion_model, tmp_path, held_out):
+    """A 16x16 bitmap's jagged digit looked like a doodle to the head: small ink has its own threshold."""
+    image, _ = canvas_of(held_out[0], 18)
+    small = np.asarray(Image.fromarray(image[..., 3]).resize((16, 16), Image.BOX))
+    folder = tmp_path / "small"
+    shutil.copytree(companion_model, folder)
+    card = registry.read_card(folder)
+    card["calibration"].update(gate_head_threshold=-1.0, gate_head_small_threshold=1.0)
+    registry.write_card(folder, card)
+    recognizer = Recognizer.load(folder)
+    assert recognizer.predict(image).status == Status.NOT_DIGIT
+    assert recognizer.predict(small).status != Status.NOT_DIGIT
+    assert [p.status == Status.NOT_DIGIT for p in recognizer.predict_many([small, image])] == [False, True]
+    del card["calibration"]["gate_head_small_threshold"]  # an older card: one threshold for all ink
+    registry.write_card(folder, card)
+    assert Recognizer.load(folder).predict(small).status == Status.NOT_DIGIT
 
 
 def test_not_digit_follows_the_cards_thresholds(companion_model, tmp_path, held_out):

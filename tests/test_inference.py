@@ -163,3 +163,18 @@ def test_nothing_promoted_loadable_is_an_error_not_a_candidate(repo_models):
     (repo_models / COMMITTED_NAME / registry.KERAS_FILE).unlink()
     with pytest.raises(ModelError, match="no promoted model"):
         Recognizer.load_serving(repo_models)
+
+
+def test_a_wide_batch_is_split_over_two_cores_with_the_same_answers(tiny_model, drawings):
+    from digitrec import inference
+
+    recognizer = Recognizer.load(tiny_model)
+    images = (drawings[0] * 2)[: inference.WIDE_FROM_ROWS + 8]  # as many crops as a long number has
+    many = recognizer.predict_many(images)
+    for image, prediction in zip(images, many):
+        assert np.allclose(recognizer.predict(image).probabilities, prediction.probabilities, atol=1e-6)
+    backend = recognizer._run
+    if inference._cores() >= 2:  # CI's machines have 2
+        assert backend._wide is not backend._narrow and backend._wide._created == 1
+    recognizer.predict_many(images[:5])  # a short batch stays on the one-thread interpreters
+    assert backend._narrow._created == 1

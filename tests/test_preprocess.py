@@ -206,3 +206,23 @@ def test_normalise_ink_takes_faint_and_blank_cut_outs():
     assert np.array_equal(normalise_ink(faint).model_input, normalise_ink(faint / 0.4).model_input)
     assert not normalise_ink(faint).empty
     assert normalise_ink(np.zeros((30, 30), np.float32)).empty
+
+
+def test_ink_side_is_the_inks_longer_side_in_the_pixels_given(two):
+    canvas = render_strokes(place_strokes(two.strokes, 150, (140, 140)), size=280, brush=12)
+    rows = np.flatnonzero((canvas[..., 3] >= 0.3 * 255).any(axis=1))
+    columns = np.flatnonzero((canvas[..., 3] >= 0.3 * 255).any(axis=0))
+    expected = max(rows[-1] - rows[0], columns[-1] - columns[0]) + 1
+    assert abs(preprocess(canvas).ink_side - expected) <= 2
+    small = np.asarray(Image.fromarray(255 - canvas[..., 3]).resize((16, 16), Image.BOX))
+    assert 6 <= preprocess(small).ink_side <= 16
+    assert preprocess(np.zeros((28, 28), np.uint8)).ink_side == 0
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 999, 4000])
+def test_the_fast_percentile_is_numpys(size):
+    from digitrec.preprocess import _percentile
+
+    values = np.random.default_rng(size).random(size).astype(np.float32)
+    for percent in (0, 50, 90, 100):
+        assert _percentile(values, percent) == pytest.approx(float(np.percentile(values, percent)), abs=1e-7)
