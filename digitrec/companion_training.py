@@ -381,7 +381,8 @@ def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None
     small_flagged = float((other_scores > small_threshold).mean())
     log(f"gate head threshold {threshold:.3g}: validation non-digits flagged {flagged:.2%}; "
         f"small ink {small_threshold:.6g} (they would be flagged {small_flagged:.2%})")
-    card = _update_card(folder, {"gate_head_threshold": threshold, "gate_head_small_threshold": small_threshold}, {
+    calibration = {"gate_head_threshold": threshold, "gate_head_small_threshold": small_threshold}
+    card = _update_card(folder, calibration, {
         "gate_head": {"file": GATE_HEAD_FILE, "epochs": HEAD_EPOCHS, "seed": seed, "units": HEAD_UNITS,
                       "reads": "the image model's penultimate features and the gate's logit",
                       "trained_on": "what the gate was trained on",

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from digitrec import calibrate, registry
-from digitrec.data import SMALL_SIZES
 from digitrec import card as model_card
+from digitrec.data import SMALL_SIZES
 from digitrec.errors import ModelError
 from digitrec.lines import CLASSES as LINE_CLASSES
 from digitrec.lines import FRAMES, LINE_FILE, LINE_HEIGHT, LINE_WIDTH
@@ -159,7 +159,8 @@ class _LiteRTBackend:
         self._narrow = _InterpreterPool(model_bytes, 1)
         threads = min(WIDE_THREADS, _cores())
         self._wide = _InterpreterPool(model_bytes, threads) if threads > 1 else self._narrow
-        self._narrow.give_back(self._narrow.borrow())  # fail now, not at the first drawing, if the file is bad
+        # Fail now, not at the first drawing, if the file is bad.
+        self._narrow.give_back(self._narrow.borrow())
 
     def input_shape(self) -> tuple:
         """The shape of the model's input (batch first)."""

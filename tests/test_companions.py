@@ -33,7 +33,8 @@ def test_companions_are_written_with_cross_validated_figures(companion_model):
     assert (companion_model / GATE_HEAD_FILE).is_file()  # the image model exports its features
     assert card["files"][GATE_HEAD_FILE] == (companion_model / GATE_HEAD_FILE).stat().st_size
     assert 0.0 <= card["calibration"]["gate_head_threshold"] <= 1.0
-    assert card["calibration"]["gate_head_threshold"] <= card["calibration"]["gate_head_small_threshold"] <= 1.0
+    calibration = card["calibration"]
+    assert calibration["gate_head_threshold"] <= calibration["gate_head_small_threshold"] <= 1.0
     assert card["companions"]["gate_head"]["validation_digits_flagged"] <= 0.05
     folds = card["companions"]["strokes"]["cross_validation"]
     assert [tuple(f["writers"]) for f in folds] == [(low, high - 1) for low, high in FOLDS]
