@@ -576,8 +576,13 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
     if digits == cut:  # a second reader finds the same digits: the doubts about where to cut go
         split_doubts = {DigitFlag.MAYBE_TWO, DigitFlag.MAYBE_JOINED}
         return dataclasses.replace(reading, flags=[flags - split_doubts for flags in reading.flags])
-    if not digits or (lines.log_likelihood(probabilities, digits)
-                      - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
+    if len(digits) == len(cut):
+        # A digit whose ink stands free of its neighbours' was read on its own, as every single
+        # digit is: the line model only gets the digits cut out of ink that touches.
+        free = _free_standing(reading.boxes)
+        digits = [mine if alone else theirs for theirs, mine, alone in zip(digits, cut, free)]
+    if not digits or digits == cut or (lines.log_likelihood(probabilities, digits)
+                                       - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
         return reading
     if len(digits) == len(cut):
         predictions, flags = list(reading.digits), list(reading.flags)
@@ -612,6 +617,13 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
              for crop, (left, top, right, bottom) in zip(crops, places)]
     return NumberReading("".join(map(str, digits)), predictions, boxes,
                          [_line_flags(prediction) for prediction in predictions], from_strokes=False)
+
+
+def _free_standing(boxes: list) -> list[bool]:
+    """Per digit (left to right): at least one empty column between its box and each neighbour's."""
+    return [(index == 0 or boxes[index - 1].right < box.left)
+            and (index == len(boxes) - 1 or box.right < boxes[index + 1].left)
+            for index, box in enumerate(boxes)]
 
 
 def _line_prediction(model_input: np.ndarray, probabilities: np.ndarray, span: tuple):

@@ -514,6 +514,18 @@ def spaced_123(held_out, model):
     return canvas, plain
 
 
+@pytest.fixture(scope="module")
+def touching_123(held_out, model):
+    """1 standing free, then a 2 and a 3 whose inks overlap by 5% of the height: the 2 and the 3
+    were cut out of one piece of ink."""
+    digits = [first(held_out, 1), first(held_out, 2), first(held_out, 3)]
+    canvas, _, _ = write(digits, [0.4, -0.05], height=120)
+    plain = read_number(model, canvas)
+    assert plain.text == "123"
+    assert segment._free_standing(plain.boxes) == [True, False, False]
+    return canvas, plain
+
+
 def line_frames(*digits):
     from digitrec.lines import BLANK
 
@@ -544,8 +556,8 @@ def test_the_line_model_agreeing_clears_the_doubts_about_where_to_cut(spaced_123
     assert DigitFlag.MAYBE_TWO in disagreeing.flags[0]  # the cut-out digits kept, their doubts too
 
 
-def test_a_much_likelier_line_reading_replaces_a_digit_and_keeps_the_boxes(spaced_123, model):
-    canvas, plain = spaced_123
+def test_a_much_likelier_line_reading_replaces_a_digit_and_keeps_the_boxes(touching_123, model):
+    canvas, plain = touching_123
     reading = read_number(LineStub(model, line_frames(1, 2, 7)), canvas)
     assert reading.text == "127"
     assert reading.digits[2].digit == 7 and reading.digits[2].confidence > 0.8
@@ -553,6 +565,15 @@ def test_a_much_likelier_line_reading_replaces_a_digit_and_keeps_the_boxes(space
     assert [(b.left, b.right) for b in reading.boxes] == [(b.left, b.right) for b in plain.boxes]
     assert DigitFlag.READ_WHOLE in reading.flags[2] and DigitFlag.READ_WHOLE not in reading.flags[0]
     assert any("read from the whole number" in note for note in reading.notes())
+
+
+def test_a_digit_standing_free_keeps_its_own_reading(spaced_123, touching_123, model):
+    """Spaced digits were each read on their own, as single digits are (writers 18-20: the line
+    model had replaced a free-standing digit in all 3 of 408 spaced numbers it got wrong)."""
+    canvas, _ = spaced_123
+    assert read_number(LineStub(model, line_frames(1, 2, 7)), canvas).text == "123"
+    canvas, _ = touching_123  # the free 1 stays while the cut-out 3 may change
+    assert read_number(LineStub(model, line_frames(7, 2, 7)), canvas).text == "127"
 
 
 def frames_over_the_ink(canvas, *digits):
@@ -594,8 +615,8 @@ def test_a_line_reading_with_a_digit_over_blank_paper_is_not_trusted(spaced_123,
     assert read_number(LineStub(model, frames), canvas).text == "123"
 
 
-def test_a_line_reading_barely_likelier_does_not_win(spaced_123, model):
-    canvas, _ = spaced_123
+def test_a_line_reading_barely_likelier_does_not_win(touching_123, model):
+    canvas, _ = touching_123
     frames = line_frames(1, 2, 7)
     where = frames.index(7)
     # the frames' favourite there is 7, with 3 a close second: log-likelihoods differ by < LINE_MARGIN
@@ -652,8 +673,8 @@ def test_digits_read_from_neighbouring_frames_each_get_their_own_ink(spaced_123,
     assert all(box.right > box.left and box.image.max() > 0.5 for box in reading.boxes)
 
 
-def test_an_unsure_line_digit_is_flagged_unsure(spaced_123, model):
-    canvas, _ = spaced_123
+def test_an_unsure_line_digit_is_flagged_unsure(touching_123, model):
+    canvas, _ = touching_123
     frames = line_frames(1, 2) + [7]  # the 7 at one frame only
     where = len(frames) - 1
     stub = LineStub(model, frames, sure=0.9999, second=(where, 1, 0.9))  # 7 or 1, nearly even
