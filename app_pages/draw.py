@@ -40,7 +40,9 @@ FLAG_LABELS = {DigitFlag.UNSURE: "unsure", DigitFlag.MAYBE_TWO: "two digits?",
                DigitFlag.MAYBE_JOINED: "one digit with the next?",
                DigitFlag.READ_WHOLE: "read from the whole number"}
 
-st.title("Draw a digit", icon=":material/draw:")
+# The mode's control comes further down; a change of mode reruns the whole page.
+st.title("Draw a number" if st.session_state.get("mode") == "Number" else "Draw a digit",
+         icon=":material/draw:")
 
 try:
     page_model = recognizer()

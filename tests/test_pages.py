@@ -58,6 +58,16 @@ def test_draw_page_empty_canvas_prompts_without_a_guess(app_env, monkeypatch):
     assert not (app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart"))
 
 
+def test_the_title_says_number_in_number_mode(app_env, monkeypatch):
+    app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
+    assert app.title[0].value == "Draw a digit"
+    app.session_state["mode"] = "Number"
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Draw a number"
+    assert any("Draw a number (several digits" in info.value for info in app.info)
+
+
 def test_confirming_saves_a_sample(app_env, monkeypatch, pen_digits):
     digit = next(d for d in pen_digits if d.writer > 20 and d.label == 7)
     app = draw_page(monkeypatch, draw_pen_digit(digit))
