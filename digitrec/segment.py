@@ -578,9 +578,11 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
         return dataclasses.replace(reading, flags=[flags - split_doubts for flags in reading.flags])
     if len(digits) == len(cut):
         # A digit whose ink stands free of its neighbours' was read on its own, as every single
-        # digit is: the line model only gets the digits cut out of ink that touches.
-        free = _free_standing(reading.boxes)
-        digits = [mine if alone else theirs for theirs, mine, alone in zip(digits, cut, free)]
+        # digit is: the line model only gets the digits cut out of ink that touches. Nor does it
+        # overrule a digit this person's examples changed (personal adaptation): it knows none.
+        keep = [alone or _adapted(prediction)
+                for alone, prediction in zip(_free_standing(reading.boxes), reading.digits)]
+        digits = [mine if kept else theirs for theirs, mine, kept in zip(digits, cut, keep)]
     if not digits or digits == cut or (lines.log_likelihood(probabilities, digits)
                                        - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
         return reading
@@ -624,6 +626,12 @@ def _free_standing(boxes: list) -> list[bool]:
     return [(index == 0 or boxes[index - 1].right < box.left)
             and (index == len(boxes) - 1 or box.right < boxes[index + 1].left)
             for index, box in enumerate(boxes)]
+
+
+def _adapted(prediction) -> bool:
+    """Whether a person's examples changed this digit (the shared model alone read another)."""
+    base = prediction.base_probabilities
+    return base is not None and prediction.digit is not None and int(np.argmax(base)) != prediction.digit
 
 
 def _line_prediction(model_input: np.ndarray, probabilities: np.ndarray, span: tuple):

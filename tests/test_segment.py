@@ -8,6 +8,8 @@ side by side, spaced or touching, and read by the committed model.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -574,6 +576,31 @@ def test_a_digit_standing_free_keeps_its_own_reading(spaced_123, touching_123, m
     assert read_number(LineStub(model, line_frames(1, 2, 7)), canvas).text == "123"
     canvas, _ = touching_123  # the free 1 stays while the cut-out 3 may change
     assert read_number(LineStub(model, line_frames(7, 2, 7)), canvas).text == "127"
+
+
+class AdaptedThrees:
+    """The committed recogniser as if a person's examples had turned the shared model's 8s into
+    the 3s it reads (each 3's base_probabilities say 8)."""
+
+    reads_lines = False
+
+    def __init__(self, base):
+        self.base = base
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def predict_many(self, images, strokes=None):
+        eight = tuple(float(digit == 8) for digit in range(10))
+        return [dataclasses.replace(p, base_probabilities=eight) if p.digit == 3 else p
+                for p in self.base.predict_many(images, strokes)]
+
+
+def test_the_line_model_never_overrules_a_digit_a_persons_examples_changed(touching_123, model):
+    canvas, _ = touching_123
+    assert read_number(LineStub(model, line_frames(1, 2, 7)), canvas).text == "127"
+    reading = read_number(LineStub(AdaptedThrees(model), line_frames(1, 2, 7)), canvas)
+    assert reading.text == "123" and DigitFlag.READ_WHOLE not in reading.flags[2]
 
 
 def frames_over_the_ink(canvas, *digits):
