@@ -145,14 +145,17 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
     fresh_controls(key, prefix, {f"{prefix}pick": None})
     if save_status(key):
         return
-    st.markdown("**Right?** Save this drawing to teach the next model (and this page, at once).")
+    picture = "picture" if source == "upload" else "drawing"
+    st.markdown(f"**Right?** Save this {picture} to teach the next model (and this page, at once).")
     if prediction.digit is not None:  # not for a drawing the model says is no digit
         st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
                   key=f"{prefix}confirm", on_click=save_samples,
                   args=(key, [(prediction, prediction.digit, drawing_png)], model_version, teach))
     others = [str(d) for d in range(10) if d != prediction.digit]
     label = "No, the right digit is" if prediction.digit is not None else "It is a digit after all:"
-    picked = st.pills(label, others, key=f"{prefix}pick", selection_mode="single")
+    # wrap: placed straight in a column, pills otherwise stay on one row and scroll out of sight
+    # (a new user's desktop check found the 9 hidden beside a 1280 px window's answer).
+    picked = st.pills(label, others, key=f"{prefix}pick", selection_mode="single", wrap=True)
     if picked is not None:
         st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key=f"{prefix}save",
                   on_click=save_samples,
@@ -175,8 +178,8 @@ def number_correction_form(reading, drawing, key: str, model_version: str, colum
     items = [(prediction, label, digit_drawing(drawing, index, box))
              for index, (prediction, label, box) in enumerate(zip(reading.digits, labels, reading.boxes))]
     right = text == reading.text
-    st.button(f"Yes, it is {text}: save its {len(items)} digits" if right
-              else f"Save as {text} ({len(items)} digits)",
+    digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
+    st.button(f"Yes, it is {text}: save its {digits}" if right else f"Save as {text} ({digits})",
               icon=":material/check:" if right else ":material/edit:", key=f"{prefix}save",
               on_click=save_samples, args=(key, items, model_version),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")

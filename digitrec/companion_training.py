@@ -380,7 +380,8 @@ def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None
     flagged = float((other_scores > threshold).mean())
     small_flagged = float((other_scores > small_threshold).mean())
     log(f"gate head threshold {threshold:.3g}: validation non-digits flagged {flagged:.2%}; "
-        f"small ink {small_threshold:.6g} (they would be flagged {small_flagged:.2%})")
+        f"small ink {small_threshold:.6g} (the same non-digits, drawn large, would be flagged "
+        f"{small_flagged:.2%})")
     calibration = {"gate_head_threshold": threshold, "gate_head_small_threshold": small_threshold}
     card = _update_card(folder, calibration, {
         "gate_head": {"file": GATE_HEAD_FILE, "epochs": HEAD_EPOCHS, "seed": seed, "units": HEAD_UNITS,
@@ -390,7 +391,7 @@ def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None
                       "validation_non_digits_flagged": flagged,
                       "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold)),
                       "small_threshold_chosen_on": "the MNIST validation digits redrawn as small bitmaps",
-                      "validation_non_digits_flagged_at_small_threshold": small_flagged}})
+                      "validation_non_digits_drawn_large_flagged_at_small_threshold": small_flagged}})
     card.setdefault("files", {})[GATE_HEAD_FILE] = (folder / GATE_HEAD_FILE).stat().st_size
     registry.write_card(folder, card)
 

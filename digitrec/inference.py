@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import math
 import os
 import queue
 import threading
@@ -26,7 +27,7 @@ from digitrec.data import SMALL_SIZES
 from digitrec.errors import ModelError
 from digitrec.lines import CLASSES as LINE_CLASSES
 from digitrec.lines import FRAMES, LINE_FILE, LINE_HEIGHT, LINE_WIDTH
-from digitrec.preprocess import MODEL_SHAPE, MODEL_SIZE, Preprocessed, preprocess
+from digitrec.preprocess import BOX_SIZE, MODEL_SHAPE, MODEL_SIZE, Preprocessed, preprocess
 from digitrec.strokes import checked, render_for_model, trajectory_features
 
 if TYPE_CHECKING:
@@ -40,10 +41,12 @@ GATE_FILE = "gate.tflite"  # the not-a-digit gate on the 28x28 model input
 # The gate's head: not-a-digit from the image model's penultimate features and the gate's score.
 # It belongs to one image model (its features), so a folder never inherits it.
 GATE_HEAD_FILE = "gate_head.tflite"
-# Ink no longer than this many pixels (a scan's or an icon's digit, data.SMALL_SIZES) is judged
-# "not a digit" at the card's gate_head_small_threshold: a 16x16 1-bit digit has jagged edges the
-# head otherwise takes for a doodle (0.6% of validation digits flagged at the drawings' threshold).
-SMALL_INK_SIDE = SMALL_SIZES[1]
+# Ink no longer than this many pixels is judged "not a digit" at the card's
+# gate_head_small_threshold: a 16x16 1-bit digit has jagged edges the head otherwise takes for a
+# doodle (0.6% of validation digits flagged at the drawings' threshold). The threshold is chosen
+# on the small bitmaps the models train on (sides up to data.SMALL_SIZES[1], the digit framed as
+# in MNIST: its ink BOX_SIZE / MODEL_SIZE of the side), so this is their largest ink, + 1.
+SMALL_INK_SIDE = math.ceil(SMALL_SIZES[1] * BOX_SIZE / MODEL_SIZE) + 1
 NOT_DIGIT_CLASS = 10
 
 

@@ -51,8 +51,9 @@ class Preprocessed:
 
     model_input: np.ndarray  # float32 (28, 28), ink in [0, 1]
     empty: bool
-    # The ink's longer side in the pixels it came in (0 when empty): a digit of a few dozen pixels
-    # (a scan, an icon) carries less detail than one drawn on the canvas (see inference.SMALL_INK_SIDE).
+    # The ink's longer side in the pixels preprocessing works on (0 when empty; an image over
+    # MAX_INPUT_SIDE is shrunk first): a digit of a few dozen pixels (a scan, an icon) carries
+    # less detail than one drawn on the canvas (see inference.SMALL_INK_SIDE).
     ink_side: int = 0
 
 
@@ -290,7 +291,11 @@ def _percentile(values: np.ndarray, percent: float) -> float:
     low = int(position)
     high = min(low + 1, values.size - 1)
     ordered = np.partition(values, (low, high))
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+    below, above, fraction = ordered[low], ordered[high], position - low
+    # NumPy's interpolation, to the last bit: from the nearer end
+    if fraction >= 0.5:
+        return float(above - (above - below) * (1 - fraction))
+    return float(below + (above - below) * fraction)
 
 
 def _normalise_strokes(work: np.ndarray, width: float) -> np.ndarray:

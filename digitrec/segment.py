@@ -576,13 +576,15 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
     if digits == cut:  # a second reader finds the same digits: the doubts about where to cut go
         split_doubts = {DigitFlag.MAYBE_TWO, DigitFlag.MAYBE_JOINED}
         return dataclasses.replace(reading, flags=[flags - split_doubts for flags in reading.flags])
+    adapted = [_adapted(prediction) for prediction in reading.digits]
     if len(digits) == len(cut):
         # A digit whose ink stands free of its neighbours' was read on its own, as every single
         # digit is: the line model only gets the digits cut out of ink that touches. Nor does it
         # overrule a digit this person's examples changed (personal adaptation): it knows none.
-        keep = [alone or _adapted(prediction)
-                for alone, prediction in zip(_free_standing(reading.boxes), reading.digits)]
+        keep = [alone or changed for alone, changed in zip(_free_standing(reading.boxes), adapted)]
         digits = [mine if kept else theirs for theirs, mine, kept in zip(digits, cut, keep)]
+    elif any(adapted):  # another count of digits would re-read those too
+        return reading
     if not digits or digits == cut or (lines.log_likelihood(probabilities, digits)
                                        - lines.log_likelihood(probabilities, cut) <= LINE_MARGIN):
         return reading

@@ -176,5 +176,11 @@ def test_a_wide_batch_is_split_over_two_cores_with_the_same_answers(tiny_model, 
     backend = recognizer._run
     if inference._cores() >= 2:  # CI's machines have 2
         assert backend._wide is not backend._narrow and backend._wide._created == 1
+    borrowed = []
+    for pool in {backend._narrow, backend._wide}:
+        pool.borrow = lambda lend=pool.borrow, pool=pool: borrowed.append(pool) or lend()
     recognizer.predict_many(images[:5])  # a short batch stays on the one-thread interpreters
-    assert backend._narrow._created == 1
+    assert borrowed and set(borrowed) == {backend._narrow}
+    borrowed.clear()
+    recognizer.predict_many(images)
+    assert backend._wide in borrowed

@@ -601,6 +601,9 @@ def test_the_line_model_never_overrules_a_digit_a_persons_examples_changed(touch
     assert read_number(LineStub(model, line_frames(1, 2, 7)), canvas).text == "127"
     reading = read_number(LineStub(AdaptedThrees(model), line_frames(1, 2, 7)), canvas)
     assert reading.text == "123" and DigitFlag.READ_WHOLE not in reading.flags[2]
+    more = frames_over_the_ink(canvas, 1, 2, 3, 4)  # another count of digits would re-read the 3 too
+    assert read_number(LineStub(model, more), canvas).text == "1234"
+    assert read_number(LineStub(AdaptedThrees(model), more), canvas).text == "123"
 
 
 def frames_over_the_ink(canvas, *digits):
