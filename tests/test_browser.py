@@ -462,6 +462,25 @@ def test_clear_empties_the_canvas(page, app_url, held_out_digits):
     no_tracebacks(page)
 
 
+def test_every_correction_is_in_sight_on_a_desktop(page, app_url, held_out_digits):
+    """The nine "No, the right digit is" pills wrap inside their column: placed straight in a
+    column they stayed on one row, and at 1280 px the last one was scrolled out of sight."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    open_app(page, app_url)
+    draw(page, digit_strokes(held_out_digits[3]))
+    read = read_metric(page, "Prediction")
+    other = "1" if read != "1" else "2"
+    group = page.locator('[data-testid="stButtonGroup"]').filter(
+        has=page.get_by_role("radio", name=other, exact=True))  # single-choice pills
+    expect(group.get_by_role("radio")).to_have_count(9, timeout=RERUN_TIMEOUT_MS)
+    outer = group.bounding_box()
+    for digit in (str(d) for d in range(10) if str(d) != read):
+        box = group.get_by_role("radio", name=digit, exact=True).bounding_box()
+        assert outer["x"] <= box["x"] and box["x"] + box["width"] <= outer["x"] + outer["width"] + 1, \
+            (digit, box, outer)
+    no_tracebacks(page)
+
+
 def test_the_rest_of_the_result_follows_each_answer(page, app_url, held_out_digits):
     """A stroke's rerun sends only the answer and its chart; the top 3, what the model sees and
     'Right?' come in a second rerun that the browser asks for once the answer is on the page.
