@@ -61,10 +61,10 @@ class Status(StrEnum):
 
 MAX_INTERPRETERS = 8  # per model and thread count
 CHUNK = 256  # largest batch sent to the model in one call
-# A batch of at least this many rows (the candidate digits of a number of five or six digits) is split
-# over WIDE_THREADS cores where there are that many: a 6-digit number's ~47 crops took 8.7 ms
-# instead of 16.5 ms on 2 cores. One digit is one row on one thread, so concurrent sessions
-# drawing single digits still get a core each.
+# A batch of at least this many rows (the candidate digits of a number of five or six digits)
+# is split over WIDE_THREADS cores where this process may use that many (`_cores`): a 6-digit
+# number's ~47 crops took 8.7 ms instead of 16.5 ms on 2 cores. One digit is one row on one
+# thread, so concurrent sessions drawing single digits still get a core each.
 WIDE_FROM_ROWS = 32
 WIDE_THREADS = 2
 
@@ -148,11 +148,35 @@ class _InterpreterPool:
         self._pool.put(interpreter)
 
 
+# Where a container's CPU quota is (cgroup v2, then v1): Community Cloud gives an app 0.078 to 2
+# cores, and a machine with many CPUs may still allow this process only a share of one.
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
 def _cores() -> int:
+    """The cores this process may use: CPUs it may run on, capped by the container's CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota()
+    return cores if quota is None else max(1, min(cores, math.floor(quota)))
+
+
+def _cpu_quota() -> float | None:
+    """The container's CPU quota in cores, or None when there is none (or it cannot be read)."""
+    try:
+        if CGROUP_CPU_MAX.is_file():
+            quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        if CGROUP_V1_QUOTA.is_file():
+            quota = int(CGROUP_V1_QUOTA.read_text())
+            return None if quota <= 0 else quota / int(CGROUP_V1_PERIOD.read_text())
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+    return None
 
 
 class _LiteRTBackend:

@@ -184,3 +184,26 @@ def test_a_wide_batch_is_split_over_two_cores_with_the_same_answers(tiny_model, 
     borrowed.clear()
     recognizer.predict_many(images)
     assert backend._wide in borrowed
+
+
+@pytest.mark.parametrize("files, cores", [
+    ({"cpu.max": "max 100000\n"}, 4),  # cgroup v2, no quota
+    ({"cpu.max": "200000 100000\n"}, 2),  # two cores' worth
+    ({"cpu.max": "7800 100000\n"}, 1),  # Community Cloud's smallest share: one thread, never zero
+    ({"cpu.max": "150000 100000\n"}, 1),
+    ({"quota": "-1\n", "period": "100000\n"}, 4),  # cgroup v1, no quota
+    ({"quota": "300000\n", "period": "100000\n"}, 3),
+    ({"cpu.max": "garbage"}, 4),  # unreadable: the CPUs it may run on
+    ({}, 4),  # no cgroup files
+])
+def test_cores_follow_the_containers_cpu_quota(tmp_path, monkeypatch, files, cores):
+    from digitrec import inference
+
+    paths = {"cpu.max": tmp_path / "cpu.max", "quota": tmp_path / "quota", "period": tmp_path / "period"}
+    for name, text in files.items():
+        paths[name].write_text(text)
+    monkeypatch.setattr(inference, "CGROUP_CPU_MAX", paths["cpu.max"])
+    monkeypatch.setattr(inference, "CGROUP_V1_QUOTA", paths["quota"])
+    monkeypatch.setattr(inference, "CGROUP_V1_PERIOD", paths["period"])
+    monkeypatch.setattr(inference.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert inference._cores() == cores
