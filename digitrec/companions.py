@@ -81,6 +81,13 @@ def stroke_set(digits, others, rng: np.random.Generator, augmented: bool = True,
     return np.stack(features).astype(np.float32), np.array(labels, np.uint8)
 
 
+def as_small_bitmaps(model_inputs, rng: np.random.Generator) -> np.ndarray:
+    """Model inputs (MNIST form, ink in [0, 1]) redrawn as small bitmaps, as a scan or an icon
+    gives them (`data.small_bitmap`: grey or 1-bit, either polarity), and preprocessed again."""
+    return preprocess_many([data.small_bitmap(np.round(np.asarray(x) * 255).astype(np.uint8), rng)
+                            for x in model_inputs])
+
+
 def drawn_non_digits(others, rng: np.random.Generator, repeats: int = 1, wide: bool = False) -> np.ndarray:
     """Non-digit strokes drawn on a canvas like users draw (size, place, pen), preprocessed;
     `wide`: at every pen width and size visitors use (data.USER_PENS, USER_HEIGHTS), as the

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec import Recognizer, companions, registry
+from digitrec import Recognizer, companions, data, registry
 from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE
 from digitrec.data import place_strokes, render_strokes
 from digitrec.inference import GATE_HEAD_FILE, Status
 from digitrec.lines import LINE_FILE
+from digitrec.preprocess import preprocess
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def test_companions_are_written_with_cross_validated_figures(companion_model):
     calibration = card["calibration"]
     assert calibration["gate_head_threshold"] <= calibration["gate_head_small_threshold"] <= 1.0
     assert card["companions"]["gate_head"]["validation_digits_flagged"] <= 0.05
+    assert 0.0 <= card["companions"]["gate_head"]["validation_small_non_digits_flagged"] <= 1.0
     folds = card["companions"]["strokes"]["cross_validation"]
     assert [tuple(f["writers"]) for f in folds] == [(low, high - 1) for low, high in FOLDS]
     assert all(0.0 <= f["accuracy"] <= 1.0 for f in folds)
@@ -205,3 +207,18 @@ def test_without_features_the_gate_decides_alone(companion_model, held_out):
     prediction = keras_reader.predict(image)
     assert prediction.gate_score == pytest.approx(
         float(keras_reader.not_digit_scores(prediction.model_input[None])[0]))
+
+
+def test_non_digits_redrawn_as_small_bitmaps_are_small_ink():
+    from digitrec import nondigits
+    from digitrec.inference import SMALL_INK_SIDE
+
+    drawn = companions.drawn_non_digits(nondigits.letters("validation")[:6], np.random.default_rng(0))
+    small = companions.as_small_bitmaps(drawn, np.random.default_rng(1))
+    assert small.shape == drawn.shape and small.dtype == np.float32
+    assert (small.reshape(len(small), -1).max(axis=1) > 0.5).all()  # ink survives the shrinking
+    rng = np.random.default_rng(1)
+    for model_input in drawn:  # the same draws: each a bitmap of at most 36 px whose ink counts as small
+        bitmap = data.small_bitmap(np.round(model_input * 255).astype(np.uint8), rng)
+        assert max(bitmap.shape) <= data.SMALL_SIZES[1]
+        assert 0 < preprocess(bitmap).ink_side <= SMALL_INK_SIDE
