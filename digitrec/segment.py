@@ -562,7 +562,9 @@ def _read_pixels(recognizer, image) -> NumberReading:
 def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor: int) -> NumberReading:
     """The cut-out digits checked against the line model's reading of the whole number: where it
     explains the ink better by LINE_MARGIN its digits win. With as many digits, the cut-out boxes
-    stay and the digits that differ take the line model's probabilities; otherwise each digit's
+    stay and the digits that differ take the line model's probabilities, except digits standing
+    free of their neighbours (read on their own) and digits a person's examples changed, which
+    keep theirs (with such a digit, another count of digits is not taken either); otherwise each digit's
     box is the ink of the frames between the blank gaps that separate it from its neighbours'
     frames, and if any of those boxes holds no ink the cut-out reading stays. The line model's
     digit probabilities are its frames' (not calibrated). Only asked when the cut-out reading
