@@ -355,6 +355,10 @@ class Answered:
 
 
 COLUMN_GAP = 16  # st.columns' default ("small") gap between columns, in CSS pixels
+# The canvas component's toolbar (undo, redo, clear) rises 2.65rem (42 px) above the canvas while
+# the pointer is over it; with the 16 px gap between elements and this much more space it stays
+# clear of the controls above (on a phone it covered the Pen button, after a touch too).
+TOOLBAR_ROOM = 12
 
 
 def answer_width(width: int | None, size: tuple[int, int], gaps: int = 2) -> int:
@@ -388,6 +392,7 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     else:  # a number needs the whole width to draw on; a phone stacks everything
         canvas_column = answer_column = chart_column = st.container()
     with canvas_column:
+        st.space(TOOLBAR_ROOM)
         canvas = st_canvas(stroke_width=stroke, stroke_color="#111111", background_color="",
                            height=size[1], width=size[0], drawing_mode="freedraw",
                            update_streamlit=True, return_image_data=True,

@@ -893,6 +893,12 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     no_tracebacks(page)
     DOCS_PHONE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_PHONE_SCREENSHOT))  # the README's phone picture: canvas and answer
+    # Under the pointer the canvas's toolbar rises above the canvas: clear of the Pen button.
+    canvas(page).hover()
+    page.wait_for_timeout(500)  # it slides up after 0.1 s, in 0.1 s
+    toolbar = page.locator(".dc-toolbar").first.bounding_box()
+    pen = page.get_by_role("button", name="Pen").bounding_box()
+    assert toolbar["y"] >= pen["y"] + pen["height"], f"the canvas toolbar {toolbar} covers Pen {pen}"
 
     page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="Number", exact=True).tap()
     deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
