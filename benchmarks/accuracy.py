@@ -38,6 +38,7 @@ from digitrec.companion_training import fold_models_dir
 from digitrec.dataset import as_model_input, preprocessed_mnist
 from digitrec.evaluate import accuracy_report
 from digitrec.inference import Status
+from digitrec.preprocess import BOX_SIZE, MODEL_SIZE
 from digitrec.strokes import render_for_model
 
 HELD_OUT = range(21, 31)
@@ -142,7 +143,7 @@ def _small_bitmap(strokes, size: int, one_bit: bool) -> np.ndarray:
     ink = np.pad(data.render_strokes(placed, CANVAS, max(6.0, side / 10))[..., 3], CANVAS // 2)
     rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     centre = ((rows[0] + rows[-1]) / 2, (columns[0] + columns[-1]) / 2)
-    half = max(rows[-1] - rows[0], columns[-1] - columns[0]) / 2 * 28 / 20
+    half = max(rows[-1] - rows[0], columns[-1] - columns[0]) / 2 * MODEL_SIZE / BOX_SIZE
     box = (centre[1] - half, centre[0] - half, centre[1] + half, centre[0] + half)
     small = np.asarray(Image.fromarray(ink).resize((size, size), Image.BOX, box=box))
     return np.where(small > 100, 255, 0).astype(np.uint8) if one_bit else small
