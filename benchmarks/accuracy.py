@@ -38,7 +38,6 @@ from digitrec.companion_training import fold_models_dir
 from digitrec.dataset import as_model_input, preprocessed_mnist
 from digitrec.evaluate import accuracy_report
 from digitrec.inference import Status
-from digitrec.preprocess import BOX_SIZE, MODEL_SIZE
 from digitrec.strokes import render_for_model
 
 HELD_OUT = range(21, 31)
@@ -87,16 +86,21 @@ def pen_section(recognizer, digits, rng):
     return canvases, strokes
 
 
+ONE_BIT_THRESHOLD = 100  # a 1-bit render keeps the pixels brighter than this
+
+
+def small_render(image: np.ndarray, size: int, one_bit: bool) -> np.ndarray:
+    """A 28x28 MNIST-form digit (uint8, ink bright) area-averaged down to size x size; 1-bit:
+    thresholded at ONE_BIT_THRESHOLD. The benchmark's (and benchmarks.ensembles') small bitmaps."""
+    small = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((size, size), Image.BOX))
+    return np.where(small > ONE_BIT_THRESHOLD, 255, 0).astype(np.uint8) if one_bit else small
+
+
 def small_renders(recognizer, mnist):
     images, labels = mnist.x_test, mnist.y_test
     for size in (16, 32):
         for kind in ("grey", "1-bit"):
-            rendered = []
-            for image in images:
-                small = np.asarray(Image.fromarray(image).resize((size, size), Image.BOX))
-                if kind == "1-bit":
-                    small = np.where(small > 100, 255, 0).astype(np.uint8)
-                rendered.append(small)
+            rendered = [small_render(image, size, kind == "1-bit") for image in images]
             both = [(polarity, rendered if polarity == "white on black" else [255 - r for r in rendered])
                     for polarity in ("white on black", "black on white")]
             line = []
@@ -124,29 +128,15 @@ def non_digit_section(recognizer, rng):
         print(f"  {name:14s} flagged {flagged.mean():.2%} of {len(flagged)} "
               f"(letters {flagged[:letters].mean():.2%}, doodles {flagged[letters:].mean():.2%})")
     # Small ink is judged at its own, far stricter threshold (inference.SMALL_INK_SIDE): the same
-    # non-digits as small bitmaps, framed like the small MNIST renders (ink 20/28 of the side).
+    # non-digits in MNIST form (the pixels' model inputs) rendered small as the MNIST digits are.
+    mnist_form = [np.round(p.model_input * 255).astype(np.uint8) for p in recognizer.predict_many(canvases)]
     line = []
     for size in (16, 32):
         for kind in ("grey", "1-bit"):
-            smalls = [_small_bitmap(placed, size, kind == "1-bit") for placed in strokes]
+            smalls = [small_render(image, size, kind == "1-bit") for image in mnist_form]
             flagged = np.array([p.status == Status.NOT_DIGIT for p in recognizer.predict_many(smalls)])
             line.append(f"{size}x{size} {kind} {flagged.mean():.2%}")
     print("  as small bitmaps, flagged: " + "  ".join(line))
-
-
-def _small_bitmap(strokes, size: int, one_bit: bool) -> np.ndarray:
-    """Strokes redrawn with a pen of MNIST's proportions (a tenth of the ink's longer side), framed
-    like an MNIST digit (ink 20/28 of the side), area-averaged down to size x size."""
-    placed = data.place_strokes(strokes, 150, (CANVAS / 2, CANVAS / 2))
-    points = np.concatenate([np.asarray(stroke, float) for stroke in placed])
-    side = float((points.max(axis=0) - points.min(axis=0)).max())
-    ink = np.pad(data.render_strokes(placed, CANVAS, max(6.0, side / 10))[..., 3], CANVAS // 2)
-    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    centre = ((rows[0] + rows[-1]) / 2, (columns[0] + columns[-1]) / 2)
-    half = max(rows[-1] - rows[0], columns[-1] - columns[0]) / 2 * MODEL_SIZE / BOX_SIZE
-    box = (centre[1] - half, centre[0] - half, centre[1] + half, centre[0] + half)
-    small = np.asarray(Image.fromarray(ink).resize((size, size), Image.BOX, box=box))
-    return np.where(small > 100, 255, 0).astype(np.uint8) if one_bit else small
 
 
 def main(folder=None, quick=False):

@@ -18,24 +18,23 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from digitrec import card as model_card
 from digitrec import data
 from digitrec.dataset import as_model_input, held_out_indices, preprocessed_mnist
 from digitrec.preprocess import preprocess_many
 
+from benchmarks.accuracy import small_render
+
 SIZES = (16, 32)
-ONE_BIT_THRESHOLD = 100
 
 
 def validation_sets(mnist, held_out: np.ndarray) -> tuple[dict, np.ndarray]:
     """{name: model inputs} for these validation digits as they are and as small bitmaps; labels."""
     sets = {"as they are": as_model_input(preprocessed_mnist(mnist)["x_train"][held_out])}
     for size in SIZES:
-        grey = [np.asarray(Image.fromarray(image).resize((size, size), Image.BOX))
-                for image in mnist.x_train[held_out]]
-        one_bit = [np.where(g > ONE_BIT_THRESHOLD, 255, 0).astype(np.uint8) for g in grey]
+        grey = [small_render(image, size, one_bit=False) for image in mnist.x_train[held_out]]
+        one_bit = [small_render(image, size, one_bit=True) for image in mnist.x_train[held_out]]
         for kind, images in (("grey", grey), ("1-bit", one_bit)):
             inverted = [255 - image for image in images]
             sets[f"{size}x{size} {kind}"] = (preprocess_many(images), preprocess_many(inverted))

@@ -337,7 +337,8 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
     # The validation non-digits as small bitmaps: what the small-ink threshold still flags. (Training
     # the head on non-digits as small bitmaps too was tried: its small-ink threshold rose with
     # the small digits' scores, and test non-digits as small bitmaps were flagged less, 49-76%
-    # instead of 55-83%, and pen digits from pixels more, 0.36% instead of 0.28%.)
+    # instead of 55-83% (the benchmark's earlier renders), and pen digits from pixels more,
+    # 0.36% instead of 0.28%.)
     x_val_small_others = as_model_input(companions.as_small_bitmaps(
         x_val_others, np.random.default_rng(seed + 31)))
     digit_inputs = [mnist["x_train"][val_index], small_val]
