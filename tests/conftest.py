@@ -14,6 +14,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 MNIST_DIR = Path(os.environ.get("DIGITREC_MNIST_DIR") or SHARED / "mnist")
 PENDIGITS = SHARED / "pendigits" / "pendigits-orig.tra"
+# The README's test command is a plain `pytest`: code under test that reads MNIST without being
+# handed a folder (companion training, the app's evaluation) must find ../shared too, not try
+# Keras' download (there is no internet here).
+os.environ.setdefault("DIGITREC_MNIST_DIR", str(MNIST_DIR))
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,14 @@ def test_missing_mnist_says_how_to_provide_it(tmp_path):
         data.load_mnist(tmp_path)
 
 
+def test_plain_pytest_reads_mnist_without_being_handed_a_folder(mnist_dir):
+    # Bug: a plain `pytest` (the README's command) without DIGITREC_MNIST_DIR set failed every
+    # test needing companion training: load_mnist() fell back to Keras' download.
+    from digitrec.data import load_mnist
+
+    assert load_mnist().x_test.shape == (10_000, 28, 28)
+
+
 def test_real_mnist_loads_with_checksums(mnist):
     assert mnist.x_train.shape == (60000, 28, 28) and mnist.y_test.shape == (10000,)
     assert np.bincount(mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
