@@ -2,8 +2,10 @@
 
 On TensorFlow (the app's backend) it trains with tf.distribute and a tf.data pipeline. On Keras'
 other backends (KERAS_BACKEND=torch or jax: a GPU machine without TensorFlow) the same network,
-augmentation, schedule and weight averaging train from a keras.utils.PyDataset, with the
-augmentation as the first layers of the training model; the saved network is the same either way.
+schedule and weight averaging train from a keras.utils.PyDataset, with the augmentation as the
+first layers of the training model (the same random rotation, zoom, shift and stroke thickness,
+the geometry applied to the whole batch at once: model.RandomAffine); the saved network is the
+same either way.
 The data it trains on comes from digitrec.dataset (uint8 model inputs); the pipelines convert
 each batch to float32 as it goes, so no float copy of a whole dataset is ever made.
 """
@@ -252,7 +254,8 @@ def train(config: TrainingConfig, training_data: TrainingData,
     keras.utils.set_random_seed(config.seed)
     on_tensorflow = keras.backend.backend() == "tensorflow"
     strategy = get_strategy() if on_tensorflow else None
-    augmenter = build_augmenter(config.seed) if config.augment else None
+    # Off TensorFlow the augmentation runs on the training model's device, the whole batch at once.
+    augmenter = build_augmenter(config.seed, batched=not on_tensorflow) if config.augment else None
     train_arrays, val_arrays = [], []
     if on_tensorflow:
         train_set = _dataset(training_data.x_train, training_data.y_train, config.batch_size,
