@@ -31,7 +31,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from digitrec import Recognizer, data
+from digitrec import Recognizer, calibrate, data
 from digitrec.companion_training import fold_models_dir
 from digitrec.segment import DigitFlag, read_number
 
@@ -144,6 +144,9 @@ def main():
     cpu = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
     misread = {"strokes": [], "pixels": []}
     whole = []  # from pixels, numbers the line model changed: read right?
+    # From pixels, numbers read with the right count of digits: each digit's probabilities and
+    # truth, by who read it (the line model or the cut-out digit), for their calibration.
+    confidence = {"line model": ([], []), "cut out": ([], [])}
     flagged = {"strokes": {True: [], False: []}, "pixels": {True: [], False: []}}
     pairs_meeting = pairs_touching = pairs = 0
     for length in LENGTHS:
@@ -172,6 +175,12 @@ def main():
                 right = text == truth
                 if any(DigitFlag.READ_WHOLE in flags for flags in reading.flags):
                     whole.append(right)
+                if not given and len(reading.digits) == length:
+                    for digit, prediction, flags in zip(digits, reading.digits, reading.flags):
+                        if prediction.probabilities is not None:
+                            who = "line model" if DigitFlag.READ_WHOLE in flags else "cut out"
+                            confidence[who][0].append(prediction.probabilities)
+                            confidence[who][1].append(digit.label)
                 results[path][length].append(right)
                 results[path][kind].append(right)
                 flagged[path][right].append(reading.unsure)
@@ -200,8 +209,19 @@ def main():
             print(f"  line model: {'yes' if recognizer.reads_lines else 'none'}; it changed the cut-out "
                   f"reading of {len(whole) / len(everything):.1%} of numbers, {np.mean(whole or [0]):.0%} "
                   f"of those now right")
+            print("  digits of numbers read with the right count, by who read them: " + "  ".join(
+                _calibration(name, *pair) for name, pair in confidence.items() if pair[1]))
         if args.show:
             print(f"  misread (first {args.show}): " + ", ".join(misread[path][: args.show]))
+
+
+def _calibration(name: str, probabilities: list, labels: list) -> str:
+    """'line model: 172 digits 98.3% right, mean confidence 99.5%, ECE 1.20%'."""
+    probabilities, labels = np.array(probabilities), np.array(labels)
+    right = probabilities.argmax(axis=1) == labels
+    return (f"{name}: {len(labels)} digits {right.mean():.1%} right, mean confidence "
+            f"{probabilities.max(axis=1).mean():.1%}, ECE "
+            f"{calibrate.expected_calibration_error(probabilities, labels):.2%}")
 
 
 if __name__ == "__main__":
