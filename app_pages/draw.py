@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from digitrec import DigitrecError, timing
-from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS
+from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS, USER_PENS
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
 from digitrec.segment import DigitFlag, read_number, strokes_in_image
@@ -28,6 +28,7 @@ from app_pages.viewport import content_width
 
 # CANVAS_SIZE (the Digit canvas) and NUMBER_CANVAS where they fit; narrower screens get their width.
 NUMBER_PHONE_HEIGHT = 200
+PEN_RANGE = tuple(int(width) for width in USER_PENS)  # the pen-width slider's range (px)
 PHONE_BELOW = 600  # content narrower than this (a phone): compact controls, everything stacked
 CHART_HEIGHT = 200  # the bars' height (axes come on top)
 DIGIT_CHART_HEIGHT = 130  # each digit's bars in Number mode
@@ -315,12 +316,12 @@ def drawing_controls(phone: bool) -> tuple[str, int]:
         mode = row.segmented_control("Mode", ["Digit", "Number"], default="Digit", key="mode",
                                      label_visibility="collapsed")
         with row.popover("Pen", icon=":material/line_weight:"):
-            stroke = st.slider("Pen width", 6, 40, 18, key="stroke")
+            stroke = st.slider("Pen width", *PEN_RANGE, 18, key="stroke")
         row.button("Clear", on_click=clear_canvas, icon=":material/ink_eraser:")
     else:
         controls = st.columns([2, 2, 1], vertical_alignment="bottom")
         mode = controls[0].segmented_control("Mode", ["Digit", "Number"], default="Digit", key="mode")
-        stroke = controls[1].slider("Pen width", 6, 40, 18, key="stroke")
+        stroke = controls[1].slider("Pen width", *PEN_RANGE, 18, key="stroke")
         controls[2].button("Clear", on_click=clear_canvas, width="stretch", icon=":material/ink_eraser:")
     return mode or "Digit", stroke
 

@@ -23,11 +23,11 @@ import numpy as np
 
 from digitrec import calibrate, registry
 from digitrec import card as model_card
-from digitrec.data import SMALL_SIZES
+from digitrec.data import SMALL_SIZES, USER_PENS
 from digitrec.errors import ModelError
 from digitrec.lines import CLASSES as LINE_CLASSES
 from digitrec.lines import FRAMES, LINE_FILE, LINE_HEIGHT, LINE_WIDTH
-from digitrec.preprocess import BOX_SIZE, MODEL_SHAPE, MODEL_SIZE, Preprocessed, preprocess
+from digitrec.preprocess import BOX_SIZE, DOT_LENGTH, MODEL_SHAPE, MODEL_SIZE, Preprocessed, preprocess
 from digitrec.strokes import checked, render_for_model, trajectory_features
 
 if TYPE_CHECKING:
@@ -48,6 +48,12 @@ GATE_HEAD_FILE = "gate_head.tflite"
 # in MNIST: its ink BOX_SIZE / MODEL_SIZE of the side), so this is their largest ink, + 1.
 SMALL_INK_SIDE = math.ceil(SMALL_SIZES[1] * BOX_SIZE / MODEL_SIZE) + 1
 NOT_DIGIT_CLASS = 10
+# A click or tap on the canvas: `preprocess` takes ink no longer than DOT_LENGTH pen widths for a
+# dot, so pen strokes spanning up to DOT_LENGTH - 1 pen widths (image pixels) leave a dot. Strokes
+# within that for the thinnest pen are a tap whatever the pen; up to that for the widest pen the
+# pixels decide (with strokes a dot was drawn again at full size: a click read "1, 69%").
+TAP_EXTENT = (DOT_LENGTH - 1) * USER_PENS[0]
+DOT_EXTENT = (DOT_LENGTH - 1) * USER_PENS[1]
 
 
 class Status(StrEnum):
@@ -424,9 +430,11 @@ class Recognizer:
         # An image may come preprocessed already (digitrec.segment normalises the digits it cut
         # out of a number's ink map with preprocess.normalise_ink).
         prepared: list[Preprocessed] = [
-            preprocess(render_for_model(item)) if item
+            _NOTHING if item and _a_dot(image, item)
+            else preprocess(render_for_model(item)) if item
             else image if isinstance(image, Preprocessed) else preprocess(image)
             for image, item in zip(images, use)]
+        use = [[] if prepared_item is _NOTHING else item for prepared_item, item in zip(prepared, use)]
         trajectories = [trajectory_features(item) if item else None for item in use]
         drawn = [index for index, item in enumerate(prepared) if not item.empty]
         inputs = (np.stack([prepared[i].model_input for i in drawn]) if drawn
@@ -458,6 +466,20 @@ class Recognizer:
         from digitrec.personal import PersonalRecognizer
 
         return PersonalRecognizer(self).adding(examples)
+
+
+_NOTHING = Preprocessed(np.zeros(MODEL_SHAPE, np.float32), empty=True)  # what a tap leaves
+
+
+def _a_dot(image, strokes) -> bool:
+    """Whether pen strokes are a click or tap rather than a drawing (TAP_EXTENT, DOT_EXTENT)."""
+    points = np.concatenate([np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes])
+    extent = float((points.max(axis=0) - points.min(axis=0)).max())
+    if extent <= TAP_EXTENT:
+        return True
+    if extent > DOT_EXTENT or image is None or isinstance(image, Preprocessed):
+        return False
+    return preprocess(image).empty
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from digitrec import Recognizer, registry
 from digitrec.data import draw_pen_digit
 from digitrec.errors import ModelError
-from digitrec.inference import prediction_from
+from digitrec.inference import TAP_EXTENT, prediction_from
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +207,33 @@ def test_cores_follow_the_containers_cpu_quota(tmp_path, monkeypatch, files, cor
     monkeypatch.setattr(inference, "CGROUP_V1_PERIOD", paths["period"])
     monkeypatch.setattr(inference.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     assert inference._cores() == cores
+
+
+def _tap(x: float, y: float, pen: float, wobble: float = 0.0):
+    """What the canvas sends for a click (Fabric.js: a path from x - pen/1000 to x + pen/1000)
+    or a tap that moved `wobble` pixels: its strokes and the canvas it leaves (a round dot)."""
+    from digitrec.data import render_strokes
+
+    strokes = [[(x - pen / 1000, y), (x + wobble + pen / 1000, y + wobble / 2)]]
+    return render_strokes(strokes, 280, pen), strokes
+
+
+@pytest.mark.parametrize(("pen", "wobble"), [(6, 0), (18, 0), (40, 0), (18, 3), (40, 25)])
+def test_a_click_or_tap_on_the_canvas_is_nothing_drawn_with_strokes_too(committed_model, pen, wobble):
+    # Bug: with strokes a click was drawn again at full size (a bar) and read "1, 69%".
+    model = Recognizer.load(committed_model)
+    canvas, strokes = _tap(140, 140, pen, wobble)
+    assert model.predict(canvas).status == "empty"  # the pixels' dot rule
+    assert model.predict(canvas, strokes=strokes).status == "empty"
+    if wobble <= TAP_EXTENT:  # without the pixels (a number's stroke groups) only a tap is sure
+        assert model.predict(None, strokes=strokes).status == "empty"
+
+
+def test_a_small_digit_drawn_with_a_thin_pen_is_still_read_from_its_strokes(committed_model, pen_digits):
+    from digitrec.data import place_strokes, render_strokes
+
+    model = Recognizer.load(committed_model)
+    digit = next(d for d in pen_digits if d.label == 4 and d.writer == 25)
+    strokes = place_strokes(digit.strokes, 40, (140, 140))  # 40 px tall, pen 6: a digit, not a dot
+    prediction = model.predict(render_strokes(strokes, 280, 6), strokes=strokes)
+    assert prediction.status != "empty" and prediction.digit == 4

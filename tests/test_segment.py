@@ -68,6 +68,18 @@ def first(pool, label, strokes=None, skip=0):
 # --- strokes ---------------------------------------------------------------------------------
 
 
+def test_a_click_on_the_number_canvas_is_no_digit_and_leaves_a_number_alone(held_out, model):
+    # Bug: a click (Fabric.js sends a path 1/500 of the pen long) was drawn again at full size
+    # and read as "1"; beside a number it became one more digit.
+    click = [[(600.0, 60.0), (600.04, 60.0)]]
+    alone = render_strokes(click, WIDTH, 18.0)[:HEIGHT, :WIDTH]
+    assert read_number(model, alone, click).text == ""
+    canvas, strokes, _ = write([first(held_out, 3), first(held_out, 7)], [0.4])
+    assert read_number(model, canvas, strokes).text == "37"
+    with_click = np.maximum(canvas, render_strokes(click, WIDTH, 18.0)[:HEIGHT, :WIDTH])
+    assert read_number(model, with_click, strokes + click).text == "37"
+
+
 def test_a_four_drawn_in_two_strokes_stays_one_digit(held_out, model):
     fours = [d for d in held_out if d.label == 4 and len(d.strokes) == 2][:12]
     read = []
