@@ -554,7 +554,10 @@ def _read_pixels(recognizer, image) -> NumberReading:
     # The line model reads all the ink: only when every chosen piece of it is a digit.
     all_digits = all(candidates[frozenset(order[start:stop])].prediction.digit is not None
                      for start, stop in runs)
-    if reading.digits and all_digits and getattr(recognizer, "reads_lines", False):
+    # Nor past the longest number it learned (its 48 frames: a long number's ink it explained
+    # better with a short reading of its own, and replaced 24 right digits with "468").
+    if (reading.digits and len(reading.digits) <= lines.MAX_DIGITS and all_digits
+            and getattr(recognizer, "reads_lines", False)):
         reading = _checked_by_line(recognizer, reading, ink, factor)
     return reading
 

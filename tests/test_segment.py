@@ -724,3 +724,25 @@ def test_an_unsure_line_digit_is_flagged_unsure(touching_123, model):
     assert reading.text == "127"
     assert reading.digits[2].status == "unsure"
     assert reading.flags[2] == frozenset({DigitFlag.READ_WHOLE, DigitFlag.UNSURE})
+
+
+def test_a_number_longer_than_the_line_model_reads_keeps_its_cut_out_digits(held_out, model):
+    # Bug: the line model (48 frames, numbers of up to lines.MAX_DIGITS digits) explained a long
+    # number's ink better with a short reading of its own, and replaced a right 24-digit reading
+    # with "468".
+    from digitrec.lines import MAX_DIGITS
+
+    digits = [held_out[index] for index in range(0, 12 * 37, 37)]
+    strokes, x, height, pen = [], 10.0, 40.0, 6.0
+    for digit in digits:
+        placed = place_strokes(digit.strokes, height, (0.0, 40.0))
+        xs = [point[0] for stroke in placed for point in stroke]
+        shift = x + pen / 2 - min(xs)
+        strokes += [[(px + shift, py) for px, py in stroke] for stroke in placed]
+        x += max(xs) - min(xs) + pen + 0.3 * height
+    canvas = render_strokes(strokes, int(x) + 10, pen)[:80]
+    cut_out = read_number(CutOutOnly(model), canvas)
+    assert len(cut_out.text) == len(digits) > MAX_DIGITS
+    stub = LineStub(model, line_frames(4, 6, 8))
+    reading = read_number(stub, canvas)
+    assert stub.calls == 0 and reading.text == cut_out.text
