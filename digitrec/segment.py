@@ -48,6 +48,7 @@ from digitrec.inference import Status, prediction_from
 from digitrec.preprocess import (
     DOT_LENGTH,
     INK_THRESHOLD,
+    MAX_INPUT_SIDE,
     MODEL_SIZE,
     Preprocessed,
     ink_map,
@@ -84,12 +85,16 @@ JOIN_GAP = 0.35  # a stroke this far (digit heights) right or left of the rest i
 # --- pixels ----------------------------------------------------------------------------------
 SPECK_AREA = 0.04  # pieces with less ink than this share of the largest are specks
 WORK_HEIGHT = 70  # the ink is searched for cuts at about this many pixels per digit height
+# ... but never on more pixels than a line two digits tall across the largest ink map: what a
+# visitor's picture can make the search cost stays what it was when only the ink's height counted.
+MAX_WORK_PIXELS = 2 * WORK_HEIGHT * MAX_INPUT_SIDE
 SPLIT_FROM = 0.5  # a piece wider than this many digit heights may hold two digits
 CUT_SPACING = 0.18  # candidate cuts at least this many digit heights apart
 CUT_BAND = 0.25  # a cut path strays at most this far (digit heights) from its column
 MAX_PIECES = 6  # pieces per digit candidate
 MIN_SIDE_HEIGHT = 0.5  # a cut leaves ink this many digit heights tall on either side
 CUT_COST = 0.3  # per stroke a cut path crosses
+MAX_CUTS = 400  # candidate cuts in one picture (the numbers benchmark's most: 24); beyond, no cutting
 # Scoring candidates cut from pixels (tuned on pen writers 1-20, seed 1; never on 21-30). Fragments
 # of digits read confidently as some digit, so the terms that tell a whole digit from a fragment
 # weigh more than from strokes: the log-probability, a candidate much shorter than the digits
@@ -490,8 +495,7 @@ def _read_pixels(recognizer, image) -> NumberReading:
     mask = ink >= INK_THRESHOLD
     if not mask.any():
         return NumberReading("", [], [], [], False)
-    rows = np.flatnonzero(mask.any(axis=1))
-    scale = max(1, int((rows[-1] - rows[0] + 1) // WORK_HEIGHT))
+    scale = _work_scale(mask)
     pooled = _pooled(mask, scale)
     labels, digit_height, spans = _pieces(pooled)
     if labels is None:
@@ -701,6 +705,24 @@ def _aspect_cost(digit: int, width: float, height: float) -> float:
     return ASPECT_COST * max(0.0, deviation - 1.0) ** 2
 
 
+def _work_scale(mask: np.ndarray) -> int:
+    """How many ink-map pixels are pooled into one while the ink is cut: about WORK_HEIGHT per
+    height of the number's band (the run of inked rows holding the most ink: a mark far above or
+    below it does not make the number taller; from the height of all the ink, a mark at the top
+    of a page pooled the number at its bottom into dots), leaving at most MAX_WORK_PIXELS of the
+    ink's bounding box."""
+    inked = mask.sum(axis=1)
+    rows = np.flatnonzero(inked)
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    starts, stops = np.r_[0, breaks + 1], np.r_[breaks, len(rows) - 1]
+    ink_per_band = np.add.reduceat(inked[rows], starts)
+    band = int(np.argmax(ink_per_band))
+    height = int(rows[stops[band]] - rows[starts[band]] + 1)
+    columns = np.flatnonzero(mask.any(axis=0))
+    box = (rows[-1] - rows[0] + 1) * (columns[-1] - columns[0] + 1)  # the ink's bounding box
+    return max(1, height // WORK_HEIGHT, math.ceil(math.sqrt(box / MAX_WORK_PIXELS)))
+
+
 def _pooled(mask: np.ndarray, scale: int) -> np.ndarray:
     """The ink mask shrunk by `scale` (a block is ink if any pixel in it is)."""
     if scale == 1:
@@ -834,18 +856,23 @@ def _cut_paths(pieces: list, digit_height: float, pen: float) -> list:
                 chosen.append(int(column))
         starts.append(sorted(chosen))
     owners = [index for index, chosen in enumerate(starts) for _ in chosen]
-    if not owners:
+    if not owners or len(owners) > MAX_CUTS:  # no number people write: its pieces stay whole
         return [None] * len(pieces)
     owner = np.array(owners)
     heights = np.array([piece.shape[0] for piece in pieces])
-    widths = np.array([piece.shape[1] for piece in pieces])
     rows = int(heights.max())
-    cost = np.zeros((len(pieces), rows, int(widths.max())))
-    for index, piece in enumerate(pieces):
-        cost[index, : piece.shape[0], : piece.shape[1]] = piece
-    columns = np.clip(np.concatenate([chosen for chosen in starts if chosen])[:, None] + offsets[None, :],
-                      0, widths[owner][:, None] - 1)  # (cuts, band)
-    along = cost[owner[:, None], :, columns].transpose(2, 0, 1)  # (rows, cuts, band): ink under each column
+    # The ink under each cut's band of columns, row by row (none below its piece's bottom), taken
+    # piece by piece: one array of every piece padded to the largest grew a visitor's 800-byte
+    # PNG of dashes to 280 MB.
+    along = np.zeros((rows, len(owner), len(offsets)))  # (rows, cuts, band)
+    columns = np.zeros((len(owner), len(offsets)), np.int64)  # (cuts, band)
+    first = 0
+    for piece, chosen in zip(pieces, starts):
+        if chosen:
+            mine = np.clip(np.array(chosen)[:, None] + offsets[None, :], 0, piece.shape[1] - 1)
+            columns[first: first + len(chosen)] = mine
+            along[: piece.shape[0], first: first + len(chosen)] = piece[:, mine]
+            first += len(chosen)
     active = np.arange(rows)[:, None] < heights[owner][None, :]  # (rows, cuts): within the cut's piece
     count = len(owner)
     drift = 0.02 * np.abs(offsets)[None, :]  # straighter paths win ties

@@ -220,6 +220,29 @@ def test_spaced_digits_from_pixels_left_to_right(held_out, model):
     assert right >= 9
 
 
+def test_a_stray_mark_far_from_the_number_does_not_shrink_it_away(mnist, model):
+    # Bug: the work scale came from the height of all the ink: a pen mark at the top of a page
+    # made the number at its bottom many digits tall, its digits were pooled into dots and
+    # dropped, and "No digits found" was read (13 of 30 such photos).
+    from PIL import Image
+
+    def photo(indices, height, mark):
+        page = np.full((height, 40 + 110 * len(indices) + 30), 255, np.uint8)
+        for place, index in enumerate(indices):
+            digit = np.asarray(Image.fromarray(mnist.x_test[index]).resize((100, 100), Image.BILINEAR))
+            page[height - 130: height - 30, 40 + 110 * place: 140 + 110 * place] = 255 - digit
+        if mark:
+            page[5:25, 100:103] = 0  # a short pen mark at the top of the page
+        return page
+
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        indices = rng.choice(len(mnist.y_test), 4, replace=False)
+        plain = read_number(model, photo(indices, 300, mark=False)).text
+        assert len(plain) == 4
+        assert read_number(model, photo(indices, 900, mark=True)).text == plain
+
+
 def test_dark_ink_on_white_paper_and_huge_photos(held_out, model):
     digits = [first(held_out, 3), first(held_out, 1), first(held_out, 4)]
     canvas, _, _ = write(digits, [0.25, 0.25])
@@ -746,3 +769,14 @@ def test_a_number_longer_than_the_line_model_reads_keeps_its_cut_out_digits(held
     stub = LineStub(model, line_frames(4, 6, 8))
     reading = read_number(stub, canvas)
     assert stub.calls == 0 and reading.text == cut_out.text
+
+
+def test_a_picture_with_more_candidate_cuts_than_any_number_is_not_cut():
+    # A visitor's 800-byte PNG of dashes made hundreds of wide pieces and 18,820 candidate cuts:
+    # 280 MB and 2 s for one upload. Past MAX_CUTS the pieces stay whole.
+    blocks = [np.ones((20, 300), bool) for _ in range(40)]
+    found = segment._cut_paths(blocks[:2], 20.0, 4.0)
+    cuts = sum(paths.shape[0] for paths in found)
+    assert 0 < cuts <= segment.MAX_CUTS
+    assert all(paths.shape[1] == 20 for paths in found)  # a column per row of the piece
+    assert segment._cut_paths(blocks, 20.0, 4.0) == [None] * len(blocks)
