@@ -19,7 +19,7 @@ from digitrec.explain import explain
 from digitrec.limits import SaveQuota
 from digitrec.segment import DigitFlag, read_number, strokes_in_image
 from digitrec.strokes import strokes_from_canvas
-from digitrec.upload import decode_canvas, decode_upload, stored_drawing
+from digitrec.upload import canvas_png, decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
 
 from app_pages import answer_signal, personal_panel
@@ -329,14 +329,14 @@ def drawing_controls(phone: bool) -> tuple[str, int]:
 def read_canvas(canvas, size: tuple[int, int]):
     """The one place the canvas's result is read: (RGBA pixels or None, drawing key or None,
     the pen strokes in canvas pixels, drawing order)."""
-    data = canvas.image_bytes if canvas is not None else None
     try:  # the PNG's size is checked before any pixel is decoded (never canvas.image_data)
+        data = canvas_png(canvas)
         drawing = decode_canvas(data, *size)
     except DigitrecError as error:
         st.error(str(error))
         return None, None, None
     try:  # the vector paths: how the drawing was written (bounded in digitrec.strokes)
-        strokes = strokes_from_canvas(canvas.json_data) if drawing is not None else None
+        strokes = strokes_from_canvas(canvas.json_data, size) if drawing is not None else None
     except DigitrecError as error:
         st.warning(f"Read from the picture only: {error}")
         strokes = None

@@ -38,12 +38,14 @@ SUPERSAMPLE = 2
 Strokes = list[list[tuple[float, float]]]
 
 
-def strokes_from_canvas(json_data) -> Strokes:
+def strokes_from_canvas(json_data, size: tuple[float, float] | None = None) -> Strokes:
     """Turn `st_canvas(...).json_data` into strokes in canvas pixels (drawing order).
 
     Only free-hand paths ("Path" objects) are read: a move-to starts a stroke, quadratic
     curves and lines add their control and end points. Other objects are ignored; a path
-    that has been moved, scaled or rotated is placed where the canvas shows it.
+    that has been moved, scaled or rotated is placed where the canvas shows it. With the
+    canvas's `size` (width, height), strokes further than a canvas's size outside it (no drag
+    goes there) are refused: the drawing is then read from its picture.
     """
     if not json_data:
         return []
@@ -66,13 +68,21 @@ def strokes_from_canvas(json_data) -> Strokes:
             raise StrokesError(f"the drawing has more than {MAX_POINTS} points; "
                                "clear the canvas and draw again")
         strokes.append(stroke)
+    strokes = checked(strokes)  # where a transform placed them, too
+    if size is not None and strokes:
+        points = np.concatenate([np.asarray(stroke) for stroke in strokes])
+        if ((points < -np.asarray(size)) | (points > 2 * np.asarray(size))).any():
+            raise StrokesError("the canvas sent pen strokes far outside the drawing")
     return strokes
 
 
 def _number(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise StrokesError("the canvas sent a stroke point that is not a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise StrokesError("the canvas sent a stroke point outside the canvas") from None
     if not math.isfinite(value) or abs(value) > MAX_COORDINATE:
         raise StrokesError("the canvas sent a stroke point outside the canvas")
     return value

@@ -9,6 +9,7 @@ lazily, so a truncated file would otherwise fail later, somewhere else).
 
 from __future__ import annotations
 
+import binascii
 import io
 import struct
 import warnings
@@ -57,6 +58,18 @@ def decode_upload(data: bytes) -> Image.Image:
         _check_pixels(image.size)
         _load(image)
     return _to_readable_mode(_upright(image))
+
+
+def canvas_png(result) -> bytes | None:
+    """The PNG bytes of an st_canvas result (its `image_bytes`, decoded from the data URL the
+    browser sent), None before anything is drawn; CanvasError when the message held no data URL
+    of base64 bytes (a crafted websocket message)."""
+    if result is None:
+        return None
+    try:
+        return result.image_bytes
+    except (ValueError, TypeError, AttributeError, binascii.Error):
+        raise CanvasError("The drawing sent is not a picture. Clear the canvas and draw again.") from None
 
 
 def decode_canvas(data: bytes | None, width: int, height: int) -> np.ndarray | None:

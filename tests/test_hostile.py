@@ -353,6 +353,81 @@ def test_draw_page_reads_a_real_canvas_png(app_env, monkeypatch, pen_digits):
     assert app.metric[0].label == "Prediction"
 
 
+class HostileCanvas(BrowserCanvas):
+    """st_canvas's result for what a crafted websocket message can hold: any data URL (decoded as
+    the real one decodes it) and any json_data."""
+
+    def __init__(self, url, json_data):
+        self.url, self.json_data = url, json_data
+
+    @property
+    def image_bytes(self):
+        import base64
+
+        _, encoded_png = self.url.split(";base64,", 1)  # as streamlit-drawable-canvas 0.13 does
+        return base64.b64decode(encoded_png)
+
+
+def hostile_page(monkeypatch, url, json_data, mode):
+    import sys
+    import types
+
+    from streamlit.testing.v1 import AppTest
+
+    repo = Path(__file__).resolve().parents[1]
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: HostileCanvas(url, json_data)
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(repo / "app_pages" / "draw.py"), default_timeout=HANG_LIMIT)
+    app.session_state["mode"] = mode
+    return app.run()
+
+
+def _path(points, **transform):
+    commands = [["M", *points[0]]] + [["L", *point] for point in points[1:]]
+    return {"type": "Path", "path": commands, **transform}
+
+
+@pytest.mark.parametrize("mode", ["Digit", "Number"])
+@pytest.mark.parametrize("name", ["no base64 marker", "not a string", "not base64",
+                                  "stroke scaled far off the canvas", "a 400-digit integer",
+                                  "strokes just inside the canvas limit"])
+def test_crafted_canvas_messages_get_a_message_not_a_crash(app_env, models_copy, monkeypatch, pen_digits,
+                                                          name, mode):
+    # Bugs: these ended the page's fragment with an uncaught ValueError, AttributeError,
+    # OverflowError or StrokesError instead of a message (or the pixels' reading); strokes far
+    # off the canvas were read instead of the picture ("2, 75%" for the picture's 7).
+    import base64
+
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))  # a model that reads strokes
+
+    png = digit_canvas_png(pen_digits)
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    stroke = [(100.0, 60.0), (140.0, 60.0), (110.0, 220.0)]
+    json_data = {"objects": [_path(stroke)]}
+    if name == "no base64 marker":
+        url = "data:image/png," + base64.b64encode(png).decode()
+    elif name == "not a string":
+        url = 12345
+    elif name == "not base64":
+        url = "data:image/png;base64,%%%%"
+    elif name == "stroke scaled far off the canvas":
+        json_data = {"objects": [_path(stroke, scaleX=100, scaleY=100, left=0, top=0,
+                                       pathOffset={"x": 0, "y": 0})]}
+    elif name == "a 400-digit integer":
+        json_data = {"objects": [_path([(10**400, 60), (140, 60)])]}
+    else:  # inside the strokes' limit in canvas pixels, beyond it in a dense screen's image pixels
+        json_data = {"objects": [_path([(9_000.0, 60.0), (9_990.0, 220.0)])]}
+    app = hostile_page(monkeypatch, url, json_data, mode)
+    assert not app.exception, app.exception
+    if name in ("no base64 marker", "not a string", "not base64"):
+        assert any("is not a picture" in error.value or "is not a PNG" in error.value for error in app.error)
+        assert not app.metric
+    else:  # the picture is read, not the strokes, and the page says why
+        assert any("Read from the picture only" in warning.value for warning in app.warning)
+        assert app.metric[0].value == "7"  # the picture's digit (Digit: Prediction; Number: Number)
+
+
 def test_saves_are_rate_limited_per_session(app_env, monkeypatch, pen_digits):
     """A session that saved SAVES_PER_MINUTE samples this minute is told to wait; nothing is saved."""
     import sys
@@ -491,3 +566,16 @@ def test_error_details_are_not_shown_in_the_browser():
     repo = Path(__file__).resolve().parents[1]
     config = tomllib.loads((repo / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_a_browser_message_is_bounded_well_below_streamlits_default():
+    # A crafted canvas message is decoded from base64 before its PNG's size can be checked:
+    # Streamlit's default websocket limit (200 MB) let one message hold 150 MB of bytes.
+    import tomllib
+
+    from digitrec.limits import MAX_CANVAS_BYTES
+
+    repo = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((repo / ".streamlit" / "config.toml").read_text())
+    limit = config["server"]["maxMessageSize"] * 2**20
+    assert MAX_CANVAS_BYTES * 4 / 3 < limit <= 16 * 2**20  # a drawing's base64 fits, little more
