@@ -492,11 +492,12 @@ def upload_area():
 
 def upload_number(model, upload):
     """A photo of a number: read once per file, each digit with its chart and correction."""
-    key = ("number", upload.file_id, model.version)
+    reader = personal_panel.reader(model)  # as the Number canvas reads: this person's examples too
+    key = ("number", upload.file_id, model.version, id(reader))
     if st.session_state.get("upload_number_key") != key:
         try:
             image = decode_upload(upload.getvalue())
-            reading = read_number(model, image)  # from pixels: a photo has no strokes
+            reading = read_number(reader, image)  # from pixels: a photo has no strokes
             # The session keeps small PNGs of the photo and of each digit (shown and saved), not pixels.
             digits = [stored_drawing(image.crop((box.left, box.top, box.right, box.bottom)))
                       for box in reading.boxes]

@@ -35,8 +35,11 @@ from the whole number.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import itertools
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -129,8 +132,9 @@ LINE_MARGIN = 8.0
 PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
 MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
 # Readings of stroke groups kept for the next rerun: a new stroke on the canvas changes only the
-# candidates that hold it, so the rest are not read again. Per server, for one recogniser.
-GROUP_CACHE_SIZE = 512
+# candidates that hold it, so the rest are not read again. Per server, all recognisers together
+# (a reading holds its 28x28 input: about 4 KB each).
+GROUP_CACHE_SIZE = 2048
 
 
 class DigitFlag(StrEnum):
@@ -355,36 +359,46 @@ def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_stroke
 
 
 class _GroupCache:
-    """The last GROUP_CACHE_SIZE stroke-group readings of one recogniser (thread-safe, LRU)."""
+    """The last GROUP_CACHE_SIZE stroke-group readings (thread-safe, LRU), of every recogniser at
+    once: a session adapted to its writer reads with a recogniser of its own, and sessions take
+    turns (one recogniser's cache, emptied whenever another read, re-read every group)."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._owner = None
+        # A token per recogniser, never reused (an id() may be, once its recogniser is gone).
+        self._tokens: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._next_token = itertools.count()
         self._items: OrderedDict = OrderedDict()
 
     @staticmethod
     def key(strokes) -> bytes:
+        """A digest of the strokes (a visitor's 20,000-point stroke made a 320 KB key)."""
         lengths = np.array([len(stroke) for stroke in strokes], np.int64)
-        return lengths.tobytes() + np.concatenate([np.asarray(s, np.float64) for s in strokes]).tobytes()
+        points = np.concatenate([np.asarray(s, np.float64) for s in strokes])
+        return hashlib.blake2b(lengths.tobytes() + points.tobytes(), digest_size=16).digest()
+
+    def _token(self, recognizer) -> int:
+        token = self._tokens.get(recognizer)
+        if token is None:
+            token = self._tokens[recognizer] = next(self._next_token)
+        return token
 
     def get(self, recognizer, keys: list) -> list:
         with self._lock:
-            if self._owner is not recognizer:
-                self._owner, self._items = recognizer, OrderedDict()
+            token = self._token(recognizer)
             found = []
             for key in keys:
-                value = self._items.get(key)
+                value = self._items.get((token, key))
                 if value is not None:
-                    self._items.move_to_end(key)
+                    self._items.move_to_end((token, key))
                 found.append(value)
             return found
 
     def put(self, recognizer, keys: list, predictions: list) -> None:
         with self._lock:
-            if self._owner is not recognizer:
-                return
+            token = self._token(recognizer)
             for key, prediction in zip(keys, predictions):
-                self._items[key] = prediction
+                self._items[(token, key)] = prediction
             while len(self._items) > GROUP_CACHE_SIZE:
                 self._items.popitem(last=False)
 

@@ -780,3 +780,33 @@ def test_a_picture_with_more_candidate_cuts_than_any_number_is_not_cut():
     assert 0 < cuts <= segment.MAX_CUTS
     assert all(paths.shape[1] == 20 for paths in found)  # a column per row of the piece
     assert segment._cut_paths(blocks, 20.0, 4.0) == [None] * len(blocks)
+
+
+class CountingReader:
+    """A recogniser that counts the stroke groups it is asked to read."""
+
+    def __init__(self, base):
+        self.base, self.read = base, 0
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def predict_many(self, images, strokes=None):
+        self.read += len(images)
+        return self.base.predict_many(images, strokes)
+
+
+def test_sessions_reading_with_their_own_recognisers_keep_each_others_cached_groups(held_out, model):
+    # Bug: the cache of stroke-group readings kept one recogniser's: two sessions adapted to their
+    # writers (each its own recogniser) emptied it for each other at every stroke.
+    canvas, strokes, _ = write([first(held_out, 4), first(held_out, 2)], [0.4])
+    first_session, second_session = CountingReader(model), CountingReader(model)
+    for reader in (first_session, second_session):
+        assert read_number(reader, canvas, strokes).text == "42"
+    groups = first_session.read
+    assert groups > 0 and second_session.read == groups
+    for reader in (first_session, second_session):  # their next strokes' reruns
+        assert read_number(reader, canvas, strokes).text == "42"
+    assert first_session.read == second_session.read == groups  # nothing read again
+    key = segment._GroupCache.key(strokes)
+    assert len(key) <= 32  # a digest: a 20,000-point stroke kept a 320 KB key
