@@ -876,8 +876,8 @@ def _cut_paths(pieces: list, digit_height: float, pen: float) -> list:
     heights = np.array([piece.shape[0] for piece in pieces])
     rows = int(heights.max())
     # The ink under each cut's band of columns, row by row (none below its piece's bottom), taken
-    # piece by piece: one array of every piece padded to the largest grew a visitor's 800-byte
-    # PNG of dashes to 280 MB.
+    # piece by piece: one array of every piece padded to the largest took a visitor's 800-byte
+    # PNG of dashes to 200 MB more.
     along = np.zeros((rows, len(owner), len(offsets)))  # (rows, cuts, band)
     columns = np.zeros((len(owner), len(offsets)), np.int64)  # (cuts, band)
     first = 0

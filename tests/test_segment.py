@@ -772,8 +772,8 @@ def test_a_number_longer_than_the_line_model_reads_keeps_its_cut_out_digits(held
 
 
 def test_a_picture_with_more_candidate_cuts_than_any_number_is_not_cut():
-    # A visitor's 800-byte PNG of dashes made hundreds of wide pieces and 18,820 candidate cuts:
-    # 280 MB and 2 s for one upload. Past MAX_CUTS the pieces stay whole.
+    # A visitor's 800-byte PNG of dashes made hundreds of wide pieces and thousands of candidate
+    # cuts: 200 MB and 0.7 s for one upload. Past MAX_CUTS the pieces stay whole.
     blocks = [np.ones((20, 300), bool) for _ in range(40)]
     found = segment._cut_paths(blocks[:2], 20.0, 4.0)
     cuts = sum(paths.shape[0] for paths in found)
