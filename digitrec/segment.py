@@ -258,11 +258,15 @@ def _score(candidate: _Candidate, bonus: float) -> float:
 
 
 def _overlap(first: _Candidate, second: _Candidate) -> float:
-    """Horizontal overlap of two neighbouring digits, as a share of the narrower."""
+    """Horizontal overlap of two neighbouring digits, as a share of the narrower (a pixel added
+    to both: a perfectly upright stroke standing in another digit's span has no width, and its
+    overlap had counted as none, so a 4's stem and the rest of it read as two 1s)."""
     left = max(first.x_range[0], second.x_range[0])
     right = min(first.x_range[1], second.x_range[1])
+    if right < left:
+        return 0.0
     narrower = min(first.x_range[1] - first.x_range[0], second.x_range[1] - second.x_range[0])
-    return max(0.0, right - left) / max(narrower, 1.0)
+    return min(1.0, (right - left + 1.0) / (narrower + 1.0))
 
 
 def _best_split(order: list, candidates: dict, overlap_cost: float, cut_costs=None) -> tuple[float, list]:

@@ -80,6 +80,25 @@ def test_a_click_on_the_number_canvas_is_no_digit_and_leaves_a_number_alone(held
     assert read_number(model, with_click, strokes + click).text == "37"
 
 
+def test_a_four_with_an_upright_stem_drawn_in_three_strokes_stays_one_digit(model):
+    # Bug (a new user's mouse drawing): a diagonal, a crossbar, then a perfectly upright stem
+    # through the crossbar read "11": a stem with no width overlapped the rest by "nothing".
+    def line(x0, y0, x1, y1):
+        return [(x0 + (x1 - x0) * step / 8, y0 + (y1 - y0) * step / 8) for step in range(9)]
+
+    def four(cx, w=98.0, h=154.0):
+        def part(x0, y0, x1, y1):
+            return line(cx + w * x0, MIDDLE + h * y0, cx + w * x1, MIDDLE + h * y1)
+
+        return [part(0.15, -0.5, -0.4, 0.15), part(-0.4, 0.15, 0.45, 0.15), part(0.2, -0.2, 0.2, 0.5)]
+
+    strokes = four(350.0)
+    assert read_number(model, render_strokes(strokes, WIDTH, 18.0)[:HEIGHT, :WIDTH], strokes).text == "4"
+    one = line(150.0, 63.0, 150.0, 217.0)  # and beside an upright 1, still "14"
+    strokes = [one] + four(300.0)
+    assert read_number(model, render_strokes(strokes, WIDTH, 18.0)[:HEIGHT, :WIDTH], strokes).text == "14"
+
+
 def test_a_four_drawn_in_two_strokes_stays_one_digit(held_out, model):
     fours = [d for d in held_out if d.label == 4 and len(d.strokes) == 2][:12]
     read = []
