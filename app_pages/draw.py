@@ -36,6 +36,10 @@ MAX_DIGIT_COLUMNS = 6
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
+UPLOAD_EMPTY = "No digit found in this picture: it looks like blank paper (or the ink is too faint)."
+NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as large as the box.",
+               "upload": "This does not look like a digit. For a picture of a number, choose "
+                         "**A number** above; otherwise upload a picture of one digit, 0-9."}
 ANSWERED = "draw_answered"  # session state: the Answered drawing the details show
 FLAG_LABELS = {DigitFlag.UNSURE: "unsure", DigitFlag.MAYBE_TWO: "two digits?",
                DigitFlag.MAYBE_JOINED: "one digit with the next?",
@@ -196,11 +200,10 @@ def digit_drawing(drawing, index: int, box):
 # ---- showing a reading ---------------------------------------------------------------------
 
 
-def show_answer(prediction):
+def show_answer(prediction, source: str = "draw"):
     """The predicted digit with its confidence (what a stroke waits for)."""
     if prediction.digit is None:  # the model says this is no digit (status "not_digit")
-        st.warning("This does not look like a digit. Draw one digit, 0-9, as large as the box.",
-                   icon=":material/help:")
+        st.warning(NOT_A_DIGIT[source], icon=":material/help:")
         if prediction.probabilities is not None:
             st.markdown("As a digit it would be: " + " · ".join(
                 f"**{d}** {percent(p)}" for d, p in prediction.top(3)))
@@ -254,9 +257,9 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
     """
     with answer_column:
         if prediction.status == "empty":
-            st.info(DRAW_PROMPT)
+            st.info(UPLOAD_EMPTY if source == "upload" else DRAW_PROMPT)
             return
-        show_answer(prediction)
+        show_answer(prediction, source)
     if started is not None:
         timing.record("draw-answer", started)  # the script's part of what a stroke waits for
     if prediction.probabilities is not None:

@@ -476,3 +476,27 @@ def test_a_drawing_and_an_upload_each_get_their_own_right_controls(app_env, monk
     assert not app.exception
     assert len(SampleStore(app_env["samples"]).list()) == 1
     assert [b for b in app.button if b.label.startswith("Yes, it is")], "the drawing lost its controls"
+
+
+def test_an_upload_is_answered_in_words_about_pictures_not_drawing(app_env, models_copy, monkeypatch,
+                                                                   pen_digits):
+    # A new user's blank upload was told to "draw a digit in the box", and a photo of a number
+    # read as one digit got "draw one digit as large as the box" with no word of "A number".
+    from PIL import Image
+
+    from tests.test_segment import write
+
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))  # with its not-a-digit gate
+    blank = FakeUpload(png_bytes(np.asarray(Image.new("RGB", (200, 200), "white"))))
+    monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: blank)
+    app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
+    assert not app.exception, app.exception
+    assert "No digit found in this picture" in " ".join(info.value for info in app.info)
+    held_out = [d for d in pen_digits if d.writer > 20]
+    digits = [next(d for d in held_out if d.label == label) for label in (2, 0, 2, 4)]
+    canvas, _, _ = write(digits, [0.3, 0.3, 0.3], height=120)
+    number = FakeUpload(png_bytes(255 - canvas[..., 3]))
+    monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: number)
+    app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
+    assert not app.exception, app.exception
+    assert any("**A number**" in warning.value for warning in app.warning)
