@@ -13,4 +13,6 @@ navigation = st.navigation([
     st.Page("app_pages/retrain.py", title="Retrain", icon=":material/model_training:"),
     st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
 ])
+# Each page's browser tab says which page it is ("Draw · digitrec", "Samples · digitrec", ...).
+st.set_page_config(page_title=f"{navigation.title} · digitrec")
 navigation.run()

@@ -935,9 +935,9 @@ NAV_LINK_LABEL = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"] 
 CENTERED_MAX_WIDTH = 736  # px: Streamlit's "centered" layout; "wide" fills the window
 
 
-@pytest.mark.parametrize("path, heading", [("/models", "Model versions"),
-                                           ("/retrain", "Retrain the model")])
-def test_direct_link_on_a_fresh_server(browser, tmp_path, request, path, heading):
+@pytest.mark.parametrize("path, heading, tab", [("/models", "Model versions", "Models · digitrec"),
+                                                ("/retrain", "Retrain the model", "Retrain · digitrec")])
+def test_direct_link_on_a_fresh_server(browser, tmp_path, request, path, heading, tab):
     """A server whose very first visit is a page link (a Community Cloud app waking up).
 
     A folder named pages/ beside the entry point switched Streamlit to its legacy page list
@@ -956,6 +956,7 @@ def test_direct_link_on_a_fresh_server(browser, tmp_path, request, path, heading
             assert shown == NAVIGATION, f"the sidebar lists {shown}, not the app's pages {NAVIGATION}"
             assert page.get_by_text("common", exact=True).count() == 0, "a page named 'common' is listed"
             expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+            expect(page).to_have_title(tab)  # every page's tab had said "digitrec — handwritten digits"
             assert page.url.rstrip("/").endswith(path), page.url
             main_width = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"]
             assert main_width > CENTERED_MAX_WIDTH + 100, \
