@@ -65,9 +65,13 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
         learning_rate = columns[0].select_slider(
             "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=defaults.learning_rate)
         mnist_share = columns[1].slider("Share of MNIST to use", 0.01, 1.0, defaults.mnist_fraction, 0.01)
-        augment = columns[2].toggle("Augmentation (rotate, shift, zoom, stroke width)",
-                                    value=defaults.augment)
-        pendigits = columns[0].toggle("Canvas-drawn pen digits (writers 1-20)", value=defaults.pendigits)
+        augment = columns[2].toggle("Augmentation", value=defaults.augment,
+                                    help="Each training digit randomly rotated, shifted, zoomed and "
+                                         "drawn thicker or thinner")
+        pendigits = columns[0].toggle("Pen digits", value=defaults.pendigits,
+                                      help="Real pen trajectories of pendigits writers 1-20, drawn "
+                                           "on a canvas as visitors draw (writers 21-30 are kept "
+                                           "for testing)")
         include = columns[1].toggle(
             "Include my saved samples", value=defaults.user_samples,
             help=f"Off by default: anyone can save samples, and wrong labels teach wrong digits. When on, "
@@ -79,7 +83,7 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
         name = st.text_input("Your name (shown to others while you train)",
                              st.session_state.session_name, max_chars=40)
         password = st.text_input(
-            "Admin password (only for more than the quick preset's work)", type="password",
+            "Admin password (only for more work than the defaults)", type="password",
             key="training_password") if password_configured else None
         if not st.form_submit_button("Start training", type="primary", disabled=disabled):
             return None
@@ -261,8 +265,8 @@ else:
     else:
         st.caption(source.describe())
     configured = admin_password() is not None
-    st.caption("Visitors may start up to about the quick preset's work (these defaults; epochs × "
-               "examples, with the deep network and augmentation counting extra), and a new training "
+    st.caption("Anyone may start a training of about as much work as these defaults (more epochs, "
+               "more examples, the deep network and augmentation all count), and a new one "
                f"{TRAINING_COOLDOWN_S} s after the last one ended"
                + ("; more needs the admin password." if configured else
                   "; larger trainings run on the server with `python -m digitrec train`."))

@@ -118,7 +118,7 @@ def set_up_a_quick_training(page) -> None:
     share.focus()
     page.keyboard.press("Home")
     expect(share).to_have_attribute("aria-valuetext", "0.01")
-    page.get_by_text("Canvas-drawn pen digits (writers 1-20)").click()
+    page.get_by_text("Pen digits", exact=True).click()
     wait_settled(page)
 
 
