@@ -237,3 +237,19 @@ def test_a_small_digit_drawn_with_a_thin_pen_is_still_read_from_its_strokes(comm
     strokes = place_strokes(digit.strokes, 40, (140, 140))  # 40 px tall, pen 6: a digit, not a dot
     prediction = model.predict(render_strokes(strokes, 280, 6), strokes=strokes)
     assert prediction.status != "empty" and prediction.digit == 4
+
+
+def test_a_dash_is_not_a_digit_and_no_mnist_digit_is_too_wide(committed_model, mnist):
+    # A new user's dash (a 7 with its diagonal undone) read "1, 65%" with no warning.
+    from digitrec.data import render_strokes
+    from digitrec.dataset import as_model_input, preprocessed_mnist
+    from digitrec.inference import too_wide
+
+    model = Recognizer.load(committed_model)
+    for length, pen in ((120, 18), (60, 18), (200, 8), (90, 40)):
+        dash = [[(140 - length / 2 + step * length / 10, 120 + (step % 2)) for step in range(11)]]
+        canvas = render_strokes(dash, 280, pen)
+        assert model.predict(canvas).status == "not_digit", (length, pen)
+        assert model.predict(canvas, strokes=dash).status == "not_digit", (length, pen)
+    inputs = as_model_input(preprocessed_mnist(mnist)["x_test"])
+    assert not too_wide(inputs).any()  # MNIST's widest digits are 2.5 times as wide as tall
