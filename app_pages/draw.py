@@ -167,8 +167,8 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
                   args=(key, [(prediction, int(picked), drawing_png)], model_version, teach))
 
 
-def number_correction_form(reading, drawing, key: str, model_version: str, columns, source="draw"):
-    """Under each digit's chart a pick of its right value; one button saves every digit."""
+def number_correction_form(reading, drawing, key: str, model_version: str, slots, source="draw"):
+    """Under each digit's chart (its slot) a pick of its right value; one button saves every digit."""
     prefix = f"number_{source}_"  # the Draw and the Upload tab each have their own
     fresh_controls(key, prefix, {f"{prefix}digit_{index}": prediction.digit or 0
                                  for index, prediction in enumerate(reading.digits)})
@@ -176,7 +176,7 @@ def number_correction_form(reading, drawing, key: str, model_version: str, colum
         return
     labels = []
     for index in range(len(reading.digits)):
-        with columns[index % len(columns)]:
+        with slots[index]:
             labels.append(int(st.selectbox(
                 f"Digit {index + 1} is", range(10), key=f"{prefix}digit_{index}")))  # value: fresh_controls
     text = "".join(str(label) for label in labels)
@@ -287,16 +287,23 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
     st.subheader("Each digit", divider="gray")
     count = len(reading.digits)
     columns = st.columns(1 if phone else min(count, MAX_DIGIT_COLUMNS), gap="medium")
+    # One container per digit, filled now (picture, chart) and by the correction form (its pick):
+    # on a phone, where the columns are one, each digit's pick stays under its own chart.
+    slots = [columns[index % len(columns)].container() for index in range(count)]
     for index, prediction in enumerate(reading.digits):
-        with columns[index % len(columns)]:
+        with slots[index]:
             picture, label = st.columns([1, 2], vertical_alignment="center")
             picture.image(model_input_image(prediction.model_input, scale=3))
             flags = reading.flags[index] if index < len(reading.flags) else frozenset()
+            doubts = " · ".join(text for flag, text in FLAG_LABELS.items() if flag in flags)
+            # The doubt in small type on a line of its own, beside the picture and no taller than
+            # it (in the body's size it wrapped to four lines and pushed this digit's chart down).
             label.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}"
-                           + "".join(f" · {text}" for flag, text in FLAG_LABELS.items() if flag in flags))
-            st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT), width="stretch")
+                           + (f"  \n:small[{doubts}]" if doubts else ""))
+            st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT, compact=True),
+                               width="stretch")
     st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
-    number_correction_form(reading, drawing, key, model.version, columns, source)
+    number_correction_form(reading, drawing, key, model.version, slots, source)
 
 
 # ---- the canvas ----------------------------------------------------------------------------

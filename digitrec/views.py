@@ -168,32 +168,39 @@ def probability_chart(prediction, height: int = 220) -> alt.Chart:
     return probability_chart_from_values(prediction.probabilities, prediction.digit, height)
 
 
-def probability_chart_from_values(probabilities, digit, height: int = 220, shared=None) -> alt.Chart:
+def probability_chart_from_values(probabilities, digit, height: int = 220, shared=None,
+                                  compact: bool = False) -> alt.Chart:
     """The probability bar chart for ten values, `digit`'s bar highlighted.
 
     With `shared` (the shared model's probabilities before personal adaptation), a tick on each
     bar shows what the shared model said, so the chart shows what the adaptation changed.
+    `compact` (a number's digits, several side by side): no axis titles, the probability axis
+    marked at 0, 50 and 100% only, so the ten bars keep the narrow column's width.
     """
     table = pd.DataFrame(_probability_rows(probabilities, digit, shared))
-    bars = _probability_bars(table, height)
+    bars = _probability_bars(table, height, compact)
     if shared is None:
         return bars
     ticks = alt.Chart(table).mark_tick(color=SHARED_TICK, thickness=3).encode(
         x=alt.X("digit:N", sort=None),
-        y=alt.Y("shared model:Q"),
+        # The same axis title as the bars' (a layer's titles are joined: "probability, shared model").
+        y=alt.Y("shared model:Q", title=None if compact else "probability"),
         tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".2%", title="adapted to you"),
                  alt.Tooltip("shared model:Q", format=".2%")],
     )
     return alt.layer(bars, ticks, height=height)
 
 
-def _probability_bars(table: pd.DataFrame, height: int) -> alt.Chart:
+def _probability_bars(table: pd.DataFrame, height: int, compact: bool = False) -> alt.Chart:
+    y_axis = (alt.Axis(format="%", title=None, values=[0, 0.5, 1]) if compact
+              else alt.Axis(format="%", title="probability"))
     return (
         alt.Chart(table, height=height)
         .mark_bar()
         .encode(
-            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=False, title="digit")),
-            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=False,
+                                                         title=None if compact else "digit")),
+            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=y_axis),
             color=alt.condition("datum.predicted", alt.value(HIGHLIGHT), alt.value(MUTED)),
             tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".2%")],
         )
@@ -201,19 +208,22 @@ def _probability_bars(table: pd.DataFrame, height: int) -> alt.Chart:
 
 
 @lru_cache(maxsize=8)
-def _probability_spec_template(height: int, adapted: bool = False) -> dict:
+def _probability_spec_template(height: int, adapted: bool = False, compact: bool = False) -> dict:
     # Building and validating an Altair chart takes ~10 ms; the shape never changes, so the
     # chart is made and validated once and each prediction only fills in its ten values.
     shared = [0.1] * 10 if adapted else None
-    spec = probability_chart_from_values([0.1] * 10, 0, height, shared).to_dict(validate=True)
+    spec = probability_chart_from_values([0.1] * 10, 0, height, shared, compact).to_dict(validate=True)
     spec.pop("datasets", None)
     # `height` is the bars' height: the chart fits its column's width only (Streamlit's default
     # "fit" squeezes axes and titles into `height`, which left 25 px bars in Number mode).
     spec["autosize"] = {"type": "fit-x", "contains": "padding"}
+    # Room above the plot for the shared model's tick at 100% (it was cut in half at the edge).
+    spec["padding"] = {"top": 8, "bottom": 5, "left": 5, "right": 5}
     return spec
 
 
-def probability_chart_parts(prediction, height: int = 220) -> tuple[pd.DataFrame, dict]:
+def probability_chart_parts(prediction, height: int = 220,
+                            compact: bool = False) -> tuple[pd.DataFrame, dict]:
     """The probability chart as (table, spec without data): `st.vega_lite_chart(*parts)`.
 
     The spec is the same for every prediction and only the table changes, so at each stroke
@@ -223,7 +233,7 @@ def probability_chart_parts(prediction, height: int = 220) -> tuple[pd.DataFrame
     """
     shared = getattr(prediction, "base_probabilities", None)
     table = pd.DataFrame(_probability_rows(prediction.probabilities, prediction.digit, shared))
-    spec = copy.deepcopy(_probability_spec_template(height, shared is not None))
+    spec = copy.deepcopy(_probability_spec_template(height, shared is not None, compact))
     spec.pop("data", None)  # Altair's reference to its dataset: Streamlit passes `table` instead
     return table, spec
 

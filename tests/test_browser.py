@@ -927,6 +927,12 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     assert in_viewport(page, canvas(page)) and in_viewport(page, number), \
         (f"Number mode: canvas {canvas(page).bounding_box()} and answer {number.bounding_box()} "
          "not both on screen")
+    # Each digit's correction right under its own chart (every chart had come first, then every pick).
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    expect(charts).to_have_count(len(labels))
+    first_pick = page.get_by_text("Digit 1 is", exact=True).bounding_box()
+    tops = [charts.nth(index).bounding_box()["y"] for index in range(len(labels))]
+    assert tops[0] < first_pick["y"] < tops[1], f"digit 1's pick at {first_pick}, the charts at {tops}"
     no_tracebacks(page)
 
 
