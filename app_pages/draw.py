@@ -212,6 +212,13 @@ def show_answer(prediction, source: str = "draw"):
     # calibration note is on the top 3, which comes after the answer).
     st.metric("Prediction", str(prediction.digit))
     st.markdown(f"Confidence **{percent(prediction.confidence)}**")
+    base = prediction.base_probabilities
+    if base is not None and max(range(10), key=lambda d: base[d]) != prediction.digit:
+        # One example saved with a wrong label changes answers at once: say so where the answer is.
+        shared = max(range(10), key=lambda d: base[d])
+        st.caption(f"Changed by your examples: the shared model alone reads {a_digit(shared)} "
+                   f"({percent(base[shared])}). *Use my examples* under *Adapt to my handwriting* "
+                   "switches them off.")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
         st.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")

@@ -398,6 +398,12 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     assert not app.exception
     assert int(app.metric[0].value) == wrong, "the correction did not teach the next reading"
     assert any("adapted to your examples" in c.value for c in app.caption)
+    # ... and said where the answer is (a new user's one mislabelled save turned a sure 5 into "7"
+    # with the only hint in the details below it)
+    from digitrec.views import a_digit
+
+    assert any(c.value.startswith(f"Changed by your examples: the shared model alone reads {a_digit(shared)}")
+               for c in app.caption)
     assert any("Adapted to you: 1 example" in e.label for e in app.expander)
     app.toggle(key="personal_on").set_value(False).run()
     assert int(app.metric[0].value) == shared  # switched off: the shared model's answer again
