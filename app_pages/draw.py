@@ -17,7 +17,7 @@ from digitrec import DigitrecError, timing
 from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS, USER_PENS
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
-from digitrec.segment import DigitFlag, read_number, strokes_in_image
+from digitrec.segment import MAX_TYPED, DigitFlag, read_number, read_number_as, strokes_in_image
 from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import canvas_png, decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
@@ -167,11 +167,15 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
                   args=(key, [(prediction, int(picked), drawing_png)], model_version, teach))
 
 
-def number_correction_form(reading, drawing, key: str, model_version: str, slots, source="draw"):
-    """Under each digit's chart (its slot) a pick of its right value; one button saves every digit."""
+def number_correction_form(reading, drawing, key: str, model_version: str, slots, source="draw",
+                           reread=None):
+    """Under each digit's chart (its slot) a pick of its right value; one button saves every digit.
+    With `reread` (text -> the drawing read as those digits) the whole number can also be typed,
+    for a drawing cut into digits wrongly."""
     prefix = f"number_{source}_"  # the Draw and the Upload tab each have their own
     fresh_controls(key, prefix, {f"{prefix}digit_{index}": prediction.digit or 0
-                                 for index, prediction in enumerate(reading.digits)})
+                                 for index, prediction in enumerate(reading.digits)}
+                   | {f"{prefix}typed": ""})
     if save_status(key):
         return
     labels = []
@@ -188,6 +192,34 @@ def number_correction_form(reading, drawing, key: str, model_version: str, slots
               icon=":material/check:" if right else ":material/edit:", key=f"{prefix}save",
               on_click=save_samples, args=(key, items, model_version),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")
+    if reread is not None:
+        typed_reading(reread, reading, drawing, key, model_version, prefix)
+
+
+def typed_reading(reread, reading, drawing, key: str, model_version: str, prefix: str):
+    """'Cut wrongly? Type the number': the drawing split again as the digits typed, to save."""
+    typed = st.text_input("Cut into digits wrongly? Type the whole number", key=f"{prefix}typed",
+                          max_chars=MAX_TYPED, placeholder=reading.text,
+                          help="The drawing is split again into exactly these digits, where they "
+                               "fit best, and each part can be saved as a sample.").strip()
+    if not typed or typed == reading.text:
+        return
+    try:
+        split = reread(typed)
+    except (DigitrecError, ValueError) as error:
+        st.error(f"Cannot read it as {typed}: {error}.")
+        return
+    row = st.columns(min(len(split.digits), MAX_DIGIT_COLUMNS * 2))
+    for index, prediction in enumerate(split.digits):
+        read = "no digit" if prediction.digit is None else prediction.digit
+        row[index % len(row)].image(model_input_image(prediction.model_input, scale=2),
+                                    caption=typed[index] if prediction.digit == int(typed[index])
+                                    else f"{typed[index]} (read {read})")
+    items = [(prediction, int(typed[index]), digit_drawing(drawing, index, box))
+             for index, (prediction, box) in enumerate(zip(split.digits, split.boxes))]
+    digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
+    st.button(f"Save as {typed} ({digits}, cut as shown)", icon=":material/edit:", key=f"{prefix}save_typed",
+              on_click=save_samples, args=(key, items, model_version))
 
 
 def digit_drawing(drawing, index: int, box):
@@ -279,7 +311,7 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
         correction_form(prediction, drawing_png, key, model.version, teach, source)
 
 
-def show_number(reading, drawing, key: str, model, phone: bool, source: str = "draw"):
+def show_number(reading, drawing, key: str, model, phone: bool, source: str = "draw", reread=None):
     """The number, then each digit with its own chart, aligned in columns, and 'Right?'."""
     if not reading.digits:
         st.info(NUMBER_PROMPT)
@@ -310,7 +342,7 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
             st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT, compact=True),
                                width="stretch")
     st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
-    number_correction_form(reading, drawing, key, model.version, slots, source)
+    number_correction_form(reading, drawing, key, model.version, slots, source, reread)
 
 
 # ---- the canvas ----------------------------------------------------------------------------
@@ -439,7 +471,8 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     else:
         # Scaled to the drawing's pixels on high-density screens.
         in_image = strokes_in_image(strokes, size[0], drawing.shape[1]) if strokes else None
-        show_number(read_number(reader, drawing, strokes=in_image), drawing, key, model, phone)
+        show_number(read_number(reader, drawing, strokes=in_image), drawing, key, model, phone,
+                    reread=lambda text: read_number_as(reader, drawing, text, strokes=in_image))
         timing.record("number", started)
     with canvas_column:  # under the canvas: the (invisible) element's gap does not show
         answer_signal.announce(st.session_state[ANSWERED] and st.session_state[ANSWERED].key)

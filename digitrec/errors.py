@@ -51,3 +51,7 @@ class LimitError(DigitrecError):
 
 class TooManyAttemptsError(PermissionDeniedError):
     """Too many wrong admin passwords: wait before trying again."""
+
+
+class SplitError(DigitrecError):
+    """A drawing cannot be split into as many digits as a person typed as its reading."""

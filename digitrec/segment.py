@@ -47,6 +47,7 @@ from enum import StrEnum
 import numpy as np
 
 from digitrec import lines
+from digitrec.errors import SplitError
 from digitrec.inference import Status, prediction_from
 from digitrec.preprocess import (
     DOT_LENGTH,
@@ -131,6 +132,8 @@ MAX_GAP = 0.1
 LINE_MARGIN = 8.0
 PAD = 0.25  # border around each digit crop, as a share of its longer side (+2 px)
 MAX_CANDIDATES = 400  # bound on the recogniser batch for one number
+MAX_TYPED = 24  # digits a person may type as the right reading of a drawing (read_number_as)
+TYPED_SPECK_HEIGHT = 0.5  # digit heights: a part shorter than this may be left out of a typed reading
 # Readings of stroke groups kept for the next rerun: a new stroke on the canvas changes only the
 # candidates that hold it, so the rest are not read again. Per server, all recognisers together
 # (a reading holds its 28x28 input: about 4 KB each).
@@ -225,6 +228,26 @@ def read_number(recognizer, image, strokes=None) -> NumberReading:
     return _read_pixels(recognizer, image)
 
 
+def read_number_as(recognizer, image, text: str, strokes=None) -> NumberReading:
+    """The drawing read as exactly the digits of `text`: a person's correction of a reading that
+    cut the number wrongly ("11" for a 4, "880" for 4080). Of the ways to split its strokes (or
+    its ink) into len(text) digits, left to right, the one whose parts read most probably as
+    those digits (forced alignment; a part under TYPED_SPECK_HEIGHT digit heights may be left out
+    as a speck). Each digit keeps what the model read in its part (its Prediction); the
+    reading's text is `text`, unflagged.
+
+    ValueError when `text` is not 1 to MAX_TYPED digits; SplitError when the drawing cannot be
+    split into that many digits (fewer strokes or pieces of ink than digits).
+    """
+    if not isinstance(text, str) or not text.isdigit() or not text.isascii() or len(text) > MAX_TYPED:
+        raise ValueError(f"type the number's digits, 0-9, at most {MAX_TYPED} of them")
+    typed = [int(character) for character in text]
+    strokes = checked(strokes)
+    if strokes:
+        return _read_strokes(recognizer, image, strokes, typed)
+    return _read_pixels(recognizer, image, typed)
+
+
 # --- choosing the best split -----------------------------------------------------------------
 
 
@@ -245,10 +268,33 @@ class _Candidate:
     not_digit: float = 0.0  # from pixels: the gate's probability that it is no digit
 
 
+def _stroke_shape_cost(candidate: _Candidate) -> float:
+    return (WIDE_COST * max(0.0, candidate.width - WIDE_FROM)
+            + SHORT_COST * max(0.0, SHORT_FROM - candidate.height))
+
+
+def _forced_score(candidate: _Candidate, digit: int | None, from_strokes: bool) -> float:
+    """A candidate's score read as `digit` (read_number_as), or left out (None) as a speck."""
+    probabilities = candidate.prediction.probabilities
+    if from_strokes:
+        shape, bonus, log_weight, left_out = _stroke_shape_cost(candidate), STROKES_DIGIT_BONUS, \
+            LOG_WEIGHT, NOT_DIGIT_COST
+    else:
+        shape, bonus, log_weight, left_out = _pixel_shape_cost(candidate), PIXELS_DIGIT_BONUS, \
+            PIXELS_LOG_WEIGHT, PIXELS_NOT_DIGIT_COST
+    if digit is None:  # only a speck: a digit-sized part left out would not be the number typed
+        return -left_out - shape if candidate.height < TYPED_SPECK_HEIGHT else -math.inf
+    if probabilities is None:  # empty (a dot): no digit
+        return -math.inf
+    read = log_weight * math.log(max(probabilities[digit], 1e-9)) + bonus - shape
+    if not from_strokes:
+        read -= GATE_COST * candidate.not_digit + _aspect_cost(digit, candidate.width, candidate.height)
+    return read
+
+
 def _score(candidate: _Candidate, bonus: float) -> float:
     prediction = candidate.prediction
-    wide = (WIDE_COST * max(0.0, candidate.width - WIDE_FROM)
-            + SHORT_COST * max(0.0, SHORT_FROM - candidate.height))
+    wide = _stroke_shape_cost(candidate)
     if prediction.probabilities is None:
         return -EMPTY_COST - wide
     top = LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9))
@@ -306,6 +352,61 @@ def _best_split(order: list, candidates: dict, overlap_cost: float, cut_costs=No
 
 
 MAX_PIECES_OR_GROUP = max(MAX_GROUP, MAX_PIECES)
+
+
+def _forced_split(order: list, candidates: dict, labels: list, from_strokes: bool, overlap_cost: float,
+                  cut_costs=None) -> tuple[float, list]:
+    """The best split of the units in `order` into runs read, left to right, as `labels` (runs
+    in between may be left out as specks): (score, [(start, stop, label or None)]); score -inf
+    when no such split covers them. `_best_split` with each run's digit given."""
+    count, wanted = len(order), len(labels)
+    best = [[-math.inf] * (count + 1) for _ in range(wanted + 1)]
+    back: list = [[None] * (count + 1) for _ in range(wanted + 1)]
+    best[0][0] = 0.0
+    for stop in range(1, count + 1):
+        for start in range(max(0, stop - MAX_PIECES_OR_GROUP), stop):
+            candidate = candidates.get(frozenset(order[start:stop]))
+            if candidate is None:
+                continue
+            for placed in range(wanted + 1):
+                # this run read as the next digit (placed - 1 -> placed) or left out (placed -> placed)
+                for before, label in ((placed - 1, labels[placed - 1] if placed else None), (placed, None)):
+                    if before < 0 or best[before][start] == -math.inf:
+                        continue
+                    if label is None and before != placed:
+                        continue
+                    total = best[before][start] + _forced_score(candidate, label, from_strokes)
+                    if cut_costs and start:
+                        total -= cut_costs.get(frozenset(order[start - 1:start + 1]), 0.0)
+                    if overlap_cost and back[before][start] is not None:
+                        previous = candidates[frozenset(order[back[before][start][0]:start])]
+                        total -= overlap_cost * _overlap(previous, candidate)
+                    if total > best[placed][stop]:
+                        best[placed][stop], back[placed][stop] = total, (start, stop, label, before)
+    if best[wanted][count] == -math.inf:
+        return -math.inf, []
+    runs, placed, stop = [], wanted, count
+    while stop > 0:
+        start, _, label, before = back[placed][stop]
+        runs.append((start, stop, label))
+        placed, stop = before, start
+    return best[wanted][count], runs[::-1]
+
+
+def _forced_reading(order: list, runs: list, candidates: dict, boxes: dict, text: str,
+                    from_strokes: bool) -> NumberReading:
+    chosen = [(candidates[frozenset(order[start:stop])], boxes[frozenset(order[start:stop])])
+              for start, stop, label in runs if label is not None]
+    return NumberReading(text=text, digits=[candidate.prediction for candidate, _ in chosen],
+                         boxes=[box for _, box in chosen], flags=[frozenset() for _ in chosen],
+                         from_strokes=from_strokes)
+
+
+def _left_to_right(order: list, runs: list, candidates: dict) -> bool:
+    """Whether the digits of these runs stand left to right (their centres)."""
+    centres = [sum(candidates[frozenset(order[start:stop])].x_range) / 2
+               for start, stop, label in runs if label is not None]
+    return all(a <= b for a, b in zip(centres, centres[1:]))
 
 
 def _flags(order: list, runs: list, candidates: dict, margin: float) -> list[frozenset]:
@@ -437,7 +538,7 @@ def _predict(recognizer, candidates: list, with_strokes: bool) -> None:
 # --- strokes ---------------------------------------------------------------------------------
 
 
-def _read_strokes(recognizer, image, strokes: list) -> NumberReading:
+def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -> NumberReading:
     boxes_xy = np.array([[min(x for x, _ in s), max(x for x, _ in s),
                           min(y for _, y in s), max(y for _, y in s)] for s in strokes], np.float64)
     heights = boxes_xy[:, 3] - boxes_xy[:, 2]
@@ -467,16 +568,26 @@ def _read_strokes(recognizer, image, strokes: list) -> NumberReading:
     _predict(recognizer, list(candidates.values()), with_strokes=True)
     best, best_order, best_runs = -math.inf, drawing_order, []
     for order in (drawing_order, left_to_right):
-        score, runs = _best_split(order, candidates, OVERLAP_COST)
+        if typed is None:
+            score, runs = _best_split(order, candidates, OVERLAP_COST)
+        else:
+            score, runs = _forced_split(order, candidates, typed, True, OVERLAP_COST)
+            if runs and not _left_to_right(order, runs, candidates):
+                continue  # the digits typed are read left to right
         if score > best:
             best, best_order, best_runs = score, order, runs
+    if typed is not None and not best_runs:
+        raise SplitError(f"{len(strokes)} pen strokes cannot be read as {len(typed)} digits")
     pen = _pen_width(image)
     shape = np.shape(image)[:2] if image is not None else None
     boxes = {}
-    for start, stop in best_runs:
+    for start, stop, *_ in best_runs:
         key = frozenset(best_order[start:stop])
         candidate = candidates[key]
         boxes[key] = _stroke_box(candidate, pen, shape, reads_strokes)
+    if typed is not None:
+        return _forced_reading(best_order, best_runs, candidates, boxes,
+                               "".join(map(str, typed)), from_strokes=True)
     return _reading(best_order, best_runs, candidates, boxes, from_strokes=True)
 
 
@@ -507,16 +618,20 @@ def _stroke_box(candidate: _Candidate, pen: float, shape, rendered: bool) -> Dig
 # --- pixels ----------------------------------------------------------------------------------
 
 
-def _read_pixels(recognizer, image) -> NumberReading:
+def _read_pixels(recognizer, image, typed: list | None = None) -> NumberReading:
     ink = ink_map(image)
     factor = _shrink_factor(image, ink.shape)
     mask = ink >= INK_THRESHOLD
     if not mask.any():
+        if typed is not None:
+            raise SplitError("nothing is drawn here")
         return NumberReading("", [], [], [], False)
     scale = _work_scale(mask)
     pooled = _pooled(mask, scale)
     labels, digit_height, spans = _pieces(pooled)
     if labels is None:
+        if typed is not None:
+            raise SplitError("no digit-sized ink is here")
         return NumberReading("", [], [], [], False)
 
     def candidate(members: tuple, boxes: dict) -> _Candidate:
@@ -565,13 +680,21 @@ def _read_pixels(recognizer, image) -> NumberReading:
             candidates[key] = candidate(tuple(members), boxes)
     _predict_pixels(recognizer, list(candidates.values()))
     cut_costs = {pair: CUT_COST * strokes for pair, strokes in crossings.items()}
-    score, runs = _best_split(order, candidates, 0.0, cut_costs)
+    if typed is None:
+        score, runs = _best_split(order, candidates, 0.0, cut_costs)
+    else:
+        score, runs = _forced_split(order, candidates, typed, False, 0.0, cut_costs)
+        if not runs:
+            raise SplitError(f"the ink cannot be cut into {len(typed)} digits")
     digit_boxes = {}
-    for start, stop in runs:
+    for start, stop, *_ in runs:
         key = frozenset(order[start:stop])
         canvas, (left, top, right, bottom) = inks.canvas(boxes, candidates[key].units)
         digit_boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor,
                                     canvas[..., 3].astype(np.float32) / 255.0)
+    if typed is not None:  # a person's reading: the line model is not asked
+        return _forced_reading(order, runs, candidates, digit_boxes, "".join(map(str, typed)),
+                               from_strokes=False)
     reading = _reading(order, runs, candidates, digit_boxes, from_strokes=False)
     # The line model reads all the ink: only when every chosen piece of it is a digit.
     all_digits = all(candidates[frozenset(order[start:stop])].prediction.digit is not None
@@ -699,7 +822,7 @@ def _pixel_score(candidate: _Candidate) -> float:
     """A pixel candidate's score; one the gate calls no digit is read as its likeliest digit when
     that scores better than leaving it out (its prediction is then replaced accordingly)."""
     prediction = candidate.prediction
-    shape = PIXELS_SHORT_COST * max(0.0, PIXELS_SHORT_FROM - candidate.height)
+    shape = _pixel_shape_cost(candidate)
     if prediction.probabilities is None:
         return -EMPTY_COST - shape
     digit = int(np.argmax(prediction.probabilities))
@@ -714,6 +837,10 @@ def _pixel_score(candidate: _Candidate) -> float:
     if prediction.digit is not None:
         candidate.prediction = dataclasses.replace(prediction, digit=None, status=Status.NOT_DIGIT)
     return left_out
+
+
+def _pixel_shape_cost(candidate: _Candidate) -> float:
+    return PIXELS_SHORT_COST * max(0.0, PIXELS_SHORT_FROM - candidate.height)
 
 
 def _aspect_cost(digit: int, width: float, height: float) -> float:

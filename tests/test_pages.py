@@ -506,3 +506,34 @@ def test_an_upload_is_answered_in_words_about_pictures_not_drawing(app_env, mode
     app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
     assert not app.exception, app.exception
     assert any("**A number**" in warning.value for warning in app.warning)
+
+
+def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_copy, monkeypatch, pen_digits):
+    # A new user's number was cut into one digit too many and the page offered only a pick of
+    # 0-9 per digit: no way to save it right. Typing the number splits the drawing again.
+    from tests.test_segment import write
+
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
+    held_out = [d for d in pen_digits if d.writer > 20]
+    digits = [next(d for d in held_out if d.label == label) for label in (4, 0, 8, 0)]
+    drawing, strokes, _ = write(digits, [-0.05, -0.05, -0.05], height=120)
+    canvas = FakeCanvas(drawing)
+    canvas.json_data = fabric_paths(strokes)
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: canvas
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT)
+    app.session_state["mode"] = "Number"
+    app.run()
+    assert not app.exception, app.exception
+    assert app.metric[0].value == "4080"
+    app.text_input(key="number_draw_typed").set_value("1234567890").run()  # more than the strokes
+    assert any("Cannot read it as 1234567890" in error.value for error in app.error)
+    app.text_input(key="number_draw_typed").set_value("408").run()  # the last two as one "8"
+    assert not app.exception, app.exception
+    next(b for b in app.button if b.label.startswith("Save as 408 (3 digits, cut as shown)")).click().run()
+    assert not app.exception, app.exception
+    saved = SampleStore(app_env["samples"]).list()
+    assert sorted(sample.label for sample in saved) == [0, 4, 8]
+    assert any("Saved 3 samples" in message.value for message in app.success)
+

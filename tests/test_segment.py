@@ -829,3 +829,55 @@ def test_sessions_reading_with_their_own_recognisers_keep_each_others_cached_gro
     assert first_session.read == second_session.read == groups  # nothing read again
     key = segment._GroupCache.key(strokes)
     assert len(key) <= 32  # a digest: a 20,000-point stroke kept a 320 KB key
+
+
+# --- a person's own reading: the drawing split as the digits they type ------------------------
+
+
+def test_a_typed_reading_splits_the_drawing_into_those_digits(held_out, model):
+    from digitrec.segment import read_number_as
+
+    digits = [first(held_out, 4), first(held_out, 0), first(held_out, 8), first(held_out, 0)]
+    canvas, strokes, owner = write(digits, [-0.05, -0.05, -0.05], height=120)
+    for given in (strokes, None):
+        free = read_number(model, canvas, given)
+        typed = read_number_as(model, canvas, "4080", given)
+        assert typed.text == "4080" and len(typed.digits) == len(typed.boxes) == 4
+        assert [box.left for box in typed.boxes] == sorted(box.left for box in typed.boxes)
+        assert not any(typed.flags)
+        if free.text == "4080":  # typing what was read cuts it the same way
+            assert [(b.left, b.right) for b in typed.boxes] == [(b.left, b.right) for b in free.boxes]
+        fewer = read_number_as(model, canvas, "408", given)  # two digits taken as one "8"
+        assert len(fewer.boxes) == 3 and fewer.boxes[-1].right >= typed.boxes[-1].right - 2
+    # From strokes, each digit holds the strokes of the one written there.
+    typed = read_number_as(model, canvas, "4080", strokes)
+    assert [len(box.strokes) for box in typed.boxes] == [owner.count(index) for index in range(4)]
+
+
+def test_a_four_read_as_two_digits_can_be_typed_as_one(held_out, model):
+    from digitrec.segment import read_number_as
+
+    four = first(held_out, 4, strokes=2)
+    canvas, strokes, _ = write([four], [])
+    assert [len(box.strokes) for box in read_number_as(model, canvas, "4", strokes).boxes] == [2]
+    assert [len(box.strokes) for box in read_number_as(model, canvas, "11", strokes).boxes] == [1, 1]
+
+
+@pytest.mark.parametrize("text", ["", "4a", "4 0", "\u0664", "1" * 25, None])
+def test_a_typed_reading_must_be_digits(held_out, model, text):
+    from digitrec.segment import read_number_as
+
+    canvas, strokes, _ = write([first(held_out, 4)], [])
+    with pytest.raises(ValueError, match="digits"):
+        read_number_as(model, canvas, text, strokes)
+
+
+def test_more_digits_typed_than_there_are_strokes_or_ink_is_refused(held_out, model):
+    from digitrec.errors import SplitError
+    from digitrec.segment import read_number_as
+
+    canvas, strokes, _ = write([first(held_out, 1, strokes=1)], [])
+    with pytest.raises(SplitError, match="3 digits"):
+        read_number_as(model, canvas, "111", strokes)
+    with pytest.raises(SplitError):
+        read_number_as(model, np.zeros((HEIGHT, WIDTH, 4), np.uint8), "1")
