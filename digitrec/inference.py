@@ -56,14 +56,14 @@ GATE_HEAD_FILE = "gate_head.tflite"
 # in MNIST: its ink BOX_SIZE / MODEL_SIZE of the side), so this is their largest ink, + 1.
 SMALL_INK_SIDE = math.ceil(SMALL_SIZES[1] * BOX_SIZE / MODEL_SIZE) + 1
 NOT_DIGIT_CLASS = 10
-# A click or tap on the canvas: `preprocess` takes ink no longer than DOT_LENGTH pen widths for a
-# dot, so pen strokes spanning up to DOT_LENGTH - 1 pen widths (image pixels) leave a dot. Strokes
-# within that for the thinnest pen are a tap whatever the pen; up to that for the widest pen the
-# pixels decide (with strokes a dot was drawn again at full size: a click read "1, 69%").
 # No digit is written four times as wide as it is tall (MNIST's widest training digits, a few 2s
 # and 5s, are 2.5 times; pendigits' pen paths at most 1.96): a dash, an underline is "not a digit"
 # (a dash had read "1, 65%"). Measured on the model input, where every pen is brought to MNIST's.
 MAX_INK_ASPECT = 4.0
+# A click or tap on the canvas: `preprocess` takes ink no longer than DOT_LENGTH pen widths for a
+# dot, so pen strokes spanning up to DOT_LENGTH - 1 pen widths (image pixels) leave a dot. Strokes
+# within that for the thinnest pen are a tap whatever the pen; up to that for the widest pen the
+# pixels decide (with strokes a dot was drawn again at full size: a click read "1, 69%").
 TAP_EXTENT = (DOT_LENGTH - 1) * USER_PENS[0]
 DOT_EXTENT = (DOT_LENGTH - 1) * USER_PENS[1]
 
@@ -441,12 +441,13 @@ class Recognizer:
         use = [checked(item) if self._strokes is not None else [] for item in strokes]
         # An image may come preprocessed already (digitrec.segment normalises the digits it cut
         # out of a number's ink map with preprocess.normalise_ink).
+        taps = [bool(item) and _a_dot(image, item) for image, item in zip(images, use)]
+        use = [[] if tap else item for tap, item in zip(taps, use)]
         prepared: list[Preprocessed] = [
-            _NOTHING if item and _a_dot(image, item)
+            Preprocessed(np.zeros(MODEL_SHAPE, np.float32), empty=True) if tap
             else preprocess(render_for_model(item)) if item
             else image if isinstance(image, Preprocessed) else preprocess(image)
-            for image, item in zip(images, use)]
-        use = [[] if prepared_item is _NOTHING else item for prepared_item, item in zip(prepared, use)]
+            for image, item, tap in zip(images, use, taps)]
         trajectories = [trajectory_features(item) if item else None for item in use]
         drawn = [index for index, item in enumerate(prepared) if not item.empty]
         inputs = (np.stack([prepared[i].model_input for i in drawn]) if drawn
@@ -488,9 +489,6 @@ def too_wide(inputs: np.ndarray) -> np.ndarray:
     height = MODEL_SIZE - rows.argmax(axis=1) - rows[:, ::-1].argmax(axis=1)
     width = MODEL_SIZE - columns.argmax(axis=1) - columns[:, ::-1].argmax(axis=1)
     return ink.any(axis=(1, 2)) & (width > MAX_INK_ASPECT * height)
-
-
-_NOTHING = Preprocessed(np.zeros(MODEL_SHAPE, np.float32), empty=True)  # what a tap leaves
 
 
 def _a_dot(image, strokes) -> bool:
