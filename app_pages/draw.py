@@ -329,16 +329,18 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
     # One container per digit, filled now (picture, chart) and by the correction form (its pick):
     # on a phone, where the columns are one, each digit's pick stays under its own chart.
     slots = [columns[index % len(columns)].container() for index in range(count)]
+    doubts = [" · ".join(text for flag, text in FLAG_LABELS.items()
+                         if flag in (reading.flags[index] if index < len(reading.flags) else ()))
+              for index in range(count)]
     for index, prediction in enumerate(reading.digits):
         with slots[index]:
             picture, label = st.columns([1, 2], vertical_alignment="center")
             picture.image(model_input_image(prediction.model_input, scale=3))
-            flags = reading.flags[index] if index < len(reading.flags) else frozenset()
-            doubts = " · ".join(text for flag, text in FLAG_LABELS.items() if flag in flags)
-            # The doubt in small type on a line of its own, beside the picture and no taller than
-            # it (in the body's size it wrapped to four lines and pushed this digit's chart down).
+            # A doubt in small type on a line of its own beside the picture (in the body's size it
+            # wrapped to four lines), and an empty such line beside every other digit's picture
+            # while one has a doubt: the charts below stay level.
             label.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}"
-                           + (f"  \n:small[{doubts}]" if doubts else ""))
+                           + (f"  \n:small[{doubts[index] or '&nbsp;'}]" if any(doubts) else ""))
             st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT, compact=True),
                                width="stretch")
     st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
