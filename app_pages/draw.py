@@ -10,6 +10,7 @@ The canvas's result is read in one place, `read_canvas`.
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -17,6 +18,7 @@ from digitrec import DigitrecError, timing
 from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS, USER_PENS
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
+from digitrec.preprocess import MAX_INPUT_SIDE
 from digitrec.segment import MAX_TYPED, DigitFlag, read_number, read_number_as, strokes_in_image
 from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import canvas_png, decode_canvas, decode_upload, stored_drawing
@@ -170,8 +172,8 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
 def number_correction_form(reading, drawing, key: str, model_version: str, slots, source="draw",
                            reread=None):
     """Under each digit's chart (its slot) a pick of its right value; one button saves every digit.
-    With `reread` (text -> the drawing read as those digits) the whole number can also be typed,
-    for a drawing cut into digits wrongly."""
+    With `reread` (text -> the drawing read as those digits, and the pixels its boxes are in) the
+    whole number can also be typed, for a drawing cut into digits wrongly."""
     prefix = f"number_{source}_"  # the Draw and the Upload tab each have their own
     fresh_controls(key, prefix, {f"{prefix}digit_{index}": prediction.digit or 0
                                  for index, prediction in enumerate(reading.digits)}
@@ -193,10 +195,10 @@ def number_correction_form(reading, drawing, key: str, model_version: str, slots
               on_click=save_samples, args=(key, items, model_version),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")
     if reread is not None:
-        typed_reading(reread, reading, drawing, key, model_version, prefix)
+        typed_reading(reread, reading, key, model_version, prefix)
 
 
-def typed_reading(reread, reading, drawing, key: str, model_version: str, prefix: str):
+def typed_reading(reread, reading, key: str, model_version: str, prefix: str):
     """'Cut wrongly? Type the number': the drawing split again as the digits typed, to save."""
     typed = st.text_input("Cut into digits wrongly? Type the whole number", key=f"{prefix}typed",
                           max_chars=MAX_TYPED, placeholder=reading.text,
@@ -205,7 +207,7 @@ def typed_reading(reread, reading, drawing, key: str, model_version: str, prefix
     if not typed or typed == reading.text:
         return
     try:
-        split = reread(typed)
+        split, picture = reread(typed)  # the reading, and the pixels its boxes are in
     except (DigitrecError, ValueError) as error:
         st.error(f"Cannot read it as {typed}: {error}.")
         return
@@ -215,7 +217,7 @@ def typed_reading(reread, reading, drawing, key: str, model_version: str, prefix
         row[index % len(row)].image(model_input_image(prediction.model_input, scale=2),
                                     caption=typed[index] if prediction.digit == int(typed[index])
                                     else f"{typed[index]} (read {read})")
-    items = [(prediction, int(typed[index]), digit_drawing(drawing, index, box))
+    items = [(prediction, int(typed[index]), digit_drawing(picture, index, box))
              for index, (prediction, box) in enumerate(zip(split.digits, split.boxes))]
     digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
     st.button(f"Save as {typed} ({digits}, cut as shown)", icon=":material/edit:", key=f"{prefix}save_typed",
@@ -474,7 +476,7 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
         # Scaled to the drawing's pixels on high-density screens.
         in_image = strokes_in_image(strokes, size[0], drawing.shape[1]) if strokes else None
         show_number(read_number(reader, drawing, strokes=in_image), drawing, key, model, phone,
-                    reread=lambda text: read_number_as(reader, drawing, text, strokes=in_image))
+                    reread=lambda text: (read_number_as(reader, drawing, text, strokes=in_image), drawing))
         timing.record("number", started)
     with canvas_column:  # under the canvas: the (invisible) element's gap does not show
         answer_signal.announce(st.session_state[ANSWERED] and st.session_state[ANSWERED].key)
@@ -565,7 +567,16 @@ def upload_number(model, upload):
     if not reading.digits:
         st.info("No digits found in this picture.")
         return
-    show_number(reading, digits, drawing_key(image) + "-number", model, phone=False, source="upload")
+
+    def reread(text):
+        """The photo read as the digits typed (decoded again: the session keeps no pixels),
+        at the size preprocessing reads it anyway."""
+        photo = decode_upload(upload.getvalue())
+        photo.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE))
+        return read_number_as(reader, photo, text), np.asarray(photo)
+
+    show_number(reading, digits, drawing_key(image) + "-number", model, phone=False, source="upload",
+                reread=reread)
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])

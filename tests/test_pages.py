@@ -537,3 +537,26 @@ def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_co
     assert sorted(sample.label for sample in saved) == [0, 4, 8]
     assert any("Saved 3 samples" in message.value for message in app.success)
 
+
+
+def test_an_uploaded_number_cut_wrongly_can_be_typed_too(app_env, models_copy, monkeypatch, pen_digits):
+    from tests.test_segment import write
+
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
+    held_out = [d for d in pen_digits if d.writer > 20]
+    digits = [next(d for d in held_out if d.label == label) for label in (4, 0, 8, 0)]
+    drawing, _, _ = write(digits, [-0.05, -0.05, -0.05], height=120)
+    photo = FakeUpload(png_bytes(255 - drawing[..., 3]))  # dark ink on white paper
+    monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: photo)
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: FakeCanvas(np.zeros((280, 280, 4), np.uint8))
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT)
+    app.session_state["upload-kind"] = "A number"
+    app.run()
+    assert not app.exception, app.exception
+    app.text_input(key="number_upload_typed").set_value("408").run()
+    assert not app.exception, app.exception
+    next(b for b in app.button if b.label.startswith("Save as 408 (3 digits, cut as shown)")).click().run()
+    assert not app.exception, app.exception
+    assert sorted(sample.label for sample in SampleStore(app_env["samples"]).list()) == [0, 4, 8]
