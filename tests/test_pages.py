@@ -508,23 +508,35 @@ def test_an_upload_is_answered_in_words_about_pictures_not_drawing(app_env, mode
     assert any("**A number**" in warning.value for warning in app.warning)
 
 
-def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_copy, monkeypatch, pen_digits):
-    # A new user's number was cut into one digit too many and the page offered only a pick of
-    # 0-9 per digit: no way to save it right. Typing the number splits the drawing again.
+def touching_4080(pen_digits):
+    """A held-out writer's 4, 0, 8, 0 written with touching inks: (RGBA drawing, strokes)."""
     from tests.test_segment import write
 
-    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
     held_out = [d for d in pen_digits if d.writer > 20]
     digits = [next(d for d in held_out if d.label == label) for label in (4, 0, 8, 0)]
     drawing, strokes, _ = write(digits, [-0.05, -0.05, -0.05], height=120)
-    canvas = FakeCanvas(drawing)
-    canvas.json_data = fabric_paths(strokes)
+    return drawing, strokes
+
+
+def draw_page_with(monkeypatch, canvas, state: dict):
+    """The Draw page run once with `canvas` as st_canvas's result and `state` in its session."""
     fake = types.ModuleType("streamlit_drawable_canvas")
     fake.st_canvas = lambda **kwargs: canvas
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
     app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT)
-    app.session_state["mode"] = "Number"
-    app.run()
+    for key, value in state.items():
+        app.session_state[key] = value
+    return app.run()
+
+
+def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_copy, monkeypatch, pen_digits):
+    # A new user's number was cut into one digit too many and the page offered only a pick of
+    # 0-9 per digit: no way to save it right. Typing the number splits the drawing again.
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
+    drawing, strokes = touching_4080(pen_digits)
+    canvas = FakeCanvas(drawing)
+    canvas.json_data = fabric_paths(strokes)
+    app = draw_page_with(monkeypatch, canvas, {"mode": "Number"})
     assert not app.exception, app.exception
     assert app.metric[0].value == "4080"
     app.text_input(key="number_draw_typed").set_value("1234567890").run()  # more than the strokes
@@ -538,22 +550,13 @@ def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_co
     assert any("Saved 3 samples" in message.value for message in app.success)
 
 
-
 def test_an_uploaded_number_cut_wrongly_can_be_typed_too(app_env, models_copy, monkeypatch, pen_digits):
-    from tests.test_segment import write
-
     monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
-    held_out = [d for d in pen_digits if d.writer > 20]
-    digits = [next(d for d in held_out if d.label == label) for label in (4, 0, 8, 0)]
-    drawing, _, _ = write(digits, [-0.05, -0.05, -0.05], height=120)
+    drawing, _ = touching_4080(pen_digits)
     photo = FakeUpload(png_bytes(255 - drawing[..., 3]))  # dark ink on white paper
     monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: photo)
-    fake = types.ModuleType("streamlit_drawable_canvas")
-    fake.st_canvas = lambda **kwargs: FakeCanvas(np.zeros((280, 280, 4), np.uint8))
-    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
-    app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT)
-    app.session_state["upload-kind"] = "A number"
-    app.run()
+    blank = FakeCanvas(np.zeros((280, 280, 4), np.uint8))
+    app = draw_page_with(monkeypatch, blank, {"upload-kind": "A number"})
     assert not app.exception, app.exception
     app.text_input(key="number_upload_typed").set_value("408").run()
     assert not app.exception, app.exception
