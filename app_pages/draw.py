@@ -19,7 +19,7 @@ from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS, USER_PENS
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
 from digitrec.preprocess import MAX_INPUT_SIDE
-from digitrec.segment import MAX_TYPED, DigitFlag, read_number, read_number_as, strokes_in_image
+from digitrec.segment import MAX_TYPED, DigitFlag, digit_only, read_number, read_number_as, strokes_in_image
 from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import canvas_png, decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
@@ -38,6 +38,7 @@ MAX_DIGIT_COLUMNS = 6
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
+NOT_A_NUMBER = "This does not look like a number: none of the ink reads as a digit."
 UPLOAD_EMPTY = "No digit found in this picture: it looks like blank paper (or the ink is too faint)."
 NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as large as the box.",
                "upload": "This does not look like a digit. For a picture of a number, choose "
@@ -228,7 +229,7 @@ def digit_drawing(drawing, index: int, box):
     """What a digit's sample keeps: cut from the canvas pixels, or an uploaded number's digit (PNGs)."""
     if isinstance(drawing, list):
         return lambda: drawing[index]
-    return lambda: stored_drawing(drawing[box.top:box.bottom, box.left:box.right])
+    return lambda: stored_drawing(digit_only(drawing, box))
 
 
 # ---- showing a reading ---------------------------------------------------------------------
@@ -251,8 +252,8 @@ def show_answer(prediction, source: str = "draw"):
         # One example saved with a wrong label changes answers at once: say so where the answer is.
         shared = max(range(10), key=lambda d: base[d])
         st.caption(f"Changed by your examples: the shared model alone reads {a_digit(shared)} "
-                   f"({percent(base[shared])}). *Use my examples* under *Adapt to my handwriting* "
-                   "switches them off.")
+                   f"({percent(base[shared])}). *Use my examples* under "
+                   f"*{personal_panel.ADAPTED_TITLE}* switches them off.")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
         st.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
@@ -316,12 +317,18 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
 def show_number(reading, drawing, key: str, model, phone: bool, source: str = "draw", reread=None):
     """The number, then each digit with its own chart, aligned in columns, and 'Right?'."""
     if not reading.digits:
-        st.info(NUMBER_PROMPT)
+        if reading.left_out:
+            st.warning(NOT_A_NUMBER, icon=":material/help:")
+        else:
+            st.info(NUMBER_PROMPT)
         return
     st.metric("Number", reading.text, help="The digits the model reads, left to right.")
-    notes = reading.notes()  # low confidence, or a digit that may be two (or half of one)
+    notes = reading.notes()  # low confidence, a digit that may be two (or half of one), ink left out
     if notes:
-        st.warning(" ".join(notes) + " Correct any digit below.", icon=":material/help:")
+        advice = " Correct any digit below."
+        if reading.left_out and reread is not None:
+            advice += " If a digit is missing, type the whole number below."
+        st.warning(" ".join(notes) + advice, icon=":material/help:")
     if reading.from_strokes:
         stroke_count = sum(len(box.strokes or ()) for box in reading.boxes)
         st.caption(f"Digits grouped from your {stroke_count} pen strokes.")
@@ -553,8 +560,8 @@ def upload_number(model, upload):
             image = decode_upload(upload.getvalue())
             reading = read_number(reader, image)  # from pixels: a photo has no strokes
             # The session keeps small PNGs of the photo and of each digit (shown and saved), not pixels.
-            digits = [stored_drawing(image.crop((box.left, box.top, box.right, box.bottom)))
-                      for box in reading.boxes]
+            pixels = np.asarray(image)
+            digits = [stored_drawing(digit_only(pixels, box)) for box in reading.boxes]
             st.session_state.upload_number = (stored_drawing(image), reading.without_crops(), digits, None)
         except (DigitrecError, ValueError) as error:
             st.session_state.upload_number = (None, None, None, str(error))

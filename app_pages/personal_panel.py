@@ -98,13 +98,17 @@ def _clear(model) -> None:
     st.session_state[STATE] = model.personalize([])
 
 
+ADAPTED_TITLE = "Adapted to you"  # the panel's title while examples change answers
+OFF_TITLE = "Adapt to my handwriting"
+
+
 def panel(model) -> None:
     """The switch, the count, the profile name and Clear (in an expander under the canvas)."""
     personal = _personal(model)
     count = len(personal)
     on = st.session_state.get(SWITCH, True)
-    label = (f"Adapted to you: {count} example{'s' if count != 1 else ''}" if on and count
-             else "Adapt to my handwriting")
+    label = (f"{ADAPTED_TITLE}: {count} example{'s' if count != 1 else ''}" if on and count
+             else OFF_TITLE)
     with st.expander(label, icon=":material/person:"):
         if not personal.adapts:
             st.caption("This model cannot adapt (its file has no feature output).")
@@ -118,10 +122,11 @@ def panel(model) -> None:
                       max_chars=40, placeholder="e.g. ana-7",
                       help="Examples saved under this name come back when you enter it again. "
                            "Anyone who knows the name can use or clear them.")
-        columns = st.columns(2)
-        columns[0].button("Use this name", on_click=_use_profile, args=(model,), width="stretch")
-        columns[1].button("Clear my examples", on_click=_clear, args=(model,), width="stretch",
-                          disabled=count == 0)
+        # A row that wraps: in two fixed columns "Clear my examples" was cut to "Clear my exa…"
+        # beside a 1280 px window's canvas.
+        row = st.container(horizontal=True, gap="small")
+        row.button("Use this name", on_click=_use_profile, args=(model,))
+        row.button("Clear my examples", on_click=_clear, args=(model,), disabled=count == 0)
         if st.session_state.get(PROFILE):
             st.caption(f"Kept under **{st.session_state[PROFILE]}**.")
         problem = st.session_state.pop("personal_problem", None)

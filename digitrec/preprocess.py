@@ -304,16 +304,17 @@ def _normalise_strokes(work: np.ndarray, width: float) -> np.ndarray:
         return work
     padded = np.pad(work, int(MAX_STROKE))
     if width < MIN_STROKE:
-        normalised = _dilate(padded, round((THIN_TARGET - width) / 2))
+        normalised = dilate(padded, round((THIN_TARGET - width) / 2))
     else:
-        normalised = ~_dilate(~padded, round((width - THICK_TARGET) / 2))
+        normalised = ~dilate(~padded, round((width - THICK_TARGET) / 2))
         if not normalised.any():  # eroding a blob drawn with a huge pen must not erase it
             normalised = padded
     top, bottom, left, right = _bounding_box(normalised)
     return normalised[top:bottom, left:right]
 
 
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """A boolean mask grown by `radius` pixels, nearly round."""
     # Alternating cross and square steps grow an octagon, close to a round pen; a square
     # kernel would make diagonal strokes 40% thicker than straight ones.
     for step in range(radius):

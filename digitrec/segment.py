@@ -47,6 +47,7 @@ from enum import StrEnum
 import numpy as np
 
 from digitrec import lines
+from digitrec.data import render_strokes
 from digitrec.errors import SplitError
 from digitrec.inference import Status, prediction_from
 from digitrec.preprocess import (
@@ -55,6 +56,7 @@ from digitrec.preprocess import (
     MAX_INPUT_SIDE,
     MODEL_SIZE,
     Preprocessed,
+    dilate,
     ink_map,
     normalise_ink,
     stroke_width,
@@ -75,8 +77,8 @@ OVERLAP_COST = 4.0  # strokes of two neighbouring digits overlapping horizontall
 NOT_DIGIT_COST = 4.0  # a candidate the gate calls "not a digit" (left out of the number)
 EMPTY_COST = 3.0  # a candidate preprocess finds empty (a dot, a tap): left out of the number
 # A digit is flagged when another split of the same ink scores within this many nats (with the
-# committed model on writers 1-20 these flag every misread number from strokes and 15% of the
-# numbers read right; from pixels 45% and 23% (seed 2): cuts from pixels are often close calls.
+# committed model on writers 1-20, seed 1, these flag half the misread numbers from strokes and
+# 3% of the numbers read right; from pixels 50% and 9%: cuts from pixels are often close calls.
 # The pixel margin is 0.1 in the log-probability's units, times PIXELS_LOG_WEIGHT).
 STROKES_FLAG_MARGIN = 0.5
 PIXELS_FLAG_MARGIN = 0.15
@@ -113,7 +115,8 @@ PIXELS_NOT_DIGIT_COST = 2.0
 # A shape prior: per digit the median width-to-height ratio of its ink (pen included) and the spread
 # of its logarithm, measured on pendigits writers 1-20 laid out by benchmarks/numbers.py. A slice of
 # a 0 read as a 1 of the right height, or two touching digits read as one wide 7, pay ASPECT_COST
-# per squared spread beyond the first.
+# per squared spread beyond the first. A candidate no cut path bounds (whole pieces of ink) cannot be
+# a slice, so only its being too wide counts: people write narrow 0s, and one read "1001" as "11".
 DIGIT_ASPECTS = {0: (0.87, 0.19), 1: (0.50, 0.43), 2: (0.84, 0.19), 3: (0.66, 0.16), 4: (0.61, 0.25),
                  5: (0.80, 0.18), 6: (0.60, 0.18), 7: (0.69, 0.20), 8: (0.59, 0.17), 9: (0.66, 0.18)}
 ASPECT_COST = 0.1
@@ -161,6 +164,9 @@ class DigitBox:
     image: np.ndarray | None = field(repr=False, compare=False)
     # its pen strokes, if read from strokes
     strokes: tuple | None = field(default=None, repr=False, compare=False)
+    # bool (bottom - top, right - left): where this digit's ink lies in its box, with a margin
+    # (None: all of it). A neighbour that touches or overlaps reaches into the box: `digit_only`.
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -172,15 +178,19 @@ class NumberReading:
     boxes: list  # DigitBox per digit, left to right
     flags: list = field(default_factory=list)  # frozenset of DigitFlag per digit
     from_strokes: bool = False  # grouped from pen strokes (else cut from pixels)
+    # Ink at least TYPED_SPECK_HEIGHT digit heights tall that was left out as no digit: per such
+    # part, how many of the digits lie left of it.
+    left_out: tuple = ()
 
     @property
     def unsure(self) -> bool:
         """Whether any digit is flagged (low confidence, or maybe two digits or half of one)."""
-        return any(self.flags) or any(prediction.status == "unsure" for prediction in self.digits)
+        return (any(self.flags) or bool(self.left_out)
+                or any(prediction.status == "unsure" for prediction in self.digits))
 
     def without_crops(self) -> NumberReading:
         """The same reading with the boxes' ink crops dropped (image None), e.g. to keep in a session."""
-        boxes = [dataclasses.replace(box, image=None, strokes=None) for box in self.boxes]
+        boxes = [dataclasses.replace(box, image=None, strokes=None, mask=None) for box in self.boxes]
         return dataclasses.replace(self, boxes=boxes)
 
     def notes(self) -> list[str]:
@@ -198,13 +208,48 @@ class NumberReading:
             if DigitFlag.UNSURE in flags:
                 (first, _), (second, _) = prediction.top(2)
                 notes.append(f"{name} is uncertain: {first} or {second}?")
+        for position in self.left_out:
+            if not self.digits:
+                where = "This ink"
+            elif position == 0:
+                where = "The ink before the 1st digit"
+            elif position >= len(self.digits):
+                where = f"The ink after the {'last' if len(self.digits) > 1 else '1st'} digit"
+            else:
+                where = f"The ink between the {ordinal(position)} and {ordinal(position + 1)} digits"
+            notes.append(f"{where} does not look like a digit and was left out.")
         return notes
+
+
+def _count(number: int, noun: str) -> str:
+    """3, "digit" -> "3 digits"; 1 -> "1 digit"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def ordinal(number: int) -> str:
     """1 -> '1st', 2 -> '2nd', 11 -> '11th'."""
     suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
     return f"{number}{suffix}"
+
+
+MASK_MARGIN = 2  # image pixels a digit's mask reaches past its ink (anti-aliased edges)
+
+
+def digit_only(picture, box: DigitBox) -> np.ndarray:
+    """The box's part of `picture` (the image the number was read from, as an array) with only
+    this digit's ink: what a neighbour's ink reaches into the box is blanked, transparent in an
+    RGBA drawing, the paper's colour (the box's median outside the digit) in a photo. What a
+    digit saved as a sample keeps: a rectangle cut from touching digits held part of the next."""
+    picture = np.asarray(picture)
+    crop = picture[box.top:box.bottom, box.left:box.right].copy()
+    if box.mask is None or box.mask.shape[0] < crop.shape[0] or box.mask.shape[1] < crop.shape[1]:
+        return crop
+    outside = ~box.mask[: crop.shape[0], : crop.shape[1]]
+    if crop.ndim == 3 and crop.shape[2] == 4:
+        crop[outside] = 0
+    elif outside.any():
+        crop[outside] = np.median(crop[outside], axis=0).astype(crop.dtype)
+    return crop
 
 
 def strokes_in_image(strokes, canvas_width: float, image_width: float) -> list:
@@ -266,6 +311,7 @@ class _Candidate:
     prediction: object = None
     score: float = 0.0
     not_digit: float = 0.0  # from pixels: the gate's probability that it is no digit
+    whole: bool = True  # from pixels: no cut path separates it from other ink (it cannot be a slice)
 
 
 def _stroke_shape_cost(candidate: _Candidate) -> float:
@@ -288,7 +334,7 @@ def _forced_score(candidate: _Candidate, digit: int | None, from_strokes: bool) 
         return -math.inf
     read = log_weight * math.log(max(probabilities[digit], 1e-9)) + bonus - shape
     if not from_strokes:
-        read -= GATE_COST * candidate.not_digit + _aspect_cost(digit, candidate.width, candidate.height)
+        read -= GATE_COST * candidate.not_digit + _aspect_cost(digit, candidate)
     return read
 
 
@@ -409,57 +455,66 @@ def _left_to_right(order: list, runs: list, candidates: dict) -> bool:
     return all(a <= b for a, b in zip(centres, centres[1:]))
 
 
-def _flags(order: list, runs: list, candidates: dict, margin: float) -> list[frozenset]:
-    """Per chosen run: unsure, may be two (a split of it scores close), may join the next."""
+def _flags(order: list, runs: list, candidates: dict, margin: float, overlap_cost: float = 0.0,
+           cut_costs=None) -> list[frozenset]:
+    """Per chosen run: unsure, may be two (a split of it scores close), may join the next.
+
+    The alternatives are scored as the split itself scores them (`overlap_cost`, `cut_costs`): a
+    4's crossbar and stem read as two 1s scored free of their overlap, and flagged nine 4s in ten.
+    """
     flags = []
+    cut_costs = cut_costs or {}
     for index, (start, stop) in enumerate(runs):
         chosen = candidates[frozenset(order[start:stop])]
         found = set()
         if chosen.prediction.status == "unsure":
             found.add(DigitFlag.UNSURE)
         if stop - start > 1:
-            inner = order[start:stop]
-            split = max((_best_split(inner[:cut], candidates, 0.0)[0]
-                         + _best_split(inner[cut:], candidates, 0.0)[0]
-                         for cut in range(1, len(inner))), default=-math.inf)
-            if split > chosen.score - margin and _digit_count(inner, candidates) > 1:
+            split, parts = _split_apart(order[start:stop], candidates, overlap_cost, cut_costs)
+            if split > chosen.score - margin and sum(part.prediction.digit is not None for part in parts) > 1:
                 found.add(DigitFlag.MAYBE_TWO)
         if index + 1 < len(runs):
             after = runs[index + 1]
             joined = candidates.get(frozenset(order[start:after[1]]))
             following = candidates[frozenset(order[after[0]:after[1]])]
-            if joined is not None and joined.prediction.digit is not None \
-                    and joined.score > chosen.score + following.score - margin:
+            apart = (chosen.score + following.score - overlap_cost * _overlap(chosen, following)
+                     - cut_costs.get(frozenset(order[stop - 1:stop + 1]), 0.0))
+            if joined is not None and joined.prediction.digit is not None and joined.score > apart - margin:
                 found.add(DigitFlag.MAYBE_JOINED)
         flags.append(frozenset(found))
     return flags
 
 
-def _digit_count(units: list, candidates: dict) -> int:
-    """How many digits the best split of `units` into two or more runs reads (0 if none)."""
-    best, runs = -math.inf, []
-    for cut in range(1, len(units)):
-        left, left_runs = _best_split(units[:cut], candidates, 0.0)
-        right, right_runs = _best_split(units[cut:], candidates, 0.0)
-        if left + right > best:
-            best = left + right
-            runs = [candidates[frozenset(units[a:b])] for a, b in left_runs] + \
-                   [candidates[frozenset(units[cut + a:cut + b])] for a, b in right_runs]
-    return sum(candidate.prediction.digit is not None for candidate in runs)
+def _split_apart(units: list, candidates: dict, overlap_cost: float, cut_costs: dict) -> tuple[float, list]:
+    """The best split of `units` into two or more runs: (score, the candidates it reads)."""
+    whole = frozenset(units)
+    others = {key: candidate for key, candidate in candidates.items() if key != whole}
+    score, runs = _best_split(units, others, overlap_cost, cut_costs)
+    return score, [others[frozenset(units[a:b])] for a, b in runs]
 
 
 def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_strokes: bool) -> NumberReading:
     chosen = [candidates[frozenset(order[start:stop])] for start, stop in runs]
-    flags = _flags(order, runs, candidates, STROKES_FLAG_MARGIN if from_strokes else PIXELS_FLAG_MARGIN)
+    # From pixels the cuts' costs are left out of the comparison: counted, they flagged fewer of
+    # the misread numbers of writers 1-20 (2 of 6, not 3) and no fewer of those read right.
+    flags = (_flags(order, runs, candidates, STROKES_FLAG_MARGIN, OVERLAP_COST) if from_strokes
+             else _flags(order, runs, candidates, PIXELS_FLAG_MARGIN))
     kept = [(candidate, flag) for candidate, flag in zip(chosen, flags)
             if candidate.prediction.digit is not None]
     kept.sort(key=lambda item: (item[0].x_range[0] + item[0].x_range[1]) / 2)
+    middles = [(candidate.x_range[0] + candidate.x_range[1]) / 2 for candidate, _ in kept]
+    left_out = tuple(sorted(
+        int(sum(middle < (candidate.x_range[0] + candidate.x_range[1]) / 2 for middle in middles))
+        for candidate in chosen
+        if candidate.prediction.digit is None and candidate.prediction.probabilities is not None
+        and candidate.height >= TYPED_SPECK_HEIGHT))
     return NumberReading(
         text="".join(str(candidate.prediction.digit) for candidate, _ in kept),
         digits=[candidate.prediction for candidate, _ in kept],
         boxes=[boxes[frozenset(candidate.units)] for candidate, _ in kept],
         flags=[flag for _, flag in kept],
         from_strokes=from_strokes,
+        left_out=left_out,
     )
 
 
@@ -577,7 +632,12 @@ def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -
         if score > best:
             best, best_order, best_runs = score, order, runs
     if typed is not None and not best_runs:
-        raise SplitError(f"{len(strokes)} pen strokes cannot be read as {len(typed)} digits")
+        if len(typed) > len(strokes):
+            raise SplitError(f"{_count(len(strokes), 'pen stroke')} cannot hold {_count(len(typed), 'digit')}: "
+                             "each stroke belongs to one digit")
+        raise SplitError(f"its {_count(len(strokes), 'pen stroke')} cannot be grouped into "
+                         f"{_count(len(typed), 'digit')}: strokes far apart are never one digit, "
+                         f"and at most {MAX_GROUP} strokes make one")
     pen = _pen_width(image)
     shape = np.shape(image)[:2] if image is not None else None
     boxes = {}
@@ -611,8 +671,15 @@ def _stroke_box(candidate: _Candidate, pen: float, shape, rendered: bool) -> Dig
         left, top = max(0, left), max(0, top)
         right, bottom = min(shape[1], right), min(shape[0], bottom)
     image = candidate.image if candidate.image is not None else render_for_model(candidate.strokes)
-    return DigitBox(int(left), int(top), int(max(right, left + 1)), int(max(bottom, top + 1)),
-                    image[..., 3].astype(np.float32) / 255.0, tuple(tuple(s) for s in candidate.strokes))
+    right, bottom = int(max(right, left + 1)), int(max(bottom, top + 1))
+    mask = None
+    if shape is not None:  # the strokes drawn again, a little wider than the pen, in the box
+        moved = [[(x - left, y - top) for x, y in stroke] for stroke in candidate.strokes]
+        side = max(right - left, bottom - top)
+        drawn = render_strokes(moved, side, max(pen, 1.0) + 2 * MASK_MARGIN)[..., 3]
+        mask = drawn[: bottom - top, : right - left] > 0
+    return DigitBox(int(left), int(top), right, bottom, image[..., 3].astype(np.float32) / 255.0,
+                    tuple(tuple(s) for s in candidate.strokes), mask)
 
 
 # --- pixels ----------------------------------------------------------------------------------
@@ -638,7 +705,8 @@ def _read_pixels(recognizer, image, typed: list | None = None) -> NumberReading:
         top, bottom = min(boxes[m][0] for m in members), max(boxes[m][1] for m in members)
         left, right = min(boxes[m][2] for m in members), max(boxes[m][3] for m in members)
         found = _Candidate(tuple(members), (right - left) / digit_height, (bottom - top) / digit_height,
-                           (left * scale * factor, right * scale * factor))
+                           (left * scale * factor, right * scale * factor),
+                           whole=not any(len(pair & set(members)) == 1 for pair in crossings))
         if found.height >= READ_FROM_HEIGHT:  # shorter ones could not win: not read
             ink, _ = inks.cut(boxes, found.units)
             found.image = normalise_ink(ink.astype(np.float32) / 255.0)
@@ -685,13 +753,14 @@ def _read_pixels(recognizer, image, typed: list | None = None) -> NumberReading:
     else:
         score, runs = _forced_split(order, candidates, typed, False, 0.0, cut_costs)
         if not runs:
-            raise SplitError(f"the ink cannot be cut into {len(typed)} digits")
+            raise SplitError(f"the ink cannot be cut into {_count(len(typed), 'digit')}")
     digit_boxes = {}
     for start, stop, *_ in runs:
         key = frozenset(order[start:stop])
         canvas, (left, top, right, bottom) = inks.canvas(boxes, candidates[key].units)
+        mask = inks.mask(boxes, candidates[key].units, factor)
         digit_boxes[key] = DigitBox(left * factor, top * factor, right * factor, bottom * factor,
-                                    canvas[..., 3].astype(np.float32) / 255.0)
+                                    canvas[..., 3].astype(np.float32) / 255.0, mask=mask)
     if typed is not None:  # a person's reading: the line model is not asked
         return _forced_reading(order, runs, candidates, digit_boxes, "".join(map(str, typed)),
                                from_strokes=False)
@@ -827,7 +896,7 @@ def _pixel_score(candidate: _Candidate) -> float:
         return -EMPTY_COST - shape
     digit = int(np.argmax(prediction.probabilities))
     read = PIXELS_LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9)) + PIXELS_DIGIT_BONUS \
-        - GATE_COST * candidate.not_digit - shape - _aspect_cost(digit, candidate.width, candidate.height)
+        - GATE_COST * candidate.not_digit - shape - _aspect_cost(digit, candidate)
     left_out = -PIXELS_NOT_DIGIT_COST - shape
     if read >= left_out:
         if prediction.digit is None:
@@ -843,11 +912,14 @@ def _pixel_shape_cost(candidate: _Candidate) -> float:
     return PIXELS_SHORT_COST * max(0.0, PIXELS_SHORT_FROM - candidate.height)
 
 
-def _aspect_cost(digit: int, width: float, height: float) -> float:
-    """How implausible this width-to-height ratio is for `digit` (0 within one spread of its median)."""
+def _aspect_cost(digit: int, candidate: _Candidate) -> float:
+    """How implausible the candidate's width-to-height ratio is for `digit` (0 within one spread of
+    its median; a whole piece of ink only pays for being too wide)."""
     median, spread = DIGIT_ASPECTS[digit]
-    deviation = abs(math.log(max(width, 1e-3) / max(height, 1e-3) / median)) / spread
-    return ASPECT_COST * max(0.0, deviation - 1.0) ** 2
+    deviation = math.log(max(candidate.width, 1e-3) / max(candidate.height, 1e-3) / median) / spread
+    if candidate.whole:
+        deviation = max(deviation, 0.0)
+    return ASPECT_COST * max(0.0, abs(deviation) - 1.0) ** 2
 
 
 def _work_scale(mask: np.ndarray) -> int:
@@ -1103,6 +1175,18 @@ class _Inks:
         self.member[list(members)] = True
         keep = self.member[self.labels[top:bottom, left:right]]
         return self.alpha[top:bottom, left:right] * keep, (left, top, right, bottom)
+
+    def mask(self, pieces: dict, members: tuple, factor: int) -> np.ndarray:
+        """Where these pieces' ink lies in their box (`cut`), in image pixels (`factor` per
+        ink-map pixel): their pixels, and the soft edges around them (MASK_MARGIN, and the blocks
+        the pieces were found in, `scale`) that belong to no other piece."""
+        _, (left, top, right, bottom) = self.cut(pieces, members)
+        region = self.labels[top:bottom, left:right]
+        mine = self.member[region]  # `cut` marked the members
+        grown = mine | (dilate(mine, self.scale + max(1, math.ceil(MASK_MARGIN / factor))) & (region == 0))
+        if factor > 1:
+            grown = np.repeat(np.repeat(grown, factor, axis=0), factor, axis=1)
+        return grown
 
     def canvas(self, pieces: dict, members: tuple) -> tuple[np.ndarray, tuple]:
         """These pieces' ink in the alpha of a padded RGBA canvas, as a drawn digit would come (a

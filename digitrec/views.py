@@ -174,8 +174,9 @@ def probability_chart_from_values(probabilities, digit, height: int = 220, share
 
     With `shared` (the shared model's probabilities before personal adaptation), a tick on each
     bar shows what the shared model said, so the chart shows what the adaptation changed.
-    `compact` (a number's digits, several side by side): no axis titles, the probability axis
-    marked at 0, 50 and 100% only, so the ten bars keep the narrow column's width.
+    `compact` (a number's digits, several side by side): no axis titles and the probability axis
+    only as grid lines at 0, 50 and 100% (its labels took a third of a 6-digit number's column,
+    and the ten digit labels ran together), so the bars and their labels keep the column's width.
     """
     table = pd.DataFrame(_probability_rows(probabilities, digit, shared))
     bars = _probability_bars(table, height, compact)
@@ -192,7 +193,7 @@ def probability_chart_from_values(probabilities, digit, height: int = 220, share
 
 
 def _probability_bars(table: pd.DataFrame, height: int, compact: bool = False) -> alt.Chart:
-    y_axis = (alt.Axis(format="%", title=None, values=[0, 0.5, 1]) if compact
+    y_axis = (alt.Axis(title=None, values=[0, 0.5, 1], labels=False, ticks=False, domain=False) if compact
               else alt.Axis(format="%", title="probability"))
     return (
         alt.Chart(table, height=height)

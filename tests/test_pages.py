@@ -405,6 +405,8 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     assert any(c.value.startswith(f"Changed by your examples: the shared model alone reads {a_digit(shared)}")
                for c in app.caption)
     assert any("Adapted to you: 1 example" in e.label for e in app.expander)
+    # ... and named the panel by the title it has now (it said "Adapt to my handwriting")
+    assert any("*Use my examples* under *Adapted to you* switches them off" in c.value for c in app.caption)
     app.toggle(key="personal_on").set_value(False).run()
     assert int(app.metric[0].value) == shared  # switched off: the shared model's answer again
     # Kept under a name, the examples come back in a new session (a later visit), and Clear empties it.
@@ -548,6 +550,33 @@ def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_co
     saved = SampleStore(app_env["samples"]).list()
     assert sorted(sample.label for sample in saved) == [0, 4, 8]
     assert any("Saved 3 samples" in message.value for message in app.success)
+
+
+def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(app_env, models_copy, monkeypatch):
+    # Ink that reads as no digit used to vanish from a number without a word ("1001" read "11").
+    from digitrec.data import render_strokes
+    from tests.test_segment import line
+
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
+    strokes = [line(150, 90, 150, 190), [(220 + (i % 2) * 80, 90 + i * 10) for i in range(11)],
+               line(380, 90, 380, 190)]
+    canvas = FakeCanvas(render_strokes(strokes, 700, 18.0)[:280, :700])
+    canvas.json_data = fabric_paths(strokes)
+    app = draw_page_with(monkeypatch, canvas, {"mode": "Number"})
+    assert not app.exception, app.exception
+    assert app.metric[0].value == "11"
+    warning = " ".join(message.value for message in app.warning)
+    assert "between the 1st and 2nd digits does not look like a digit and was left out" in warning
+    assert "If a digit is missing, type the whole number below." in warning
+    app.text_input(key="number_draw_typed").set_value("101").run()
+    assert not app.exception, app.exception
+    assert any(b.label.startswith("Save as 101 (3 digits, cut as shown)") for b in app.button)
+    zigzag = strokes[1:2]  # nothing but ink that is no digit
+    canvas = FakeCanvas(render_strokes(zigzag, 700, 18.0)[:280, :700])
+    canvas.json_data = fabric_paths(zigzag)
+    app = draw_page_with(monkeypatch, canvas, {"mode": "Number"})
+    assert not app.exception, app.exception
+    assert any("does not look like a number" in message.value for message in app.warning)
 
 
 def test_an_uploaded_number_cut_wrongly_can_be_typed_too(app_env, models_copy, monkeypatch, pen_digits):

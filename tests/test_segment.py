@@ -83,20 +83,54 @@ def test_a_click_on_the_number_canvas_is_no_digit_and_leaves_a_number_alone(held
 def test_a_four_with_an_upright_stem_drawn_in_three_strokes_stays_one_digit(model):
     # Bug (a new user's mouse drawing): a diagonal, a crossbar, then a perfectly upright stem
     # through the crossbar read "11": a stem with no width overlapped the rest by "nothing".
-    def line(x0, y0, x1, y1):
-        return [(x0 + (x1 - x0) * step / 8, y0 + (y1 - y0) * step / 8) for step in range(9)]
-
     def four(cx, w=98.0, h=154.0):
         def part(x0, y0, x1, y1):
-            return line(cx + w * x0, MIDDLE + h * y0, cx + w * x1, MIDDLE + h * y1)
+            return line(cx + w * x0, MIDDLE + h * y0, cx + w * x1, MIDDLE + h * y1, steps=8)
 
         return [part(0.15, -0.5, -0.4, 0.15), part(-0.4, 0.15, 0.45, 0.15), part(0.2, -0.2, 0.2, 0.5)]
 
     strokes = four(350.0)
     assert read_number(model, render_strokes(strokes, WIDTH, 18.0)[:HEIGHT, :WIDTH], strokes).text == "4"
-    one = line(150.0, 63.0, 150.0, 217.0)  # and beside an upright 1, still "14"
+    one = line(150.0, 63.0, 150.0, 217.0, steps=8)  # and beside an upright 1, still "14"
     strokes = [one] + four(300.0)
     assert read_number(model, render_strokes(strokes, WIDTH, 18.0)[:HEIGHT, :WIDTH], strokes).text == "14"
+
+
+def line(x0, y0, x1, y1, steps=12):
+    return [(x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps) for step in range(steps + 1)]
+
+
+def ellipse(cx, cy, rx, ry, points=60):
+    return [(cx + rx * np.sin(2 * np.pi * step / points), cy - ry * np.cos(2 * np.pi * step / points))
+            for step in range(points + 1)]
+
+
+def test_narrow_zeros_cut_from_pixels_are_read(model):
+    # Bug (a new user's "1001"): 0s 40 px wide and 112 tall paid a shape prior meant for slices of
+    # digits, on top of the gate's doubt, and were dropped: the number read "11", with no word.
+    for pen in (8.0, 12.0, 18.0):
+        strokes = [line(150, 90, 150, 190), ellipse(250, 140, 14, 50), ellipse(350, 140, 14, 50),
+                   line(450, 90, 450, 190)]
+        canvas = render_strokes(strokes, WIDTH, pen)[:HEIGHT, :WIDTH]
+        assert read_number(model, canvas).text == "1001", pen
+        assert read_number(model, canvas, strokes).text == "1001", pen
+
+
+def test_ink_left_out_as_no_digit_is_said(model):
+    # A zigzag between two 1s is no digit: it is left out, and the reading says so and where
+    # (it used to drop such ink without a word).
+    strokes = [line(150, 90, 150, 190), [(220 + (i % 2) * 80, 90 + i * 10) for i in range(11)],
+               line(380, 90, 380, 190)]
+    canvas = render_strokes(strokes, WIDTH, 18.0)[:HEIGHT, :WIDTH]
+    for reading in (read_number(model, canvas, strokes), read_number(model, canvas)):
+        assert reading.text == "11"
+        assert reading.left_out == (1,) and reading.unsure
+        assert "The ink between the 1st and 2nd digits does not look like a digit and was left out." \
+            in reading.notes()
+    one = [line(150, 90, 150, 190)]  # a speck or a dot is not worth a word
+    dot = [[(400.0, 180.0), (402.0, 181.0)]]
+    canvas = render_strokes(one + dot, WIDTH, 18.0)[:HEIGHT, :WIDTH]
+    assert read_number(model, canvas, one + dot).left_out == ()
 
 
 def test_a_four_drawn_in_two_strokes_stays_one_digit(held_out, model):
@@ -111,6 +145,18 @@ def test_a_four_drawn_in_two_strokes_stays_one_digit(held_out, model):
     print(f"two-stroke 4s read as {read}")
     # The image model alone reads the bar as a 1 of its own in one narrow 4 of these 12.
     assert read.count("4") >= 11
+
+
+def test_a_fours_two_strokes_are_not_flagged_as_maybe_two_digits(held_out, model):
+    # Bug (a new user's 4s): a split of a 4 into two 1s was compared free of the overlap cost the
+    # reading itself charges, so nine 4s in ten said "may be two digits" while read at 100%.
+    fours = [d for d in held_out if d.label == 4 and len(d.strokes) == 2][:20]
+    flagged = 0
+    for four in fours:
+        canvas, strokes, _ = write([four], [])
+        reading = read_number(model, canvas, strokes)
+        flagged += reading.text == "4" and any(DigitFlag.MAYBE_TWO in flags for flags in reading.flags)
+    assert flagged <= 2, f"{flagged} of {len(fours)} 4s read right were flagged"
 
 
 def test_touching_seventeen_drawn_as_strokes_reads_as_two_digits(held_out, model):
@@ -877,7 +923,44 @@ def test_more_digits_typed_than_there_are_strokes_or_ink_is_refused(held_out, mo
     from digitrec.segment import read_number_as
 
     canvas, strokes, _ = write([first(held_out, 1, strokes=1)], [])
-    with pytest.raises(SplitError, match="3 digits"):
+    with pytest.raises(SplitError, match="^1 pen stroke cannot hold 3 digits: each stroke belongs to one digit$"):
         read_number_as(model, canvas, "111", strokes)
+    # Digits far apart are never joined: the message says why, in the right number ("1 digits").
+    canvas, strokes, _ = write([first(held_out, 1, strokes=1), first(held_out, 7, strokes=1)], [1.0])
+    with pytest.raises(SplitError, match="^its 2 pen strokes cannot be grouped into 1 digit: strokes far apart"):
+        read_number_as(model, canvas, "7", strokes)
     with pytest.raises(SplitError):
         read_number_as(model, np.zeros((HEIGHT, WIDTH, 4), np.uint8), "1")
+
+
+def test_a_saved_digit_keeps_only_its_own_ink(held_out, model):
+    # Bug: a digit saved from a number kept the rectangle around it, and a touching neighbour's
+    # ink in it (a 4's sample held the left of the 0 written into its box).
+    from digitrec.preprocess import dilate
+    from digitrec.segment import digit_only
+
+    digits = [first(held_out, label) for label in (4, 0, 8, 0)]
+    canvas, strokes, owner = write(digits, [-0.05, -0.05, -0.05], height=120)
+    own = [render_strokes([s for s, o in zip(strokes, owner) if o == index], WIDTH, 16.0)[:HEIGHT, :WIDTH, 3]
+           for index in range(4)]
+    photo = 255 - canvas[..., 3]  # dark ink on white paper, read from pixels
+    for reading, picture in ((read_number(model, canvas, strokes), canvas), (read_number(model, photo), photo)):
+        assert reading.text == "4080"
+        foreign_before = foreign_after = 0
+        for index, box in enumerate(reading.boxes):
+            near = dilate(own[index] > 0, 3)[box.top:box.bottom, box.left:box.right]
+            others = np.max([own[i] for i in range(4) if i != index], axis=0)[box.top:box.bottom, box.left:box.right]
+            foreign = (others > 128) & ~near
+            rectangle = picture[box.top:box.bottom, box.left:box.right]
+            kept = digit_only(picture, box)
+            ink_of = (lambda crop: crop[..., 3] > 128) if picture.ndim == 3 else (lambda crop: crop < 128)
+            foreign_before += int((ink_of(rectangle) & foreign).sum())
+            foreign_after += int((ink_of(kept) & foreign).sum())
+            mine = own[index][box.top:box.bottom, box.left:box.right] > 128
+            kept_share = (ink_of(kept) & mine).sum() / mine.sum()  # its own ink stays
+            assert kept_share == 1.0 if reading.from_strokes else kept_share > 0.97, kept_share
+        assert foreign_before > 200  # the neighbours do reach into the boxes
+        # From strokes only a neighbour's ink at the pen's edge stays (the pen width is estimated
+        # from the picture); from pixels, what the cut between them gave this digit.
+        assert foreign_after <= (0.03 if reading.from_strokes else 0.3) * foreign_before
+    assert read_number(model, canvas, strokes).without_crops().boxes[0].mask is None

@@ -260,3 +260,17 @@ def test_every_digit_is_labelled_under_a_narrow_chart():
 
     walk(spec)
     assert found and all(axis.get("labelOverlap") is False for axis in found)
+
+
+def test_a_numbers_narrow_charts_give_their_width_to_the_ten_digit_labels():
+    """Six digits side by side: the probability axis' labels took a third of each chart and the
+    ten digit labels ran together (1280 px window). Compact charts keep only its grid lines."""
+    from digitrec.inference import prediction_from
+    from digitrec.views import probability_chart_parts
+
+    prediction = prediction_from(np.zeros((28, 28), np.float32), np.full(10, 0.1))
+    _, compact = probability_chart_parts(prediction, 90, compact=True)
+    _, full = probability_chart_parts(prediction, 220)
+    assert compact["encoding"]["y"]["axis"]["labels"] is False
+    assert compact["encoding"]["y"]["axis"]["values"] == [0, 0.5, 1]  # the grid stays
+    assert full["encoding"]["y"]["axis"].get("labels", True) is True
