@@ -54,32 +54,45 @@ def mnist_source(folder, keras_copy):
 def settings_form(disabled: bool = False, password_configured: bool = False):
     """The training settings; returns (config, include_samples, password) when submitted, else None."""
     defaults = RETRAIN_DEFAULTS
+    # Outside the form, so that the weight of saved samples shows only while they are included.
+    include = st.toggle(
+        "Include saved samples", value=defaults.user_samples, key="include_samples",
+        help=f"Off by default: anyone can save samples, and wrong labels teach wrong digits. When on, "
+             f"saved samples are at most {100 * MAX_SAMPLE_SHARE:g}% of the training set "
+             f"({100 * MAX_SAMPLE_LABEL_SHARE:g}% per digit), newest first")
     with st.form("settings"):
         columns = st.columns(3)
         architecture = columns[0].selectbox(
-            "Architecture", list(ARCHITECTURES), index=list(ARCHITECTURES).index(defaults.architecture),
+            "Network", list(ARCHITECTURES), index=list(ARCHITECTURES).index(defaults.architecture),
             help="; ".join(f"{name}: {note}" for name, note in ARCHITECTURE_NOTES.items()))
-        epochs = columns[1].number_input("Epochs", *LIMITS["epochs"], value=defaults.epochs, step=1)
-        batch_size = columns[2].select_slider("Batch size", [32, 64, 128, 256, 512],
-                                              value=defaults.batch_size)
+        epochs = columns[1].number_input(
+            "Epochs", *LIMITS["epochs"], value=defaults.epochs, step=1,
+            help="How many times the network sees every training digit. More epochs learn more "
+                 "and take proportionally longer")
+        batch_size = columns[2].select_slider(
+            "Batch size", [32, 64, 128, 256, 512], value=defaults.batch_size,
+            help="Digits looked at before each small change to the network: larger batches run "
+                 "faster per epoch but learn less from each")
         learning_rate = columns[0].select_slider(
-            "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=defaults.learning_rate)
-        mnist_share = columns[1].slider("Share of MNIST to use", 0.01, 1.0, defaults.mnist_fraction, 0.01)
+            "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=defaults.learning_rate,
+            help="How big each change is. It warms up to this value, then falls smoothly to zero; "
+                 "too high and training becomes unstable, too low and it learns slowly")
+        mnist_share = columns[1].slider(
+            "Share of MNIST to use", 0.01, 1.0, defaults.mnist_fraction, 0.01,
+            help="Of MNIST's 55,000 training digits (5,000 more are held back to check progress): "
+                 "a small share trains in seconds, for trying settings out")
         augment = columns[2].toggle("Augmentation", value=defaults.augment,
                                     help="Each training digit randomly rotated, shifted, zoomed and "
                                          "drawn thicker or thinner")
-        pendigits = columns[0].toggle("Pen digits", value=defaults.pendigits,
+        pendigits = columns[0].toggle("Pen digits", value=defaults.pendigits, key="pen_digits",
                                       help="Real pen trajectories of pendigits writers 1-20, drawn "
                                            "on a canvas as visitors draw (writers 21-30 are kept "
                                            "for testing)")
-        include = columns[1].toggle(
-            "Include my saved samples", value=defaults.user_samples,
-            help=f"Off by default: anyone can save samples, and wrong labels teach wrong digits. When on, "
-                 f"saved samples are at most {100 * MAX_SAMPLE_SHARE:g}% of the training set "
-                 f"({100 * MAX_SAMPLE_LABEL_SHARE:g}% per digit), newest first")
-        weight = columns[2].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
-                                         value=defaults.sample_weight,
-                                         help="How many times each sample is repeated")
+        weight = defaults.sample_weight
+        if include:
+            weight = columns[1].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
+                                             value=defaults.sample_weight, key="sample_weight",
+                                             help="How many times each saved sample is repeated")
         name = st.text_input("Your name (shown to others while you train)",
                              st.session_state.session_name, max_chars=40)
         password = st.text_input(
@@ -257,8 +270,8 @@ if current is not None and current.running:
                 "per server. You can watch it here.")
 else:
     source = mnist_source(os.environ.get("DIGITREC_MNIST_DIR"), str(data.keras_mnist_path()))
-    if isinstance(source, str):
-        st.error(source, icon=":material/cloud_off:")
+    if isinstance(source, str):  # what whoever runs this server can do about it
+        st.error(f"Training is not available on this server. {source}", icon=":material/cloud_off:")
         if st.button("Check again"):
             mnist_source.clear()
             st.rerun()
@@ -269,7 +282,7 @@ else:
                "more examples, the deep network and augmentation all count), and a new one "
                f"{TRAINING_COOLDOWN_S} s after the last one ended"
                + ("; more needs the admin password." if configured else
-                  "; larger trainings run on the server with `python -m digitrec train`."))
+                  "; larger trainings only whoever runs this server can start."))
     try:
         submitted = settings_form(disabled=isinstance(source, str), password_configured=configured)
     except ValueError as error:

@@ -15,8 +15,8 @@ ARCHITECTURES = {
     "deep": {"blocks": [(32, 2), (64, 2)], "head_filters": 128, "dense": 128, "dropout": 0.4},
 }
 ARCHITECTURE_NOTES = {
-    "shallow": "2 convolutions, 422k parameters: quick, about 20 s an epoch on 2 CPU cores",
-    "deep": "5 convolutions, 207k parameters: the committed model's network, about 3.5x the work",
+    "shallow": "2 convolutions, 422k weights: quick, about 20 s an epoch on 2 CPU cores",
+    "deep": "5 convolutions, 207k weights: the committed model's network, about 3.5x the work",
 }
 # The presets' former names, as older model cards and commands spell them.
 ARCHITECTURE_ALIASES = {"fast": "shallow", "standard": "deep"}

@@ -106,7 +106,7 @@ class MnistSource:
     def describe(self) -> str:
         """One sentence for any visitor (no server paths in it)."""
         if self.origin == MnistOrigin.FOLDER:
-            return "Training data: MNIST, from this server's copy (the folder DIGITREC_MNIST_DIR names)."
+            return "Training data: MNIST, from this server's copy."
         if self.origin == MnistOrigin.KERAS_CACHE:
             return "Training data: MNIST, from the copy this server downloaded before."
         return "MNIST (about 11 MB) will be downloaded when training starts."

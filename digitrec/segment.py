@@ -165,8 +165,10 @@ class DigitBox:
     # its pen strokes, if read from strokes
     strokes: tuple | None = field(default=None, repr=False, compare=False)
     # bool (bottom - top, right - left): where this digit's ink lies in its box, with a margin
-    # (None: all of it). A neighbour that touches or overlaps reaches into the box: `digit_only`.
+    # (None: all of it, or from `strokes` drawn `pen` wide). A neighbour that touches or
+    # overlaps reaches into the box: `digit_only`.
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    pen: float = 0.0  # the pen's width in image pixels, as estimated from the picture
 
 
 @dataclass(frozen=True)
@@ -242,9 +244,14 @@ def digit_only(picture, box: DigitBox) -> np.ndarray:
     digit saved as a sample keeps: a rectangle cut from touching digits held part of the next."""
     picture = np.asarray(picture)
     crop = picture[box.top:box.bottom, box.left:box.right].copy()
-    if box.mask is None or box.mask.shape[0] < crop.shape[0] or box.mask.shape[1] < crop.shape[1]:
+    mask = box.mask
+    if mask is None and box.strokes and box.pen > 0:  # the strokes drawn again, a little wider
+        moved = [[(x - box.left, y - box.top) for x, y in stroke] for stroke in box.strokes]
+        side = max(box.right - box.left, box.bottom - box.top)
+        mask = render_strokes(moved, side, box.pen + 2 * MASK_MARGIN)[..., 3] > 0
+    if mask is None or mask.shape[0] < crop.shape[0] or mask.shape[1] < crop.shape[1]:
         return crop
-    outside = ~box.mask[: crop.shape[0], : crop.shape[1]]
+    outside = ~mask[: crop.shape[0], : crop.shape[1]]
     if crop.ndim == 3 and crop.shape[2] == 4:
         crop[outside] = 0
     elif outside.any():
@@ -671,15 +678,9 @@ def _stroke_box(candidate: _Candidate, pen: float, shape, rendered: bool) -> Dig
         left, top = max(0, left), max(0, top)
         right, bottom = min(shape[1], right), min(shape[0], bottom)
     image = candidate.image if candidate.image is not None else render_for_model(candidate.strokes)
-    right, bottom = int(max(right, left + 1)), int(max(bottom, top + 1))
-    mask = None
-    if shape is not None:  # the strokes drawn again, a little wider than the pen, in the box
-        moved = [[(x - left, y - top) for x, y in stroke] for stroke in candidate.strokes]
-        side = max(right - left, bottom - top)
-        drawn = render_strokes(moved, side, max(pen, 1.0) + 2 * MASK_MARGIN)[..., 3]
-        mask = drawn[: bottom - top, : right - left] > 0
-    return DigitBox(int(left), int(top), right, bottom, image[..., 3].astype(np.float32) / 255.0,
-                    tuple(tuple(s) for s in candidate.strokes), mask)
+    return DigitBox(int(left), int(top), int(max(right, left + 1)), int(max(bottom, top + 1)),
+                    image[..., 3].astype(np.float32) / 255.0, tuple(tuple(s) for s in candidate.strokes),
+                    pen=float(pen) if shape is not None else 0.0)
 
 
 # --- pixels ----------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     app.selectbox[0].select("shallow")
     app.number_input[0].set_value(1)  # epochs
     app.slider[0].set_value(0.02)  # share of MNIST: 1,100 digits, a tiny but real training run
-    app.toggle[1].set_value(False)  # no canvas-drawn pen digits: quicker
+    app.toggle(key="pen_digits").set_value(False)  # no canvas-drawn pen digits: quicker
     app.button[0].click().run()  # the form's "Start training"
     assert not app.exception, app.exception
     job = manager.current()
@@ -187,6 +187,22 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
         assert registry.active_version(app_env["models"]) != state.version
         confirm[0].click().run()
     assert registry.active_version(app_env["models"]) == state.version
+
+
+def test_retrain_page_explains_its_settings_and_asks_a_samples_weight_only_when_they_are_used(app_env):
+    # A new user's check: no help beside epochs, batch size or learning rate, a command line in
+    # the caption, and the weight of saved samples asked while samples were off.
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    for label in ("Epochs", "Batch size", "Learning rate", "Share of MNIST to use", "Network"):
+        widget = next(w for w in [*app.number_input, *app.select_slider, *app.slider, *app.selectbox]
+                      if w.label == label)
+        assert widget.help, label
+    assert "python -m" not in " ".join(c.value for c in app.caption)
+    assert "DIGITREC_MNIST_DIR" not in " ".join(c.value for c in app.caption)
+    assert not any(w.label == "Weight of each saved sample" for w in app.number_input)
+    app.toggle(key="include_samples").set_value(True).run()
+    assert any(w.label == "Weight of each saved sample" for w in app.number_input)
 
 
 def test_retrain_page_without_mnist_says_how_to_provide_it(app_env, monkeypatch, tmp_path):
