@@ -35,6 +35,7 @@ PHONE_BELOW = 600  # content narrower than this (a phone): compact controls, eve
 CHART_HEIGHT = 200  # the bars' height (axes come on top)
 DIGIT_CHART_HEIGHT = 130  # each digit's bars in Number mode
 MAX_DIGIT_COLUMNS = 6
+TYPED_PICTURE_WIDTH = 72  # px: a typed split's digit pictures, side by side even on a phone
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
@@ -212,12 +213,12 @@ def typed_reading(reread, reading, key: str, model_version: str, prefix: str):
     except (DigitrecError, ValueError) as error:
         st.error(f"Cannot read it as {typed}: {error}.")
         return
-    row = st.columns(min(len(split.digits), MAX_DIGIT_COLUMNS * 2))
+    # A row that wraps (st.columns stack one per row on a phone: a 4-digit split was 4 screens).
+    row = st.container(horizontal=True, gap="small")
     for index, prediction in enumerate(split.digits):
         read = "no digit" if prediction.digit is None else prediction.digit
-        row[index % len(row)].image(model_input_image(prediction.model_input, scale=2),
-                                    caption=typed[index] if prediction.digit == int(typed[index])
-                                    else f"{typed[index]} (read {read})")
+        row.image(model_input_image(prediction.model_input, scale=2), width=TYPED_PICTURE_WIDTH,
+                  caption=typed[index] if prediction.digit == int(typed[index]) else f"{typed[index]} (read {read})")
     items = [(prediction, int(typed[index]), digit_drawing(picture, index, box))
              for index, (prediction, box) in enumerate(zip(split.digits, split.boxes))]
     digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
