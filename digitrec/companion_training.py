@@ -48,6 +48,9 @@ DIGIT_FLAG_BUDGET = 0.003  # the gate threshold flags at most this share of vali
 # 94% (the issue's bound on test digits is 0.5%).
 HEAD_FLAG_BUDGET = 0.004
 HEAD_EPOCHS, HEAD_UNITS = 20, 128
+# Model inputs turned to float32 and read by the image model at a time while the head's inputs are
+# made (a multiple of inference.CHUNK: the same batches, so the same features, as all at once).
+HEAD_INPUT_CHUNK = 8192
 # Small ink (inference.SMALL_INK_SIDE) is judged at its own head threshold: at most this share of
 # the validation digits redrawn as small bitmaps (1 in 5,000). At HEAD_FLAG_BUDGET's threshold 0.6%
 # of 16x16 1-bit validation digits were flagged, a quarter of that set's misreads; at a budget of
@@ -176,7 +179,7 @@ def train_gate(x_digits, x_others, epochs: int, seed: int, log=print):
     import keras
 
     keras.utils.set_random_seed(seed)
-    x = np.concatenate([x_digits, x_others]).astype(np.float32)[..., None]
+    x = np.concatenate([as_model_input(x_digits), as_model_input(x_others)])[..., None]
     y = np.concatenate([np.zeros(len(x_digits)), np.ones(len(x_others))]).astype(np.float32)
     weight = np.where(y == 1, len(x_digits) / max(len(x_others), 1) / 2, 1.0).astype(np.float32)
     model = build_gate_model()
@@ -225,10 +228,10 @@ def _update_card(folder: Path, calibration: dict, parts: dict, **extra) -> dict:
 
 
 def _mnist_split(folder: Path):
-    """Preprocessed MNIST as float inputs, the indices no network of the folder trained on (for an
-    average, those all its networks held out) and the others."""
-    mnist = {key: as_model_input(value) if key.startswith("x") else value
-             for key, value in preprocessed_mnist(data.load_mnist()).items()}
+    """Preprocessed MNIST as stored (uint8 model inputs: `as_model_input` reads them), the indices
+    no network of the folder trained on (for an average, those all its networks held out) and the
+    others."""
+    mnist = preprocessed_mnist(data.load_mnist())
     count, card = len(mnist["y_train"]), model_card.read(folder).raw
     validation = held_out_indices(card, count)
     # The (first) network's training digits, in its split's order (what the gate learns from).
@@ -280,7 +283,7 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     data_for_gate = gate_data(folder, pen, others, seed, mnist_limit, repeats, wide)
     gate = train_gate(data_for_gate.x_digits, data_for_gate.x_others, epochs, seed, log)
     (folder / GATE_FILE).write_bytes(registry.export_tflite(gate))
-    digit_scores = [predict(gate, inputs[..., None])[:, 0] for inputs in data_for_gate.digit_inputs]
+    digit_scores = [predict(gate, as_model_input(inputs)[..., None])[:, 0] for inputs in data_for_gate.digit_inputs]
     val_other_scores = predict(gate, data_for_gate.x_val_others[..., None])[:, 0]
     threshold = max(float(np.quantile(scores, 1 - DIGIT_FLAG_BUDGET)) for scores in digit_scores)
     log(f"gate threshold {threshold:.3g}: validation non-digits flagged "
@@ -300,7 +303,9 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
 
 @dataclass
 class GateData:
-    """What the gate and its head learn from and are checked on (model inputs, float32)."""
+    """What the gate and its head learn from and are checked on: model inputs, the digits as
+    stored (uint8: 75,000 of them as float32 were 224 MB), the non-digits float32; `as_model_input`
+    reads either."""
 
     x_digits: np.ndarray  # MNIST training digits (the image model's validation part left out), also
     #                      redrawn as small bitmaps, and writers 1-10
@@ -320,17 +325,15 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
     choose = [d for d in pen if d.writer in THRESHOLD_PEN_WRITERS]
     # `wide`: digits and non-digits drawn at every pen width and size visitors use
     # (data.USER_PENS), so thick pens are not taken for scribbles nor pen width for a sign.
-    pen_drawn = as_model_input(preprocessed_pendigits(
-        learn, 4 if wide else 2, seed=11, tag="gate-1-10", wide=wide)["x"])
+    pen_drawn = preprocessed_pendigits(learn, 4 if wide else 2, seed=11, tag="gate-1-10", wide=wide)["x"]
     x_others = companions.drawn_non_digits(others["train"], np.random.default_rng(seed), repeats=repeats,
                                            wide=wide)
     # Small bitmaps (a scan, an icon) are digits too: without them the head took 1-bit 16x16
     # digits for non-digits (about 1% of them flagged).
     raw = data.load_mnist()
     small_count = GATE_SMALL_DIGITS if mnist_limit is None else mnist_limit // 4
-    small_train, small_val = (
-        as_model_input(preprocessed_small_bitmaps(raw, np.sort(indices), seed=seed + 20)["x"])
-        for indices in (train_index[:small_count], val_index))
+    small_train, small_val = (preprocessed_small_bitmaps(raw, np.sort(indices), seed=seed + 20)["x"]
+                              for indices in (train_index[:small_count], val_index))
     x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], small_train, pen_drawn])
     x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1),
                                                repeats=3, wide=wide)
@@ -343,8 +346,8 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
         x_val_others, np.random.default_rng(seed + 31)))
     digit_inputs = [mnist["x_train"][val_index], small_val]
     if choose:
-        digit_inputs.append(as_model_input(preprocessed_pendigits(
-            choose, 2 if wide else 1, seed=13, tag="gate-11-20", wide=wide)["x"]))
+        digit_inputs.append(preprocessed_pendigits(choose, 2 if wide else 1, seed=13, tag="gate-11-20",
+                                                   wide=wide)["x"])
     return GateData(x_digits=x_digits, x_others=x_others, digit_inputs=digit_inputs,
                     x_val_others=x_val_others, x_val_small=small_val, x_val_small_others=x_val_small_others)
 
@@ -365,9 +368,12 @@ def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None
         log("  no gate head: the image model's file does not export its features")
         return
 
-    def head_input(inputs):
-        inputs = np.asarray(inputs, np.float32)
-        return gate_head_input(reader.features(inputs), reader.not_digit_scores(inputs))
+    def head_input(inputs):  # a chunk at a time: only the chunk is ever float32
+        parts = []
+        for start in range(0, len(inputs), HEAD_INPUT_CHUNK):
+            chunk = as_model_input(inputs[start : start + HEAD_INPUT_CHUNK])
+            parts.append(gate_head_input(reader.features(chunk), reader.not_digit_scores(chunk)))
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
     keras.utils.set_random_seed(seed)
     x_digits, x_others = data_for_gate.x_digits, data_for_gate.x_others

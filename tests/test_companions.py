@@ -222,3 +222,17 @@ def test_non_digits_redrawn_as_small_bitmaps_are_small_ink():
         bitmap = data.small_bitmap(np.round(model_input * 255).astype(np.uint8), rng)
         assert max(bitmap.shape) <= data.SMALL_SIZES[1]
         assert 0 < preprocess(bitmap).ink_side <= SMALL_INK_SIDE
+
+
+def test_non_digits_drawn_a_chunk_at_a_time_are_the_same_drawings(monkeypatch):
+    # The gate head's data held every canvas at once (3.7 GB); drawn in chunks they must not change.
+    from digitrec import nondigits
+
+    others = nondigits.non_digits("validation", 4, seed=0)[:7]
+    whole = companions.drawn_non_digits(others, np.random.default_rng(5), repeats=2, wide=True)
+    monkeypatch.setattr(companions, "DRAW_CHUNK", 3)
+    chunked = companions.drawn_non_digits(others, np.random.default_rng(5), repeats=2, wide=True)
+    assert whole.shape == (14, 28, 28) and whole.dtype == np.float32
+    np.testing.assert_array_equal(chunked, whole)
+    assert whole.max() > 0.5  # drawings, not blanks
+    assert companions.drawn_non_digits([], np.random.default_rng(5)).shape == (0, 28, 28)
