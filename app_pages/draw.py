@@ -155,7 +155,11 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
     if save_status(key):
         return
     picture = "picture" if source == "upload" else "drawing"
-    st.markdown(f"**Right?** Save this {picture} to teach the next model (and this page, at once).")
+    # One line: at 1280x900 the two it took pushed the pick of the right digit below the fold.
+    st.markdown("**Right?** Saving teaches the model.",
+                help=f"This {picture} is saved as a sample with the digit you confirm or pick: the next "
+                     "model trained with samples learns from it, and this page reads your next "
+                     "drawings with it at once (the handwriting panel under the canvas switches that off).")
     if prediction.digit is not None:  # not for a drawing the model says is no digit
         st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
                   key=f"{prefix}confirm", on_click=save_samples,
@@ -188,8 +192,8 @@ def number_correction_form(reading, drawing, key: str, model_version: str, slots
             labels.append(int(st.selectbox(
                 f"Digit {index + 1} is", range(10), key=f"{prefix}digit_{index}")))  # value: fresh_controls
     text = "".join(str(label) for label in labels)
-    items = [(prediction, label, digit_drawing(drawing, index, box))
-             for index, (prediction, label, box) in enumerate(zip(reading.digits, labels, reading.boxes))]
+    items = [(prediction, label, digit_drawing(drawing, index, reading.boxes))
+             for index, (prediction, label) in enumerate(zip(reading.digits, labels))]
     right = text == reading.text
     digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
     st.button(f"Yes, it is {text}: save its {digits}" if right else f"Save as {text} ({digits})",
@@ -219,18 +223,19 @@ def typed_reading(reread, reading, key: str, model_version: str, prefix: str):
         read = "no digit" if prediction.digit is None else prediction.digit
         row.image(model_input_image(prediction.model_input, scale=2), width=TYPED_PICTURE_WIDTH,
                   caption=typed[index] if prediction.digit == int(typed[index]) else f"{typed[index]} (read {read})")
-    items = [(prediction, int(typed[index]), digit_drawing(picture, index, box))
-             for index, (prediction, box) in enumerate(zip(split.digits, split.boxes))]
+    items = [(prediction, int(typed[index]), digit_drawing(picture, index, split.boxes))
+             for index, prediction in enumerate(split.digits)]
     digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
     st.button(f"Save as {typed} ({digits}, cut as shown)", icon=":material/edit:", key=f"{prefix}save_typed",
               on_click=save_samples, args=(key, items, model_version))
 
 
-def digit_drawing(drawing, index: int, box):
-    """What a digit's sample keeps: cut from the canvas pixels, or an uploaded number's digit (PNGs)."""
+def digit_drawing(drawing, index: int, boxes):
+    """What a digit's sample keeps: its own ink cut from the canvas pixels, or an uploaded
+    number's digit (PNGs)."""
     if isinstance(drawing, list):
         return lambda: drawing[index]
-    return lambda: stored_drawing(digit_only(drawing, box))
+    return lambda: stored_drawing(digit_only(drawing, boxes[index], boxes))
 
 
 # ---- showing a reading ---------------------------------------------------------------------
@@ -280,7 +285,10 @@ def show_pictures(prediction, model, source: str):
     why = st.toggle("Why did it read that?", key=f"explain-{source}",
                     help="Blanks each small patch of the input in turn and watches the answer "
                          "(one batched model call, a few tens of ms)")
-    explanation = explain(model, prediction.model_input) if why else None
+    # The page's answer against its runner-up (the Top 3's first two, strokes included), weighed
+    # on the picture: the picture's own runner-up had contradicted the Top 3.
+    pair = tuple(digit for digit, _ in prediction.top(2))
+    explanation = explain(model, prediction.model_input, pair) if why and len(pair) == 2 else None
     if explanation is None:
         st.image(model_input_image(prediction.model_input, scale=5), caption="What the model sees (28×28)")
         return
@@ -289,7 +297,7 @@ def show_pictures(prediction, model, source: str):
              caption=["What the model sees", f"Why {a_digit(explanation.answer)}"])
     st.caption(f":violet[**Indigo**]: what made it {a_digit(explanation.answer)}. "
                f":orange[**Amber**]: what pulled towards {a_digit(explanation.runner_up)}, the runner-up. "
-               "The stronger the colour, the more the answer changes without that part.")
+               "The stronger the colour, the more the picture's answer changes without that part.")
 
 
 def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column,
@@ -326,13 +334,13 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
     st.metric("Number", reading.text, help="The digits the model reads, left to right.")
     notes = reading.notes()  # low confidence, a digit that may be two (or half of one), ink left out
     if notes:
-        advice = " Correct any digit below."
+        advice = "" if len(notes) == len(set(reading.left_out)) else " Correct any digit below."
         if reading.left_out and reread is not None:
             advice += " If a digit is missing, type the whole number below."
         st.warning(" ".join(notes) + advice, icon=":material/help:")
     if reading.from_strokes:
-        stroke_count = sum(len(box.strokes or ()) for box in reading.boxes)
-        st.caption(f"Digits grouped from your {stroke_count} pen strokes.")
+        st.caption(f"Digits grouped from your {reading.stroke_count} pen "
+                   f"stroke{'' if reading.stroke_count == 1 else 's'}.")
     st.subheader("Each digit", divider="gray")
     count = len(reading.digits)
     columns = st.columns(1 if phone else min(count, MAX_DIGIT_COLUMNS), gap="medium")
@@ -421,6 +429,10 @@ COLUMN_GAP = 16  # st.columns' default ("small") gap between columns, in CSS pix
 # the pointer is over it; with the 16 px gap between elements and this much more space it stays
 # clear of the controls above (on a phone it covered the Pen button, after a touch too).
 TOOLBAR_ROOM = 12
+# The chart's toolbar (table, download, copy, full screen) rises above it while the pointer is
+# over it: with this much space above the chart it no longer covers the Clear button, where a
+# click from the chart had landed on "Copy Vega-Lite spec" (desktop Digit mode).
+CHART_TOOLBAR_ROOM = 24
 
 
 def answer_width(width: int | None, size: tuple[int, int], gaps: int = 2) -> int:
@@ -475,6 +487,7 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
         timing.record("draw-answer", started)  # the script's part of what a stroke waits for
         if prediction.probabilities is not None:
             with chart_column:
+                st.space(CHART_TOOLBAR_ROOM)
                 st.vega_lite_chart(*probability_chart_parts(prediction, CHART_HEIGHT), width="stretch")
         if prediction.status != "empty":
             st.session_state[ANSWERED] = Answered(key, prediction, drawing, strokes, model,

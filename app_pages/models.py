@@ -65,7 +65,7 @@ st.dataframe(
     [{"version": card.version, "status": status(card.version),
       "MNIST test %": percent(card.metrics.mnist_test_accuracy),
       "canvas %": percent(card.metrics.canvas_accuracy),
-      "created": card.created_text, "architecture": card.architecture, "parameters": card.parameters,
+      "created": card.created_text, "architecture": card.network, "parameters": card.parameters,
       "size KB": round(card.size_bytes / 1024), "epochs": card.training.epochs_done}
      for card in cards],
     hide_index=True, width="stretch",
@@ -77,9 +77,10 @@ st.dataframe(
                                                       help="Accuracy on the 10,000 MNIST test digits"),
         "canvas %": st.column_config.NumberColumn(format="%.2f", width="small",
                                                   help="Accuracy on held-out pen digits drawn on a canvas"),
-        "architecture": st.column_config.TextColumn("network", width="small"),
+        "architecture": st.column_config.TextColumn("network", width="small",
+                                                    help="deep ×2: the average of two deep networks"),
         "parameters": st.column_config.NumberColumn("params", format="compact", width="small"),
-        "size KB": st.column_config.NumberColumn(width="small"),
+        "size KB": st.column_config.NumberColumn("KB", width="small", help="Size of its model files"),
         "epochs": st.column_config.NumberColumn(width="small"),
     },
 )

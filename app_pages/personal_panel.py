@@ -18,6 +18,8 @@ STATE = "personal"  # this session's PersonalRecognizer (for one model version)
 ITEMS = "personal_items"  # its examples as (drawing PNG, label, strokes), to re-read after a promotion
 PROFILE = "personal_profile"  # the profile name the examples are also kept under, if any
 SWITCH = "personal_on"
+PANEL = "personal_panel"  # the expander's own state (open or closed) as the browser last sent it
+PANEL_OPEN = "personal_panel_open"  # whether the visitor left it open: kept when its title changes
 
 
 def _personal(model):
@@ -102,6 +104,10 @@ ADAPTED_TITLE = "Adapted to you"  # the panel's title while examples change answ
 OFF_TITLE = "Adapt to my handwriting"
 
 
+def _remember_panel() -> None:
+    st.session_state[PANEL_OPEN] = bool(st.session_state.get(PANEL))
+
+
 def panel(model) -> None:
     """The switch, the count, the profile name and Clear (in an expander under the canvas)."""
     personal = _personal(model)
@@ -109,7 +115,10 @@ def panel(model) -> None:
     on = st.session_state.get(SWITCH, True)
     label = (f"{ADAPTED_TITLE}: {count} example{'s' if count != 1 else ''}" if on and count
              else OFF_TITLE)
-    with st.expander(label, icon=":material/person:"):
+    # Its title changes with the count, and a new title makes a new expander (closed): it closed
+    # under a visitor at the first save. Opened or closed, the visitor's choice is kept here.
+    with st.expander(label, icon=":material/person:", expanded=st.session_state.get(PANEL_OPEN, False),
+                     key=PANEL, on_change=_remember_panel):
         if not personal.adapts:
             st.caption("This model cannot adapt (its file has no feature output).")
             return

@@ -61,38 +61,40 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
              f"saved samples are at most {100 * MAX_SAMPLE_SHARE:g}% of the training set "
              f"({100 * MAX_SAMPLE_LABEL_SHARE:g}% per digit), newest first")
     with st.form("settings"):
-        columns = st.columns(3)
-        architecture = columns[0].selectbox(
+        # Row by row: on a phone the columns stack, and a row's settings stay together in order
+        # (three tall columns stacked read Network, Learning rate, Pen digits, Epochs, ...).
+        first, second, third = st.columns(3), st.columns(3), st.columns(3)
+        architecture = first[0].selectbox(
             "Network", list(ARCHITECTURES), index=list(ARCHITECTURES).index(defaults.architecture),
             help="; ".join(f"{name}: {note}" for name, note in ARCHITECTURE_NOTES.items()))
-        epochs = columns[1].number_input(
+        epochs = first[1].number_input(
             "Epochs", *LIMITS["epochs"], value=defaults.epochs, step=1,
             help="How many times the network sees every training digit. More epochs learn more "
                  "and take proportionally longer")
-        batch_size = columns[2].select_slider(
+        batch_size = first[2].select_slider(
             "Batch size", [32, 64, 128, 256, 512], value=defaults.batch_size,
             help="Digits looked at before each small change to the network: larger batches run "
                  "faster per epoch but learn less from each")
-        learning_rate = columns[0].select_slider(
+        learning_rate = second[0].select_slider(
             "Learning rate", [0.0003, 0.001, 0.002, 0.003, 0.005, 0.01], value=defaults.learning_rate,
             help="How big each change is. It warms up to this value, then falls smoothly to zero; "
                  "too high and training becomes unstable, too low and it learns slowly")
-        mnist_share = columns[1].slider(
+        mnist_share = second[1].slider(
             "Share of MNIST to use", 0.01, 1.0, defaults.mnist_fraction, 0.01,
             help="Of MNIST's 55,000 training digits (5,000 more are held back to check progress): "
                  "a small share trains in seconds, for trying settings out")
-        augment = columns[2].toggle("Augmentation", value=defaults.augment,
-                                    help="Each training digit randomly rotated, shifted, zoomed and "
-                                         "drawn thicker or thinner")
-        pendigits = columns[0].toggle("Pen digits", value=defaults.pendigits, key="pen_digits",
-                                      help="Real pen trajectories of pendigits writers 1-20, drawn "
-                                           "on a canvas as visitors draw (writers 21-30 are kept "
-                                           "for testing)")
+        augment = second[2].toggle("Augmentation", value=defaults.augment,
+                                   help="Each training digit randomly rotated, shifted, zoomed and "
+                                        "drawn thicker or thinner")
+        pendigits = third[0].toggle("Pen digits", value=defaults.pendigits, key="pen_digits",
+                                    help="Real pen trajectories of pendigits writers 1-20, drawn "
+                                         "on a canvas as visitors draw (writers 21-30 are kept "
+                                         "for testing)")
         weight = defaults.sample_weight
         if include:
-            weight = columns[1].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
-                                             value=defaults.sample_weight, key="sample_weight",
-                                             help="How many times each saved sample is repeated")
+            weight = third[1].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
+                                           value=defaults.sample_weight, key="sample_weight",
+                                           help="How many times each saved sample is repeated")
         name = st.text_input("Your name (shown to others while you train)",
                              st.session_state.session_name, max_chars=40)
         password = st.text_input(

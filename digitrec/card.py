@@ -134,6 +134,16 @@ class ModelCard:
     active: bool = False  # filled in by `list_cards`
     raw: dict = field(default_factory=dict, repr=False, compare=False)  # the JSON as stored
 
+    @property
+    def network(self) -> str:
+        """The architecture in a few characters, for a table: "average of deep + deep" is
+        "deep ×2" (a narrow column had cut it to "average of c…")."""
+        prefix = "average of "
+        if not self.architecture.startswith(prefix):
+            return self.architecture
+        parts = self.architecture[len(prefix):].split(" + ")
+        return f"{parts[0]} ×{len(parts)}" if len(set(parts)) == 1 else " + ".join(parts)
+
     @classmethod
     def from_dict(cls, card: dict, version: str | None = None, active: bool | None = None) -> ModelCard:
         """Read a card's JSON (a dict); `version` and `active` override what it says."""

@@ -16,7 +16,8 @@ ARCHITECTURES = {
 }
 ARCHITECTURE_NOTES = {
     "shallow": "2 convolutions, 422k weights: quick, about 20 s an epoch on 2 CPU cores",
-    "deep": "5 convolutions, 207k weights: the committed model's network, about 3.5x the work",
+    "deep": "5 convolutions, 207k weights, about 3.5x the work: the committed model averages two of "
+            "these (414k weights)",
 }
 # The presets' former names, as older model cards and commands spell them.
 ARCHITECTURE_ALIASES = {"fast": "shallow", "standard": "deep"}

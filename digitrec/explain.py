@@ -52,11 +52,13 @@ def occluded_copies(model_input: np.ndarray) -> np.ndarray:
     return copies
 
 
-def explain(recognizer, model_input: np.ndarray) -> Explanation | None:
+def explain(recognizer, model_input: np.ndarray, pair: tuple[int, int] | None = None) -> Explanation | None:
     """Occlusion evidence for what `recognizer` reads in a preprocessed 28x28 input.
 
     `recognizer` needs only `probabilities((N, 28, 28)) -> (N, 10)`: it is called exactly
-    once, with BATCH images. None for an input without ink (nothing to explain).
+    once, with BATCH images. None for an input without ink (nothing to explain). `pair`
+    (answer, runner-up): the two digits to weigh against each other, e.g. the page's answer and
+    second choice when strokes took part in them; by default the picture's own top two.
     """
     image = np.asarray(model_input, np.float32).reshape(MODEL_SIZE, MODEL_SIZE)
     if not np.isfinite(image).all() or image.max() <= 0:
@@ -66,7 +68,9 @@ def explain(recognizer, model_input: np.ndarray) -> Explanation | None:
     if probabilities.shape != (BATCH, 10):
         raise ValueError(f"the model returned {probabilities.shape} probabilities for {BATCH} inputs")
     order = np.argsort(probabilities[0])[::-1]
-    answer, runner_up = int(order[0]), int(order[1])
+    answer, runner_up = (int(order[0]), int(order[1])) if pair is None else (int(pair[0]), int(pair[1]))
+    if answer == runner_up or not (0 <= answer < 10 and 0 <= runner_up < 10):
+        raise ValueError(f"cannot weigh {answer} against {runner_up}")
     logs = np.log(probabilities + EPSILON)
     margins = logs[:, answer] - logs[:, runner_up]
     drops = margins[0] - margins[1:]  # > 0: blanking this patch weakened the answer

@@ -40,7 +40,7 @@ import itertools
 import math
 import threading
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -183,6 +183,7 @@ class NumberReading:
     # Ink at least TYPED_SPECK_HEIGHT digit heights tall that was left out as no digit: per such
     # part, how many of the digits lie left of it.
     left_out: tuple = ()
+    stroke_count: int = 0  # pen strokes the reading grouped (0 from pixels)
 
     @property
     def unsure(self) -> bool:
@@ -210,16 +211,18 @@ class NumberReading:
             if DigitFlag.UNSURE in flags:
                 (first, _), (second, _) = prediction.top(2)
                 notes.append(f"{name} is uncertain: {first} or {second}?")
-        for position in self.left_out:
+        for position, count in sorted(Counter(self.left_out).items()):
+            pieces = "ink" if count == 1 else f"{count} pieces of ink"
             if not self.digits:
-                where = "This ink"
+                where = f"This {pieces}" if count > 1 else "This ink"
             elif position == 0:
-                where = "The ink before the 1st digit"
+                where = f"The {pieces} before the 1st digit"
             elif position >= len(self.digits):
-                where = f"The ink after the {'last' if len(self.digits) > 1 else '1st'} digit"
+                where = f"The {pieces} after the {'last' if len(self.digits) > 1 else '1st'} digit"
             else:
-                where = f"The ink between the {ordinal(position)} and {ordinal(position + 1)} digits"
-            notes.append(f"{where} does not look like a digit and was left out.")
+                where = f"The {pieces} between the {ordinal(position)} and {ordinal(position + 1)} digits"
+            verb = "does not look like a digit and was" if count == 1 else "do not look like digits and were"
+            notes.append(f"{where} {verb} left out.")
         return notes
 
 
@@ -237,18 +240,17 @@ def ordinal(number: int) -> str:
 MASK_MARGIN = 2  # image pixels a digit's mask reaches past its ink (anti-aliased edges)
 
 
-def digit_only(picture, box: DigitBox) -> np.ndarray:
+def digit_only(picture, box: DigitBox, others=()) -> np.ndarray:
     """The box's part of `picture` (the image the number was read from, as an array) with only
-    this digit's ink: what a neighbour's ink reaches into the box is blanked, transparent in an
-    RGBA drawing, the paper's colour (the box's median outside the digit) in a photo. What a
-    digit saved as a sample keeps: a rectangle cut from touching digits held part of the next."""
+    this digit's ink: what the other digits' ink (`others`: their DigitBoxes) reaches into the
+    box is blanked, transparent in an RGBA drawing, the paper's colour (the box's median outside
+    the digit) in a photo. What a digit saved as a sample keeps: a rectangle cut from touching
+    digits held part of the next."""
     picture = np.asarray(picture)
     crop = picture[box.top:box.bottom, box.left:box.right].copy()
     mask = box.mask
-    if mask is None and box.strokes and box.pen > 0:  # the strokes drawn again, a little wider
-        moved = [[(x - box.left, y - box.top) for x, y in stroke] for stroke in box.strokes]
-        side = max(box.right - box.left, box.bottom - box.top)
-        mask = render_strokes(moved, side, box.pen + 2 * MASK_MARGIN)[..., 3] > 0
+    if mask is None and box.strokes and box.pen > 0:
+        mask = _stroke_mask(box, others)
     if mask is None or mask.shape[0] < crop.shape[0] or mask.shape[1] < crop.shape[1]:
         return crop
     outside = ~mask[: crop.shape[0], : crop.shape[1]]
@@ -257,6 +259,22 @@ def digit_only(picture, box: DigitBox) -> np.ndarray:
     elif outside.any():
         crop[outside] = np.median(crop[outside], axis=0).astype(crop.dtype)
     return crop
+
+
+def _stroke_mask(box: DigitBox, others) -> np.ndarray:
+    """Where a digit read from strokes has its ink in its box: its strokes drawn again a little
+    wider than the pen (the soft edges), less where only another digit's strokes lie."""
+    side = max(box.right - box.left, box.bottom - box.top)
+
+    def drawn(strokes, pen):
+        moved = [[(x - box.left, y - box.top) for x, y in stroke] for stroke in strokes]
+        return render_strokes(moved, side, pen)[..., 3] > 0
+
+    mask = drawn(box.strokes, box.pen + 2 * MASK_MARGIN)
+    theirs = [stroke for other in others if other is not box for stroke in (other.strokes or ())]
+    if theirs:
+        mask &= ~(drawn(theirs, box.pen) & ~drawn(box.strokes, box.pen))
+    return mask
 
 
 def strokes_in_image(strokes, canvas_width: float, image_width: float) -> list:
@@ -639,12 +657,15 @@ def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -
         if score > best:
             best, best_order, best_runs = score, order, runs
     if typed is not None and not best_runs:
+        strokes_are = _count(len(strokes), 'pen stroke')
         if len(typed) > len(strokes):
-            raise SplitError(f"{_count(len(strokes), 'pen stroke')} cannot hold {_count(len(typed), 'digit')}: "
+            raise SplitError(f"{strokes_are} cannot hold {_count(len(typed), 'digit')}: "
                              "each stroke belongs to one digit")
-        raise SplitError(f"its {_count(len(strokes), 'pen stroke')} cannot be grouped into "
-                         f"{_count(len(typed), 'digit')}: strokes far apart are never one digit, "
-                         f"and at most {MAX_GROUP} strokes make one")
+        if len(strokes) > MAX_GROUP * len(typed):
+            raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')}: "
+                             f"at most {MAX_GROUP} strokes make one digit")
+        raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')}: "
+                         "strokes far apart are never one digit")
     pen = _pen_width(image)
     shape = np.shape(image)[:2] if image is not None else None
     boxes = {}
@@ -655,7 +676,8 @@ def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -
     if typed is not None:
         return _forced_reading(best_order, best_runs, candidates, boxes,
                                "".join(map(str, typed)), from_strokes=True)
-    return _reading(best_order, best_runs, candidates, boxes, from_strokes=True)
+    return dataclasses.replace(_reading(best_order, best_runs, candidates, boxes, from_strokes=True),
+                               stroke_count=len(strokes))
 
 
 def _pen_width(image) -> float:

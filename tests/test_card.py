@@ -90,3 +90,11 @@ def test_list_cards_marks_the_active_model(tmp_path):
 def test_a_missing_card_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="card unreadable"):
         read(tmp_path)
+
+
+def test_an_averaged_network_is_named_shortly():
+    from digitrec.card import ModelCard
+
+    assert ModelCard("a", architecture="average of deep + deep").network == "deep ×2"
+    assert ModelCard("b", architecture="average of deep + shallow").network == "deep + shallow"
+    assert ModelCard("c", architecture="deep").network == "deep"

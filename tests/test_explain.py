@@ -55,6 +55,16 @@ def test_swapping_the_halves_swaps_the_answer_and_the_signs():
     assert (result.evidence[6:22, 20:22] > 0).all() and (result.evidence[6:14, 6:8] < 0).all()
 
 
+def test_the_pages_answer_and_runner_up_are_weighed_when_given():
+    # Bug (a new user's check): with strokes the page's Top 3 said 7, 1, 3 while the explanation
+    # named the picture's own runner-up, a 9. Given the page's two, it weighs those.
+    result = explain(HalvesModel(), two_bars(), pair=(1, 0))  # the page read a 1 over a 0
+    assert (result.answer, result.runner_up) == (1, 0)
+    assert (result.evidence[6:14, 20:22] > 0).all() and (result.evidence[6:22, 6:8] < 0).all()
+    with pytest.raises(ValueError):
+        explain(HalvesModel(), two_bars(), pair=(3, 3))
+
+
 def test_nothing_to_explain_on_an_empty_or_broken_input():
     model = HalvesModel()
     assert explain(model, np.zeros((28, 28), np.float32)) is None

@@ -409,6 +409,7 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     assert any("Read from your strokes and the picture" in c.value for c in app.caption)
     shared = int(app.metric[0].value)
     wrong = (shared + 3) % 10
+    app.session_state["personal_panel_open"] = True  # what opening the panel records (on_change)
     app.pills[0].set_value(str(wrong)).run()
     next(b for b in app.button if b.label.startswith("Save as")).click().run()
     assert not app.exception
@@ -421,6 +422,9 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     assert any(c.value.startswith(f"Changed by your examples: the shared model alone reads {a_digit(shared)}")
                for c in app.caption)
     assert any("Adapted to you: 1 example" in e.label for e in app.expander)
+    # ... kept the panel open when its title changed (a new title had made a new, closed panel)
+    panel = next(e for e in app.expander if "Adapted to you: 1 example" in e.label)
+    assert panel.proto.expanded
     # ... and named the panel by the title it has now (it said "Adapt to my handwriting")
     assert any("*Use my examples* under *Adapted to you* switches them off" in c.value for c in app.caption)
     app.toggle(key="personal_on").set_value(False).run()
@@ -584,6 +588,8 @@ def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(a
     warning = " ".join(message.value for message in app.warning)
     assert "between the 1st and 2nd digits does not look like a digit and was left out" in warning
     assert "If a digit is missing, type the whole number below." in warning
+    assert "Correct any digit below" not in warning  # no digit is in doubt: one is missing
+    assert any("grouped from your 3 pen strokes" in caption.value for caption in app.caption)
     app.text_input(key="number_draw_typed").set_value("101").run()
     assert not app.exception, app.exception
     assert any(b.label.startswith("Save as 101 (3 digits, cut as shown)") for b in app.button)

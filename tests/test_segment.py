@@ -127,6 +127,14 @@ def test_ink_left_out_as_no_digit_is_said(model):
         assert reading.left_out == (1,) and reading.unsure
         assert "The ink between the 1st and 2nd digits does not look like a digit and was left out." \
             in reading.notes()
+    # Two pieces at one place make one sentence (a new user's "1001" said the same one twice),
+    # and every stroke drawn is counted, those left out too.
+    two = [line(150, 90, 150, 190), [(200 + (i % 2) * 60, 90 + i * 10) for i in range(11)],
+           [(330 + (i % 2) * 60, 90 + i * 10) for i in range(11)], line(480, 90, 480, 190)]
+    reading = read_number(model, render_strokes(two, WIDTH, 18.0)[:HEIGHT, :WIDTH], two)
+    assert reading.text == "11" and reading.left_out == (1, 1) and reading.stroke_count == 4
+    assert [note for note in reading.notes() if "left out" in note] == [
+        "The 2 pieces of ink between the 1st and 2nd digits do not look like digits and were left out."]
     one = [line(150, 90, 150, 190)]  # a speck or a dot is not worth a word
     dot = [[(400.0, 180.0), (402.0, 181.0)]]
     canvas = render_strokes(one + dot, WIDTH, 18.0)[:HEIGHT, :WIDTH]
@@ -929,6 +937,11 @@ def test_more_digits_typed_than_there_are_strokes_or_ink_is_refused(held_out, mo
     canvas, strokes, _ = write([first(held_out, 1, strokes=1), first(held_out, 7, strokes=1)], [1.0])
     with pytest.raises(SplitError, match="^its 2 pen strokes cannot be grouped into 1 digit: strokes far apart"):
         read_number_as(model, canvas, "7", strokes)
+    # Too many strokes for one digit says that, not "far apart" (a new user's 3 strokes typed "4").
+    canvas, strokes, _ = write([first(held_out, 4, strokes=2), first(held_out, 1, strokes=1),
+                                first(held_out, 7, strokes=1)], [-0.1, -0.1])
+    with pytest.raises(SplitError, match="^its 4 pen strokes cannot be grouped into 1 digit: at most 3 strokes"):
+        read_number_as(model, canvas, "4", strokes)
     with pytest.raises(SplitError):
         read_number_as(model, np.zeros((HEIGHT, WIDTH, 4), np.uint8), "1")
 
@@ -952,7 +965,7 @@ def test_a_saved_digit_keeps_only_its_own_ink(held_out, model):
             others = np.max([own[i] for i in range(4) if i != index], axis=0)[box.top:box.bottom, box.left:box.right]
             foreign = (others > 128) & ~near
             rectangle = picture[box.top:box.bottom, box.left:box.right]
-            kept = digit_only(picture, box)
+            kept = digit_only(picture, box, reading.boxes)
             ink_of = (lambda crop: crop[..., 3] > 128) if picture.ndim == 3 else (lambda crop: crop < 128)
             foreign_before += int((ink_of(rectangle) & foreign).sum())
             foreign_after += int((ink_of(kept) & foreign).sum())
@@ -960,8 +973,8 @@ def test_a_saved_digit_keeps_only_its_own_ink(held_out, model):
             kept_share = (ink_of(kept) & mine).sum() / mine.sum()  # its own ink stays
             assert kept_share == 1.0 if reading.from_strokes else kept_share > 0.97, kept_share
         assert foreign_before > 200  # the neighbours do reach into the boxes
-        # From strokes only a neighbour's ink at the pen's edge stays (the pen width is estimated
-        # from the picture); from pixels, what the cut between them gave this digit.
-        assert foreign_after <= (0.03 if reading.from_strokes else 0.3) * foreign_before
+        # From strokes only where the two pens' ink overlaps (a browser check found slivers of the
+        # neighbour at the pen's edge); from pixels, what the cut between them gave this digit.
+        assert foreign_after <= (0.005 if reading.from_strokes else 0.3) * foreign_before
     dropped = read_number(model, photo).without_crops().boxes[0]  # a session keeps no pixels
     assert dropped.mask is None and dropped.image is None
