@@ -31,10 +31,12 @@ from app_pages.viewport import content_width
 # CANVAS_SIZE (the Digit canvas) and NUMBER_CANVAS where they fit; narrower screens get their width.
 NUMBER_PHONE_HEIGHT = 200
 PEN_RANGE = tuple(int(width) for width in USER_PENS)  # the pen-width slider's range (px)
+CONTENT_WIDTH = "content_width_px"  # session key: the content column's width as last measured
 PHONE_BELOW = 600  # content narrower than this (a phone): compact controls, everything stacked
 CHART_HEIGHT = 200  # the bars' height (axes come on top)
 DIGIT_CHART_HEIGHT = 130  # each digit's bars in Number mode
 MAX_DIGIT_COLUMNS = 6
+PHONE_DIGIT_WIDTH = 160  # px: a number's digit on a phone, two to a row in a 358 px column
 TYPED_PICTURE_WIDTH = 72  # px: a typed split's digit pictures, side by side even on a phone
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
@@ -343,17 +345,25 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
                    f"stroke{'' if reading.stroke_count == 1 else 's'}.")
     st.subheader("Each digit", divider="gray")
     count = len(reading.digits)
-    columns = st.columns(1 if phone else min(count, MAX_DIGIT_COLUMNS), gap="medium")
     # One container per digit, filled now (picture, chart) and by the correction form (its pick):
-    # on a phone, where the columns are one, each digit's pick stays under its own chart.
-    slots = [columns[index % len(columns)].container() for index in range(count)]
+    # on a phone two side by side in a row that wraps (columns stack there, one digit a screen:
+    # a 4-digit photo made a page 3,000 px tall), each digit's pick under its own chart.
+    if phone:
+        row = st.container(horizontal=True, gap="small")
+        slots = [row.container(width=PHONE_DIGIT_WIDTH) for _ in range(count)]
+    else:
+        columns = st.columns(min(count, MAX_DIGIT_COLUMNS), gap="medium")
+        slots = [columns[index % len(columns)].container() for index in range(count)]
     doubts = [" · ".join(text for flag, text in FLAG_LABELS.items()
                          if flag in (reading.flags[index] if index < len(reading.flags) else ()))
               for index in range(count)]
     for index, prediction in enumerate(reading.digits):
         with slots[index]:
-            picture, label = st.columns([1, 2], vertical_alignment="center")
-            picture.image(model_input_image(prediction.model_input, scale=3))
+            if phone:  # side by side in the narrow slot (columns would stack)
+                picture = label = st.container(horizontal=True, vertical_alignment="center", gap="small")
+            else:
+                picture, label = st.columns([1, 2], vertical_alignment="center")
+            picture.image(model_input_image(prediction.model_input, scale=2 if phone else 3))
             # A doubt in small type on a line of its own beside the picture (in the body's size it
             # wrapped to four lines), and an empty such line beside every other digit's picture
             # while one has a doubt: the charts below stay level.
@@ -596,13 +606,15 @@ def upload_number(model, upload):
         photo.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE))
         return read_number_as(reader, photo, text), np.asarray(photo)
 
-    show_number(reading, digits, drawing_key(image) + "-number", model, phone=False, source="upload",
-                reread=reread)
+    width = st.session_state.get(CONTENT_WIDTH)  # measured by the Draw tab on this run
+    show_number(reading, digits, drawing_key(image) + "-number", model,
+                phone=width is not None and width < PHONE_BELOW, source="upload", reread=reread)
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])
 with draw_tab:
     content = content_width()  # None until the browser has measured it (the first run)
+    st.session_state[CONTENT_WIDTH] = content  # for the Upload tab's fragment too
     drawing_mode, pen_width = drawing_controls(content is not None and content < PHONE_BELOW)
     drawing_area(drawing_mode, pen_width, content, st.session_state.canvas_generation)
     on_phone = content is not None and content < PHONE_BELOW

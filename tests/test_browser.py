@@ -447,6 +447,13 @@ def test_clear_empties_the_canvas(page, app_url, held_out_digits):
     draw(page, digit_strokes(held_out_digits[6]))
     read_metric(page, "Prediction")
     assert ink_pixels(page) > 500, "the drawing left no ink on the canvas"
+    # Over the chart its toolbar rises above it: clear of the Clear button (a click from the
+    # chart to Clear had landed on "Copy Vega-Lite spec" and cleared nothing).
+    page.locator('[data-testid="stVegaLiteChart"]').first.hover()
+    page.wait_for_timeout(500)
+    toolbar = page.locator('[data-testid="stElementToolbar"]').first.bounding_box()
+    button = page.get_by_role("button", name="Clear", exact=True).bounding_box()
+    assert toolbar["y"] >= button["y"] + button["height"], f"the chart's toolbar {toolbar} covers Clear {button}"
 
     clear(page)
     expect(page.get_by_text(PROMPT)).to_be_visible()
@@ -930,9 +937,15 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     # Each digit's correction right under its own chart (every chart had come first, then every pick).
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     expect(charts).to_have_count(len(labels))
-    first_pick = page.get_by_text("Digit 1 is", exact=True).bounding_box()
-    tops = [charts.nth(index).bounding_box()["y"] for index in range(len(labels))]
-    assert tops[0] < first_pick["y"] < tops[1], f"digit 1's pick at {first_pick}, the charts at {tops}"
+    boxes = [charts.nth(index).bounding_box() for index in range(len(labels))]
+    for index, chart in enumerate(boxes):
+        pick = page.get_by_text(f"Digit {index + 1} is", exact=True).bounding_box()
+        assert pick["y"] >= chart["y"] + chart["height"] - 1 and \
+            chart["x"] - 2 <= pick["x"] <= chart["x"] + chart["width"], \
+            f"digit {index + 1}'s pick at {pick}, its chart at {chart}"
+    # Two digits side by side (one per row made a 4-digit number 3,000 px tall), on the screen.
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2 and boxes[1]["x"] > boxes[0]["x"] + boxes[0]["width"], boxes
+    assert boxes[1]["x"] + boxes[1]["width"] <= PHONE["width"], boxes
     no_tracebacks(page)
 
 
