@@ -224,7 +224,8 @@ def typed_reading(reread, reading, key: str, model_version: str, prefix: str):
     for index, prediction in enumerate(split.digits):
         read = "no digit" if prediction.digit is None else prediction.digit
         row.image(model_input_image(prediction.model_input, scale=2), width=TYPED_PICTURE_WIDTH,
-                  caption=typed[index] if prediction.digit == int(typed[index]) else f"{typed[index]} (read {read})")
+                  caption=(typed[index] if prediction.digit == int(typed[index])
+                           else f"{typed[index]} (read {read})"))
     items = [(prediction, int(typed[index]), digit_drawing(picture, index, split.boxes))
              for index, prediction in enumerate(split.digits)]
     digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
@@ -278,7 +279,7 @@ def show_reading(prediction):
     if prediction.base_probabilities is not None:
         shared = max(range(10), key=lambda d: prediction.base_probabilities[d])
         how += (f", adapted to your examples (the shared model alone: {a_digit(shared)}, "
-                f"{prediction.base_probabilities[shared]:.0%}; ticks on the chart)")
+                f"{percent(prediction.base_probabilities[shared])}; ticks on the chart)")
     st.caption(f"Read from {how}.")
 
 
@@ -367,7 +368,7 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
             # A doubt in small type on a line of its own beside the picture (in the body's size it
             # wrapped to four lines), and an empty such line beside every other digit's picture
             # while one has a doubt: the charts below stay level.
-            label.markdown(f"**{prediction.digit}** · {prediction.confidence:.0%}"
+            label.markdown(f"**{prediction.digit}** · {percent(prediction.confidence)}"
                            + (f"  \n:small[{doubts[index] or '&nbsp;'}]" if any(doubts) else ""))
             st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT, compact=True),
                                width="stretch")

@@ -283,7 +283,8 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     data_for_gate = gate_data(folder, pen, others, seed, mnist_limit, repeats, wide)
     gate = train_gate(data_for_gate.x_digits, data_for_gate.x_others, epochs, seed, log)
     (folder / GATE_FILE).write_bytes(registry.export_tflite(gate))
-    digit_scores = [predict(gate, as_model_input(inputs)[..., None])[:, 0] for inputs in data_for_gate.digit_inputs]
+    digit_scores = [predict(gate, as_model_input(inputs)[..., None])[:, 0]
+                    for inputs in data_for_gate.digit_inputs]
     val_other_scores = predict(gate, data_for_gate.x_val_others[..., None])[:, 0]
     threshold = max(float(np.quantile(scores, 1 - DIGIT_FLAG_BUDGET)) for scores in digit_scores)
     log(f"gate threshold {threshold:.3g}: validation non-digits flagged "

@@ -453,7 +453,8 @@ def test_clear_empties_the_canvas(page, app_url, held_out_digits):
     page.wait_for_timeout(500)
     toolbar = page.locator('[data-testid="stElementToolbar"]').first.bounding_box()
     button = page.get_by_role("button", name="Clear", exact=True).bounding_box()
-    assert toolbar["y"] >= button["y"] + button["height"], f"the chart's toolbar {toolbar} covers Clear {button}"
+    assert toolbar["y"] >= button["y"] + button["height"], \
+        f"the chart's toolbar {toolbar} covers Clear {button}"
 
     clear(page)
     expect(page.get_by_text(PROMPT)).to_be_visible()

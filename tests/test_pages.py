@@ -419,8 +419,11 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     # with the only hint in the details below it)
     from digitrec.views import a_digit
 
-    assert any(c.value.startswith(f"Changed by your examples: the shared model alone reads {a_digit(shared)}")
-               for c in app.caption)
+    said = f"Changed by your examples: the shared model alone reads {a_digit(shared)}"
+    changed = next(c.value for c in app.caption if c.value.startswith(said))
+    # ... with the same figure as the details below it (they said "> 99.9%" and "100%")
+    figure = changed.split(f"reads {a_digit(shared)} (", 1)[1].split(")", 1)[0]
+    assert any(f"(the shared model alone: {a_digit(shared)}, {figure}; ticks" in c.value for c in app.caption)
     assert any("Adapted to you: 1 example" in e.label for e in app.expander)
     # ... kept the panel open when its title changed (a new title had made a new, closed panel)
     panel = next(e for e in app.expander if "Adapted to you: 1 example" in e.label)
@@ -572,9 +575,11 @@ def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_co
     assert any("Saved 3 samples" in message.value for message in app.success)
 
 
-def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(app_env, models_copy, monkeypatch):
+def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(app_env, models_copy,
+                                                                                monkeypatch):
     # Ink that reads as no digit used to vanish from a number without a word ("1001" read "11").
     from digitrec.data import render_strokes
+
     from tests.test_segment import line
 
     monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))

@@ -931,16 +931,19 @@ def test_more_digits_typed_than_there_are_strokes_or_ink_is_refused(held_out, mo
     from digitrec.segment import read_number_as
 
     canvas, strokes, _ = write([first(held_out, 1, strokes=1)], [])
-    with pytest.raises(SplitError, match="^1 pen stroke cannot hold 3 digits: each stroke belongs to one digit$"):
+    with pytest.raises(SplitError,
+                       match="^1 pen stroke cannot hold 3 digits: each stroke belongs to one digit$"):
         read_number_as(model, canvas, "111", strokes)
     # Digits far apart are never joined: the message says why, in the right number ("1 digits").
     canvas, strokes, _ = write([first(held_out, 1, strokes=1), first(held_out, 7, strokes=1)], [1.0])
-    with pytest.raises(SplitError, match="^its 2 pen strokes cannot be grouped into 1 digit: strokes far apart"):
+    with pytest.raises(SplitError,
+                       match="^its 2 pen strokes cannot be grouped into 1 digit: strokes far apart"):
         read_number_as(model, canvas, "7", strokes)
     # Too many strokes for one digit says that, not "far apart" (a new user's 3 strokes typed "4").
     canvas, strokes, _ = write([first(held_out, 4, strokes=2), first(held_out, 1, strokes=1),
                                 first(held_out, 7, strokes=1)], [-0.1, -0.1])
-    with pytest.raises(SplitError, match="^its 4 pen strokes cannot be grouped into 1 digit: at most 3 strokes"):
+    with pytest.raises(SplitError,
+                       match="^its 4 pen strokes cannot be grouped into 1 digit: at most 3 strokes"):
         read_number_as(model, canvas, "4", strokes)
     with pytest.raises(SplitError):
         read_number_as(model, np.zeros((HEIGHT, WIDTH, 4), np.uint8), "1")
@@ -957,12 +960,14 @@ def test_a_saved_digit_keeps_only_its_own_ink(held_out, model):
     own = [render_strokes([s for s, o in zip(strokes, owner) if o == index], WIDTH, 16.0)[:HEIGHT, :WIDTH, 3]
            for index in range(4)]
     photo = 255 - canvas[..., 3]  # dark ink on white paper, read from pixels
-    for reading, picture in ((read_number(model, canvas, strokes), canvas), (read_number(model, photo), photo)):
+    readings = ((read_number(model, canvas, strokes), canvas), (read_number(model, photo), photo))
+    for reading, picture in readings:
         assert reading.text == "4080"
         foreign_before = foreign_after = 0
         for index, box in enumerate(reading.boxes):
             near = dilate(own[index] > 0, 3)[box.top:box.bottom, box.left:box.right]
-            others = np.max([own[i] for i in range(4) if i != index], axis=0)[box.top:box.bottom, box.left:box.right]
+            others = np.max([own[i] for i in range(4) if i != index], axis=0)
+            others = others[box.top:box.bottom, box.left:box.right]
             foreign = (others > 128) & ~near
             rectangle = picture[box.top:box.bottom, box.left:box.right]
             kept = digit_only(picture, box, reading.boxes)
