@@ -243,8 +243,8 @@ MASK_MARGIN = 2  # image pixels a digit's mask reaches past its ink (anti-aliase
 def digit_only(picture, box: DigitBox, others=()) -> np.ndarray:
     """The box's part of `picture` (the image the number was read from, as an array) with only
     this digit's ink: what the other digits' ink (`others`: their DigitBoxes) reaches into the
-    box is blanked, transparent in an RGBA drawing, the paper's colour (the box's median outside
-    the digit) in a photo. What a digit saved as a sample keeps: a rectangle cut from touching
+    box is blanked with the box's median outside the digit (transparent on a canvas, the paper's
+    colour in a photo, opaque or not). What a digit saved as a sample keeps: a rectangle cut from touching
     digits held part of the next."""
     picture = np.asarray(picture)
     crop = picture[box.top:box.bottom, box.left:box.right].copy()
@@ -254,9 +254,7 @@ def digit_only(picture, box: DigitBox, others=()) -> np.ndarray:
     if mask is None or mask.shape[0] < crop.shape[0] or mask.shape[1] < crop.shape[1]:
         return crop
     outside = ~mask[: crop.shape[0], : crop.shape[1]]
-    if crop.ndim == 3 and crop.shape[2] == 4:
-        crop[outside] = 0
-    elif outside.any():
+    if outside.any():  # mostly paper: transparent on a canvas, the paper's colour in a photo
         crop[outside] = np.median(crop[outside], axis=0).astype(crop.dtype)
     return crop
 

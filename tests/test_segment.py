@@ -983,3 +983,33 @@ def test_a_saved_digit_keeps_only_its_own_ink(held_out, model):
         assert foreign_after <= (0.005 if reading.from_strokes else 0.3) * foreign_before
     dropped = read_number(model, photo).without_crops().boxes[0]  # a session keeps no pixels
     assert dropped.mask is None and dropped.image is None
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "LA", "RGBA", "I;16", "1"])
+def test_a_digit_cut_from_a_photo_of_any_mode_keeps_its_own_ink(held_out, model, mode):
+    # What the Upload tab saves for each digit of a photographed number, in every mode a photo
+    # is decoded to: the paper's colour where a neighbour's ink reached into the box.
+    from PIL import Image
+
+    from digitrec.segment import digit_only
+    from digitrec.upload import stored_drawing
+
+    digits = [first(held_out, label) for label in (1, 7)]
+    canvas, _, _ = write(digits, [-0.05], height=120)
+    paper = Image.fromarray(255 - canvas[..., 3])
+    photo = paper.convert("I").point(lambda value: value * 257).convert("I;16") if mode == "I;16" \
+        else paper.convert(mode)
+    reading = read_number(model, photo)
+    assert reading.text == "17"
+    pixels = np.asarray(photo)
+    for box in reading.boxes:
+        kept = digit_only(pixels, box)
+        assert kept.shape[:2] == (box.bottom - box.top, box.right - box.left)
+        assert stored_drawing(kept)  # a PNG a sample can keep
+
+    def dark(crop):  # ink pixels of a crop, read as a person sees it
+        return int((np.asarray(Image.fromarray(crop).convert("L")) < 128).sum())
+
+    kept = sum(dark(digit_only(pixels, box)) for box in reading.boxes)
+    whole = sum(dark(pixels[box.top:box.bottom, box.left:box.right]) for box in reading.boxes)
+    assert 0.8 * whole < kept < whole  # the neighbours' ink went; no paper turned dark
