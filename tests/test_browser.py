@@ -1043,7 +1043,7 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     Runs last: it changes the app's active model.
     """
     open_app(page, app.url, "/retrain")
-    epochs = page.get_by_label("Epochs")
+    epochs = page.get_by_label("Epochs", exact=True)
     epochs.fill("1")
     share = page.locator('[data-testid="stSlider"]').filter(has_text="Share of MNIST").get_by_role("slider")
     share.focus()

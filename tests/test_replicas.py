@@ -113,7 +113,7 @@ def test_a_promotion_on_one_replica_is_served_by_the_other(replicas, pages):
 
 def set_up_a_quick_training(page) -> None:
     """1 epoch on 1% of MNIST, no pen digits: a real run of a few seconds."""
-    page.get_by_label("Epochs").fill("1")
+    page.get_by_label("Epochs", exact=True).fill("1")
     share = page.locator('[data-testid="stSlider"]').filter(has_text="Share of MNIST").get_by_role("slider")
     share.focus()
     page.keyboard.press("Home")
