@@ -238,14 +238,16 @@ def ordinal(number: int) -> str:
 
 
 MASK_MARGIN = 2  # image pixels a digit's mask reaches past its ink (anti-aliased edges)
+PAPER_SAMPLE = 256  # pixels along a picture's longer side sampled for its paper's colour
 
 
 def digit_only(picture, box: DigitBox, others=()) -> np.ndarray:
     """The box's part of `picture` (the image the number was read from, as an array) with only
     this digit's ink: what the other digits' ink (`others`: their DigitBoxes) reaches into the
-    box is blanked with the box's median outside the digit (transparent on a canvas, the paper's
-    colour in a photo, opaque or not). What a digit saved as a sample keeps: a rectangle cut from touching
-    digits held part of the next."""
+    box is blanked with the picture's median colour (transparent on a canvas, the paper's colour
+    in a photo, opaque or not; the box's own median is ink where a neighbour fills a narrow
+    box). What a digit saved as a sample keeps: a rectangle cut from touching digits held part
+    of the next."""
     picture = np.asarray(picture)
     crop = picture[box.top:box.bottom, box.left:box.right].copy()
     mask = box.mask
@@ -254,8 +256,10 @@ def digit_only(picture, box: DigitBox, others=()) -> np.ndarray:
     if mask is None or mask.shape[0] < crop.shape[0] or mask.shape[1] < crop.shape[1]:
         return crop
     outside = ~mask[: crop.shape[0], : crop.shape[1]]
-    if outside.any():  # mostly paper: transparent on a canvas, the paper's colour in a photo
-        crop[outside] = np.median(crop[outside], axis=0).astype(crop.dtype)
+    if outside.any():  # a picture is mostly paper
+        step = max(1, max(picture.shape[:2]) // PAPER_SAMPLE)
+        sample = picture[::step, ::step]
+        crop[outside] = np.median(sample.reshape(-1, *picture.shape[2:]), axis=0).astype(crop.dtype)
     return crop
 
 

@@ -1013,3 +1013,19 @@ def test_a_digit_cut_from_a_photo_of_any_mode_keeps_its_own_ink(held_out, model,
     kept = sum(dark(digit_only(pixels, box)) for box in reading.boxes)
     whole = sum(dark(pixels[box.top:box.bottom, box.left:box.right]) for box in reading.boxes)
     assert 0.8 * whole < kept < whole  # the neighbours' ink went; no paper turned dark
+
+
+def test_a_narrow_digit_crossed_by_its_neighbour_is_blanked_with_paper_not_ink():
+    # A 1's box is little wider than its pen: where a neighbour's bar fills the rest, the box's own
+    # median outside the 1 is ink, and blanking with it kept the neighbour. The picture's is paper.
+    from digitrec.segment import digit_only
+
+    photo = np.full((100, 200), 250, np.uint8)  # white paper
+    photo[10:90, 48:54] = 0  # the 1
+    photo[10:20, 40:120] = 0  # a 7's bar crossing the top of the 1's box
+    mask = np.ones((80, 20), bool)  # the 1's own ink with its margin (and paper below the bar)
+    mask[:10, :6] = mask[:10, 16:] = False  # the bar either side of the 1: all that is outside
+    box = DigitBox(42, 10, 62, 90, None, mask=mask)
+    kept = digit_only(photo, box)
+    assert (kept[:10, :6] == 250).all() and (kept[:10, 16:] == 250).all()  # the bar went: paper
+    assert (kept[:, 6:12] == 0).all()  # the 1 stayed
