@@ -19,7 +19,15 @@ from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS, USER_PENS
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
 from digitrec.preprocess import MAX_INPUT_SIDE
-from digitrec.segment import MAX_TYPED, DigitFlag, digit_only, read_number, read_number_as, strokes_in_image
+from digitrec.segment import (
+    MAX_TYPED,
+    DigitFlag,
+    digit_only,
+    ordinal,
+    read_number,
+    read_number_as,
+    strokes_in_image,
+)
 from digitrec.strokes import strokes_from_canvas
 from digitrec.upload import canvas_png, decode_canvas, decode_upload, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
@@ -198,7 +206,8 @@ def number_correction_form(reading, drawing, key: str, model_version: str, slots
              for index, (prediction, label) in enumerate(zip(reading.digits, labels))]
     right = text == reading.text
     digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
-    st.button(f"Yes, it is {text}: save its {digits}" if right else f"Save as {text} ({digits})",
+    yes = f"Yes, it is {text}: save it" if len(items) == 1 else f"Yes, it is {text}: save its {digits}"
+    st.button(yes if right else f"Save as {text} ({digits})",
               icon=":material/check:" if right else ":material/edit:", key=f"{prefix}save",
               on_click=save_samples, args=(key, items, model_version),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")
@@ -228,6 +237,11 @@ def typed_reading(reread, reading, key: str, model_version: str, prefix: str):
                            else f"{typed[index]} (read {read})"))
     items = [(prediction, int(typed[index]), digit_drawing(picture, index, split.boxes))
              for index, prediction in enumerate(split.digits)]
+    differ = [index for index, prediction in enumerate(split.digits) if prediction.digit != int(typed[index])]
+    if differ:  # a part cut as typed may still be something else: say so before it is saved
+        parts = ", ".join(ordinal(index + 1) for index in differ)
+        st.warning(f"The model reads the {parts} part{'s' if len(differ) > 1 else ''} as something "
+                   "else: check the pictures are cut as you meant before saving.", icon=":material/help:")
     digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
     st.button(f"Save as {typed} ({digits}, cut as shown)", icon=":material/edit:", key=f"{prefix}save_typed",
               on_click=save_samples, args=(key, items, model_version))
@@ -291,6 +305,7 @@ def show_pictures(prediction, model, source: str):
     # The page's answer against its runner-up (the Top 3's first two, strokes included), weighed
     # on the picture: the picture's own runner-up had contradicted the Top 3.
     pair = tuple(digit for digit, _ in prediction.top(2))
+    adapted = getattr(prediction, "base_probabilities", None) is not None
     explanation = explain(model, prediction.model_input, pair) if why and len(pair) == 2 else None
     if explanation is None:
         st.image(model_input_image(prediction.model_input, scale=5), caption="What the model sees (28×28)")
@@ -300,7 +315,8 @@ def show_pictures(prediction, model, source: str):
              caption=["What the model sees", f"Why {a_digit(explanation.answer)}"])
     st.caption(f":violet[**Indigo**]: what made it {a_digit(explanation.answer)}. "
                f":orange[**Amber**]: what pulled towards {a_digit(explanation.runner_up)}, the runner-up. "
-               "The stronger the colour, the more the picture's answer changes without that part.")
+               "The stronger the colour, the more the picture's answer changes without that part."
+               + (" The map is the shared model's: your examples are not in it." if adapted else ""))
 
 
 def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column,

@@ -66,7 +66,7 @@ st.dataframe(
       "MNIST test %": percent(card.metrics.mnist_test_accuracy),
       "canvas %": percent(card.metrics.canvas_accuracy),
       "created": card.created_text, "architecture": card.network, "parameters": card.parameters,
-      "size KB": round(card.size_bytes / 1024), "epochs": card.training.epochs_done}
+      "size KB": round(card.size_bytes / 1024)}
      for card in cards],
     hide_index=True, width="stretch",
     column_config={
@@ -81,7 +81,6 @@ st.dataframe(
                                                     help="deep ×2: the average of two deep networks"),
         "parameters": st.column_config.NumberColumn("params", format="compact", width="small"),
         "size KB": st.column_config.NumberColumn("KB", width="small", help="Size of its model files"),
-        "epochs": st.column_config.NumberColumn(width="small"),
     },
 )
 

@@ -180,8 +180,9 @@ class NumberReading:
     boxes: list  # DigitBox per digit, left to right
     flags: list = field(default_factory=list)  # frozenset of DigitFlag per digit
     from_strokes: bool = False  # grouped from pen strokes (else cut from pixels)
-    # Ink at least TYPED_SPECK_HEIGHT digit heights tall that was left out as no digit: per such
-    # part, how many of the digits lie left of it.
+    # Ink left out as no digit (pen strokes other than dots; from pixels, parts at least
+    # TYPED_SPECK_HEIGHT digit heights tall, not specks): per such part, how many of the digits
+    # lie left of it.
     left_out: tuple = ()
     stroke_count: int = 0  # pen strokes the reading grouped (0 from pixels)
 
@@ -341,9 +342,12 @@ class _Candidate:
     whole: bool = True  # from pixels: no cut path separates it from other ink (it cannot be a slice)
 
 
+def _wide_cost(candidate: _Candidate) -> float:
+    return WIDE_COST * max(0.0, candidate.width - WIDE_FROM)
+
+
 def _stroke_shape_cost(candidate: _Candidate) -> float:
-    return (WIDE_COST * max(0.0, candidate.width - WIDE_FROM)
-            + SHORT_COST * max(0.0, SHORT_FROM - candidate.height))
+    return _wide_cost(candidate) + SHORT_COST * max(0.0, SHORT_FROM - candidate.height)
 
 
 def _forced_score(candidate: _Candidate, digit: int | None, from_strokes: bool) -> float:
@@ -366,14 +370,18 @@ def _forced_score(candidate: _Candidate, digit: int | None, from_strokes: bool) 
 
 
 def _score(candidate: _Candidate, bonus: float) -> float:
+    """A stroke group's score: read as its digit, or left out (a dot, no digit) at a fixed cost.
+
+    Left out, neither what it would read as nor being short says anything (short ink is a
+    fragment of a digit only if read as one): with both counted, a scribble beside a 2 was
+    cheaper to leave out together with the 2, and "2, scribble, 7" read "7"."""
     prediction = candidate.prediction
-    wide = _stroke_shape_cost(candidate)
     if prediction.probabilities is None:
-        return -EMPTY_COST - wide
-    top = LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9))
+        return -EMPTY_COST - _wide_cost(candidate)
     if prediction.digit is None:
-        return top - NOT_DIGIT_COST - wide
-    return top + bonus - wide
+        return -NOT_DIGIT_COST - _wide_cost(candidate)
+    return (LOG_WEIGHT * math.log(max(max(prediction.probabilities), 1e-9)) + bonus
+            - _stroke_shape_cost(candidate))
 
 
 def _overlap(first: _Candidate, second: _Candidate) -> float:
@@ -534,7 +542,7 @@ def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_stroke
         int(sum(middle < (candidate.x_range[0] + candidate.x_range[1]) / 2 for middle in middles))
         for candidate in chosen
         if candidate.prediction.digit is None and candidate.prediction.probabilities is not None
-        and candidate.height >= TYPED_SPECK_HEIGHT))
+        and (from_strokes or candidate.height >= TYPED_SPECK_HEIGHT)))
     return NumberReading(
         text="".join(str(candidate.prediction.digit) for candidate, _ in kept),
         digits=[candidate.prediction for candidate, _ in kept],
@@ -661,13 +669,13 @@ def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -
     if typed is not None and not best_runs:
         strokes_are = _count(len(strokes), 'pen stroke')
         if len(typed) > len(strokes):
-            raise SplitError(f"{strokes_are} cannot hold {_count(len(typed), 'digit')}: "
-                             "each stroke belongs to one digit")
+            raise SplitError(f"{strokes_are} cannot hold {_count(len(typed), 'digit')} "
+                             "(each stroke belongs to one digit)")
         if len(strokes) > MAX_GROUP * len(typed):
-            raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')}: "
-                             f"at most {MAX_GROUP} strokes make one digit")
-        raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')}: "
-                         "strokes far apart are never one digit")
+            raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')} "
+                             f"(at most {MAX_GROUP} strokes make one digit)")
+        raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')} "
+                         "(strokes far apart are never one digit)")
     pen = _pen_width(image)
     shape = np.shape(image)[:2] if image is not None else None
     boxes = {}

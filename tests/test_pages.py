@@ -598,6 +598,8 @@ def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(a
     app.text_input(key="number_draw_typed").set_value("101").run()
     assert not app.exception, app.exception
     assert any(b.label.startswith("Save as 101 (3 digits, cut as shown)") for b in app.button)
+    # ... with a word that the zigzag typed as a 0 does not read as one (it was saved unremarked)
+    assert any("reads the 2nd part as something else" in w.value for w in app.warning)
     zigzag = strokes[1:2]  # nothing but ink that is no digit
     canvas = FakeCanvas(render_strokes(zigzag, 700, 18.0)[:280, :700])
     canvas.json_data = fabric_paths(zigzag)
