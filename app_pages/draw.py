@@ -22,6 +22,7 @@ from digitrec.preprocess import MAX_INPUT_SIDE
 from digitrec.segment import (
     MAX_TYPED,
     DigitFlag,
+    counted,
     digit_only,
     ordinal,
     read_number,
@@ -205,7 +206,7 @@ def number_correction_form(reading, drawing, key: str, model_version: str, slots
     items = [(prediction, label, digit_drawing(drawing, index, reading.boxes))
              for index, (prediction, label) in enumerate(zip(reading.digits, labels))]
     right = text == reading.text
-    digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
+    digits = counted(len(items), "digit")
     yes = f"Yes, it is {text}: save it" if len(items) == 1 else f"Yes, it is {text}: save its {digits}"
     st.button(yes if right else f"Save as {text} ({digits})",
               icon=":material/check:" if right else ":material/edit:", key=f"{prefix}save",
@@ -242,7 +243,7 @@ def typed_reading(reread, reading, key: str, model_version: str, prefix: str):
         parts = ", ".join(ordinal(index + 1) for index in differ)
         st.warning(f"The model reads the {parts} part{'s' if len(differ) > 1 else ''} as something "
                    "else: check the pictures are cut as you meant before saving.", icon=":material/help:")
-    digits = "1 digit" if len(items) == 1 else f"{len(items)} digits"
+    digits = counted(len(items), "digit")
     st.button(f"Save as {typed} ({digits}, cut as shown)", icon=":material/edit:", key=f"{prefix}save_typed",
               on_click=save_samples, args=(key, items, model_version))
 
@@ -358,8 +359,7 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
             advice += " If a digit is missing, type the whole number below."
         st.warning(" ".join(notes) + advice, icon=":material/help:")
     if reading.from_strokes:
-        st.caption(f"Digits grouped from your {reading.stroke_count} pen "
-                   f"stroke{'' if reading.stroke_count == 1 else 's'}.")
+        st.caption(f"Digits grouped from your {counted(reading.stroke_count, 'pen stroke')}.")
     st.subheader("Each digit", divider="gray")
     count = len(reading.digits)
     # One container per digit, filled now (picture, chart) and by the correction form (its pick):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from digitrec import DigitrecError
 from digitrec.limits import MAX_PERSONAL_EXAMPLES
+from digitrec.segment import counted
 
 from app_pages.common import store
 
@@ -113,7 +114,7 @@ def panel(model) -> None:
     personal = _personal(model)
     count = len(personal)
     on = st.session_state.get(SWITCH, True)
-    label = (f"{ADAPTED_TITLE}: {count} example{'s' if count != 1 else ''}" if on and count
+    label = (f"{ADAPTED_TITLE}: {counted(count, 'example')}" if on and count
              else OFF_TITLE)
     # Its title changes with the count, and a new title makes a new expander (closed): it closed
     # under a visitor at the first save. Opened or closed, the visitor's choice is kept here.

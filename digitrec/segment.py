@@ -227,7 +227,7 @@ class NumberReading:
         return notes
 
 
-def _count(number: int, noun: str) -> str:
+def counted(number: int, noun: str) -> str:
     """3, "digit" -> "3 digits"; 1 -> "1 digit"."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -667,14 +667,14 @@ def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -
         if score > best:
             best, best_order, best_runs = score, order, runs
     if typed is not None and not best_runs:
-        strokes_are = _count(len(strokes), 'pen stroke')
+        strokes_are = counted(len(strokes), 'pen stroke')
         if len(typed) > len(strokes):
-            raise SplitError(f"{strokes_are} cannot hold {_count(len(typed), 'digit')} "
+            raise SplitError(f"{strokes_are} cannot hold {counted(len(typed), 'digit')} "
                              "(each stroke belongs to one digit)")
         if len(strokes) > MAX_GROUP * len(typed):
-            raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')} "
+            raise SplitError(f"its {strokes_are} cannot be grouped into {counted(len(typed), 'digit')} "
                              f"(at most {MAX_GROUP} strokes make one digit)")
-        raise SplitError(f"its {strokes_are} cannot be grouped into {_count(len(typed), 'digit')} "
+        raise SplitError(f"its {strokes_are} cannot be grouped into {counted(len(typed), 'digit')} "
                          "(strokes far apart are never one digit)")
     pen = _pen_width(image)
     shape = np.shape(image)[:2] if image is not None else None
@@ -786,7 +786,7 @@ def _read_pixels(recognizer, image, typed: list | None = None) -> NumberReading:
     else:
         score, runs = _forced_split(order, candidates, typed, False, 0.0, cut_costs)
         if not runs:
-            raise SplitError(f"the ink cannot be cut into {_count(len(typed), 'digit')}")
+            raise SplitError(f"the ink cannot be cut into {counted(len(typed), 'digit')}")
     digit_boxes = {}
     for start, stop, *_ in runs:
         key = frozenset(order[start:stop])
