@@ -165,6 +165,7 @@ examples = card.training.examples
 if examples:
     st.caption("Trained on " + ", ".join(f"{count:,} {name.replace('_', ' ')}"
                                          for name, count in examples.items()))
+st.caption(f"Says \"not a digit\" with {card.not_digit_judge}.")
 if card.confusion_mnist_test:
     st.altair_chart(confusion_chart(card.confusion_mnist_test))
 with st.expander("Model card (JSON)"):

@@ -90,6 +90,12 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
                                     help="Real pen trajectories of pendigits writers 1-20, drawn "
                                          "on a canvas as visitors draw (writers 21-30 are kept "
                                          "for testing)")
+        gate_head = third[2].toggle(
+            "Not-a-digit head", value=defaults.gate_head, key="gate_head",
+            help="Fit the candidate its own head for telling drawings that are not digits (letters, "
+                 "scribbles) from digits. It reads this candidate's features, so it cannot be "
+                 "inherited; without it the inherited gate judges alone and lets more non-digits "
+                 "through. About a minute more")
         weight = defaults.sample_weight
         if include:
             weight = third[1].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
@@ -108,7 +114,7 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
     config = dataclasses.replace(
         defaults, architecture=architecture, epochs=int(epochs), batch_size=int(batch_size),
         learning_rate=float(learning_rate), augment=augment, mnist_fraction=float(mnist_share),
-        pendigits=pendigits, sample_weight=int(weight), user_samples=bool(include))
+        pendigits=pendigits, sample_weight=int(weight), user_samples=bool(include), gate_head=gate_head)
     return config, include, password
 
 
@@ -146,7 +152,10 @@ def live_progress():
     owner = "you" if mine else f"`{visitor_name(state.owner)}`"  # plain text
     progress = state.progress
     if state.state.active:
-        if progress is None:
+        if state.finishing is not None:
+            st.progress(1.0, text=f"Training by {owner} done · making the candidate ready: "
+                                  f"{state.finishing}…")
+        elif progress is None:
             st.progress(0.0, text=f"Training started by {owner}: loading data…")
         else:
             st.progress(progress.fraction, text=(

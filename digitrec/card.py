@@ -169,6 +169,17 @@ class ModelCard:
         )
 
     @property
+    def not_digit_judge(self) -> str:
+        """Who says "not a digit" for this model, in words for the Models page."""
+        gate, head = (_dict(self.companions.get(name)) for name in ("gate", "gate_head"))
+        if not gate:
+            return "nothing: every drawing is read as a digit"
+        source = f" (inherited from {gate['inherited_from']})" if gate.get("inherited_from") else ""
+        if head and not head.get("inherited_from"):
+            return f"the gate{source} with this model's own head"
+        return f"the gate{source} alone, without a head of its own: it lets more non-digits through"
+
+    @property
     def created_text(self) -> str:
         """The creation time to the minute, e.g. "2026-11-24 09:30"."""
         return self.created[:16].replace("T", " ")

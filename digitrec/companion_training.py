@@ -16,6 +16,7 @@ All of it goes into the folder's card (`companions`, `calibration`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -29,6 +30,7 @@ from digitrec import card as model_card
 from digitrec.dataset import (
     as_model_input,
     cache_dir,
+    cached,
     held_out_indices,
     preprocessed_mnist,
     preprocessed_pendigits,
@@ -36,7 +38,7 @@ from digitrec.dataset import (
     validation_split,
 )
 from digitrec.lines import LINE_FILE
-from digitrec.preprocess import MODEL_SHAPE
+from digitrec.preprocess import MODEL_SHAPE, PREPROCESS_VERSION
 from digitrec.strokes import FEATURES, TRAJECTORY_POINTS
 
 STROKES_FILE = "strokes.tflite"
@@ -57,6 +59,8 @@ HEAD_INPUT_CHUNK = 8192
 # 0.1%, 0.3%. Their jagged edges look like a doodle's to the head: at this size it only flags
 # what it is all but certain of.
 SMALL_FLAG_BUDGET = 0.0002
+DOODLE_COUNTS = (600, 120, 240)  # procedural doodles among the training, validation and test non-digits
+GATE_REPEATS = 12  # each training non-digit is drawn this many ways for the gate and its head
 GATE_SMALL_DIGITS = 10_000  # MNIST training digits redrawn as small bitmaps among the gate's digits
 
 
@@ -190,8 +194,8 @@ def train_gate(x_digits, x_others, epochs: int, seed: int, log=print):
 
 
 def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: int = 1, log=print,
-                   pen_step: int = 1, doodle_counts=(600, 120, 240), mnist_limit: int | None = None,
-                   gate_repeats: int = 12, only: str | None = None,
+                   pen_step: int = 1, doodle_counts=DOODLE_COUNTS, mnist_limit: int | None = None,
+                   gate_repeats: int = GATE_REPEATS, only: str | None = None,
                    line_examples: int = line_training.EXAMPLES,
                    line_epochs: int = line_training.EPOCHS) -> dict:
     """Train, calibrate and write the companion models into a model folder; return the new card.
@@ -271,7 +275,7 @@ THRESHOLD_PEN_WRITERS = range(11, 21)  # pen digits (unseen by the gate) its thr
 
 
 def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit=None,
-             repeats: int = 12, wide: bool = True) -> None:
+             repeats: int = GATE_REPEATS, wide: bool = True) -> None:
     """Train the not-a-digit gate and choose its threshold on digits and fonts it never saw.
 
     Trained on MNIST training digits (the image model's validation part left out), canvas-drawn
@@ -318,7 +322,7 @@ class GateData:
     x_val_others: np.ndarray  # non-digits of the validation fonts and doodles
 
 
-def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: int = 12,
+def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: int = GATE_REPEATS,
               wide: bool = True) -> GateData:
     """The gate's data for a model folder (its MNIST validation split stays out of training)."""
     mnist, val_index, train_index = _mnist_split(Path(folder))
@@ -327,8 +331,7 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
     # `wide`: digits and non-digits drawn at every pen width and size visitors use
     # (data.USER_PENS), so thick pens are not taken for scribbles nor pen width for a sign.
     pen_drawn = preprocessed_pendigits(learn, 4 if wide else 2, seed=11, tag="gate-1-10", wide=wide)["x"]
-    x_others = companions.drawn_non_digits(others["train"], np.random.default_rng(seed), repeats=repeats,
-                                           wide=wide)
+    x_others = _drawn_non_digits(others["train"], seed, repeats, wide)
     # Small bitmaps (a scan, an icon) are digits too: without them the head took 1-bit 16x16
     # digits for non-digits (about 1% of them flagged).
     raw = data.load_mnist()
@@ -336,8 +339,7 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
     small_train, small_val = (preprocessed_small_bitmaps(raw, np.sort(indices), seed=seed + 20)["x"]
                               for indices in (train_index[:small_count], val_index))
     x_digits = np.concatenate([mnist["x_train"][train_index[:mnist_limit]], small_train, pen_drawn])
-    x_val_others = companions.drawn_non_digits(others["validation"], np.random.default_rng(seed + 1),
-                                               repeats=3, wide=wide)
+    x_val_others = _drawn_non_digits(others["validation"], seed + 1, 3, wide)
     # The validation non-digits as small bitmaps: what the small-ink threshold still flags. (Training
     # the head on non-digits as small bitmaps too was tried: its small-ink threshold rose with
     # the small digits' scores, and test non-digits as small bitmaps were flagged less, 49-76%
@@ -353,21 +355,64 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
                     x_val_others=x_val_others, x_val_small=small_val, x_val_small_others=x_val_small_others)
 
 
+def _drawn_non_digits(others, seed: int, repeats: int, wide: bool) -> np.ndarray:
+    """`companions.drawn_non_digits` with a fresh generator of `seed`, cached by the strokes and
+    settings: they do not depend on any model, and drawing 10,000 of them took over a minute."""
+    digest = hashlib.md5(json.dumps([[name, [np.round(np.asarray(s, float), 3).tolist() for s in strokes]]
+                                     for name, strokes in others]).encode()).hexdigest()[:12]
+    key = f"nondigits-{digest}-{len(others)}x{repeats}-s{seed}{'-wide' if wide else ''}-p{PREPROCESS_VERSION}"
+    return cached(key, lambda: {"x": companions.drawn_non_digits(
+        others, np.random.default_rng(seed), repeats=repeats, wide=wide)})["x"]
+
+
 def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None:
     """Train the gate's head on what the folder's image model makes of the gate's training data
     (its penultimate features) and the gate's score; its threshold flags at most HEAD_FLAG_BUDGET
     of each set of validation digits. The image model's features know digits far better than
     the small gate: letters flagged went from about 74% to 86% (validation fonts)."""
-    import keras
+    inputs = gate_head_inputs(folder, data_for_gate, log)
+    if inputs is not None:
+        fit_gate_head(folder, inputs, seed, log)
 
+
+@dataclass
+class HeadInputs:
+    """What the gate head learns from and chooses its thresholds on, as the head reads it
+    (`inference.gate_head_input` of each model input): made with LiteRT alone, so the training
+    process makes them without TensorFlow and fits the head in a fresh image of itself."""
+
+    x: np.ndarray  # the training rows: digits, then non-digits
+    y: np.ndarray  # 1 for a non-digit
+    digit_sets: list  # the validation digits, one array per set (GateData.digit_inputs)
+    others: np.ndarray  # the validation non-digits
+    small: np.ndarray  # the MNIST validation digits as small bitmaps
+    small_others: np.ndarray  # the validation non-digits as small bitmaps
+
+    def save(self, path: Path) -> None:
+        np.savez(path, x=self.x, y=self.y, others=self.others, small=self.small,
+                 small_others=self.small_others,
+                 **{f"digits_{index}": digits for index, digits in enumerate(self.digit_sets)})
+
+    @classmethod
+    def load(cls, path: Path) -> HeadInputs:
+        with np.load(path) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        sets = sorted((name for name in arrays if name.startswith("digits_")), key=lambda n: int(n[7:]))
+        return cls(arrays["x"], arrays["y"], [arrays[name] for name in sets], arrays["others"],
+                   arrays["small"], arrays["small_others"])
+
+
+def gate_head_inputs(folder: Path, data_for_gate: GateData, log=print) -> HeadInputs | None:
+    """The head's inputs for the folder's image model and gate (LiteRT only); None (and the
+    folder left without a head) when its image model does not export its features."""
     from digitrec.inference import GATE_HEAD_FILE, Recognizer, gate_head_input
 
     folder = Path(folder)
     (folder / GATE_HEAD_FILE).unlink(missing_ok=True)  # the gate's own scores below, not an old head's
-    reader = Recognizer(folder)
+    reader = Recognizer(folder, backend="litert")
     if not reader.exports_features:
         log("  no gate head: the image model's file does not export its features")
-        return
+        return None
 
     def head_input(inputs):  # a chunk at a time: only the chunk is ever float32
         parts = []
@@ -376,22 +421,38 @@ def add_gate_head(folder: Path, data_for_gate: GateData, seed: int, log) -> None
             parts.append(gate_head_input(reader.features(chunk), reader.not_digit_scores(chunk)))
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
-    keras.utils.set_random_seed(seed)
     x_digits, x_others = data_for_gate.x_digits, data_for_gate.x_others
-    x = np.concatenate([head_input(x_digits), head_input(x_others)])
-    y = np.concatenate([np.zeros(len(x_digits)), np.ones(len(x_others))]).astype(np.float32)
-    weight = np.where(y == 1, len(x_digits) / max(len(x_others), 1), 1.0).astype(np.float32)
+    return HeadInputs(
+        x=np.concatenate([head_input(x_digits), head_input(x_others)]),
+        y=np.concatenate([np.zeros(len(x_digits)), np.ones(len(x_others))]).astype(np.float32),
+        digit_sets=[head_input(inputs) for inputs in data_for_gate.digit_inputs],
+        others=head_input(data_for_gate.x_val_others), small=head_input(data_for_gate.x_val_small),
+        small_others=head_input(data_for_gate.x_val_small_others))
+
+
+def fit_gate_head(folder: Path, inputs: HeadInputs, seed: int, log=print) -> None:
+    """Fit the gate head on `inputs` (TensorFlow), choose its two thresholds, write
+    `gate_head.tflite` and its part of the card."""
+    import keras
+
+    from digitrec.inference import GATE_HEAD_FILE
+
+    folder = Path(folder)
+    keras.utils.set_random_seed(seed)
+    x, y = inputs.x, inputs.y
+    others_count = int(y.sum())
+    weight = np.where(y == 1, (len(y) - others_count) / max(others_count, 1), 1.0).astype(np.float32)
     head = keras.Sequential([keras.Input((x.shape[1],), name="features"),
                              keras.layers.Dense(HEAD_UNITS, activation="relu"), keras.layers.Dropout(0.2),
                              keras.layers.Dense(1, activation="sigmoid", name="not_digit")], name="gate_head")
     head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     head.fit(x, y, sample_weight=weight, batch_size=256, epochs=HEAD_EPOCHS, shuffle=True, verbose=0)
-    digit_scores = [predict(head, head_input(inputs))[:, 0] for inputs in data_for_gate.digit_inputs]
-    other_scores = predict(head, head_input(data_for_gate.x_val_others))[:, 0]
+    digit_scores = [predict(head, rows)[:, 0] for rows in inputs.digit_sets if len(rows)]
+    other_scores = predict(head, inputs.others)[:, 0]
     threshold = max(float(np.quantile(scores, 1 - HEAD_FLAG_BUDGET)) for scores in digit_scores)
-    small_scores = predict(head, head_input(data_for_gate.x_val_small))[:, 0]
+    small_scores = predict(head, inputs.small)[:, 0]
     small_threshold = max(threshold, float(np.quantile(small_scores, 1 - SMALL_FLAG_BUDGET)))
-    small_other_scores = predict(head, head_input(data_for_gate.x_val_small_others))[:, 0]
+    small_other_scores = predict(head, inputs.small_others)[:, 0]
     (folder / GATE_HEAD_FILE).write_bytes(registry.export_tflite(head, features=False))
     flagged = float((other_scores > threshold).mean())
     small_flagged = float((small_other_scores > small_threshold).mean())

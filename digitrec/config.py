@@ -82,6 +82,9 @@ class TrainingConfig:
     user_samples: bool = _setting(False, "saved samples too (opt-in; bounded by MAX_SAMPLE_SHARE)",
                                   cli=False)
     sample_weight: int = _setting(2, "how many times each saved user sample is repeated", cli=False)
+    gate_head: bool = _setting(True, "its own not-a-digit head, when the candidate inherits a gate: "
+                                     "the active model's head reads that model's features, not these "
+                                     "(about a minute more)")
     seed: int = _setting(1, "random seed (data order, initial weights, augmentation)")
     validation_size: int = _setting(VALIDATION_SIZE, "MNIST training images held back for validation")
     validation_seed: int | None = _setting(None, "seed of the MNIST validation split and of the small "
@@ -103,7 +106,7 @@ class TrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
-        for name in ("user_samples", "wide_pens", "weight_average"):
+        for name in ("user_samples", "wide_pens", "weight_average", "gate_head"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false")
         for name in ("epochs", "batch_size", "sample_weight", "seed", "validation_size",

@@ -58,7 +58,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DIGITREC_CACHE_DIR", Path.home() / ".cache" / "digitrec"))
 
 
-def _cached(key: str, build: Callable[[], dict]) -> dict:
+def cached(key: str, build: Callable[[], dict]) -> dict:
+    """The arrays cached under `key` (in `cache_dir`), built by `build` and stored the first time."""
     path = cache_dir() / f"{key}-{CACHE_FORMAT}.npz"
     if path.is_file():
         with np.load(path) as stored:
@@ -103,7 +104,7 @@ def preprocessed_mnist(mnist: data.Mnist) -> dict:
     """MNIST train and test through `preprocess` as uint8 model inputs, cached by file checksums."""
     digest = hashlib.md5(json.dumps(mnist.checksums, sort_keys=True).encode()).hexdigest()[:12]
     key = f"mnist-{digest}-p{PREPROCESS_VERSION}"
-    return _cached(key, _from_float_cache(key, lambda: {
+    return cached(key, _from_float_cache(key, lambda: {
         "x_train": _preprocess_uint8(mnist.x_train), "y_train": mnist.y_train,
         "x_test": _preprocess_uint8(mnist.x_test), "y_test": mnist.y_test}))
 
@@ -128,7 +129,7 @@ def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: b
         return {"x": out, "y": labels}
 
     key = f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}{'-wide' if wide else ''}-p{PREPROCESS_VERSION}"
-    return _cached(key, _from_float_cache(key, build))
+    return cached(key, _from_float_cache(key, build))
 
 
 def preprocessed_small_bitmaps(mnist: data.Mnist, indices, seed: int) -> dict:
@@ -143,7 +144,7 @@ def preprocessed_small_bitmaps(mnist: data.Mnist, indices, seed: int) -> dict:
 
     digest = hashlib.md5(json.dumps(mnist.checksums, sort_keys=True).encode()
                          + indices.tobytes()).hexdigest()[:12]
-    return _cached(f"small-{digest}-s{seed}-p{PREPROCESS_VERSION}", build)
+    return cached(f"small-{digest}-s{seed}-p{PREPROCESS_VERSION}", build)
 
 
 def held_out_pendigits() -> dict:

@@ -76,6 +76,24 @@ class EpochEnd:
     val_accuracy: float | None
 
 
+class FinishingStep(StrEnum):
+    """What a training does between its last batch and the saved candidate, as the page says it."""
+
+    EVALUATING = "evaluating it on MNIST test and held-out pen digits"
+    CALIBRATING = "calibrating its confidence"
+    GATE_HEAD = "teaching it to say \"not a digit\""
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """The last batch is done; the candidate is being made ready (`step`)."""
+
+    step: FinishingStep
+
+    def __post_init__(self):
+        object.__setattr__(self, "step", FinishingStep(self.step))  # decoded from JSON: a str
+
+
 @dataclass(frozen=True)
 class Saved:
     """The candidate was evaluated and saved as `version`; `metrics` as in its card."""
@@ -104,9 +122,9 @@ class Usage:
     peak_rss_mb: float
 
 
-Event = DataReady | BatchProgress | EpochEnd | Saved | TrainedAsWorker | Failed | Usage
-EVENT_TYPES = {cls.__name__: cls
-               for cls in (DataReady, BatchProgress, EpochEnd, Saved, TrainedAsWorker, Failed, Usage)}
+Event = DataReady | BatchProgress | EpochEnd | Finishing | Saved | TrainedAsWorker | Failed | Usage
+EVENT_TYPES = {cls.__name__: cls for cls in (DataReady, BatchProgress, EpochEnd, Finishing, Saved,
+                                             TrainedAsWorker, Failed, Usage)}
 
 
 def encode(event: Event) -> str:

@@ -38,7 +38,13 @@ import numpy as np
 
 from digitrec import data, registry
 from digitrec.admin import authorize
-from digitrec.config import TRAINING_COOLDOWN_S, VISITOR_WORK_LIMIT, TrainingConfig, training_work
+from digitrec.config import (
+    MNIST_TRAINING_IMAGES,
+    TRAINING_COOLDOWN_S,
+    VISITOR_WORK_LIMIT,
+    TrainingConfig,
+    training_work,
+)
 from digitrec.dataset import TrainingData, held_out_pendigits, prepare_data
 from digitrec.errors import LimitError, TrainingBusyError
 from digitrec.evaluate import build_card, evaluate_model
@@ -48,6 +54,8 @@ from digitrec.events import (
     EpochEnd,
     Event,
     Failed,
+    Finishing,
+    FinishingStep,
     JobState,
     Saved,
     TrainedAsWorker,
@@ -115,11 +123,14 @@ def finish_candidate(config: TrainingConfig, trained: TrainedCandidate, director
                      equip: bool = True) -> Path | None:
     """Evaluate a trained candidate and write its card and model folder; the folder.
 
-    With `equip` it is also calibrated and given companions (`equip_candidate`, a Saved event);
-    without, the caller does that (the training process, in a TensorFlow-free image of itself).
+    With `equip` it is also calibrated and given companions (`equip_candidate`, `fit_candidate_head`)
+    and a Saved event follows; without, the caller does that (the training process, in fresh
+    images of itself: TensorFlow-free for `equip_candidate`).
     On a worker other than the chief nothing is saved: a TrainedAsWorker event, and None.
     """
     training_data, result = trained.training_data, trained.result
+    if on_progress:
+        on_progress(Finishing(FinishingStep.EVALUATING))
     try:
         pendigits = held_out_pendigits()
     except data.DataUnavailableError:
@@ -133,7 +144,10 @@ def finish_candidate(config: TrainingConfig, trained: TrainedCandidate, director
     folder = registry.save_model(result.model, card, version, directory)
     if equip:
         _release_memory()  # what the export left behind, before LiteRT's calibration run
-        equip_candidate(folder, trained.held_out, directory, on_progress)
+        head_inputs = equip_candidate(folder, trained.held_out, directory, on_progress, config)
+        if head_inputs is not None:
+            fit_candidate_head(folder, head_inputs, config, on_progress)
+        announce_saved(folder, on_progress)
     return folder
 
 
@@ -166,24 +180,69 @@ def adopt_candidate(keras_path: Path, directory: Path | None = None, version: st
 
 
 def equip_candidate(folder: Path, held_out, directory: Path | None = None,
-                    on_progress: Callable[[Event], None] | None = None) -> None:
-    """Calibrate a saved candidate and give it companions (no TensorFlow); then a Saved event."""
-    _calibrate_and_equip(folder, held_out, directory)
+                    on_progress: Callable[[Event], None] | None = None,
+                    config: TrainingConfig | None = None):
+    """Calibrate a saved candidate on its validation digits and give it the active model's
+    trajectory model, gate and line model (no TensorFlow).
+
+    Returns the inputs of the candidate's own gate head (`companion_training.HeadInputs`, made with
+    LiteRT) when `config.gate_head` asks for one and it inherited a gate, for `fit_candidate_head`;
+    else None. The inherited gate alone flags fewer non-digits than with a head that reads the
+    candidate's features: the active model's head reads the active model's."""
+    from digitrec import companion_training
+
+    if on_progress:
+        on_progress(Finishing(FinishingStep.CALIBRATING))
+    if len(held_out[1]):
+        companion_training.calibrate_image_with(folder, held_out[0], held_out[1])
+    active = registry.active_version(directory or folder.parent, required=False)
+    if not (active and active != folder.name):
+        return None
+    companion_training.inherit_companions(folder, (directory or folder.parent) / active)
+    if config is None or not config.gate_head or not (folder / companion_training.GATE_FILE).is_file():
+        return None
+    if on_progress:
+        on_progress(Finishing(FinishingStep.GATE_HEAD))
+    return companion_training.gate_head_inputs(folder, candidate_gate_data(folder, config), log=_quiet)
+
+
+def candidate_gate_data(folder: Path, config: TrainingConfig):
+    """What the gate head of a candidate trained with `config` learns from: the committed model's
+    recipe (`companions --only head`) at the share of MNIST the candidate trained on (pen digits
+    and non-digit drawings in proportion), so a tiny trial run gets a tiny head."""
+    from digitrec import companion_training, nondigits
+
+    share = config.mnist_fraction
+    try:
+        pen = data.load_pendigits()[:: max(1, round(1 / share))]
+    except data.DataUnavailableError:
+        pen = []  # its thresholds are then chosen on MNIST validation digits alone
+    others = {split: nondigits.non_digits(split, doodles, seed=index) for index, (split, doodles)
+              in enumerate(zip(("train", "validation"), companion_training.DOODLE_COUNTS))}
+    mnist_limit = None if share >= 1 else max(1, round(share * (MNIST_TRAINING_IMAGES
+                                                                - config.validation_size)))
+    repeats = max(1, round(companion_training.GATE_REPEATS * share))
+    return companion_training.gate_data(folder, pen, others, config.seed, mnist_limit, repeats)
+
+
+def fit_candidate_head(folder: Path, inputs, config: TrainingConfig,
+                       on_progress: Callable[[Event], None] | None = None) -> None:
+    """Fit the candidate's gate head on `equip_candidate`'s inputs (TensorFlow)."""
+    from digitrec import companion_training
+
+    if on_progress:
+        on_progress(Finishing(FinishingStep.GATE_HEAD))
+    companion_training.fit_gate_head(folder, inputs, config.seed, log=_quiet)
+
+
+def announce_saved(folder: Path, on_progress: Callable[[Event], None] | None) -> None:
+    """The Saved event: the candidate is complete."""
     if on_progress:
         on_progress(Saved(folder.name, registry.read_card(folder)["metrics"]))
 
 
-def _calibrate_and_equip(folder: Path, held_out, directory: Path | None) -> None:
-    """Fit the new model's temperature on its validation digits and give it the active model's
-    trajectory model and not-a-digit gate, so a candidate reads strokes and calibrates like the
-    model it may replace."""
-    from digitrec import companion_training
-
-    if len(held_out[1]):
-        companion_training.calibrate_image_with(folder, held_out[0], held_out[1])
-    active = registry.active_version(directory or folder.parent, required=False)
-    if active and active != folder.name:
-        companion_training.inherit_companions(folder, (directory or folder.parent) / active)
+def _quiet(message: str) -> None:
+    """Companion training's log lines: the page has the card; nothing to print in a server."""
 
 
 def _release_memory() -> None:
@@ -218,6 +277,7 @@ class JobSnapshot:
     metrics: dict | None = None
     error: str | None = None
     peak_rss_mb: float | None = None  # the training process's, reported as it ends
+    finishing: FinishingStep | None = None  # after the last batch: what is being done to the candidate
 
 
 class TrainingJob:
@@ -307,9 +367,11 @@ class TrainingJob:
                                          state=JobState.RUNNING if state == JobState.STARTING else state)
             elif isinstance(event, EpochEnd):
                 self._epochs.append(event)
+            elif isinstance(event, Finishing):
+                self._snapshot = replace(self._snapshot, finishing=event.step)
             elif isinstance(event, Saved):
                 self._snapshot = replace(self._snapshot, version=event.version, metrics=event.metrics,
-                                         state=ended)
+                                         state=ended, finishing=None)
             elif isinstance(event, TrainedAsWorker):  # the chief saves the model: no version here
                 self._snapshot = replace(self._snapshot, state=ended)
             elif isinstance(event, Failed):

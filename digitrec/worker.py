@@ -11,7 +11,8 @@ Each half of the work runs in a fresh image of this process (by exec: same proce
 lock, same pipes), so what one half left in memory is gone before the next adds its own and
 the process peaks lower: training hands the trained weights, test and validation digits to
 `--finish` (evaluate, export, save: TensorFlow), which hands the saved folder to `--equip`
-(calibrate and copy the companions: LiteRT only, no TensorFlow).
+(calibrate and copy the companions: LiteRT only, no TensorFlow), which hands the inputs of the
+candidate's own not-a-digit head to `--head` (fit it: TensorFlow again, little else in memory).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 PARENT_CHECK_S = 1.0
+HEAD_INPUTS = "head_inputs.npz"  # what --equip hands to --head
+PEAK_FILE = "peak_rss_mb.txt"  # the largest peak of the phases so far, handed across exec
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -60,7 +63,7 @@ def read_commands(stop: threading.Event) -> None:
 
 
 def main(argv: list[str]) -> int:
-    phase = argv[0] if argv[:1] in (["--finish"], ["--equip"]) else "--train"
+    phase = argv[0] if argv[:1] in (["--finish"], ["--equip"], ["--head"]) else "--train"
     finishing = phase != "--train"
     arguments = argv[1:] if finishing else argv
     job_folder, models_dir, events_fd, parent_pid, lock_fd = (
@@ -90,15 +93,32 @@ def main(argv: list[str]) -> int:
 
         from digitrec.config import TrainingConfig
         from digitrec.errors import DigitrecError
-        from digitrec.jobs import equip_candidate, finish_candidate, train_candidate
+        from digitrec.jobs import (
+            announce_saved,
+            equip_candidate,
+            finish_candidate,
+            fit_candidate_head,
+            train_candidate,
+        )
 
         config = TrainingConfig.from_dict(json.loads((job_folder / "config.json").read_text()))
         try:
-            if phase == "--equip":
-                saved = json.loads((job_folder / "saved.json").read_text())
+            if phase == "--head":
+                from digitrec.companion_training import HeadInputs
+
+                folder = Path(json.loads((job_folder / "saved.json").read_text())["folder"])
+                fit_candidate_head(folder, HeadInputs.load(job_folder / HEAD_INPUTS), config, send)
+                announce_saved(folder, send)
+            elif phase == "--equip":
+                folder = Path(json.loads((job_folder / "saved.json").read_text())["folder"])
                 with np.load(job_folder / "trained.npz") as stored:
                     held_out = stored["x_val"], stored["y_val"]
-                equip_candidate(Path(saved["folder"]), held_out, models_dir, on_progress=send)
+                head_inputs = equip_candidate(folder, held_out, models_dir, send, config)
+                if head_inputs is None:
+                    announce_saved(folder, send)
+                else:
+                    head_inputs.save(job_folder / HEAD_INPUTS)
+                    next_phase = "--head"
             elif phase == "--finish":
                 folder = finish_candidate(config, load_trained(job_folder, config), models_dir,
                                           on_progress=send, equip=False)
@@ -117,13 +137,36 @@ def main(argv: list[str]) -> int:
                 f"{type(error).__name__}: {error}"
             send(Failed(message))
     finally:
+        peak = max(phase_peak_mb(), _earlier_peak(job_folder))
         if next_phase is not None:
+            (job_folder / PEAK_FILE).write_text(f"{peak:.1f}")
             events.flush()
             os.execv(sys.executable, [sys.executable, "-m", "digitrec.worker", next_phase, *arguments])
-        # ru_maxrss outlives exec: this is the peak of every phase of the process.
-        send(Usage(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        send(Usage(peak))  # the largest of every phase's own peak
         events.close()
     return 0
+
+
+def phase_peak_mb() -> float:
+    """This process image's peak resident memory in MiB: Linux's VmHWM, which starts afresh at
+    exec. (ru_maxrss does not: the server starts this process by vfork and exec, and exec folds
+    the server's own peak into it, so a server that once held 2.7 GB made every training report
+    2.7 GB.) Elsewhere ru_maxrss, the best there is."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes there, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def _earlier_peak(job_folder: Path) -> float:
+    try:
+        return float((job_folder / PEAK_FILE).read_text())
+    except (OSError, ValueError):
+        return 0.0
 
 
 def save_trained(job_folder: Path, trained) -> None:

@@ -98,3 +98,16 @@ def test_an_averaged_network_is_named_shortly():
     assert ModelCard("a", architecture="average of deep + deep").network == "deep ×2"
     assert ModelCard("b", architecture="average of deep + shallow").network == "deep + shallow"
     assert ModelCard("c", architecture="deep").network == "deep"
+
+
+def test_the_card_says_who_judges_not_a_digit(committed_model):
+    def judge(companions):
+        return ModelCard.from_dict({"companions": companions}).not_digit_judge
+
+    assert judge({}) == "nothing: every drawing is read as a digit"
+    assert judge({"gate": {"inherited_from": "v1"}}).startswith("the gate (inherited from v1) alone")
+    # a head inherited with the gate would read another model's features: not its own
+    assert "alone" in judge({"gate": {"inherited_from": "v1"}, "gate_head": {"inherited_from": "v1"}})
+    assert judge({"gate": {"inherited_from": "v1"}, "gate_head": {"epochs": 20}}) == (
+        "the gate (inherited from v1) with this model's own head")
+    assert read(committed_model).not_digit_judge.endswith("with this model's own head")

@@ -172,17 +172,18 @@ def test_stroke_augmentation_keeps_the_digit_recognisable_shape(pen_digits):
 def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(companion_model, mnist_dir,
                                                                                 active_models):
     from digitrec.config import TrainingConfig
+    from digitrec.events import Finishing, FinishingStep, Saved
     from digitrec.jobs import run_training
 
     directory = active_models(companion_model)
     config = TrainingConfig(architecture="fast", epochs=1, mnist_fraction=0.05, augment=False,
                             pendigits=False, validation_size=500, batch_size=64)
-    folder = run_training(config, directory, mnist_folder=mnist_dir, version="candidate")
+    events = []
+    folder = run_training(config, directory, mnist_folder=mnist_dir, version="candidate",
+                          on_progress=events.append)
     card = registry.read_card(folder)
     assert (folder / STROKES_FILE).read_bytes() == (companion_model / STROKES_FILE).read_bytes()
     assert (folder / GATE_FILE).is_file()
-    assert not (folder / GATE_HEAD_FILE).exists()  # it reads the active model's features, not these
-    assert "gate_head_threshold" not in card["calibration"]
     assert card["companions"]["strokes"]["inherited_from"] == companion_model.name
     # the line model reads the number's ink, not this image model's features: it comes along
     assert (folder / LINE_FILE).read_bytes() == (companion_model / LINE_FILE).read_bytes()
@@ -194,6 +195,38 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
     candidate = Recognizer.load(folder)
     assert candidate.reads_strokes and candidate.reads_lines
     assert candidate.features(np.zeros((1, 28, 28), np.float32)) is not None
+    # Its own gate head, fitted on its own features (the active model's reads the active model's):
+    # the thresholds are its own, and the page was told each step before the candidate was saved.
+    assert (folder / GATE_HEAD_FILE).read_bytes() != (companion_model / GATE_HEAD_FILE).read_bytes()
+    assert "inherited_from" not in card["companions"]["gate_head"]
+    assert card["files"][GATE_HEAD_FILE] == (folder / GATE_HEAD_FILE).stat().st_size
+    calibration = card["calibration"]
+    assert candidate.gate_threshold == calibration["gate_head_threshold"] != registry.read_card(
+        companion_model)["calibration"]["gate_head_threshold"]
+    assert calibration["gate_head_small_threshold"] >= calibration["gate_head_threshold"]
+    steps = [event.step for event in events if isinstance(event, Finishing)]
+    assert list(dict.fromkeys(steps)) == [FinishingStep.EVALUATING, FinishingStep.CALIBRATING,
+                                          FinishingStep.GATE_HEAD]
+    assert isinstance(events[-1], Saved) and events[-1].version == "candidate"
+    scores = candidate.not_digit_scores(np.zeros((2, 28, 28), np.float32))
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_a_candidate_without_its_own_head_leaves_the_gate_to_decide(companion_model, mnist_dir,
+                                                                    active_models):
+    from digitrec.config import TrainingConfig
+    from digitrec.jobs import run_training
+
+    directory = active_models(companion_model)
+    config = TrainingConfig(architecture="fast", epochs=1, mnist_fraction=0.02, augment=False,
+                            pendigits=False, validation_size=500, batch_size=64, gate_head=False)
+    folder = run_training(config, directory, mnist_folder=mnist_dir, version="headless")
+    card = registry.read_card(folder)
+    assert (folder / GATE_FILE).is_file()
+    assert not (folder / GATE_HEAD_FILE).exists()  # the active model's reads its own features, not these
+    assert "gate_head_threshold" not in card["calibration"]
+    assert "gate_head" not in card["companions"]
+    assert Recognizer.load(folder).gate_threshold == card["calibration"]["gate_threshold"]
 
 
 def test_without_features_the_gate_decides_alone(companion_model, held_out):

@@ -15,6 +15,8 @@ from digitrec.events import (
     DataReady,
     EpochEnd,
     Failed,
+    Finishing,
+    FinishingStep,
     JobState,
     Saved,
     TrainedAsWorker,
@@ -26,7 +28,7 @@ from digitrec.events import (
 EXAMPLES = [DataReady({"mnist": 55000, "pendigits": 9992}),
             BatchProgress(2, 4, 5, 10, 12.5, None, 0.4, 0.9),
             EpochEnd(1, 4, 0.5, 0.9, None, 0.95), Saved("v1", {"mnist_test_accuracy": 0.99}),
-            TrainedAsWorker(), Failed("no MNIST"), Usage(950.5)]
+            TrainedAsWorker(), Failed("no MNIST"), Usage(950.5), Finishing(FinishingStep.GATE_HEAD)]
 
 
 def test_every_event_type_survives_a_json_line():
@@ -35,6 +37,13 @@ def test_every_event_type_survives_a_json_line():
         line = encode(event)
         assert "\n" not in line
         assert decode(line) == event
+
+
+def test_a_finishing_step_comes_back_as_the_enum():
+    event = decode(encode(Finishing(FinishingStep.CALIBRATING)))
+    assert event.step is FinishingStep.CALIBRATING
+    with pytest.raises(ValueError, match="not a training event"):
+        decode('{"type":"Finishing","step":"knitting"}')
 
 
 @pytest.mark.parametrize("line", ["", "{}", '{"type": "Nope"}', '{"type": "Failed"}', "[1]", "stop"])
@@ -70,7 +79,7 @@ def test_a_worker_that_is_not_the_chief_says_so_and_saves_nothing(monkeypatch, t
     events = []
     trained = jobs.TrainedCandidate(None, types.SimpleNamespace(model=None), ((), ()))
     assert jobs.finish_candidate(TrainingConfig(), trained, tmp_path, on_progress=events.append) is None
-    assert events == [TrainedAsWorker()] and saved == []
+    assert events == [Finishing(FinishingStep.EVALUATING), TrainedAsWorker()] and saved == []
 
 
 def job_at(state: JobState) -> jobs.TrainingJob:

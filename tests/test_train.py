@@ -276,3 +276,40 @@ def test_weight_average_saves_the_averaged_weights(mnist, monkeypatch, average):
         assert not np.allclose(saved[kernel], last_step["weights"][kernel])
     else:
         assert np.allclose(saved[kernel], last_step["weights"][kernel])
+
+
+def test_the_training_process_fits_the_candidate_its_own_gate_head(monkeypatch, mnist_dir, companion_model,
+                                                                   active_models):
+    """Through the real training process: --equip (no TensorFlow) makes the head's inputs and
+    --head, a fresh image of the process, fits it; the page hears each step, then Saved."""
+    from digitrec.events import FinishingStep
+    from digitrec.inference import GATE_HEAD_FILE
+
+    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
+    directory = active_models(companion_model)
+    job = TrainingManager(cooldown_s=0).start(TrainingConfig(**TINY), "alice", directory=directory)
+    steps = []
+    while job.running:
+        step = job.snapshot().finishing
+        if step is not None and step not in steps:
+            steps.append(step)
+        job.wait(0.05)
+    state = job.snapshot()
+    assert state.state == JobState.FINISHED, state.error
+    assert state.finishing is None
+    assert FinishingStep.GATE_HEAD in steps  # shown on the page while the head was fitted
+    folder = directory / state.version
+    assert (folder / GATE_HEAD_FILE).is_file()
+    assert "gate_head_threshold" in registry.read_card(folder)["calibration"]
+
+
+def test_the_reported_memory_is_the_training_process_own(tmp_path, monkeypatch, mnist_dir):
+    """The server starts the training process by vfork and exec, and exec folds the server's own
+    peak into ru_maxrss: a server that had once held 3 GB made every training report 3 GB."""
+    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
+    ballast = np.ones(3 * 1024**3 // 8)  # 3 GiB resident in this process, the "server"
+    job = TrainingManager(cooldown_s=0).start(TrainingConfig(**TINY), "alice", directory=tmp_path)
+    state = job.wait(300)
+    del ballast
+    assert state.state == JobState.FINISHED, state.error
+    assert 100 < state.peak_rss_mb < 2048, state.peak_rss_mb  # a tiny training: TensorFlow and little else
