@@ -82,9 +82,9 @@ class TrainingConfig:
     user_samples: bool = _setting(False, "saved samples too (opt-in; bounded by MAX_SAMPLE_SHARE)",
                                   cli=False)
     sample_weight: int = _setting(2, "how many times each saved user sample is repeated", cli=False)
-    gate_head: bool = _setting(True, "its own not-a-digit head, when the candidate inherits a gate: "
-                                     "the active model's head reads that model's features, not these "
-                                     "(about a minute more)")
+    gate_head: bool = _setting(True, "its own not-a-digit head (about a minute), fitted when the "
+                                     "candidate inherits a gate: the active model's head reads that "
+                                     "model's features, not the candidate's")
     seed: int = _setting(1, "random seed (data order, initial weights, augmentation)")
     validation_size: int = _setting(VALIDATION_SIZE, "MNIST training images held back for validation")
     validation_seed: int | None = _setting(None, "seed of the MNIST validation split and of the small "

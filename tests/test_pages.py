@@ -168,10 +168,13 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     app.number_input[0].set_value(1)  # epochs
     app.slider[0].set_value(0.02)  # share of MNIST: 1,100 digits, a tiny but real training run
     app.toggle(key="pen_digits").set_value(False)  # no canvas-drawn pen digits: quicker
+    assert app.toggle(key="gate_head").value  # a candidate's own not-a-digit head: on by default
+    app.toggle(key="gate_head").set_value(False)
     app.button[0].click().run()  # the form's "Start training"
     assert not app.exception, app.exception
     job = manager.current()
     assert job is not None
+    assert job.config.gate_head is False  # the form's switch reaches the training
     state = job.wait(300)
     assert state.state.value == "finished", state
     deadline = time.monotonic() + 120
@@ -198,6 +201,7 @@ def test_retrain_page_explains_its_settings_and_asks_a_samples_weight_only_when_
         widget = next(w for w in [*app.number_input, *app.select_slider, *app.slider, *app.selectbox]
                       if w.label == label)
         assert widget.help, label
+    assert "not digits" in app.toggle(key="gate_head").help
     assert "python -m" not in " ".join(c.value for c in app.caption)
     assert "DIGITREC_MNIST_DIR" not in " ".join(c.value for c in app.caption)
     assert not any(w.label == "Weight of each saved sample" for w in app.number_input)
