@@ -90,7 +90,7 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
                                     help="Real pen trajectories of pendigits writers 1-20, drawn "
                                          "on a canvas as visitors draw (writers 21-30 are kept "
                                          "for testing)")
-        gate_head = third[2].toggle(
+        gate_head = third[1].toggle(
             "Not-a-digit head", value=defaults.gate_head, key="gate_head",
             help="Fit the candidate its own head for telling drawings that are not digits (letters, "
                  "scribbles) from digits. It reads this candidate's features, so it cannot be "
@@ -98,7 +98,7 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
                  "through. About a minute more")
         weight = defaults.sample_weight
         if include:
-            weight = third[1].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
+            weight = third[2].number_input("Weight of each saved sample", *LIMITS["sample_weight"],
                                            value=defaults.sample_weight, key="sample_weight",
                                            help="How many times each saved sample is repeated")
         name = st.text_input("Your name (shown to others while you train)",
