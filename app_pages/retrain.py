@@ -51,8 +51,9 @@ def mnist_source(folder, keras_copy):
         return str(error)
 
 
-def settings_form(disabled: bool = False, password_configured: bool = False):
-    """The training settings; returns (config, include_samples, password) when submitted, else None."""
+def settings_form(disabled: bool = False, password_configured: bool = False, pen_digits: bool = True):
+    """The training settings; returns (config, include_samples, password) when submitted, else None.
+    `pen_digits`: whether this server has the pen trajectories (else their switch is off and says so)."""
     defaults = RETRAIN_DEFAULTS
     # Outside the form, so that the weight of saved samples shows only while they are included.
     include = st.toggle(
@@ -86,10 +87,11 @@ def settings_form(disabled: bool = False, password_configured: bool = False):
         augment = second[2].toggle("Augmentation", value=defaults.augment,
                                    help="Each training digit randomly rotated, shifted, zoomed and "
                                         "drawn thicker or thinner")
-        pendigits = third[0].toggle("Pen digits", value=defaults.pendigits, key="pen_digits",
-                                    help="Real pen trajectories of pendigits writers 1-20, drawn "
-                                         "on a canvas as visitors draw (writers 21-30 are kept "
-                                         "for testing)")
+        pendigits = third[0].toggle(
+            "Pen digits", value=defaults.pendigits and pen_digits, key="pen_digits", disabled=not pen_digits,
+            help="Real pen trajectories of pendigits writers 1-20, drawn on a canvas as visitors "
+                 "draw (writers 21-30 are kept for testing)" + ("" if pen_digits else
+                 ". This server does not have them: whoever runs it can add the pendigits file"))
         gate_head = third[1].toggle(
             "Not-a-digit head", value=defaults.gate_head, key="gate_head",
             help="Fit the candidate its own head for telling drawings that are not digits (letters, "
@@ -288,6 +290,10 @@ else:
             st.rerun()
     else:
         st.caption(source.describe())
+    pen_digits = data.default_pendigits_path().is_file()
+    if not pen_digits:
+        st.caption("Pen digits: not on this server, so a candidate trains on MNIST alone and is not "
+                   "checked on held-out pen writers.")
     configured = admin_password() is not None
     st.caption("Anyone may start a training of about as much work as these defaults (more epochs, "
                "more examples, the deep network and augmentation all count), and a new one "
@@ -295,7 +301,8 @@ else:
                + ("; more needs the admin password." if configured else
                   "; larger trainings only whoever runs this server can start."))
     try:
-        submitted = settings_form(disabled=isinstance(source, str), password_configured=configured)
+        submitted = settings_form(disabled=isinstance(source, str), password_configured=configured,
+                                  pen_digits=pen_digits)
     except ValueError as error:
         st.error(f"Invalid settings: {error}")
         submitted = None

@@ -176,7 +176,7 @@ class ModelCard:
             return "nothing: every drawing is read as a digit"
         source = f" (inherited from {gate['inherited_from']})" if gate.get("inherited_from") else ""
         if head and not head.get("inherited_from"):
-            return f"the gate{source} with this model's own head"
+            return f"the gate{source} and this model's own head"
         return f"the gate{source} alone, without a head of its own: it lets more non-digits through"
 
     @property

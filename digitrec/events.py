@@ -79,6 +79,7 @@ class EpochEnd:
 class FinishingStep(StrEnum):
     """What a training does between its last batch and the saved candidate, as the page says it."""
 
+    SAVING = "saving what it learned"
     EVALUATING = "evaluating it on MNIST test and held-out pen digits"
     CALIBRATING = "calibrating its confidence"
     GATE_HEAD = "teaching it to say \"not a digit\""

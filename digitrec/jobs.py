@@ -108,6 +108,8 @@ def train_candidate(config: TrainingConfig, samples=None,
     if on_progress:
         on_progress(DataReady(training_data.counts))
     result = train(config, training_data, on_progress, stop_event, verbose)
+    if on_progress:  # the training process now saves it and starts afresh to evaluate (seconds)
+        on_progress(Finishing(FinishingStep.SAVING))
     # The training arrays are done with: let them go before evaluating and exporting.
     empty = np.empty((0, *MODEL_SHAPE), np.uint8)
     held_out = training_data.x_val, training_data.y_val  # 5,000 uint8 inputs: calibration

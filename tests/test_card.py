@@ -109,5 +109,5 @@ def test_the_card_says_who_judges_not_a_digit(committed_model):
     # a head inherited with the gate would read another model's features: not its own
     assert "alone" in judge({"gate": {"inherited_from": "v1"}, "gate_head": {"inherited_from": "v1"}})
     assert judge({"gate": {"inherited_from": "v1"}, "gate_head": {"epochs": 20}}) == (
-        "the gate (inherited from v1) with this model's own head")
-    assert read(committed_model).not_digit_judge.endswith("with this model's own head")
+        "the gate (inherited from v1) and this model's own head")
+    assert read(committed_model).not_digit_judge.endswith("and this model's own head")

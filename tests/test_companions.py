@@ -205,8 +205,8 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
         companion_model)["calibration"]["gate_head_threshold"]
     assert calibration["gate_head_small_threshold"] >= calibration["gate_head_threshold"]
     steps = [event.step for event in events if isinstance(event, Finishing)]
-    assert list(dict.fromkeys(steps)) == [FinishingStep.EVALUATING, FinishingStep.CALIBRATING,
-                                          FinishingStep.GATE_HEAD]
+    assert list(dict.fromkeys(steps)) == [FinishingStep.SAVING, FinishingStep.EVALUATING,
+                                          FinishingStep.CALIBRATING, FinishingStep.GATE_HEAD]
     assert isinstance(events[-1], Saved) and events[-1].version == "candidate"
     scores = candidate.not_digit_scores(np.zeros((2, 28, 28), np.float32))
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))

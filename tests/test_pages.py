@@ -209,6 +209,18 @@ def test_retrain_page_explains_its_settings_and_asks_a_samples_weight_only_when_
     assert any(w.label == "Weight of each saved sample" for w in app.number_input)
 
 
+def test_retrain_page_without_pen_digits_says_so_and_switches_them_off(app_env, monkeypatch, tmp_path):
+    # A new user's check: on a server without the pendigits file the switch stayed on and the
+    # training went ahead without them, saying nothing ("0 pendigits" only on the Models page).
+    monkeypatch.setenv("DIGITREC_PENDIGITS", str(tmp_path / "nowhere.tra"))
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    pen = app.toggle(key="pen_digits")
+    assert pen.value is False and pen.disabled
+    assert "does not have them" in pen.help
+    assert any("Pen digits: not on this server" in c.value for c in app.caption)
+
+
 def test_retrain_page_without_mnist_says_how_to_provide_it(app_env, monkeypatch, tmp_path):
     """No DIGITREC_MNIST_DIR, no Keras copy, no network: the page says so, Start is disabled."""
     from digitrec import data
