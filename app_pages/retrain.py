@@ -292,8 +292,9 @@ else:
         st.caption(source.describe())
     pen_digits = data.default_pendigits_path().is_file()
     if not pen_digits:
-        st.caption("Pen digits: not on this server, so a candidate trains on MNIST alone and is not "
-                   "checked on held-out pen writers.")
+        st.caption("Pen digits: not on this server, so a candidate trains on MNIST alone, is not "
+                   "checked on held-out pen writers, and gets no not-a-digit head of its own (it "
+                   "could not learn what drawings look like): the inherited gate judges alone.")
     configured = admin_password() is not None
     st.caption("Anyone may start a training of about as much work as these defaults (more epochs, "
                "more examples, the deep network and augmentation all count), and a new one "

@@ -203,22 +203,26 @@ def equip_candidate(folder: Path, held_out, directory: Path | None = None,
     companion_training.inherit_companions(folder, (directory or folder.parent) / active)
     if config is None or not config.gate_head or not (folder / companion_training.GATE_FILE).is_file():
         return None
+    try:
+        pen = data.load_pendigits()
+    except data.DataUnavailableError:
+        # Without canvas-drawn digits to learn from and to choose its threshold on, a head could
+        # flag drawings as "not a digit" that MNIST's scans never showed it: the gate decides alone.
+        return None
     if on_progress:
         on_progress(Finishing(FinishingStep.GATE_HEAD))
-    return companion_training.gate_head_inputs(folder, candidate_gate_data(folder, config), log=_quiet)
+    inputs = candidate_gate_data(folder, config, pen)
+    return companion_training.gate_head_inputs(folder, inputs, log=_quiet)
 
 
-def candidate_gate_data(folder: Path, config: TrainingConfig):
+def candidate_gate_data(folder: Path, config: TrainingConfig, pen):
     """What the gate head of a candidate trained with `config` learns from: the committed model's
     recipe (`companions --only head`) at the share of MNIST the candidate trained on (pen digits
-    and non-digit drawings in proportion), so a tiny trial run gets a tiny head."""
+    `pen` and non-digit drawings in proportion), so a tiny trial run gets a tiny head."""
     from digitrec import companion_training, nondigits
 
     share = config.mnist_fraction
-    try:
-        pen = data.load_pendigits()[:: max(1, round(1 / share))]
-    except data.DataUnavailableError:
-        pen = []  # its thresholds are then chosen on MNIST validation digits alone
+    pen = pen[:: max(1, round(1 / share))]
     others = {split: nondigits.non_digits(split, doodles, seed=index) for index, (split, doodles)
               in enumerate(zip(("train", "validation"), companion_training.DOODLE_COUNTS))}
     mnist_limit = None if share >= 1 else max(1, round(share * (MNIST_TRAINING_IMAGES

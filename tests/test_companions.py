@@ -212,14 +212,18 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
 
-def test_a_candidate_without_its_own_head_leaves_the_gate_to_decide(companion_model, mnist_dir,
-                                                                    active_models):
+@pytest.mark.parametrize("why", ["switched off", "no pen digits on this server"])
+def test_a_candidate_without_its_own_head_leaves_the_gate_to_decide(companion_model, mnist_dir, active_models,
+                                                                    monkeypatch, tmp_path, why):
     from digitrec.config import TrainingConfig
     from digitrec.jobs import run_training
 
+    if why == "no pen digits on this server":  # its head could not learn what drawings look like
+        monkeypatch.setenv("DIGITREC_PENDIGITS", str(tmp_path / "nowhere.tra"))
     directory = active_models(companion_model)
     config = TrainingConfig(architecture="fast", epochs=1, mnist_fraction=0.02, augment=False,
-                            pendigits=False, validation_size=500, batch_size=64, gate_head=False)
+                            pendigits=False, validation_size=500, batch_size=64,
+                            gate_head=why != "switched off")
     folder = run_training(config, directory, mnist_folder=mnist_dir, version="headless")
     card = registry.read_card(folder)
     assert (folder / GATE_FILE).is_file()
