@@ -118,6 +118,9 @@ def list_models(directory: Path | None = None) -> list[dict]:
         except ModelError:
             continue
         cards.append({**card, "version": folder.name, "active": folder.name == active})
+    # By the time each card says it was made: by name, "mnist-cnn-more-third-20261126" came
+    # before "mnist-cnn-20261127-090153", a day newer (a card without a time goes last).
+    cards.sort(key=lambda card: (str(card.get("created") or ""), card["version"]), reverse=True)
     return cards
 
 

@@ -31,6 +31,19 @@ def test_list_marks_the_active_model(directory):
     assert [c["active"] for c in cards] == [False, False, True]
 
 
+def test_the_list_is_newest_first_by_when_each_was_made(tmp_path):
+    # A new user's check: the committed "mnist-cnn-more-third-20261126" was listed (and chosen on
+    # the Models page) before the candidate trained the next day, "mnist-cnn-20261127-090153".
+    for version, created in (("mnist-cnn-more-third-20261126", "2026-11-26T15:59:55+00:00"),
+                             ("mnist-cnn-20261127-090153", "2026-11-27T09:01:53+00:00")):
+        folder = make_folder(tmp_path, version)
+        card = json.loads((folder / registry.CARD).read_text())
+        (folder / registry.CARD).write_text(json.dumps({**card, "created": created}))
+    make_folder(tmp_path, "zz-no-time")
+    assert [c["version"] for c in registry.list_models(tmp_path)] == [
+        "mnist-cnn-20261127-090153", "mnist-cnn-more-third-20261126", "zz-no-time"]
+
+
 def test_promote_and_rollback(directory):
     registry.set_active("model-b", directory)
     registry.set_active("model-c", directory)
