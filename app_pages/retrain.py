@@ -39,6 +39,9 @@ if "session_name" not in st.session_state:
     st.session_state.session_name = f"session {uuid.uuid4().hex[:6]}"
 
 
+LAST_SETTINGS = "retrain_last_settings"  # session key: the settings this session last started with
+
+
 @st.cache_data(ttl=30, show_spinner="Looking for MNIST…")
 def mnist_source(folder, keras_copy):
     """Where training will get MNIST from (a MnistSource), or what is missing (a str).
@@ -54,7 +57,9 @@ def mnist_source(folder, keras_copy):
 def settings_form(disabled: bool = False, password_configured: bool = False, pen_digits: bool = True):
     """The training settings; returns (config, include_samples, password) when submitted, else None.
     `pen_digits`: whether this server has the pen trajectories (else their switch is off and says so)."""
-    defaults = RETRAIN_DEFAULTS
+    # This session's last started settings: the form is not drawn while a training runs, and
+    # Streamlit forgets a widget's value then (a new user found 1.00 back after trying 0.05).
+    defaults = st.session_state.get(LAST_SETTINGS, RETRAIN_DEFAULTS)
     # Outside the form, so that the weight of saved samples shows only while they are included.
     include = st.toggle(
         "Include saved samples", value=defaults.user_samples, key="include_samples",
@@ -117,6 +122,7 @@ def settings_form(disabled: bool = False, password_configured: bool = False, pen
         defaults, architecture=architecture, epochs=int(epochs), batch_size=int(batch_size),
         learning_rate=float(learning_rate), augment=augment, mnist_fraction=float(mnist_share),
         pendigits=pendigits, sample_weight=int(weight), user_samples=bool(include), gate_head=gate_head)
+    st.session_state[LAST_SETTINGS] = config
     return config, include, password
 
 

@@ -190,6 +190,9 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
         assert registry.active_version(app_env["models"]) != state.version
         confirm[0].click().run()
     assert registry.active_version(app_env["models"]) == state.version
+    # The form comes back with the settings just used, not the defaults
+    assert app.slider[0].value == pytest.approx(0.02) and app.number_input[0].value == 1
+    assert app.toggle(key="gate_head").value is False
 
 
 def test_retrain_page_explains_its_settings_and_asks_a_samples_weight_only_when_they_are_used(app_env):
