@@ -527,7 +527,8 @@ def test_trainer_name_is_shown_to_others_as_plain_text(app_env, monkeypatch):
     from digitrec import jobs
 
     state = types.SimpleNamespace(state=types.SimpleNamespace(active=True), owner=HOSTILE_NAME,
-                                  progress=None, curve=[], epochs=[], error=None, version=None)
+                                  progress=None, curve=[], epochs=[], error=None, version=None,
+                                  finishing=None)
     job = types.SimpleNamespace(running=True, owner=HOSTILE_NAME, token="someone-else",
                                 snapshot=lambda: state, stop=lambda: None)
     monkeypatch.setattr(jobs.manager, "current", lambda: job)
