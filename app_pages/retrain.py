@@ -280,15 +280,14 @@ def show_evaluation(version):
     ask_pending(promote_for)
 
 
-def start_section(current):
-    """The settings form, or what is running instead."""
-    if current is not None and current.running:
-        if st.query_params.get("job") == current.token:
-            st.info("Your training is running: watch it below, or stop it (what it learned is kept).")
-        else:
-            st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
-                    "per server. You can watch it here.")
-        return
+current = manager.current()
+if current is not None and current.running:
+    if st.query_params.get("job") == current.token:
+        st.info("Your training is running: watch it below, or stop it (what it learned is kept).")
+    else:
+        st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
+                "per server. You can watch it here.")
+else:
     source = mnist_source(os.environ.get("DIGITREC_MNIST_DIR"), str(data.keras_mnist_path()))
     if isinstance(source, str):  # what whoever runs this server can do about it
         st.error(f"Training is not available on this server. {source}", icon=":material/cloud_off:")
@@ -316,20 +315,7 @@ def start_section(current):
         submitted = None
     if submitted:
         start(*submitted)
-
-
-current = manager.current()
-# Your own training, done: its result first (the form above it pushed it below the fold), then
-# the form to train another.
-yours_done = (current is not None and not current.running and current.snapshot().version is not None
-              and st.query_params.get("job") == current.token)
-if yours_done:
-    live_progress()
-    show_evaluation(current.snapshot().version)
-    st.subheader("Train another")
-start_section(current)
-if not yours_done:
-    live_progress()
-    finished = manager.current()
-    if finished is not None and finished.snapshot().version:
-        show_evaluation(finished.snapshot().version)
+live_progress()
+finished = manager.current()
+if finished is not None and finished.snapshot().version:
+    show_evaluation(finished.snapshot().version)
