@@ -518,7 +518,8 @@ def inherit_companions(folder: Path, source: Path) -> bool:
     The trajectory model, the gate and the line model do not depend on the image model (they read
     the strokes, the 28x28 input and a number's ink), so a candidate trained in the browser keeps
     reading strokes and numbers and saying "not a digit". The gate head reads the source's image
-    features, so it stays behind (the candidate's gate decides alone). Returns False when the source has none.
+    features, so it stays behind (`jobs.equip_candidate` has a head fitted on the candidate's own
+    features). Returns False when the source has none.
     """
     folder, source = Path(folder), Path(source)
     files = [name for name in (STROKES_FILE, GATE_FILE, LINE_FILE) if (source / name).is_file()]
