@@ -189,6 +189,8 @@ def live_progress():
             st.info(f"Training {verb} as a worker; the chief saves the candidate.")
             return
         st.success(f"Training {verb}: candidate **{state.version}** saved.")
+        if state.warning:
+            st.warning(state.warning, icon=":material/warning:")
         if st.session_state.get("evaluated") != state.version:
             st.session_state.evaluated = state.version
             st.rerun(scope="app")  # render the evaluation once, outside this fragment
@@ -280,14 +282,15 @@ def show_evaluation(version):
     ask_pending(promote_for)
 
 
-current = manager.current()
-if current is not None and current.running:
-    if st.query_params.get("job") == current.token:
-        st.info("Your training is running: watch it below, or stop it (what it learned is kept).")
-    else:
-        st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
-                "per server. You can watch it here.")
-else:
+def start_section(current):
+    """The settings form, or what is running instead."""
+    if current is not None and current.running:
+        if st.query_params.get("job") == current.token:
+            st.info("Your training is running: watch it below, or stop it (what it learned is kept).")
+        else:
+            st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
+                    "per server. You can watch it here.")
+        return
     source = mnist_source(os.environ.get("DIGITREC_MNIST_DIR"), str(data.keras_mnist_path()))
     if isinstance(source, str):  # what whoever runs this server can do about it
         st.error(f"Training is not available on this server. {source}", icon=":material/cloud_off:")
@@ -315,7 +318,22 @@ else:
         submitted = None
     if submitted:
         start(*submitted)
-live_progress()
+
+
+current = manager.current()
+# Your own training, done: its result first, then the form to train another (above it, the form
+# pushed the result below the fold). The live progress stays the page's second block either way,
+# so the fragment keeps its place while the page changes over (a moved fragment showed twice).
+yours_done = (current is not None and not current.running and current.snapshot().version is not None
+              and st.query_params.get("job") == current.token)
+form_first, progress_block, result_block, form_last = (st.container() for _ in range(4))
+with form_last if yours_done else form_first:
+    if yours_done:
+        st.subheader("Train another")
+    start_section(current)
+with progress_block:
+    live_progress()
 finished = manager.current()
 if finished is not None and finished.snapshot().version:
-    show_evaluation(finished.snapshot().version)
+    with result_block:
+        show_evaluation(finished.snapshot().version)

@@ -101,6 +101,7 @@ class Saved:
 
     version: str
     metrics: dict
+    warning: str | None = None  # what the candidate lacks, e.g. a not-a-digit head that failed
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from digitrec.config import (
     training_work,
 )
 from digitrec.dataset import TrainingData, held_out_pendigits, prepare_data
-from digitrec.errors import LimitError, TrainingBusyError
+from digitrec.errors import DigitrecError, LimitError, TrainingBusyError
 from digitrec.evaluate import build_card, evaluate_model
 from digitrec.events import (
     BatchProgress,
@@ -241,10 +241,32 @@ def fit_candidate_head(folder: Path, inputs, config: TrainingConfig,
     companion_training.fit_gate_head(folder, inputs, config.seed, log=_quiet)
 
 
-def announce_saved(folder: Path, on_progress: Callable[[Event], None] | None) -> None:
-    """The Saved event: the candidate is complete."""
+def fit_head_or_warn(folder: Path, inputs, config: TrainingConfig,
+                     on_progress: Callable[[Event], None] | None = None) -> None:
+    """`fit_candidate_head`, then the Saved event. The candidate folder is complete without its
+    head, so a head that cannot be fitted leaves it saved, with a warning saying so."""
+    warning = None
+    try:
+        fit_candidate_head(folder, inputs, config, on_progress)
+    except Exception as error:  # noqa: BLE001 - whatever it was, the candidate stands
+        reason = str(error) if isinstance(error, (DigitrecError, ValueError)) else \
+            f"{type(error).__name__}: {error}"
+        warning = headless_warning(reason)
+    announce_saved(folder, on_progress, warning)
+
+
+def headless_warning(reason: str) -> str:
+    """What the page says of a candidate saved without the not-a-digit head it was to get."""
+    return (f"Its own not-a-digit head could not be fitted ({reason}), so it says \"not a digit\" "
+            "with the gate it inherited alone, as a candidate trained without the head does: "
+            "more letters and scribbles get a digit's name. Train again to get one.")
+
+
+def announce_saved(folder: Path, on_progress: Callable[[Event], None] | None,
+                   warning: str | None = None) -> None:
+    """The Saved event: the candidate is complete (`warning`: what it lacks)."""
     if on_progress:
-        on_progress(Saved(folder.name, registry.read_card(folder)["metrics"]))
+        on_progress(Saved(folder.name, registry.read_card(folder)["metrics"], warning))
 
 
 def _quiet(message: str) -> None:
@@ -284,6 +306,7 @@ class JobSnapshot:
     error: str | None = None
     peak_rss_mb: float | None = None  # the training process's, reported as it ends
     finishing: FinishingStep | None = None  # after the last batch: what is being done to the candidate
+    warning: str | None = None  # saved, but lacking something (Saved.warning)
 
 
 class TrainingJob:
@@ -377,7 +400,7 @@ class TrainingJob:
                 self._snapshot = replace(self._snapshot, finishing=event.step)
             elif isinstance(event, Saved):
                 self._snapshot = replace(self._snapshot, version=event.version, metrics=event.metrics,
-                                         state=ended, finishing=None)
+                                         state=ended, finishing=None, warning=event.warning)
             elif isinstance(event, TrainedAsWorker):  # the chief saves the model: no version here
                 self._snapshot = replace(self._snapshot, state=ended)
             elif isinstance(event, Failed):
@@ -387,6 +410,15 @@ class TrainingJob:
 
     def _finish(self) -> None:
         code = self._process.returncode
+        state = self.snapshot()
+        # Killed while fitting the head (out of memory, say): the candidate was saved before.
+        headless = state.state.active and state.finishing == FinishingStep.GATE_HEAD and self._saved_folder()
+        if headless:
+            try:
+                announce_saved(headless, self._apply, headless_warning(
+                    f"the training process ended unexpectedly, exit code {code}"))
+            except (OSError, ValueError, KeyError):
+                pass  # the folder is unreadable after all: reported as failed below
         with self._lock:
             if self._snapshot.state.active:  # it ended without Saved, TrainedAsWorker or Failed
                 tail = _tail(self._folder / "worker.log")
@@ -394,6 +426,14 @@ class TrainingJob:
                     self._snapshot, state=JobState.FAILED,
                     error=f"the training process ended unexpectedly (exit code {code})"
                           + (f"; its last words: {tail}" if tail else ""))
+
+    def _saved_folder(self) -> Path | None:
+        """The candidate folder the process saved (its `--finish` step), if it still has a card."""
+        try:
+            folder = Path(json.loads((self._folder / "saved.json").read_text())["folder"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return folder if (folder / registry.CARD).is_file() else None
 
     def _update(self, **changes) -> None:
         with self._lock:

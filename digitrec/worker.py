@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
             announce_saved,
             equip_candidate,
             finish_candidate,
-            fit_candidate_head,
+            fit_head_or_warn,
             train_candidate,
         )
 
@@ -107,8 +107,7 @@ def main(argv: list[str]) -> int:
                 from digitrec.companion_training import HeadInputs
 
                 folder = Path(json.loads((job_folder / "saved.json").read_text())["folder"])
-                fit_candidate_head(folder, HeadInputs.load(job_folder / HEAD_INPUTS), config, send)
-                announce_saved(folder, send)
+                fit_head_or_warn(folder, HeadInputs.load(job_folder / HEAD_INPUTS), config, send)
             elif phase == "--equip":
                 folder = Path(json.loads((job_folder / "saved.json").read_text())["folder"])
                 with np.load(job_folder / "trained.npz") as stored:

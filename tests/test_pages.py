@@ -184,6 +184,10 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
             break
     assert not app.exception
     assert any("MNIST test" == m.label for m in app.metric)
+    # Your own result comes first, the form to train another under it (it had pushed the result
+    # below the fold)
+    headers = [h.value for h in app.subheader]
+    assert headers.index("Train another") > next(i for i, h in enumerate(headers) if state.version in h)
     next(b for b in app.button if b.label.startswith("Promote")).click().run()
     confirm = [b for b in app.button if b.label == "Promote anyway"]
     if confirm:  # worse than the active model on some digit: the page asked first
@@ -193,6 +197,24 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     # The form comes back with the settings just used, not the defaults
     assert app.slider[0].value == pytest.approx(0.02) and app.number_input[0].value == 1
     assert app.toggle(key="gate_head").value is False
+
+
+def test_retrain_page_says_what_a_saved_candidate_lacks(app_env, monkeypatch):
+    """A candidate saved without the not-a-digit head it was to get (fitting it failed): the
+    page says it was saved, and what it lacks."""
+    from digitrec import jobs
+    from digitrec.config import TrainingConfig
+    from digitrec.events import JobState
+
+    state = jobs.JobSnapshot(JobState.FINISHED, "alice", time.time(), TrainingConfig(),
+                             version="cand-1", metrics={},
+                             warning=jobs.headless_warning("MemoryError: no room"))
+    job = types.SimpleNamespace(running=False, owner="alice", token="t", snapshot=lambda: state)
+    monkeypatch.setattr(jobs.manager, "current", lambda: job)
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception, app.exception
+    assert any("cand-1" in s.value and "saved" in s.value for s in app.success)
+    assert any("not-a-digit head could not be fitted (MemoryError: no room)" in w.value for w in app.warning)
 
 
 def test_retrain_page_explains_its_settings_and_asks_a_samples_weight_only_when_they_are_used(app_env):

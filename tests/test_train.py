@@ -313,3 +313,52 @@ def test_the_reported_memory_is_the_training_process_own(tmp_path, monkeypatch, 
     del ballast
     assert state.state == JobState.FINISHED, state.error
     assert 100 < state.peak_rss_mb < 2048, state.peak_rss_mb  # a tiny training: TensorFlow and little else
+
+
+def test_a_candidate_killed_while_fitting_its_head_is_still_announced_saved(monkeypatch, mnist_dir,
+                                                                            companion_model, active_models):
+    """The candidate folder is complete before its head is fitted: if the process is killed while
+    it fits the head (as the kernel does when memory runs out), the page says the candidate was
+    saved, without a head of its own, instead of "Training failed"."""
+    import os
+    import signal
+
+    from digitrec.events import FinishingStep
+    from digitrec.inference import GATE_HEAD_FILE
+
+    monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
+    directory = active_models(companion_model)
+    job = TrainingManager(cooldown_s=0).start(TrainingConfig(**TINY), "alice", directory=directory)
+    killed = False
+    while job.running:
+        if not killed and job.snapshot().finishing == FinishingStep.GATE_HEAD:
+            os.kill(job.pid, signal.SIGKILL)  # the same pid in every phase (exec)
+            killed = True
+        job.wait(0.05)
+    state = job.snapshot()
+    assert killed
+    assert state.state == JobState.FINISHED, state.error
+    assert "not-a-digit head" in state.warning and "exit code -9" in state.warning
+    folder = directory / state.version
+    assert not (folder / GATE_HEAD_FILE).is_file()
+    assert "gate_head_threshold" not in registry.read_card(folder)["calibration"]
+    assert state.metrics == registry.read_card(folder)["metrics"]
+
+
+def test_a_head_that_fails_to_fit_leaves_the_candidate_saved_with_a_warning(monkeypatch, companion_model):
+    """The training process's --head step: an error while fitting (here: no memory) still
+    announces the saved candidate, with the reason, instead of failing the whole training."""
+    import digitrec.companion_training as companion_training
+    from digitrec.events import Finishing, FinishingStep, Saved
+    from digitrec.jobs import fit_head_or_warn
+
+    def no_room(*args, **kwargs):
+        raise MemoryError("no room for the head")
+
+    monkeypatch.setattr(companion_training, "fit_gate_head", no_room)
+    events = []
+    fit_head_or_warn(companion_model, None, TrainingConfig(**TINY), events.append)
+    assert events[0] == Finishing(FinishingStep.GATE_HEAD)
+    saved = events[-1]
+    assert isinstance(saved, Saved) and saved.version == companion_model.name
+    assert "MemoryError: no room for the head" in saved.warning
