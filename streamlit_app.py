@@ -4,8 +4,14 @@ import streamlit as st
 
 from digitrec.memory import collect_if_due
 
+TOP_ROOM_REM = 3  # space above a page's title; under it the header's menu would cover the title
+
 collect_if_due()  # a full GC at most every 10 s across all sessions (postScriptGC is off)
 st.set_page_config(page_title="digitrec — handwritten digits", page_icon=":material/draw:", layout="wide")
+
+# Less room above each page's title (Streamlit's 6rem): on a 1280x900 screen the Draw page's
+# "Right?" pick of the right digit and its Save button were below the fold.
+st.html(f"<style>[data-testid='stMainBlockContainer']{{padding-top:{TOP_ROOM_REM}rem}}</style>")
 
 navigation = st.navigation([
     st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),

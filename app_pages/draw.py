@@ -300,9 +300,10 @@ def show_reading(prediction):
 
 def show_pictures(prediction, model, source: str):
     """What the model sees and, when asked, why it read that."""
-    why = st.toggle("Why did it read that?", key=f"explain-{source}",
-                    help="Blanks each small patch of the input in turn and watches the answer "
-                         "(one batched model call, a few tens of ms)")
+    # No help icon: it did not fit the desktop column beside the label, and a tap on a toggle's
+    # "?" flips the toggle (Streamlit) rather than showing the help. The caption under the map
+    # says how it is made.
+    why = st.toggle("Why this answer?", key=f"explain-{source}")
     # The page's answer against its runner-up (the Top 3's first two, strokes included), weighed
     # on the picture: the picture's own runner-up had contradicted the Top 3.
     pair = tuple(digit for digit, _ in prediction.top(2))
@@ -316,7 +317,8 @@ def show_pictures(prediction, model, source: str):
              caption=["What the model sees", f"Why {a_digit(explanation.answer)}"])
     st.caption(f":violet[**Indigo**]: what made it {a_digit(explanation.answer)}. "
                f":orange[**Amber**]: what pulled towards {a_digit(explanation.runner_up)}, the runner-up. "
-               "The stronger the colour, the more the picture's answer changes without that part."
+               "The stronger the colour, the more the picture's answer changes without that part "
+               "(each small patch blanked in turn, in one batched model call)."
                + (" The map is the shared model's: your examples are not in it." if adapted else ""))
 
 
@@ -545,7 +547,8 @@ def drawing_details(phone: bool):
         st.rerun()  # the answer is read again with the new example, the panel counts it
     started = timing.start()
     prediction, drawing, strokes = answered.prediction, answered.drawing, answered.strokes
-    reading_column, form_column = (st.container(), st.container()) if phone else st.columns([2, 3])
+    # The form's column fits the pick of the right digit (nine pills) on one row at 1280 px.
+    reading_column, form_column = (st.container(), st.container()) if phone else st.columns([1, 2])
     with reading_column:
         show_reading(prediction)
         show_pictures(prediction, answered.model, "draw")
