@@ -36,7 +36,10 @@ st.caption("Train a candidate on MNIST (and your saved samples) right here, watc
            "compare it with the active model, and promote it if it is better.")
 
 if "session_name" not in st.session_state:
-    st.session_state.session_name = f"session {uuid.uuid4().hex[:6]}"
+    # After a reload the address may name the training this person started: keep their name.
+    started = manager.current()
+    st.session_state.session_name = started.owner if started is not None and \
+        st.query_params.get("job") == started.token else f"session {uuid.uuid4().hex[:6]}"
 
 
 LAST_SETTINGS = "retrain_last_settings"  # session key: the settings this session last started with
@@ -54,12 +57,15 @@ def mnist_source(folder, keras_copy):
         return str(error)
 
 
-def settings_form(disabled: bool = False, password_configured: bool = False, pen_digits: bool = True):
+def settings_form(disabled: bool = False, password_configured: bool = False, pen_digits: bool = True,
+                  yours=None):
     """The training settings; returns (config, include_samples, password) when submitted, else None.
-    `pen_digits`: whether this server has the pen trajectories (else their switch is off and says so)."""
+    `pen_digits`: whether this server has the pen trajectories (else their switch is off and says so);
+    `yours`: the settings of the training this page's address started, if any."""
     # This session's last started settings: the form is not drawn while a training runs, and
     # Streamlit forgets a widget's value then (a new user found 1.00 back after trying 0.05).
-    defaults = st.session_state.get(LAST_SETTINGS, RETRAIN_DEFAULTS)
+    # After a reload (a new session) the address still names the training it started.
+    defaults = st.session_state.get(LAST_SETTINGS) or yours or RETRAIN_DEFAULTS
     # Outside the form, so that the weight of saved samples shows only while they are included.
     include = st.toggle(
         "Include saved samples", value=defaults.user_samples, key="include_samples",
@@ -88,7 +94,9 @@ def settings_form(disabled: bool = False, password_configured: bool = False, pen
         mnist_share = second[1].slider(
             "Share of MNIST to use", 0.01, 1.0, defaults.mnist_fraction, 0.01,
             help="Of MNIST's 55,000 training digits (5,000 more are held back to check progress): "
-                 "a small share trains in seconds, for trying settings out")
+                 "a small share trains in seconds, for trying settings out (making the candidate "
+                 "ready, evaluating and calibrating it and fitting its not-a-digit head, takes a "
+                 "minute or two more)")
         augment = second[2].toggle("Augmentation", value=defaults.augment,
                                    help="Each training digit randomly rotated, shifted, zoomed and "
                                         "drawn thicker or thinner")
@@ -151,27 +159,37 @@ CURVE_HEIGHT = 260  # px, axes included
 
 @st.fragment(run_every=1.0)
 def live_progress():
-    """Progress bar, curves and Stop, refreshed every second while a job runs."""
+    """What the job says, progress bar, Stop and curves, refreshed every second while a job runs.
+
+    Each part keeps its place from one state to the next (placeholders): a part that moves when
+    the training ends stayed on the page twice, the old copy faded, until the page's run ended.
+    """
     job = manager.current()
     if job is None:
         return
     state = job.snapshot()
     mine = st.query_params.get("job") == job.token
     owner = "you" if mine else f"`{visitor_name(state.owner)}`"  # plain text
+    status, bar, stop = st.empty(), st.empty(), st.empty()
     progress = state.progress
     if state.state.active:
+        status.info("Your training is running: watch it here, or stop it (what it learned is kept)."
+                    if mine else f"A training by {owner} is running; one training at a time per "
+                                 "server. You can watch it here.")
         if state.finishing is not None:
-            st.progress(1.0, text=f"Training by {owner} done · making the candidate ready: "
-                                  f"{state.finishing}…")
+            bar.progress(1.0, text=f"Training by {owner} done · making the candidate ready: "
+                                   f"{state.finishing}…")
         elif progress is None:
-            st.progress(0.0, text=f"Training started by {owner}: loading data…")
+            bar.progress(0.0, text=f"Training started by {owner}: loading data…")
         else:
-            st.progress(progress.fraction, text=(
+            bar.progress(progress.fraction, text=(
                 f"Training by {owner} · epoch {progress.epoch}/{progress.epochs} · "
                 f"batch {progress.batch}/{progress.batches} · {time_left_text(progress.remaining)}"
                 + (" · stopping after this batch" if state.state == JobState.STOPPING else "")))
-        if st.button("Stop", disabled=not mine or state.state == JobState.STOPPING,
-                     help="Ends after the current batch and keeps what was learned as a candidate"):
+        # Once the last batch is done there is nothing left to stop: the candidate is being made ready.
+        if stop.button("Stop", disabled=not mine or state.state == JobState.STOPPING
+                       or state.finishing is not None,
+                       help="Ends after the current batch and keeps what was learned as a candidate"):
             job.stop()
     if state.curve:
         loss, accuracy = training_curves(state.curve, state.epochs)
@@ -182,15 +200,16 @@ def live_progress():
                    f":orange[**validation**]: {state.config.validation_size:,} held-back MNIST digits, "
                    "at the end of each epoch")
     if state.state == JobState.FAILED:
-        st.error(f"Training failed: {state.error}")
+        status.error(f"Training failed: {state.error}")
     elif state.state in (JobState.FINISHED, JobState.STOPPED):
         verb = "stopped early" if state.state == JobState.STOPPED else "finished"
         if state.version is None:  # multi-worker training: a worker other than the chief
-            st.info(f"Training {verb} as a worker; the chief saves the candidate.")
+            status.info(f"Training {verb} as a worker; the chief saves the candidate.")
             return
-        st.success(f"Training {verb}: candidate **{state.version}** saved.")
-        if state.warning:
-            st.warning(state.warning, icon=":material/warning:")
+        with status.container():
+            st.success(f"Training {verb}: candidate **{state.version}** saved. Its evaluation is below.")
+            if state.warning:
+                st.warning(state.warning, icon=":material/warning:")
         if st.session_state.get("evaluated") != state.version:
             st.session_state.evaluated = state.version
             st.rerun(scope="app")  # render the evaluation once, outside this fragment
@@ -255,10 +274,9 @@ def show_evaluation(version):
         report = candidate["reports"][MNIST_TEST]
         right.altair_chart(confusion_chart(report["confusion"]))
         st.markdown("**Misclassified test digits** (true → predicted)")
-        gallery = st.columns(8)
-        for index, item in enumerate(candidate["misclassified"]):
-            gallery[index % 8].image(model_input_image(item["model_input"], scale=3),
-                                     caption=f"{item['true']} → {item['predicted']}")
+        if candidate["misclassified"]:  # one row that wraps: columns stacked one per row on a phone
+            st.image([model_input_image(item["model_input"], scale=3) for item in candidate["misclassified"]],
+                     caption=[f"{item['true']} → {item['predicted']}" for item in candidate["misclassified"]])
     if candidate.get("reliability"):
         st.markdown("**Is its confidence honest?** Per confidence bin, how often the answer was right "
                     "(a calibrated model's bars reach the diagonal).")
@@ -285,12 +303,7 @@ def show_evaluation(version):
 def start_section(current):
     """The settings form, or what is running instead."""
     if current is not None and current.running:
-        if st.query_params.get("job") == current.token:
-            st.info("Your training is running: watch it below, or stop it (what it learned is kept).")
-        else:
-            st.info(f"A training by `{visitor_name(current.owner)}` is running; one training at a time "
-                    "per server. You can watch it here.")
-        return
+        return  # the live progress says who is training; one training at a time per server
     source = mnist_source(os.environ.get("DIGITREC_MNIST_DIR"), str(data.keras_mnist_path()))
     if isinstance(source, str):  # what whoever runs this server can do about it
         st.error(f"Training is not available on this server. {source}", icon=":material/cloud_off:")
@@ -311,8 +324,10 @@ def start_section(current):
                + ("; more needs the admin password." if configured else
                   "; larger trainings only whoever runs this server can start."))
     try:
+        yours = current.config if current is not None and st.query_params.get("job") == current.token \
+            else None
         submitted = settings_form(disabled=isinstance(source, str), password_configured=configured,
-                                  pen_digits=pen_digits)
+                                  pen_digits=pen_digits, yours=yours)
     except ValueError as error:
         st.error(f"Invalid settings: {error}")
         submitted = None

@@ -332,7 +332,8 @@ def reliability_chart(rows: list[dict], title: str = "", height: int = 220) -> a
                            "confidence": row["confidence"], "count": row["count"]}
                           for row in rows if row["count"]])
     bars = alt.Chart(table, height=height, title=title).mark_bar(color=HIGHLIGHT, size=14).encode(
-        x=alt.X("middle:Q", scale=alt.Scale(domain=[0, 1]),
+        # padding 0: a bar mark otherwise pads the scale, and the axis ran from -10% to 110%
+        x=alt.X("middle:Q", scale=alt.Scale(domain=[0, 1], padding=0),
                 axis=alt.Axis(format="%", title="confidence shown")),
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title="right")),
         tooltip=["bin:N", alt.Tooltip("confidence:Q", format=".1%", title="mean confidence"),

@@ -197,6 +197,13 @@ def test_retrain_page_trains_evaluates_and_promotes(app_env):
     # The form comes back with the settings just used, not the defaults
     assert app.slider[0].value == pytest.approx(0.02) and app.number_input[0].value == 1
     assert app.toggle(key="gate_head").value is False
+    # ... and after a reload too (a new session): the address names the training it started
+    reloaded = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT)
+    reloaded.query_params["job"] = job.token
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.slider[0].value == pytest.approx(0.02) and reloaded.number_input[0].value == 1
+    assert reloaded.text_input[0].value == job.owner
 
 
 def test_retrain_page_says_what_a_saved_candidate_lacks(app_env, monkeypatch):
