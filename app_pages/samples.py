@@ -8,7 +8,7 @@ from digitrec.views import gallery_image, label_count_chart, local_time, visitor
 from app_pages.common import store
 
 PAGE_SIZE = 24
-GALLERY_COLUMNS = 4  # each picture is the drawing beside the model input
+CARD_WIDTH = 140  # px: each picture (the drawing beside the model input), its label and Delete
 
 st.title("Saved samples", icon=":material/photo_library:")
 st.caption("Corrections saved from the Draw page")  # the database's path is not for visitors
@@ -51,10 +51,11 @@ def ask_delete(sample_id: int):
     st.session_state.pending_sample_delete = sample_id
 
 
+# One row that wraps, newest first: as many as fit side by side (5 on a desktop, 2 on a phone,
+# where st.columns had stacked them one per row).
+gallery = st.container(horizontal=True, gap="medium")
 for index, sample in enumerate(shown):
-    if index % GALLERY_COLUMNS == 0:  # row by row, so a phone stacks them newest first too
-        columns = st.columns(GALLERY_COLUMNS)
-    with columns[index % GALLERY_COLUMNS]:
+    with gallery.container(width=CARD_WIDTH):
         try:  # only the drawings of the page shown are loaded
             drawing = samples.drawing(sample.id)
         except DigitrecError:
