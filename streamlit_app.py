@@ -4,7 +4,7 @@ import streamlit as st
 
 from digitrec.memory import collect_if_due
 
-TOP_ROOM_REM = 3  # space above a page's title; under it the header's menu would cover the title
+TOP_ROOM_REM = 2.5  # space above a page's title; under it the header's menu would cover the title
 
 collect_if_due()  # a full GC at most every 10 s across all sessions (postScriptGC is off)
 st.set_page_config(page_title="digitrec — handwritten digits", page_icon=":material/draw:", layout="wide")

@@ -170,12 +170,26 @@ def live_progress():
     state = job.snapshot()
     mine = st.query_params.get("job") == job.token
     owner = "you" if mine else f"`{visitor_name(state.owner)}`"  # plain text
-    status, bar, stop = st.empty(), st.empty(), st.empty()
-    progress = state.progress
+    # The job's word first, then placeholders: a part written after the curves was blank while
+    # they were drawn, and the finished message blinked at every refresh.
+    status = st.container()  # always holds something: no blank moment, as an st.empty has
+    bar, stop = st.empty(), st.empty()
     if state.state.active:
         status.info("Your training is running: watch it here, or stop it (what it learned is kept)."
                     if mine else f"A training by {owner} is running; one training at a time per "
                                  "server. You can watch it here.")
+    elif state.state == JobState.FAILED:
+        status.error(f"Training failed: {state.error}")
+    elif state.version is None:  # multi-worker training: a worker other than the chief
+        status.info(f"Training {ended_verb(state)} as a worker; the chief saves the candidate.")
+    else:
+        with status:
+            st.success(f"Training {ended_verb(state)}: candidate **{state.version}** saved. "
+                       "Its evaluation is below.")
+            if state.warning:
+                st.warning(state.warning, icon=":material/warning:")
+    progress = state.progress
+    if state.state.active:
         if state.finishing is not None:
             bar.progress(1.0, text=f"Training by {owner} done · making the candidate ready: "
                                    f"{state.finishing}…")
@@ -199,20 +213,13 @@ def live_progress():
         st.caption(":blue[**training**]: the batches since the previous point · "
                    f":orange[**validation**]: {state.config.validation_size:,} held-back MNIST digits, "
                    "at the end of each epoch")
-    if state.state == JobState.FAILED:
-        status.error(f"Training failed: {state.error}")
-    elif state.state in (JobState.FINISHED, JobState.STOPPED):
-        verb = "stopped early" if state.state == JobState.STOPPED else "finished"
-        if state.version is None:  # multi-worker training: a worker other than the chief
-            status.info(f"Training {verb} as a worker; the chief saves the candidate.")
-            return
-        with status.container():
-            st.success(f"Training {verb}: candidate **{state.version}** saved. Its evaluation is below.")
-            if state.warning:
-                st.warning(state.warning, icon=":material/warning:")
-        if st.session_state.get("evaluated") != state.version:
-            st.session_state.evaluated = state.version
-            st.rerun(scope="app")  # render the evaluation once, outside this fragment
+    if state.version is not None and st.session_state.get("evaluated") != state.version:
+        st.session_state.evaluated = state.version
+        st.rerun(scope="app")  # render the evaluation once, outside this fragment
+
+
+def ended_verb(state) -> str:
+    return "stopped early" if state.state == JobState.STOPPED else "finished"
 
 
 @st.cache_data(show_spinner="Evaluating…", max_entries=8)
@@ -342,13 +349,16 @@ current = manager.current()
 yours_done = (current is not None and not current.running and current.snapshot().version is not None
               and st.query_params.get("job") == current.token)
 form_first, progress_block, result_block, form_last = (st.container() for _ in range(4))
-with form_last if yours_done else form_first:
-    if yours_done:
-        st.subheader("Train another")
-    start_section(current)
+if not yours_done:
+    with form_first:
+        start_section(current)
 with progress_block:
     live_progress()
 finished = manager.current()
 if finished is not None and finished.snapshot().version:
     with result_block:
         show_evaluation(finished.snapshot().version)
+if yours_done:  # drawn after the evaluation, which it follows on the page
+    with form_last:
+        st.subheader("Train another")
+        start_section(current)
