@@ -289,14 +289,19 @@ def training_curves(curve, epochs, height: int = 220) -> tuple[alt.Chart, alt.Ch
 
     def chart(metric: str) -> alt.Chart:
         data = table[table["metric"] == metric]
+        # Padding (px) keeps the first and last points inside the plot: the last epoch's
+        # validation point was cut in half at the edge, and the lowest loss lay on the axis.
         base = alt.Chart(data, height=height).encode(
-            x=alt.X("epoch:Q", scale=alt.Scale(domain=[0, max(total, last)], nice=False),
+            x=alt.X("epoch:Q",
+                    scale=alt.Scale(domain=[0, max(total, last)], nice=False, padding=CURVE_PADDING),
                     axis=alt.Axis(tickMinStep=1, format="d", title="epochs")),
             # Loss on a log scale: the first batches' loss would flatten everything after them.
+            # Its ticks are chosen here: the log scale's own were 2 and 3 alone over 0.5-3.
             y=alt.Y("value:Q", title=metric,
-                    scale=alt.Scale(type="log", nice=False) if metric == "loss" else alt.Scale(zero=False),
-                    axis=alt.Axis(format="%" if metric == "accuracy" else ".2~f", tickCount=4,
-                                  grid=metric == "accuracy")),
+                    scale=alt.Scale(type="log", nice=False, padding=CURVE_PADDING) if metric == "loss"
+                    else alt.Scale(zero=False, padding=CURVE_PADDING),
+                    axis=alt.Axis(format="%", tickCount=4, grid=True) if metric == "accuracy" else
+                    alt.Axis(format=".2~f", values=log_ticks(data["value"]), grid=False)),
             color=colour,
             tooltip=[alt.Tooltip("epoch:Q", format=".2f"), "split:N",
                      alt.Tooltip("value:Q", format=".4f")],
@@ -306,6 +311,26 @@ def training_curves(curve, epochs, height: int = 220) -> tuple[alt.Chart, alt.Ch
         return (training + validation).properties(width="container")
 
     return chart("loss"), chart("accuracy")
+
+
+CURVE_PADDING = 8  # px inside each edge of a training curve's plot
+LOG_TICK_STEPS = (1, 1.5, 2, 3, 5, 7)  # within each power of ten
+
+
+def log_ticks(values, most: int = 5) -> list[float]:
+    """Round values for a log axis over `values`' range: at most `most`, evenly thinned."""
+    values = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    exponents = range(int(np.floor(np.log10(low))), int(np.floor(np.log10(high))) + 1)
+    ticks = [round(step * 10.0 ** exponent, 12) for exponent in exponents for step in LOG_TICK_STEPS]
+    ticks = [tick for tick in ticks if low <= tick <= high]
+    if len(ticks) > most:
+        ticks = [ticks[round(i * (len(ticks) - 1) / (most - 1))] for i in range(most)]
+    if len(ticks) < 2:  # a narrow range: its ends, to two significant digits
+        ticks = sorted({float(f"{low:.2g}"), *ticks, float(f"{high:.2g}")})
+    return ticks
 
 
 def time_left_text(seconds: float | None) -> str:

@@ -274,3 +274,18 @@ def test_a_numbers_narrow_charts_give_their_width_to_the_ten_digit_labels():
     assert compact["encoding"]["y"]["axis"]["labels"] is False
     assert compact["encoding"]["y"]["axis"]["values"] == [0, 0.5, 1]  # the grid stays
     assert full["encoding"]["y"]["axis"].get("labels", True) is True
+
+
+def test_the_loss_axis_has_readable_ticks_over_the_losses_range():
+    """The log scale's own ticks over a loss of 0.5-3 were 2 and 3 alone: the validation loss at
+    the bottom could not be read."""
+    from digitrec.events import BatchProgress, EpochEnd
+    from digitrec.views import log_ticks, training_curves
+
+    curve = [BatchProgress(1, 1, batch, 5, 1.0, None, 3.1 - batch * 0.4, 0.3) for batch in range(1, 6)]
+    loss, _ = training_curves(curve, [EpochEnd(1, 1, 1.2, 0.4, 0.52, 0.82)])
+    values = loss.to_dict()["layer"][0]["encoding"]["y"]["axis"]["values"]
+    assert values == [0.7, 1.0, 1.5, 2.0]  # losses 0.52 (validation) to 2.7
+    assert log_ticks([0.53, 0.6]) == [0.53, 0.6]  # a narrow range: its ends
+    assert log_ticks([0.011, 2.3]) == [0.015, 0.05, 0.15, 0.7, 2.0]  # at most five, spread
+    assert log_ticks([]) == []
