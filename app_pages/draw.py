@@ -298,8 +298,9 @@ def show_reading(prediction):
     st.caption(f"Read from {how}.")
 
 
-def show_pictures(prediction, model, source: str):
-    """What the model sees and, when asked, why it read that."""
+def show_pictures(prediction, model, source: str, wide=None):
+    """What the model sees and, when asked, why it read that (in `wide`, a container with room
+    for the two pictures side by side and their caption, when given)."""
     # No help icon: it did not fit the desktop column beside the label, and a tap on a toggle's
     # "?" flips the toggle (Streamlit) rather than showing the help. The caption under the map
     # says how it is made.
@@ -312,14 +313,15 @@ def show_pictures(prediction, model, source: str):
     if explanation is None:
         st.image(model_input_image(prediction.model_input, scale=5), caption="What the model sees (28×28)")
         return
-    st.image([model_input_image(prediction.model_input, scale=4),  # side by side in the column
-              explanation_image(prediction.model_input, explanation.evidence, scale=4)],
-             caption=["What the model sees", f"Why {a_digit(explanation.answer)}"])
-    st.caption(f":violet[**Indigo**]: what made it {a_digit(explanation.answer)}. "
-               f":orange[**Amber**]: what pulled towards {a_digit(explanation.runner_up)}, the runner-up. "
-               "The stronger the colour, the more the picture's answer changes without that part "
-               "(each small patch blanked in turn, in one batched model call)."
-               + (" The map is the shared model's: your examples are not in it." if adapted else ""))
+    place = wide if wide is not None else st.container()
+    place.image([model_input_image(prediction.model_input, scale=4),  # side by side
+                 explanation_image(prediction.model_input, explanation.evidence, scale=4)],
+                caption=["What the model sees", f"Why {a_digit(explanation.answer)}"])
+    place.caption(f":violet[**Indigo**]: what made it {a_digit(explanation.answer)}. "
+                  f":orange[**Amber**]: what pulled towards {a_digit(explanation.runner_up)}, the runner-up. "
+                  "The stronger the colour, the more the picture's answer changes without that part "
+                  "(each small patch blanked in turn, in one batched model call)."
+                  + (" The map is the shared model's: your examples are not in it." if adapted else ""))
 
 
 def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column,
@@ -549,9 +551,10 @@ def drawing_details(phone: bool):
     prediction, drawing, strokes = answered.prediction, answered.drawing, answered.strokes
     # The form's column fits the pick of the right digit (nine pills) on one row at 1280 px.
     reading_column, form_column = (st.container(), st.container()) if phone else st.columns([1, 2])
+    explained = st.container()  # under both: the explanation's two pictures did not fit the column
     with reading_column:
         show_reading(prediction)
-        show_pictures(prediction, answered.model, "draw")
+        show_pictures(prediction, answered.model, "draw", wide=explained)
     with form_column:
         correction_form(prediction, lambda: stored_drawing(drawing), answered.key, answered.model.version,
                         teach=(answered.model, drawing, strokes))
