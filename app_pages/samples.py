@@ -55,7 +55,7 @@ def ask_delete(sample_id: int):
 # where st.columns had stacked them one per row).
 gallery = st.container(horizontal=True, gap="medium")
 for index, sample in enumerate(shown):
-    with gallery.container(width=CARD_WIDTH):
+    with gallery.container(width=CARD_WIDTH, key=f"sample-card-{index}"):  # key: its CSS class
         try:  # only the drawings of the page shown are loaded
             drawing = samples.drawing(sample.id)
         except DigitrecError:

@@ -605,7 +605,7 @@ def test_samples_gallery_shows_the_drawing_and_local_time(browser, app, held_out
         open_app(page, app.url, "/samples")
         # Chromium names this zone by its older alias Asia/Calcutta; either is the browser's zone.
         expect(page.get_by_text(re.compile(r"times in Asia/(Kolkata|Calcutta)"))).to_be_visible()
-        cell = page.locator('[data-testid="stColumn"]').filter(
+        cell = page.locator('[class*="st-key-sample-card-"]').filter(
             has=page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=f"#{sample_id} ·"))
         expect(cell).to_have_count(1)
         expect(cell).to_contain_text(f"#{sample_id} · {expected}")
