@@ -28,8 +28,8 @@ from digitrec.events import BatchProgress, EpochEnd
 from digitrec.preprocess import MODEL_SHAPE
 
 EMA_MOMENTUM = 0.999  # weight averaging (TrainingConfig.weight_average): about the last 1,000 steps,
-BN_BATCHES = 16  # training batches batch norm's statistics are re-estimated from (recompute_batch_norm)
 EMA_SHARE = 0.1  # or the last tenth of a shorter training's steps (the average starts at the initial weights)
+BN_BATCHES = 16  # training batches batch norm's statistics are re-estimated from (recompute_batch_norm)
 PIPELINE_PARALLELISM = 2  # batches prepared at once, and ready ahead of the model
 PROGRESS_INTERVAL_S = 0.5  # a BatchProgress event at most this often (and each epoch's last batch)
 
