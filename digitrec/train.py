@@ -30,6 +30,10 @@ from digitrec.preprocess import MODEL_SHAPE
 EMA_MOMENTUM = 0.999  # weight averaging (TrainingConfig.weight_average): about the last 1,000 steps,
 EMA_SHARE = 0.1  # or the last tenth of a shorter training's steps (the average starts at the initial weights)
 BN_BATCHES = 16  # training batches batch norm's statistics are re-estimated from (recompute_batch_norm)
+# ... in trainings of fewer batches an epoch than this. Longer ones leave the running averages
+# (momentum 0.9: about ten batches) far behind, and the extra passes cost the Retrain defaults
+# (508 batches an epoch) 65 MB of peak memory; on the committed nets re-estimating gained nothing.
+BN_REFRESH_BELOW = 200
 PIPELINE_PARALLELISM = 2  # batches prepared at once, and ready ahead of the model
 PROGRESS_INTERVAL_S = 0.5  # a BatchProgress event at most this often (and each epoch's last batch)
 
@@ -335,15 +339,17 @@ def train(config: TrainingConfig, training_data: TrainingData,
     callback = make_progress_callback(on_progress, stop_event, config.epochs, batches)
     # Batch norm's running statistics trail the weights (momentum 0.9): by ten batches or so, which a
     # tiny run (5% of MNIST: 22 batches an epoch) never gets past, so its validation read far below
-    # its training. Before each validation they are measured afresh with the current weights.
-    refresh = [] if multi_worker else [BatchNormRefresh(train_set)]
+    # its training. Before each validation they are measured afresh with the current weights
+    # (in trainings of fewer than BN_REFRESH_BELOW batches an epoch).
+    refreshed = not multi_worker and batches < BN_REFRESH_BELOW
+    refresh = [BatchNormRefresh(train_set)] if refreshed else []
     started = time.monotonic()
     try:
         history = fitted.fit(train_set, validation_data=val_set, epochs=config.epochs,
                              callbacks=[callback, *refresh], verbose=verbose)
         # ... and once more for the weights the model keeps: with weight averaging those are the
         # average, whose statistics no batch ever had (stochastic weight averaging's "update_bn").
-        if not multi_worker:
+        if refreshed:
             recompute_batch_norm(fitted, train_set)
     finally:
         train_arrays.clear()  # TensorFlow may hold the pipelines after fit; the data it need not
