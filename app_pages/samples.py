@@ -51,7 +51,7 @@ def ask_delete(sample_id: int):
     st.session_state.pending_sample_delete = sample_id
 
 
-# One row that wraps, newest first: as many as fit side by side (5 on a desktop, 2 on a phone,
+# One row that wraps, newest first: as many as fit side by side (4 on a 1280 px desktop, 2 on a phone,
 # where st.columns had stacked them one per row).
 gallery = st.container(horizontal=True, gap="medium")
 for index, sample in enumerate(shown):
