@@ -7,7 +7,8 @@ the library versions and every line printed), so the card carries its measured f
 
 Prints:
 - MNIST test: accuracy, expected calibration error (ECE) before and after the card's
-  temperature, digits wrongly flagged "not a digit".
+  temperature, digits wrongly flagged "not a digit"; and read as uploads are (each image
+  through `predict`: from pixels, the line model's one-digit reading weighed in).
 - Pen writers 21-30 (pendigits trajectories; the image model trained on writers 1-20 and the
   trajectory model read here is the cross-validation fold that held writers 21-30 out), drawn
   on a 280x280 canvas the way people draw: random size and place, pen 6-40 px. From pixels
@@ -156,6 +157,12 @@ def main(folder=None, quick=False):
           f"{calibrate.expected_calibration_error(calibrated, mnist['y_test']):.2%} calibrated "
           f"(T={recognizer.image_temperature:.3f}); flagged not-a-digit {flagged.mean():.2%}")
 
+    if recognizer.reads_lines:  # an upload: pixels alone, the line model's one-digit reading weighed in
+        tests = mnist_raw.y_test if not quick else mnist_raw.y_test[:2000]
+        uploads = recognizer.predict_many(list(mnist_raw.x_test[: len(tests)]))
+        read = np.array([-1 if p.digit is None else p.digit for p in uploads])
+        print(f"MNIST test as uploads (each 28x28 image through predict, the line model's opinion "
+              f"weighed in): {(read == tests).mean():.2%} of {len(tests)}")
     held_out = [d for d in data.load_pendigits() if d.writer in HELD_OUT]
     fold = fold_models_dir(recognizer.version) / "fold-21-30.tflite"
     reader = recognizer

@@ -117,3 +117,24 @@ def digit_probabilities(probabilities: np.ndarray, span: tuple[int, int]) -> np.
     frames = np.asarray(probabilities)[span[0]: span[1] + 1, :BLANK]
     best = frames[int(np.argmax(frames.max(axis=1)))]
     return best / max(float(best.sum()), 1e-9)
+
+
+def one_digit_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """(N, FRAMES, CLASSES) frames -> (N, 10): per line, how well each one-digit reading "0" ... "9"
+    explains it (P(digit | frames) under CTC, as `log_likelihood` gives for [digit]), renormalised
+    over the ten. The line model's reading of a single digit: an opinion independent of the image
+    model's (another network, input and training), which `Recognizer` weighs in from pixels."""
+    log_p = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-30, 1.0))
+    blank, digit = log_p[:, :, BLANK], log_p[:, :, :BLANK]
+    # Three states per digit: blanks before it, the digit (one or more frames), blanks after it.
+    before = blank[:, 0]
+    during = digit[:, 0, :]
+    after = np.full_like(during, -np.inf)
+    for frame in range(1, log_p.shape[1]):
+        after = np.logaddexp(after, during) + blank[:, frame, None]
+        during = np.logaddexp(during, before[:, None]) + digit[:, frame, :]
+        before = before + blank[:, frame]
+    scores = np.logaddexp(during, after)
+    scores -= scores.max(axis=1, keepdims=True)
+    odds = np.exp(scores)
+    return odds / odds.sum(axis=1, keepdims=True)

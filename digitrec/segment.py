@@ -798,6 +798,8 @@ def _read_pixels(recognizer, image, typed: list | None = None) -> NumberReading:
         return _forced_reading(order, runs, candidates, digit_boxes, "".join(map(str, typed)),
                                from_strokes=False)
     reading = _reading(order, runs, candidates, digit_boxes, from_strokes=False)
+    if getattr(recognizer, "reads_lines", False):
+        reading = _free_standing_read_alone(recognizer, reading)
     # The line model reads all the ink: only when every chosen piece of it is a digit.
     all_digits = all(candidates[frozenset(order[start:stop])].prediction.digit is not None
                      for start, stop in runs)
@@ -873,6 +875,34 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
              for crop, (left, top, right, bottom) in zip(crops, places)]
     return NumberReading("".join(map(str, digits)), predictions, boxes,
                          [_line_flags(prediction) for prediction in predictions], from_strokes=False)
+
+
+def _free_standing_read_alone(recognizer, reading: NumberReading) -> NumberReading:
+    """From pixels, a digit whose ink stands free of its neighbours' is read as a single digit is
+    (`Recognizer.read` from pixels): the line model's reading of its ink alone weighed in. Not a
+    digit a person's examples changed: the line model knows none of them."""
+    free = _free_standing(reading.boxes)
+    rows = [index for index, (alone, prediction) in enumerate(zip(free, reading.digits))
+            if alone and prediction.probabilities is not None and not _adapted(prediction)
+            and reading.boxes[index].image is not None]
+    line_pixels = [lines.line_input(reading.boxes[index].image) for index in rows]
+    rows = [index for index, line in zip(rows, line_pixels) if line is not None]
+    if not rows:
+        return reading
+    fused = recognizer.with_line_opinion(
+        np.array([reading.digits[index].probabilities for index in rows]),
+        [line.pixels for line in line_pixels if line is not None])
+    digits, flags = list(reading.digits), list(reading.flags)
+    for index, probabilities in zip(rows, fused):
+        old = digits[index]
+        digits[index] = dataclasses.replace(
+            prediction_from(old.model_input, probabilities, gate_score=old.gate_score),
+            base_probabilities=old.base_probabilities)
+        if digits[index].status != old.status:  # the UNSURE flag follows the digit's status
+            unsure = {DigitFlag.UNSURE} if digits[index].status == Status.UNSURE else set()
+            flags[index] = (flags[index] - {DigitFlag.UNSURE}) | unsure
+    return dataclasses.replace(reading, text="".join(str(prediction.digit) for prediction in digits),
+                               digits=digits, flags=flags)
 
 
 def _free_standing(boxes: list) -> list[bool]:

@@ -253,3 +253,49 @@ def test_a_dash_is_not_a_digit_and_no_mnist_digit_is_too_wide(committed_model, m
         assert model.predict(canvas, strokes=dash).status == "not_digit", (length, pen)
     inputs = as_model_input(preprocessed_mnist(mnist)["x_test"])
     assert not too_wide(inputs).any()  # MNIST's widest digits are 2.5 times as wide as tall
+
+
+@pytest.fixture(scope="module")
+def without_line_model(committed_model, tmp_path_factory):
+    """The committed folder less its line model."""
+    from digitrec.lines import LINE_FILE
+
+    folder = tmp_path_factory.mktemp("no-line") / committed_model.name
+    shutil.copytree(committed_model, folder, ignore=shutil.ignore_patterns(LINE_FILE, "cross-validation"))
+    return Recognizer.load(folder)
+
+
+def test_from_pixels_the_line_models_one_digit_reading_is_weighed_in(committed_model, without_line_model,
+                                                                     drawings):
+    from digitrec.inference import LINE_WEIGHT
+    from digitrec.lines import line_input, one_digit_probabilities
+    from digitrec.preprocess import ink_map
+
+    model = Recognizer.load(committed_model)
+    images = drawings[0][:16]
+    image_alone = np.array([p.probabilities for p in without_line_model.predict_many(images)])
+    frames = model.line_probabilities(np.stack([line_input(ink_map(image)).pixels for image in images]))
+    expected = image_alone * one_digit_probabilities(frames) ** LINE_WEIGHT
+    expected /= expected.sum(axis=1, keepdims=True)
+    found = np.array([p.probabilities for p in model.predict_many(images)])
+    assert found == pytest.approx(expected, abs=1e-6)
+    assert np.abs(found - image_alone).max() > 1e-3  # the opinion moved something
+    # Not-a-digit, the model input and empty drawings are the image model's alone.
+    blank = [np.zeros((280, 280, 4), np.uint8)]
+    pairs = zip(model.predict_many(images + blank), without_line_model.predict_many(images + blank))
+    for with_line, alone in pairs:
+        assert (with_line.status == "not_digit") == (alone.status == "not_digit")
+        assert (with_line.model_input == alone.model_input).all()
+        assert (with_line.status == "empty") == (alone.status == "empty")
+
+
+def test_with_strokes_the_line_model_is_not_asked(committed_model, without_line_model, pen_digits):
+    from digitrec.data import place_strokes, render_strokes
+
+    model = Recognizer.load(committed_model)
+    digits = [d for d in pen_digits if d.writer == 27][:8]
+    strokes = [place_strokes(d.strokes, 150, (140, 140)) for d in digits]
+    canvases = [render_strokes(s, 280, 18) for s in strokes]
+    for with_line, alone in zip(model.predict_many(canvases, strokes),
+                                without_line_model.predict_many(canvases, strokes)):
+        assert with_line.probabilities == pytest.approx(alone.probabilities, abs=1e-9)

@@ -18,6 +18,7 @@ from digitrec.lines import (
     digit_probabilities,
     line_input,
     log_likelihood,
+    one_digit_probabilities,
 )
 
 
@@ -110,3 +111,14 @@ def test_a_digits_probabilities_come_from_its_surest_frame():
     found = digit_probabilities(probabilities, (1, 2))
     assert found.shape == (10,) and found.sum() == pytest.approx(1.0)
     assert int(np.argmax(found)) == 7 and found[7] > 0.99
+
+
+def test_one_digit_readings_are_the_normalised_likelihoods_of_each_digit_alone():
+    rng = np.random.default_rng(3)
+    probabilities = rng.dirichlet(np.full(CLASSES, 0.3), size=(4, FRAMES))
+    probabilities[0] = frames_voting([BLANK] * 10 + [4] * 5 + [BLANK] * (FRAMES - 15))
+    found = one_digit_probabilities(probabilities)
+    for row, frames in zip(found, probabilities):
+        likelihoods = np.exp([log_likelihood(frames, [digit]) for digit in range(10)])
+        assert row == pytest.approx(likelihoods / likelihoods.sum(), rel=1e-9, abs=1e-15)
+    assert int(np.argmax(found[0])) == 4 and found[0][4] > 0.99

@@ -707,6 +707,25 @@ def test_a_digit_standing_free_keeps_its_own_reading(spaced_123, touching_123, m
     assert read_number(LineStub(model, line_frames(7, 2, 7)), canvas).text == "127"
 
 
+def test_a_digit_standing_free_is_read_as_a_single_digit_is_with_the_line_models_opinion(touching_123, model):
+    """From pixels a single digit gets the line model's one-digit reading of its ink weighed in
+    (Recognizer.read); a number's free-standing digit, read on its own, gets the same for its own
+    ink. Digits cut out of touching ink do not (the whole number's line reading checks those)."""
+    from digitrec.lines import line_input
+
+    canvas, _ = touching_123
+    cut_out = read_number(CutOutOnly(model), canvas)
+    reading = read_number(model, canvas)
+    assert reading.text == cut_out.text == "123"
+    free = reading.boxes[0]
+    expected = model.with_line_opinion(np.array([cut_out.digits[0].probabilities]),
+                                       [line_input(free.image).pixels])[0]
+    assert reading.digits[0].probabilities == pytest.approx(expected, abs=1e-9)
+    assert reading.digits[0].probabilities != pytest.approx(cut_out.digits[0].probabilities, abs=1e-6)
+    for index in (1, 2):
+        assert reading.digits[index].probabilities == cut_out.digits[index].probabilities
+
+
 class AdaptedThrees:
     """The committed recogniser as if a person's examples had turned the shared model's 8s into
     the 3s it reads (each 3's base_probabilities say 8)."""
