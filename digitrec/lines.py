@@ -125,16 +125,17 @@ def one_digit_probabilities(probabilities: np.ndarray) -> np.ndarray:
     over the ten. The line model's reading of a single digit: an opinion independent of the image
     model's (another network, input and training), which `Recognizer` weighs in from pixels."""
     log_p = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-30, 1.0))
-    blank, digit = log_p[:, :, BLANK], log_p[:, :, :BLANK]
-    # Three states per digit: blanks before it, the digit (one or more frames), blanks after it.
-    before = blank[:, 0]
-    during = digit[:, 0, :]
-    after = np.full_like(during, -np.inf)
-    for frame in range(1, log_p.shape[1]):
-        after = np.logaddexp(after, during) + blank[:, frame, None]
-        during = np.logaddexp(during, before[:, None]) + digit[:, frame, :]
-        before = before + blank[:, frame]
-    scores = np.logaddexp(during, after)
+    # One digit's alignments are blanks on frames [0, s), the digit on [s, e], blanks after e.
+    # With running sums B (blank) and D (the digit), one alignment scores
+    # B[s] + D[e+1] - D[s] + B[T] - B[e+1]: summed over s <= e by a running log-sum, no loop.
+    blank = np.concatenate([np.zeros((len(log_p), 1)), np.cumsum(log_p[:, :, BLANK], axis=1)], axis=1)
+    digit = np.concatenate([np.zeros((len(log_p), 1, BLANK)), np.cumsum(log_p[:, :, :BLANK], axis=1)],
+                           axis=1)
+    starts = np.logaddexp.accumulate(blank[:, :-1, None] - digit[:, :-1], axis=1)  # over s <= e
+    ends = digit[:, 1:] - blank[:, 1:, None]
+    total = starts + ends
+    peak = total.max(axis=1)
+    scores = peak + np.log(np.exp(total - peak[:, None]).sum(axis=1))  # blank[:, -1] is common to all ten
     scores -= scores.max(axis=1, keepdims=True)
     odds = np.exp(scores)
     return odds / odds.sum(axis=1, keepdims=True)
