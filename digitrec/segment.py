@@ -879,12 +879,14 @@ def _checked_by_line(recognizer, reading: NumberReading, ink: np.ndarray, factor
 
 def _free_standing_read_alone(recognizer, reading: NumberReading) -> NumberReading:
     """From pixels, a digit whose ink stands free of its neighbours' is read as a single digit is
-    (`Recognizer.read` from pixels): the line model's reading of its ink alone weighed in. Not a
-    digit a person's examples changed: the line model knows none of them."""
+    (`Recognizer.read` from pixels): where the image model is unsure, the line model's reading of
+    its ink alone weighed in. Not a digit a person's examples changed: the line model knows none
+    of them."""
     free = _free_standing(reading.boxes)
     rows = [index for index, (alone, prediction) in enumerate(zip(free, reading.digits))
             if alone and prediction.probabilities is not None and not _adapted(prediction)
-            and reading.boxes[index].image is not None]
+            and reading.boxes[index].image is not None
+            and recognizer.asks_line(np.array([prediction.probabilities]))[0]]
     line_pixels = [lines.line_input(reading.boxes[index].image) for index in rows]
     rows = [index for index, line in zip(rows, line_pixels) if line is not None]
     if not rows:

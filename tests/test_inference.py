@@ -265,21 +265,24 @@ def without_line_model(committed_model, tmp_path_factory):
     return Recognizer.load(folder)
 
 
-def test_from_pixels_the_line_models_one_digit_reading_is_weighed_in(committed_model, without_line_model,
-                                                                     drawings):
-    from digitrec.inference import LINE_WEIGHT
+def test_from_pixels_the_line_models_one_digit_reading_is_weighed_in_where_the_image_model_is_unsure(
+        committed_model, without_line_model, drawings):
+    from digitrec.inference import LINE_ASK_BELOW, LINE_WEIGHT
     from digitrec.lines import line_input, one_digit_probabilities
     from digitrec.preprocess import ink_map
 
     model = Recognizer.load(committed_model)
-    images = drawings[0][:16]
+    images = drawings[0]
     image_alone = np.array([p.probabilities for p in without_line_model.predict_many(images)])
+    asked = image_alone.max(axis=1) < LINE_ASK_BELOW
+    assert 0 < asked.sum() < len(images)  # the drawings hold both kinds
     frames = model.line_probabilities(np.stack([line_input(ink_map(image)).pixels for image in images]))
-    expected = image_alone * one_digit_probabilities(frames) ** LINE_WEIGHT
+    expected = image_alone * np.where(asked[:, None], one_digit_probabilities(frames) ** LINE_WEIGHT, 1.0)
     expected /= expected.sum(axis=1, keepdims=True)
     found = np.array([p.probabilities for p in model.predict_many(images)])
     assert found == pytest.approx(expected, abs=1e-6)
-    assert np.abs(found - image_alone).max() > 1e-3  # the opinion moved something
+    assert np.abs(found - image_alone)[asked].max() > 1e-3  # the opinion moved something
+    assert (found[~asked] == image_alone[~asked]).all()  # a sure answer is not second-guessed
     # Not-a-digit, the model input and empty drawings are the image model's alone.
     blank = [np.zeros((280, 280, 4), np.uint8)]
     pairs = zip(model.predict_many(images + blank), without_line_model.predict_many(images + blank))

@@ -707,14 +707,21 @@ def test_a_digit_standing_free_keeps_its_own_reading(spaced_123, touching_123, m
     assert read_number(LineStub(model, line_frames(7, 2, 7)), canvas).text == "127"
 
 
-def test_a_digit_standing_free_is_read_as_a_single_digit_is_with_the_line_models_opinion(touching_123, model):
-    """From pixels a single digit gets the line model's one-digit reading of its ink weighed in
-    (Recognizer.read); a number's free-standing digit, read on its own, gets the same for its own
-    ink. Digits cut out of touching ink do not (the whole number's line reading checks those)."""
+def test_a_digit_standing_free_is_read_as_a_single_digit_is_with_the_line_models_opinion(
+        touching_123, model, monkeypatch):
+    """From pixels a single digit the image model is unsure of gets the line model's one-digit
+    reading of its ink weighed in (Recognizer.read); a number's free-standing digit, read on its
+    own, gets the same for its own ink. Digits cut out of touching ink do not (the whole number's
+    line reading checks those)."""
+    from digitrec import inference
     from digitrec.lines import line_input
 
     canvas, _ = touching_123
     cut_out = read_number(CutOutOnly(model), canvas)
+    assert model.asks_line(np.array([cut_out.digits[0].probabilities])) == [False]  # a clear 1
+    sure = read_number(model, canvas)
+    assert sure.digits[0].probabilities == cut_out.digits[0].probabilities
+    monkeypatch.setattr(inference, "LINE_ASK_BELOW", 1.01)  # as if the image model were unsure of all
     reading = read_number(model, canvas)
     assert reading.text == cut_out.text == "123"
     free = reading.boxes[0]
