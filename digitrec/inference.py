@@ -454,7 +454,9 @@ class Recognizer:
         `strokes`: the drawing's pen strokes in drawing order, each a sequence of (x, y) points
         in the image's pixels, y down (`digitrec.strokes.strokes_from_canvas` makes them from the
         canvas). With strokes the digit is read from how it was written and from the strokes
-        drawn again at one pen width, so a thick pen cannot close a loop.
+        drawn again at one pen width, so a thick pen cannot close a loop. From pixels alone, a
+        folder's line model reads the same ink as a one-digit number where the image model is
+        unsure (LINE_ASK_BELOW), and its reading is weighed in (LINE_WEIGHT).
         """
         return self.predict_many([image], [strokes])[0]
 

@@ -25,7 +25,9 @@ programme over the candidates, summing log-probabilities plus small geometric te
 Where digits overlap, no cut separates their ink and the cut-out pieces read confidently as other
 digits. So from pixels, a model folder with a line model (`digitrec.lines`: a number read as a
 whole, as handwriting recognisers read words) checks the reading: when its own reading explains
-the ink better by LINE_MARGIN, its digits win (flagged READ_WHOLE on the page).
+the ink better by LINE_MARGIN, its digits win (flagged READ_WHOLE on the page). A digit whose
+ink stands free of its neighbours' is read as a single digit is: from pixels, where the image
+model is unsure of it, the line model's reading of its ink alone is weighed in.
 
 Each digit of the reading carries flags (`DigitFlag`): read with low confidence, may be two
 digits (the best split of it scores close), may be one digit with its right neighbour, read
