@@ -52,6 +52,8 @@ DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lif
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
 NOT_A_NUMBER = "This does not look like a number: none of the ink reads as a digit."
 UPLOAD_EMPTY = "No digit found in this picture: it looks like blank paper (or the ink is too faint)."
+UPLOAD_DOT = ("No digit found in this picture: its ink is one dot or blob. A small digit written with a "
+              "very thick pen can fill in like that; a photo of it larger, or written thinner, can be read.")
 NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as large as the box.",
                "upload": "This does not look like a digit. For a picture of a number, choose "
                          "**A number** above; otherwise upload a picture of one digit, 0-9."}
@@ -332,7 +334,7 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
     """
     with answer_column:
         if prediction.status == "empty":
-            st.info(UPLOAD_EMPTY if source == "upload" else DRAW_PROMPT)
+            st.info(DRAW_PROMPT if source != "upload" else UPLOAD_DOT if prediction.dot else UPLOAD_EMPTY)
             return
         show_answer(prediction, source)
     if started is not None:

@@ -111,6 +111,7 @@ class Prediction:
     used_strokes: bool = False  # read from the pen strokes and the pixels together
     base_probabilities: tuple | None = None  # what the shared model said, when personal examples adapted it
     gate_score: float | None = None  # the gate's probability that the picture is no digit (None: no gate)
+    dot: bool = False  # "empty" because the ink is one dot or blob (a tap, a click), not blank paper
 
     @property
     def confidence(self) -> float | None:
@@ -475,7 +476,7 @@ class Recognizer:
         taps = [bool(item) and _a_dot(image, item) for image, item in zip(images, use)]
         use = [[] if tap else item for tap, item in zip(taps, use)]
         prepared: list[Preprocessed] = [
-            Preprocessed(np.zeros(MODEL_SHAPE, np.float32), empty=True) if tap
+            Preprocessed(np.zeros(MODEL_SHAPE, np.float32), empty=True, dot=True) if tap
             else preprocess(render_for_model(item)) if item
             else image if isinstance(image, Preprocessed) else preprocess(image)
             for image, item, tap in zip(images, use, taps)]
@@ -566,7 +567,7 @@ class Reading:
         for index, item in enumerate(self.prepared):
             row = by_index.get(index)
             if row is None:
-                results.append(prediction_from(item.model_input, None))
+                results.append(dataclasses.replace(prediction_from(item.model_input, None), dot=item.dot))
                 continue
             prediction = prediction_from(item.model_input, probabilities[row], bool(self.not_digit[row]),
                                          self.trajectories[index] is not None,

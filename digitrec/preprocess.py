@@ -55,6 +55,9 @@ class Preprocessed:
     # MAX_INPUT_SIDE is shrunk first): a digit of a few dozen pixels (a scan, an icon) carries
     # less detail than one drawn on the canvas (see inference.SMALL_INK_SIDE).
     ink_side: int = 0
+    # Empty because the ink is one dot or blob no longer than DOT_LENGTH of its stroke widths (a
+    # tap, a click; a small digit drawn with a huge pen fills in like that), not blank paper.
+    dot: bool = False
 
 
 def preprocess(image) -> Preprocessed:
@@ -77,7 +80,7 @@ def normalise_ink(ink: np.ndarray) -> Preprocessed:
     width = stroke_width(work)
     # A dot (a tap, a stray click) is about as long as it is thick; a digit is not.
     if max(work.shape) <= DOT_LENGTH * width:
-        return _empty()
+        return _empty(dot=True)
     work = _normalise_strokes(work, width)
     return Preprocessed(_centre_in_field(_fit_box(work)), empty=False, ink_side=ink_side)
 
@@ -87,8 +90,8 @@ def preprocess_many(images) -> np.ndarray:
     return np.stack([preprocess(image).model_input for image in images]).astype(np.float32)
 
 
-def _empty() -> Preprocessed:
-    return Preprocessed(np.zeros((MODEL_SIZE, MODEL_SIZE), np.float32), empty=True)
+def _empty(dot: bool = False) -> Preprocessed:
+    return Preprocessed(np.zeros((MODEL_SIZE, MODEL_SIZE), np.float32), empty=True, dot=dot)
 
 
 # --- 1. any input -> ink map -------------------------------------------------------------

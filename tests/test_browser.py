@@ -531,6 +531,17 @@ def test_upload_png_is_read(page, app_url, held_out_digits, tmp_path):
     wait_settled(page)
     no_tracebacks(page)
 
+    # A picture of one blob of ink is not blank paper (it was told "it looks like blank paper").
+    blob, blank = tmp_path / "blob.png", tmp_path / "blank.png"
+    Image.fromarray(255 - render_strokes([[(140, 140)]], brush=60)[..., 3], "L").save(blob)
+    Image.new("L", (280, 280), 250).save(blank)
+    for picture, says in ((blob, "its ink is one dot or blob"), (blank, "it looks like blank paper")):
+        panel.locator('input[type="file"]').set_input_files(str(picture))
+        expect(panel.locator('[data-testid="stAlert"]').filter(has_text=says)).to_be_visible(
+            timeout=RERUN_TIMEOUT_MS)
+        wait_settled(page)
+    no_tracebacks(page)
+
     panel.locator('input[type="file"]').set_input_files(str(not_an_image))
     error = panel.locator('[data-testid="stAlert"]').filter(has_text="Cannot read this file:")
     expect(error).to_be_visible(timeout=RERUN_TIMEOUT_MS)

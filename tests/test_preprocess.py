@@ -113,13 +113,23 @@ def test_pil_and_array_inputs_agree(two):
 ])
 def test_blank_images_are_empty(empty):
     result = preprocess(empty)
-    assert result.empty
+    assert result.empty and not result.dot  # blank paper, not a dot
     assert not result.model_input.any()
 
 
 def test_a_stray_dot_is_empty():
     canvas = render_strokes([[(140, 140)]], brush=18)
-    assert preprocess(canvas).empty
+    assert preprocess(canvas).empty and preprocess(canvas).dot
+
+
+def test_a_small_eight_drawn_with_a_huge_pen_is_one_blob_and_says_so(pen_digits):
+    # A held-out writer's 8 drawn 84 px tall with a 37 px pen is one blob, empty as a dot is; an
+    # upload of one was told "it looks like blank paper".
+    eight = next(d for d in pen_digits if d.writer == 25 and d.label == 8)
+    strokes = place_strokes(eight.strokes, 84, (140, 140))
+    blob = preprocess(render_strokes(strokes, brush=37))
+    assert blob.empty and blob.dot
+    assert not preprocess(render_strokes(strokes, brush=12)).empty  # the same 8 drawn thinner is read
 
 
 def test_a_short_stroke_is_not_a_dot():
