@@ -289,7 +289,10 @@ def show_reading(prediction):
     """How the answer was read: the top 3 and from what."""
     if prediction.digit is None:  # show_answer said it all
         return
-    st.markdown("Top 3: " + " · ".join(f"**{d}** {percent(p)}" for d, p in prediction.top(3)),
+    # No-break spaces: in the narrow column a line broke inside an entry ("1 <" / "0.1%").
+    nbsp = "\u00a0"
+    entries = [f"**{d}**{nbsp}{percent(p).replace(' ', nbsp)}" for d, p in prediction.top(3)]
+    st.markdown("Top 3: " + " · ".join(entries),
                 help="The probabilities are calibrated: of the drawings read with 90% confidence, "
                      "about 90% are read right.")
     how = "your strokes and the picture" if prediction.used_strokes else "the picture"

@@ -504,7 +504,7 @@ def test_the_rest_of_the_result_follows_each_answer(page, app_url, held_out_digi
         for stroke in strokes:
             draw(page, [stroke])
             read = read_metric(page, "Prediction")
-            expect(page.get_by_text(re.compile(rf"^Top 3: {read} "))).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+            expect(page.get_by_text(re.compile(rf"^Top 3: {read}\s"))).to_be_visible(timeout=RERUN_TIMEOUT_MS)
             expect(page.get_by_role("button", name=re.compile(rf"Yes, it is an? {read}\b"))).to_be_visible(
                 timeout=RERUN_TIMEOUT_MS)
             expect(page.get_by_text("What the model sees")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
