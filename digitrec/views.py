@@ -33,6 +33,10 @@ def model_input_image(model_input: np.ndarray, scale: int = 8) -> Image.Image:
 
 ANSWER_COLOUR = (79, 70, 229)  # HIGHLIGHT: parts that drove the answer
 RUNNER_UP_COLOUR = (245, 158, 11)  # amber: parts that pulled towards the runner-up
+# The explanation's paper: light grey, not white, so the map shows its whole 28x28 square on the
+# page's white beside the black model input (on white paper only its ink showed, and it looked
+# like a small picture of its own).
+PAPER_COLOUR = (228, 228, 234)
 
 
 def percent(probability: float) -> str:
@@ -50,7 +54,7 @@ def a_digit(digit) -> str:
 
 
 def explanation_image(model_input: np.ndarray, evidence: np.ndarray, scale: int = 8) -> Image.Image:
-    """The 28x28 input enlarged, each inked pixel coloured by what it argued for.
+    """The 28x28 input enlarged on PAPER_COLOUR, each inked pixel coloured by what it argued for.
 
     Ink that drove the answer turns indigo, ink that pulled towards the runner-up amber, the
     stronger the more it mattered (relative to the strongest pixel); ink that did not matter
@@ -63,7 +67,7 @@ def explanation_image(model_input: np.ndarray, evidence: np.ndarray, scale: int 
                       np.array(RUNNER_UP_COLOUR, np.float32))
     grey = np.full(3, 150.0, np.float32)
     tint = grey + (colour - grey) * strength ** 0.5  # square root: weak evidence still shows
-    pixels = (255 * (1 - ink) + tint * ink).astype(np.uint8)  # white paper, tinted ink
+    pixels = (np.array(PAPER_COLOUR, np.float32) * (1 - ink) + tint * ink).astype(np.uint8)  # tinted ink
     image = Image.fromarray(pixels, mode="RGB")
     return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
 

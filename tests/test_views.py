@@ -207,7 +207,7 @@ def test_a_digit_takes_its_article():
 
 
 def test_explanation_colours_ink_by_what_it_argued_for():
-    from digitrec.views import ANSWER_COLOUR, RUNNER_UP_COLOUR, explanation_image
+    from digitrec.views import ANSWER_COLOUR, PAPER_COLOUR, RUNNER_UP_COLOUR, explanation_image
 
     evidence = np.zeros((28, 28), np.float32)
     evidence[4:14, 12:16] = 2.0  # the top of the bar drove the answer
@@ -216,7 +216,8 @@ def test_explanation_colours_ink_by_what_it_argued_for():
     assert pixels.shape == (56, 56, 3)
     assert tuple(pixels[2 * 6, 2 * 13]) == ANSWER_COLOUR
     assert tuple(pixels[2 * 20, 2 * 13]) == RUNNER_UP_COLOUR
-    assert tuple(pixels[2 * 20, 2 * 2]) == (255, 255, 255)  # paper stays white
+    # Its paper is not the page's white, so the whole 28x28 square shows beside the model input.
+    assert tuple(pixels[2 * 20, 2 * 2]) == PAPER_COLOUR != (255, 255, 255)
     grey = np.asarray(explanation_image(model_input(), np.zeros((28, 28)), scale=1))
     assert tuple(grey[6, 13]) == (150, 150, 150)  # ink that did not matter is grey
 
