@@ -18,7 +18,7 @@ from digitrec import DigitrecError, timing
 from digitrec.data import CANVAS_SIZE, NUMBER_CANVAS, USER_PENS
 from digitrec.explain import explain
 from digitrec.limits import SaveQuota
-from digitrec.preprocess import MAX_INPUT_SIDE
+from digitrec.preprocess import MAX_INPUT_SIDE, MODEL_SIZE
 from digitrec.segment import (
     MAX_TYPED,
     DigitFlag,
@@ -47,6 +47,7 @@ DIGIT_CHART_HEIGHT = 130  # each digit's bars in Number mode
 MAX_DIGIT_COLUMNS = 6
 PHONE_DIGIT_WIDTH = 160  # px: a number's digit on a phone, two to a row in a 358 px column
 TYPED_PICTURE_WIDTH = 72  # px: a typed split's digit pictures, side by side even on a phone
+EXPLAIN_SCALE = 4  # "Why this answer?": the model input and its map, each 28 x 4 px
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
 NUMBER_PROMPT = "Draw a number (several digits side by side), e.g. 2024."
@@ -319,9 +320,11 @@ def show_pictures(prediction, model, source: str, wide=None):
         st.image(model_input_image(prediction.model_input, scale=5), caption="What the model sees (28×28)")
         return
     place = wide if wide is not None else st.container()
-    place.image([model_input_image(prediction.model_input, scale=4),  # side by side
-                 explanation_image(prediction.model_input, explanation.evidence, scale=4)],
-                caption=["What the model sees", f"Why {a_digit(explanation.answer)}"])
+    # Side by side at one width: without it the first stretched to its longer caption.
+    place.image([model_input_image(prediction.model_input, scale=EXPLAIN_SCALE),
+                 explanation_image(prediction.model_input, explanation.evidence, scale=EXPLAIN_SCALE)],
+                caption=["What the model sees", f"Why {a_digit(explanation.answer)}"],
+                width=EXPLAIN_SCALE * MODEL_SIZE)
     place.caption(f":violet[**Indigo**]: what made it {a_digit(explanation.answer)}. "
                   f":orange[**Amber**]: what pulled towards {a_digit(explanation.runner_up)}, the runner-up. "
                   "The stronger the colour, the more the picture's answer changes without that part "
