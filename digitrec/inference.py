@@ -503,7 +503,7 @@ class Recognizer:
             unsure = self.asks_line(image_probabilities)
             from_pixels = [row for row, index in enumerate(drawn) if unsure[row]
                            and trajectories[index] is None and not isinstance(images[index], Preprocessed)]
-            if from_pixels:
+            if from_pixels:  # their ink maps made again: keeping every row's (4 MB at most) costs more
                 image_probabilities[from_pixels] = self.with_line_opinion(
                     image_probabilities[from_pixels],
                     [line_input(ink_map(images[drawn[row]])).pixels for row in from_pixels])
