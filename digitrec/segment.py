@@ -885,23 +885,30 @@ def _free_standing_read_alone(recognizer, reading: NumberReading) -> NumberReadi
     its ink alone weighed in. Not a digit a person's examples changed: the line model knows none
     of them."""
     free = _free_standing(reading.boxes)
-    rows = [index for index, (alone, prediction) in enumerate(zip(free, reading.digits))
-            if alone and prediction.probabilities is not None and not _adapted(prediction)
-            and reading.boxes[index].image is not None
-            and recognizer.asks_line(np.array([prediction.probabilities]))[0]]
-    line_pixels = [lines.line_input(reading.boxes[index].image) for index in rows]
-    rows = [index for index, line in zip(rows, line_pixels) if line is not None]
-    if not rows:
+    asked = [(index, lines.line_input(reading.boxes[index].image))
+             for index, (alone, prediction) in enumerate(zip(free, reading.digits))
+             if alone and prediction.probabilities is not None and not _adapted(prediction)
+             and reading.boxes[index].image is not None
+             and recognizer.asks_line(np.array([prediction.probabilities]))[0]]
+    asked = [(index, line.pixels) for index, line in asked if line is not None]
+    if not asked:
         return reading
+    rows = [index for index, _ in asked]
     fused = recognizer.with_line_opinion(
-        np.array([reading.digits[index].probabilities for index in rows]),
-        [line.pixels for line in line_pixels if line is not None])
+        np.array([reading.digits[index].probabilities for index in rows]), [pixels for _, pixels in asked])
+    # With a person's examples, what the shared model alone says gets the same opinion: left
+    # without it, a digit the opinion changed looked changed by the examples (`_adapted`).
+    bases = [index for index in rows if reading.digits[index].base_probabilities is not None]
+    fused_bases = dict(zip(bases, recognizer.with_line_opinion(
+        np.array([reading.digits[index].base_probabilities for index in bases]),
+        [pixels for index, pixels in asked if index in bases]))) if bases else {}
     digits, flags = list(reading.digits), list(reading.flags)
     for index, probabilities in zip(rows, fused):
         old = digits[index]
+        base = fused_bases.get(index)
         digits[index] = dataclasses.replace(
             prediction_from(old.model_input, probabilities, gate_score=old.gate_score),
-            base_probabilities=old.base_probabilities)
+            base_probabilities=None if base is None else tuple(float(value) for value in base))
         if digits[index].status != old.status:  # the UNSURE flag follows the digit's status
             unsure = {DigitFlag.UNSURE} if digits[index].status == Status.UNSURE else set()
             flags[index] = (flags[index] - {DigitFlag.UNSURE}) | unsure

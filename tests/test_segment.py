@@ -733,6 +733,36 @@ def test_a_digit_standing_free_is_read_as_a_single_digit_is_with_the_line_models
         assert reading.digits[index].probabilities == cut_out.digits[index].probabilities
 
 
+class PersonalAgreeing:
+    """The committed recogniser as if a person's examples left every answer as the shared model
+    gives it (each prediction's base_probabilities are its own)."""
+
+    reads_lines = True
+
+    def __init__(self, base):
+        self.base = base
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def predict_many(self, images, strokes=None):
+        return [dataclasses.replace(p, base_probabilities=p.probabilities)
+                for p in self.base.predict_many(images, strokes)]
+
+
+def test_with_a_persons_examples_the_shared_reading_gets_the_line_models_opinion_too(
+        touching_123, model, monkeypatch):
+    # Left without it, a free-standing digit the opinion changed looked changed by the examples.
+    from digitrec import inference
+
+    canvas, _ = touching_123
+    monkeypatch.setattr(inference, "LINE_ASK_BELOW", 1.01)  # as if the image model were unsure of all
+    reading = read_number(PersonalAgreeing(model), canvas)
+    free = reading.digits[0]
+    assert free.base_probabilities == pytest.approx(free.probabilities, abs=1e-9)
+    assert not segment._adapted(free)
+
+
 class AdaptedThrees:
     """The committed recogniser as if a person's examples had turned the shared model's 8s into
     the 3s it reads (each 3's base_probabilities say 8)."""
