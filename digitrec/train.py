@@ -259,7 +259,8 @@ def recompute_batch_norm(model, batches, limit: int = BN_BATCHES) -> None:
     if not norms:
         return
     if isinstance(batches, keras.utils.PyDataset):  # off TensorFlow (_batches): indexed, not iterated
-        batches = (batches[index] for index in range(min(limit, len(batches))))
+        dataset = batches
+        batches = (dataset[index] for index in range(min(limit, len(dataset))))
     kept = [layer.momentum for layer in norms]
     try:
         for index, (images, _) in enumerate(batches):

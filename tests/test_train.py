@@ -394,3 +394,19 @@ def test_recomputed_batch_norm_statistics_are_the_batches_mean(mnist):
     assert np.allclose(np.asarray(norm.moving_mean), expected, atol=1e-5)
     assert norm.momentum == 0.9
     assert np.allclose(np.asarray(norm.gamma), 1.0)
+
+
+def test_recomputed_batch_norm_reads_the_batches_off_tensorflow(mnist):
+    """Off TensorFlow the training batches are a PyDataset (`_batches`), indexed rather than
+    iterated: recompute_batch_norm reads its first `limit` batches (it once indexed its own
+    generator: "'generator' object is not subscriptable", every small training under torch)."""
+    import keras
+
+    from digitrec.train import _batches, recompute_batch_norm
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.BatchNormalization(momentum=0.9)])
+    norm = model.layers[0]
+    x = np.stack([np.full((28, 28), value, np.uint8) for value in (51, 102, 153, 255)])
+    batches = _batches(x, np.arange(4), 2)  # two batches of two: means 76.5 and 204 (of 255)
+    recompute_batch_norm(model, batches, limit=16)
+    assert np.allclose(np.asarray(norm.moving_mean), (76.5 + 204) / 2 / 255, atol=1e-5)
