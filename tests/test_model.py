@@ -18,7 +18,8 @@ def inputs():
     return images
 
 
-@pytest.mark.parametrize(("architecture", "parameters"), [("shallow", 422_000), ("deep", 207_000), ("wide", 463_500)])
+@pytest.mark.parametrize(("architecture", "parameters"),
+                         [("shallow", 422_000), ("deep", 207_000), ("wide", 463_500)])
 def test_presets_are_the_networks_their_notes_describe(architecture, parameters, inputs):
     from digitrec.model import build_model
 
