@@ -60,13 +60,21 @@ def test_draw_page_empty_canvas_prompts_without_a_guess(app_env, monkeypatch):
     assert not (app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart"))
 
 
-def test_the_title_says_number_in_number_mode(app_env, monkeypatch):
+def test_one_heading_whatever_the_mode_and_the_two_read_controls_offer_the_same_words(app_env, monkeypatch):
+    """The heading had followed the Draw tab's mode: the Upload tab reading "A number" sat under
+    "Draw a digit" (a new user's check), and the two tabs' controls named one choice two ways
+    ("Mode: Digit / Number" and "Read: One digit / A number")."""
     app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
-    assert app.title[0].value == "Draw a digit"
+    assert app.title[0].value == "Draw a digit or a number"
+    controls = {control.key: control for control in app.get("button_group")}
+    assert controls["mode"].label == controls["upload-kind"].label == "Read"
+    for control in controls.values():
+        assert list(control.options) == ["One digit", "A number"] and control.value == "Digit"
     app.session_state["mode"] = "Number"
+    app.session_state["upload-kind"] = "Digit"
     app.run()
     assert not app.exception
-    assert app.title[0].value == "Draw a number"
+    assert app.title[0].value == "Draw a digit or a number"
     assert any("Draw a number (several digits" in info.value for info in app.info)
 
 
@@ -664,7 +672,7 @@ def test_an_uploaded_number_cut_wrongly_can_be_typed_too(app_env, models_copy, m
     photo = FakeUpload(png_bytes(255 - drawing[..., 3]))  # dark ink on white paper
     monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: photo)
     blank = FakeCanvas(np.zeros((280, 280, 4), np.uint8))
-    app = draw_page_with(monkeypatch, blank, {"upload-kind": "A number"})
+    app = draw_page_with(monkeypatch, blank, {"upload-kind": "Number"})
     assert not app.exception, app.exception
     app.text_input(key="number_upload_typed").set_value("408").run()
     assert not app.exception, app.exception
