@@ -19,6 +19,18 @@ PENDIGITS = SHARED / "pendigits" / "pendigits-orig.tra"
 # Keras' download (there is no internet here).
 os.environ.setdefault("DIGITREC_MNIST_DIR", str(MNIST_DIR))
 
+# The suite runs on two workers (pytest-xdist, `--dist loadgroup` in pytest.ini): each test file
+# on one worker, so its module fixtures are made once. The files that use the PostgreSQL server
+# share one worker: the training lock is one advisory lock key on the whole server, and two
+# workers' lock tests would take it from each other.
+SHARED_SERVER_FILES = {"test_locks.py", "test_pages_postgres.py", "test_replicas.py", "test_store.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group("postgres" if name in SHARED_SERVER_FILES else name))
+
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:

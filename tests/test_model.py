@@ -46,7 +46,7 @@ def test_an_unknown_architecture_is_refused():
 
     with pytest.raises(ValueError, match="unknown architecture 'huge'"):
         build_model(SimpleNamespace(architecture="huge"))
-    assert set(ARCHITECTURES) == {"shallow", "deep"}
+    assert set(ARCHITECTURES) == {"shallow", "deep", "wide"}
 
 
 def test_stroke_thickness_thickens_and_thins_within_the_image(inputs):
