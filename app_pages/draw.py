@@ -57,12 +57,13 @@ UPLOAD_DOT = ("No digit found in this picture: its ink is one dot or blob. A sma
               "very thick pen can fill in like that; a photo of it larger, or written thinner, can be read.")
 NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as large as the box.",
                "upload": "This does not look like a digit. For a picture of a number, choose "
-                         "**A number** above; otherwise upload a picture of one digit, 0-9."}
+                         "**Number** above; otherwise upload a picture of one digit, 0-9."}
 ANSWERED = "draw_answered"  # session state: the Answered drawing the details show
-TITLE = "Draw a digit or a number"
-# The Draw tab's and the Upload tab's "Read" controls: the same words for the same choice.
+TITLE = "Draw digits"  # one line on a phone too
+# The Draw tab's and the Upload tab's "Read" controls: the same words for the same choice (short
+# enough that the phone's row of controls, with Pen and Clear, stays one row).
 READ_LABEL = "Read"
-READ_CHOICES = {"Digit": "One digit", "Number": "A number"}
+READ_CHOICES = ["Digit", "Number"]
 FLAG_LABELS = {DigitFlag.UNSURE: "unsure", DigitFlag.MAYBE_TWO: "two digits?",
                DigitFlag.MAYBE_JOINED: "one digit with the next?",
                DigitFlag.READ_WHOLE: "read from the whole number"}
@@ -425,15 +426,14 @@ def drawing_controls(phone: bool) -> tuple[str, int]:
     """Mode, pen width and Clear: one labelled row, or on a phone one compact row."""
     if phone:
         row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-        mode = row.segmented_control(READ_LABEL, list(READ_CHOICES), default="Digit", key="mode",
-                                     format_func=READ_CHOICES.get, label_visibility="collapsed")
+        mode = row.segmented_control(READ_LABEL, READ_CHOICES, default="Digit", key="mode",
+                                     label_visibility="collapsed")
         with row.popover("Pen", icon=":material/line_weight:"):
             stroke = st.slider("Pen width", *PEN_RANGE, 18, key="stroke")
         row.button("Clear", on_click=clear_canvas, icon=":material/ink_eraser:")
     else:
         controls = st.columns([2, 2, 1], vertical_alignment="bottom")
-        mode = controls[0].segmented_control(READ_LABEL, list(READ_CHOICES), default="Digit", key="mode",
-                                             format_func=READ_CHOICES.get)
+        mode = controls[0].segmented_control(READ_LABEL, READ_CHOICES, default="Digit", key="mode")
         stroke = controls[1].slider("Pen width", *PEN_RANGE, 18, key="stroke")
         controls[2].button("Clear", on_click=clear_canvas, width="stretch", icon=":material/ink_eraser:")
     return mode or "Digit", stroke
@@ -582,8 +582,7 @@ def upload_area():
     except DigitrecError as error:
         st.error(f"No model can be loaded: {error}")
         return
-    number = st.segmented_control(READ_LABEL, list(READ_CHOICES), default="Digit", key="upload-kind",
-                                  format_func=READ_CHOICES.get) == "Number"
+    number = st.segmented_control(READ_LABEL, READ_CHOICES, default="Digit", key="upload-kind") == "Number"
     upload = st.file_uploader("A photo or scan of one digit or of a number",
                               type=["png", "jpg", "jpeg", "webp", "bmp"])
     if upload is None:

@@ -645,7 +645,7 @@ def test_number_mode_reads_three_digits(page, app, held_out_digits):
 
     app_url = app.url
     open_app(page, app_url)
-    page.get_by_role("radiogroup", name="Read").get_by_role("radio", name="A number", exact=True).click()
+    page.get_by_role("radiogroup", name="Read").get_by_role("radio", name="Number", exact=True).click()
     deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
     while True:  # the Digit canvas is replaced by a wider one
         box = page.locator(CANVAS).first.bounding_box()
@@ -721,7 +721,7 @@ def test_number_mode_reads_touching_digits_drawn_with_the_mouse(page, app_url, h
     from digitrec.data import place_strokes, render_strokes
 
     open_app(page, app_url)
-    page.get_by_role("radiogroup", name="Read").get_by_role("radio", name="A number", exact=True).click()
+    page.get_by_role("radiogroup", name="Read").get_by_role("radio", name="Number", exact=True).click()
     deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
     while (canvas(page).bounding_box() or {}).get("width") != 700:
         assert time.monotonic() < deadline, "the Number canvas did not come"
@@ -754,7 +754,7 @@ def test_number_mode_reads_touching_digits_drawn_with_the_mouse(page, app_url, h
 
 
 def test_upload_a_photo_of_a_number(page, app_url, held_out_digits, tmp_path):
-    """The Upload tab reads a photo of a number in 'A number' mode: the number, each digit's chart."""
+    """The Upload tab reads a photo of a number in "Number" mode: the number, each digit's chart."""
     from PIL import Image
 
     from digitrec.data import place_strokes, render_strokes
@@ -772,7 +772,7 @@ def test_upload_a_photo_of_a_number(page, app_url, held_out_digits, tmp_path):
     open_app(page, app_url)
     page.get_by_role("tab", name="Upload a photo").click()
     panel = page.get_by_role("tabpanel", name="Upload a photo")
-    panel.get_by_role("radiogroup", name="Read").get_by_role("radio", name="A number", exact=True).click()
+    panel.get_by_role("radiogroup", name="Read").get_by_role("radio", name="Number", exact=True).click()
     wait_settled(page)
     panel.locator('input[type="file"]').set_input_files(str(photo))
     expected = "".join(map(str, NUMBER_LABELS))
@@ -919,7 +919,7 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     pen = page.get_by_role("button", name="Pen").bounding_box()
     assert toolbar["y"] >= pen["y"] + pen["height"], f"the canvas toolbar {toolbar} covers Pen {pen}"
 
-    page.get_by_role("radiogroup", name="Read").get_by_role("radio", name="A number", exact=True).tap()
+    page.get_by_role("radiogroup", name="Read").get_by_role("radio", name="Number", exact=True).tap()
     deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
     while True:  # the Number canvas replaces the Digit one
         box = page.locator(CANVAS).first.bounding_box()

@@ -63,18 +63,18 @@ def test_draw_page_empty_canvas_prompts_without_a_guess(app_env, monkeypatch):
 def test_one_heading_whatever_the_mode_and_the_two_read_controls_offer_the_same_words(app_env, monkeypatch):
     """The heading had followed the Draw tab's mode: the Upload tab reading "A number" sat under
     "Draw a digit" (a new user's check), and the two tabs' controls named one choice two ways
-    ("Mode: Digit / Number" and "Read: One digit / A number")."""
+    ("Mode: Digit / Number" and "Read: One digit / A number"): both are "Read: Digit / Number"."""
     app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
-    assert app.title[0].value == "Draw a digit or a number"
+    assert app.title[0].value == "Draw digits"
     controls = {control.key: control for control in app.get("button_group")}
     assert controls["mode"].label == controls["upload-kind"].label == "Read"
     for control in controls.values():
-        assert list(control.options) == ["One digit", "A number"] and control.value == "Digit"
+        assert list(control.options) == ["Digit", "Number"] and control.value == "Digit"
     app.session_state["mode"] = "Number"
     app.session_state["upload-kind"] = "Digit"
     app.run()
     assert not app.exception
-    assert app.title[0].value == "Draw a digit or a number"
+    assert app.title[0].value == "Draw digits"
     assert any("Draw a number (several digits" in info.value for info in app.info)
 
 
@@ -570,7 +570,7 @@ def test_a_drawing_and_an_upload_each_get_their_own_right_controls(app_env, monk
 def test_an_upload_is_answered_in_words_about_pictures_not_drawing(app_env, models_copy, monkeypatch,
                                                                    pen_digits):
     # A new user's blank upload was told to "draw a digit in the box", and a photo of a number
-    # read as one digit got "draw one digit as large as the box" with no word of "A number".
+    # read as one digit got "draw one digit as large as the box" with no word of Number mode.
     from PIL import Image
 
     from tests.test_segment import write
@@ -588,7 +588,7 @@ def test_an_upload_is_answered_in_words_about_pictures_not_drawing(app_env, mode
     monkeypatch.setattr(st, "file_uploader", lambda *args, **kwargs: number)
     app = draw_page(monkeypatch, np.zeros((280, 280, 4), np.uint8))
     assert not app.exception, app.exception
-    assert any("**A number**" in warning.value for warning in app.warning)
+    assert any("**Number**" in warning.value for warning in app.warning)
 
 
 def touching_4080(pen_digits):
