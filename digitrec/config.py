@@ -19,7 +19,7 @@ ARCHITECTURE_NOTES = {
     "shallow": "2 convolutions, 422k weights: quick, about 20 s an epoch on 2 CPU cores",
     "deep": "5 convolutions, 207k weights, about 3.5x the work: the committed model averages two of "
             "these (414k weights)",
-    "wide": "5 convolutions 1.5x as wide, 462k weights, about 2.2x the work of deep: for a GPU",
+    "wide": "5 convolutions 1.5x as wide, 464k weights, about 2.2x the work of deep: for a GPU",
 }
 # The presets' former names, as older model cards and commands spell them.
 ARCHITECTURE_ALIASES = {"fast": "shallow", "standard": "deep"}
