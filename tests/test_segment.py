@@ -733,17 +733,21 @@ def test_a_digit_standing_free_is_read_as_a_single_digit_is_with_the_line_models
         assert reading.digits[index].probabilities == cut_out.digits[index].probabilities
 
 
-class PersonalAgreeing:
-    """The committed recogniser as if a person's examples left every answer as the shared model
-    gives it (each prediction's base_probabilities are its own)."""
-
-    reads_lines = True
+class WrappedRecognizer:
+    """A recogniser that answers as `base` does, except where a subclass says otherwise."""
 
     def __init__(self, base):
         self.base = base
 
     def __getattr__(self, name):
         return getattr(self.base, name)
+
+
+class PersonalAgreeing(WrappedRecognizer):
+    """The committed recogniser as if a person's examples left every answer as the shared model
+    gives it (each prediction's base_probabilities are its own)."""
+
+    reads_lines = True
 
     def predict_many(self, images, strokes=None):
         return [dataclasses.replace(p, base_probabilities=p.probabilities)
@@ -763,17 +767,11 @@ def test_with_a_persons_examples_the_shared_reading_gets_the_line_models_opinion
     assert not segment._adapted(free)
 
 
-class AdaptedThrees:
+class AdaptedThrees(WrappedRecognizer):
     """The committed recogniser as if a person's examples had turned the shared model's 8s into
     the 3s it reads (each 3's base_probabilities say 8)."""
 
     reads_lines = False
-
-    def __init__(self, base):
-        self.base = base
-
-    def __getattr__(self, name):
-        return getattr(self.base, name)
 
     def predict_many(self, images, strokes=None):
         eight = tuple(float(digit == 8) for digit in range(10))
