@@ -30,7 +30,7 @@ from digitrec.segment import (
     strokes_in_image,
 )
 from digitrec.strokes import strokes_from_canvas
-from digitrec.upload import canvas_png, decode_canvas, decode_upload, stored_drawing
+from digitrec.upload import canvas_png, decode_canvas, decode_upload, moved_drawing, stored_drawing
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
 
 from app_pages import answer_signal, personal_panel
@@ -59,6 +59,8 @@ NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as
                "upload": "This does not look like a digit. For a picture of a number, choose "
                          "**Number** above; otherwise upload a picture of one digit, 0-9."}
 ANSWERED = "draw_answered"  # session state: the Answered drawing the details show
+LAST_DRAWING = "draw_last"  # session state: the Drawn drawing last read, for the next canvas
+CANVAS_START = "draw_canvas_start"  # session state: {canvas key: the Drawn it started with, or None}
 TITLE = "Draw digits"  # one line on a phone too
 # The Draw tab's and the Upload tab's "Read" controls: the same words for the same choice (short
 # enough that the phone's row of controls, with Pen and Clear, stays one row).
@@ -87,6 +89,7 @@ def clear_canvas():
     """Empty the canvas by mounting a fresh one."""
     # A new key mounts a fresh, empty canvas (the toolbar's reset only clears the browser side).
     st.session_state.canvas_generation += 1
+    st.session_state.pop(LAST_DRAWING, None)  # and nothing is carried into it
 
 
 # ---- saving samples: one drawing, at most one save ------------------------------------------
@@ -457,6 +460,43 @@ def read_canvas(canvas, size: tuple[int, int]):
 
 
 @dataclass(frozen=True)
+class Drawn:
+    """A drawing read from a canvas of `size`: carried into the next canvas (Digit <-> Number,
+    a phone turned) when it fits there, so changing mode does not throw it away."""
+
+    size: tuple[int, int]
+    json_data: dict  # the canvas's objects: the next canvas starts with them (initial_drawing)
+    drawing: object  # RGBA pixels
+    strokes: object  # canvas pixels, drawing order
+
+    def on(self, size: tuple[int, int]):
+        """This drawing on a canvas of `size`, or None if some of its ink would fall off it."""
+        if size == self.size:
+            return self
+        moved = moved_drawing(self.drawing, self.size, size)
+        return None if moved is None else Drawn(size, self.json_data, moved, self.strokes)
+
+
+def nothing_sent(canvas) -> bool:
+    """Whether the browser has sent no drawing from this canvas yet."""
+    try:
+        return canvas_png(canvas) is None
+    except DigitrecError:  # something unreadable was sent (read_canvas said so)
+        return False
+
+
+def canvas_start(canvas_key: str, size: tuple[int, int]):
+    """The drawing a newly mounted canvas starts with (the last one read, where it fits), fixed
+    for the canvas's life: a change of its initial drawing would redraw the canvas."""
+    starts = st.session_state.setdefault(CANVAS_START, {})
+    if canvas_key not in starts:
+        last = st.session_state.get(LAST_DRAWING)
+        starts.clear()  # only the canvas on the page now
+        starts[canvas_key] = last.on(size) if last is not None else None
+    return starts[canvas_key]
+
+
+@dataclass(frozen=True)
 class Answered:
     """A drawing the answer's fragment has read, for the details' fragment to show."""
 
@@ -509,13 +549,21 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
         canvas_column, answer_column, chart_column = st.columns([size[0] + 16, rest * 2 // 5, rest * 3 // 5])
     else:  # a number needs the whole width to draw on; a phone stacks everything
         canvas_column = answer_column = chart_column = st.container()
+    canvas_key = f"canvas-{mode}-{size[0]}x{size[1]}-{generation}"
+    start = canvas_start(canvas_key, size)
     with canvas_column:
         st.space(TOOLBAR_ROOM)
         canvas = st_canvas(stroke_width=stroke, stroke_color="#111111", background_color="",
                            height=size[1], width=size[0], drawing_mode="freedraw",
-                           update_streamlit=True, return_image_data=True,
-                           key=f"canvas-{mode}-{size[0]}x{size[1]}-{generation}")
+                           update_streamlit=True, return_image_data=True, key=canvas_key,
+                           initial_drawing=start.json_data if start is not None else None)
     drawing, key, strokes = read_canvas(canvas, size)
+    if start is not None and nothing_sent(canvas):  # the canvas sends only what is drawn on it
+        drawing, key, strokes = start.drawing, drawing_key(start.drawing.tobytes()), start.strokes
+    if strokes:  # what is on the canvas now goes with the next one (Number mode, say)
+        st.session_state[LAST_DRAWING] = Drawn(size, canvas.json_data, drawing, strokes)
+    elif drawing is not None:  # emptied (the canvas's own reset), or strokes unreadable
+        st.session_state.pop(LAST_DRAWING, None)
     reader = personal_panel.reader(model)  # the shared model, or it adapted to this person
     st.session_state[ANSWERED] = None
     if drawing is None:

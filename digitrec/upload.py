@@ -107,6 +107,23 @@ def decode_canvas(data: bytes | None, width: int, height: int) -> np.ndarray | N
     return np.asarray(image)
 
 
+def moved_drawing(drawing: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) -> np.ndarray | None:
+    """A canvas drawing's RGBA pixels on a canvas of another size (Digit <-> Number mode): the
+    ink where it was, the paper cut or extended to `new_size` (CSS pixels, width x height; the
+    pixels keep the drawing's devicePixelRatio). None when some ink would fall off the new canvas.
+    """
+    drawing = np.asarray(drawing)
+    factor = drawing.shape[1] / size[0] if size[0] > 0 else 1.0
+    width, height = round(new_size[0] * factor), round(new_size[1] * factor)
+    ink = drawing[..., 3] > 0
+    if ink[height:].any() or ink[:, width:].any():
+        return None
+    moved = np.zeros((height, width, 4), np.uint8)
+    kept = drawing[:height, :width]
+    moved[: kept.shape[0], : kept.shape[1]] = kept
+    return moved
+
+
 def png_size(header: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's first 24 bytes (signature and IHDR), or None if not a PNG."""
     if len(header) < 24 or not header.startswith(PNG_SIGNATURE) or header[12:16] != b"IHDR":

@@ -711,6 +711,40 @@ def test_number_mode_reads_three_digits(page, app, held_out_digits):
     no_tracebacks(page)
 
 
+def switch_read(page, choice: str, width: int) -> None:
+    """Click Read -> `choice` and wait for its canvas, `width` px wide, and a settled page."""
+    page.get_by_role("radiogroup", name="Read").get_by_role("radio", name=choice, exact=True).click()
+    deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
+    while True:
+        box = page.locator(CANVAS).first.bounding_box()
+        if box is not None and box["width"] == width:
+            break
+        assert time.monotonic() < deadline, f"the {choice} canvas is not {width} px wide: {box}"
+        page.wait_for_timeout(250)
+    wait_settled(page)
+
+
+def test_a_digit_drawn_goes_along_to_number_mode(page, app_url, held_out_digits):
+    """Switching Read -> Number keeps the digit on the canvas (it had started an empty canvas):
+    it is read as the number, and a digit drawn beside it makes a two-digit number. Back in
+    Digit mode the two digits do not fit the smaller canvas, which starts empty."""
+    open_app(page, app_url)
+    first, second = (held_out_digits[2 * label] for label in NUMBER_LABELS[:2])
+    draw(page, fit_strokes(first.strokes, 150, (140, 140), max_width=200))
+    expect(metric(page, "Prediction")).to_have_text(str(first.label), timeout=RERUN_TIMEOUT_MS)
+
+    switch_read(page, "Number", 700)
+    assert ink_pixels(page) > 500, "the digit did not come along to the Number canvas"
+    expect(metric(page, "Number")).to_have_text(str(first.label), timeout=RERUN_TIMEOUT_MS)
+    draw(page, fit_strokes(second.strokes, 150, (420, 140), max_width=200))
+    expect(metric(page, "Number")).to_have_text(f"{first.label}{second.label}", timeout=RERUN_TIMEOUT_MS)
+
+    switch_read(page, "Digit", 280)
+    expect(page.get_by_text(PROMPT)).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    assert ink_pixels(page) == 0, "a number wider than the Digit canvas was cut into it"
+    no_tracebacks(page)
+
+
 # Before the retrain test below, which promotes a freshly trained (one-epoch) model.
 TOUCHING_NUMBER = (3, 8, 1, 7)  # drawn with the 3 touching the 8 and the 1 touching the 7
 TOUCHING_OVERLAP = 0.08  # of the digit height: each touching pair's ink columns overlap this much

@@ -213,3 +213,40 @@ def test_importing_segment_and_upload_pulls_in_neither_tensorflow_nor_streamlit(
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parents[1])
     assert result.stdout.strip() == "[]"
+
+
+# --- a drawing moved to a canvas of another size (Digit <-> Number mode) ---------------------
+
+
+def _drawing(height, width, ink_box):
+    drawing = np.zeros((height, width, 4), np.uint8)
+    top, bottom, left, right = ink_box
+    drawing[top:bottom, left:right] = (17, 17, 17, 255)
+    return drawing
+
+
+def test_a_digit_moves_onto_the_wider_number_canvas_where_it_was():
+    from digitrec.upload import moved_drawing
+
+    digit = _drawing(280, 280, (40, 240, 90, 190))
+    moved = moved_drawing(digit, (280, 280), (700, 280))
+    assert moved.shape == (280, 700, 4) and moved.dtype == np.uint8
+    assert np.array_equal(moved[:, :280], digit) and not moved[:, 280:].any()
+
+
+def test_a_high_density_drawing_keeps_its_pixel_ratio():
+    from digitrec.upload import moved_drawing
+
+    digit = _drawing(560, 560, (80, 480, 180, 380))  # a 280x280 canvas on a 2x screen
+    moved = moved_drawing(digit, (280, 280), (700, 280))
+    assert moved.shape == (560, 1400, 4) and np.array_equal(moved[:, :560], digit)
+
+
+def test_a_number_moves_back_only_when_all_its_ink_fits():
+    from digitrec.upload import moved_drawing
+
+    one_digit = _drawing(280, 700, (40, 240, 60, 200))
+    assert np.array_equal(moved_drawing(one_digit, (700, 280), (280, 280)), one_digit[:, :280])
+    two_digits = _drawing(280, 700, (40, 240, 60, 420))
+    assert moved_drawing(two_digits, (700, 280), (280, 280)) is None
+    assert moved_drawing(_drawing(280, 280, (40, 240, 90, 190)), (280, 280), (358, 200)) is None  # a phone
