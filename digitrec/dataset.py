@@ -9,11 +9,13 @@ checksums, counts, seeds, `preprocess.PREPROCESS_VERSION`): a change of preproce
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import json
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,20 +61,46 @@ def cache_dir() -> Path:
 
 
 def cached(key: str, build: Callable[[], dict]) -> dict:
-    """The arrays cached under `key` (in `cache_dir`), built by `build` and stored the first time."""
+    """The arrays cached under `key` (in `cache_dir`), built by `build` and stored the first time.
+
+    Processes that want the same arrays at once (a training beside a benchmark, the test suite's
+    workers) build them once: the first holds the key's lock file while it builds, the others
+    wait and then read what it stored (preprocessing MNIST takes minutes on a small machine).
+    """
     path = cache_dir() / f"{key}-{CACHE_FORMAT}.npz"
     if path.is_file():
-        with np.load(path) as stored:
-            return {name: stored[name] for name in stored.files}
-    arrays = build()
+        return _load_cached(path)
+    with _building(path):
+        if path.is_file():  # another process built it while this one waited
+            return _load_cached(path)
+        arrays = build()
+        try:
+            temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(temporary, **arrays)
+            temporary.replace(path)
+        except OSError:
+            pass  # a read-only home only costs the preprocessing time again
+        return arrays
+
+
+def _load_cached(path: Path) -> dict:
+    with np.load(path) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+@contextmanager
+def _building(path: Path):
+    """Hold the exclusive lock of `path`'s lock file (`locks/` beside it; an flock, released when
+    the process ends however it ends); where no lock file can be made, build without one."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(temporary, **arrays)
-        temporary.replace(path)
+        (path.parent / "locks").mkdir(parents=True, exist_ok=True)
+        handle = open(path.parent / "locks" / f"{path.stem}.lock", "a")
     except OSError:
-        pass  # a read-only home only costs the preprocessing time again
-    return arrays
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _preprocess_uint8(images) -> np.ndarray:

@@ -71,7 +71,8 @@ SMALL_INK_SIDE = math.ceil(SMALL_SIZES[1] * BOX_SIZE / MODEL_SIZE) + 1
 NOT_DIGIT_CLASS = 10
 # No digit is written four times as wide as it is tall (MNIST's widest training digits, a few 2s
 # and 5s, are 2.5 times; pendigits' pen paths at most 1.96): a dash, an underline is "not a digit"
-# (a dash had read "1, 65%"). Measured on the model input, where every pen is brought to MNIST's.
+# (a dash had read "1, 65%"). Measured on the model input, where every pen is brought to MNIST's:
+# there a straight dash of any pen is 20 pixels wide and at most 5 tall, so exactly 4 counts too.
 MAX_INK_ASPECT = 4.0
 # A click or tap on the canvas: `preprocess` takes ink no longer than DOT_LENGTH pen widths for a
 # dot, so pen strokes spanning up to DOT_LENGTH - 1 pen widths (image pixels) leave a dot. Strokes
@@ -523,12 +524,12 @@ class Recognizer:
 
 
 def too_wide(inputs: np.ndarray) -> np.ndarray:
-    """Per model input (N, 28, 28): whether its ink is over MAX_INK_ASPECT times as wide as tall."""
+    """Per model input (N, 28, 28): whether its ink is MAX_INK_ASPECT or more times as wide as tall."""
     ink = np.asarray(inputs).reshape(len(inputs), MODEL_SIZE, MODEL_SIZE) >= INK_THRESHOLD
     rows, columns = ink.any(axis=2), ink.any(axis=1)
     height = MODEL_SIZE - rows.argmax(axis=1) - rows[:, ::-1].argmax(axis=1)
     width = MODEL_SIZE - columns.argmax(axis=1) - columns[:, ::-1].argmax(axis=1)
-    return ink.any(axis=(1, 2)) & (width > MAX_INK_ASPECT * height)
+    return ink.any(axis=(1, 2)) & (width >= MAX_INK_ASPECT * height)
 
 
 def _a_dot(image, strokes) -> bool:

@@ -37,7 +37,7 @@ def test_cache_files_keep_their_names(tmp_path, monkeypatch, fake_mnist, pen_dig
                         + indices.tobytes()).hexdigest()[:12]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([
         f"mnist-{digest}-p2-u8.npz", "pendigits-train-3x2-s7-p2-u8.npz", "pendigits-x-3x1-s5-wide-p2-u8.npz",
-        f"small-{small}-s1-p2-u8.npz"])
+        f"small-{small}-s1-p2-u8.npz", "locks"])  # locks/: one builder per file at a time
     assert prepared["x_train"].dtype == np.uint8 and prepared["x_train"].shape == (6, 28, 28)
     # A second call reads the file instead of preprocessing again.
     monkeypatch.setattr(dataset, "_preprocess_uint8", lambda images: pytest.fail("rebuilt a cached set"))
@@ -151,3 +151,31 @@ def test_held_out_digits_of_an_average_are_those_every_network_held_out():
     assert set(both) == split(1) & split(2) and 0 < len(both) < 1000
     shared = {"training": {"config": {"seed": 2, "validation_seed": 1, "validation_size": 5000}}}
     assert set(dataset.held_out_indices({"averaged_from": [one, shared]}, 60_000)) == split(1)
+
+
+def test_two_wanting_one_cache_at_once_build_it_once(tmp_path, monkeypatch):
+    # The suite's two workers (and a training beside a benchmark) had each preprocessed MNIST,
+    # minutes of both cores, when they wanted it at the same time.
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digitrec.dataset import cached
+
+    monkeypatch.setenv("DIGITREC_CACHE_DIR", str(tmp_path))
+    builds, started = [], threading.Barrier(2)
+
+    def build():
+        builds.append(threading.get_ident())
+        time.sleep(0.5)  # a slow build: the other caller arrives while it runs
+        return {"x": np.arange(3)}
+
+    def want(_):
+        started.wait()
+        return cached("shared", build)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(want, range(2)))
+    assert len(builds) == 1
+    assert all(np.array_equal(result["x"], np.arange(3)) for result in results)
+    assert [path.name for path in tmp_path.glob("shared-*.npz")] != []

@@ -244,6 +244,7 @@ def test_a_dash_is_not_a_digit_and_no_mnist_digit_is_too_wide(committed_model, m
     from digitrec.data import render_strokes
     from digitrec.dataset import as_model_input, preprocessed_mnist
     from digitrec.inference import too_wide
+    from digitrec.preprocess import preprocess
 
     model = Recognizer.load(committed_model)
     for length, pen in ((120, 18), (60, 18), (200, 8), (90, 40)):
@@ -251,6 +252,9 @@ def test_a_dash_is_not_a_digit_and_no_mnist_digit_is_too_wide(committed_model, m
         canvas = render_strokes(dash, 280, pen)
         assert model.predict(canvas).status == "not_digit", (length, pen)
         assert model.predict(canvas, strokes=dash).status == "not_digit", (length, pen)
+        # By the rule, not by the not-a-digit head's judgement (the 40 px pen's dash is 20x5 in
+        # the model input, exactly 4 times as wide: a head of other nets had read it "2, 83%").
+        assert too_wide(preprocess(canvas).model_input[None]).all(), (length, pen)
     inputs = as_model_input(preprocessed_mnist(mnist)["x_test"])
     assert not too_wide(inputs).any()  # MNIST's widest digits are 2.5 times as wide as tall
 
