@@ -30,7 +30,14 @@ from digitrec.segment import (
     strokes_in_image,
 )
 from digitrec.strokes import strokes_from_canvas
-from digitrec.upload import canvas_png, decode_canvas, decode_upload, moved_drawing, stored_drawing
+from digitrec.upload import (
+    canvas_png,
+    carriable,
+    decode_canvas,
+    decode_upload,
+    moved_drawing,
+    stored_drawing,
+)
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
 
 from app_pages import answer_signal, personal_panel
@@ -560,9 +567,9 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     drawing, key, strokes = read_canvas(canvas, size)
     if start is not None and nothing_sent(canvas):  # the canvas sends only what is drawn on it
         drawing, key, strokes = start.drawing, drawing_key(start.drawing.tobytes()), start.strokes
-    if strokes:  # what is on the canvas now goes with the next one (Number mode, say)
+    if strokes and carriable(canvas.json_data):  # what is on the canvas goes with the next one
         st.session_state[LAST_DRAWING] = Drawn(size, canvas.json_data, drawing, strokes)
-    elif drawing is not None:  # emptied (the canvas's own reset), or strokes unreadable
+    elif drawing is not None:  # emptied (the canvas's own reset), strokes unreadable or too big
         st.session_state.pop(LAST_DRAWING, None)
     reader = personal_panel.reader(model)  # the shared model, or it adapted to this person
     st.session_state[ANSWERED] = None

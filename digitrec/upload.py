@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import io
+import json
 import struct
 import warnings
 
@@ -122,6 +123,15 @@ def moved_drawing(drawing: np.ndarray, size: tuple[int, int], new_size: tuple[in
     kept = drawing[:height, :width]
     moved[: kept.shape[0], : kept.shape[1]] = kept
     return moved
+
+
+def carriable(json_data) -> bool:
+    """Whether a canvas's `json_data` may go back to the browser as the next canvas's initial
+    drawing: the browser sent it, so at most MAX_CANVAS_BYTES of JSON (a drawing's is a few KB)."""
+    try:
+        return len(json.dumps(json_data)) <= MAX_CANVAS_BYTES
+    except (TypeError, ValueError):
+        return False
 
 
 def png_size(header: bytes) -> tuple[int, int] | None:

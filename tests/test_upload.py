@@ -250,3 +250,13 @@ def test_a_number_moves_back_only_when_all_its_ink_fits():
     two_digits = _drawing(280, 700, (40, 240, 60, 420))
     assert moved_drawing(two_digits, (700, 280), (280, 280)) is None
     assert moved_drawing(_drawing(280, 280, (40, 240, 90, 190)), (280, 280), (358, 200)) is None  # a phone
+
+
+def test_only_a_drawing_of_bounded_size_is_sent_back_to_the_browser():
+    from digitrec.limits import MAX_CANVAS_BYTES
+    from digitrec.upload import carriable
+
+    drawing = {"version": "6.0", "objects": [{"type": "Path", "path": [["M", 1, 2], ["L", 3, 4]]}]}
+    assert carriable(drawing)
+    assert not carriable({"objects": [{"type": "Path", "junk": "x" * MAX_CANVAS_BYTES}]})
+    assert not carriable({"objects": [object()]})  # not JSON at all
