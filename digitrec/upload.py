@@ -130,7 +130,7 @@ def carriable(json_data) -> bool:
     drawing: the browser sent it, so at most MAX_CANVAS_BYTES of JSON (a drawing's is a few KB)."""
     try:
         return len(json.dumps(json_data)) <= MAX_CANVAS_BYTES
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # not JSON, or nested past any drawing's depth
         return False
 
 

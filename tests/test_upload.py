@@ -260,3 +260,7 @@ def test_only_a_drawing_of_bounded_size_is_sent_back_to_the_browser():
     assert carriable(drawing)
     assert not carriable({"objects": [{"type": "Path", "junk": "x" * MAX_CANVAS_BYTES}]})
     assert not carriable({"objects": [object()]})  # not JSON at all
+    nested = []
+    for _ in range(100_000):
+        nested = [nested]
+    assert not carriable({"objects": nested})
