@@ -67,7 +67,7 @@ NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as
                          "**Number** above; otherwise upload a picture of one digit, 0-9."}
 ANSWERED = "draw_answered"  # session state: the Answered drawing the details show
 LAST_DRAWING = "draw_last"  # session state: the Drawn drawing last read, for the next canvas
-CANVAS_START = "draw_canvas_start"  # session state: {canvas key: the Drawn it started with, or None}
+CANVAS_START = "draw_canvas_start"  # session state: (canvas key, the Drawn it started with or None)
 TITLE = "Draw digits"  # one line on a phone too
 # The Draw tab's and the Upload tab's "Read" controls: the same words for the same choice (short
 # enough that the phone's row of controls, with Pen and Clear, stays one row).
@@ -475,13 +475,14 @@ class Drawn:
     json_data: dict  # the canvas's objects: the next canvas starts with them (initial_drawing)
     drawing: object  # RGBA pixels
     strokes: object  # canvas pixels, drawing order
+    key: str  # drawing_key of what was read
 
     def on(self, size: tuple[int, int]):
         """This drawing on a canvas of `size`, or None if some of its ink would fall off it."""
         if size == self.size:
             return self
         moved = moved_drawing(self.drawing, self.size, size)
-        return None if moved is None else Drawn(size, self.json_data, moved, self.strokes)
+        return None if moved is None else Drawn(size, self.json_data, moved, self.strokes, self.key)
 
 
 def nothing_sent(canvas) -> bool:
@@ -495,12 +496,11 @@ def nothing_sent(canvas) -> bool:
 def canvas_start(canvas_key: str, size: tuple[int, int]):
     """The drawing a newly mounted canvas starts with (the last one read, where it fits), fixed
     for the canvas's life: a change of its initial drawing would redraw the canvas."""
-    starts = st.session_state.setdefault(CANVAS_START, {})
-    if canvas_key not in starts:
+    started = st.session_state.get(CANVAS_START)
+    if started is None or started[0] != canvas_key:  # only the canvas on the page now counts
         last = st.session_state.get(LAST_DRAWING)
-        starts.clear()  # only the canvas on the page now
-        starts[canvas_key] = last.on(size) if last is not None else None
-    return starts[canvas_key]
+        started = st.session_state[CANVAS_START] = (canvas_key, last.on(size) if last is not None else None)
+    return started[1]
 
 
 @dataclass(frozen=True)
@@ -566,9 +566,9 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
                            initial_drawing=start.json_data if start is not None else None)
     drawing, key, strokes = read_canvas(canvas, size)
     if start is not None and nothing_sent(canvas):  # the canvas sends only what is drawn on it
-        drawing, key, strokes = start.drawing, drawing_key(start.drawing.tobytes()), start.strokes
+        drawing, key, strokes = start.drawing, start.key, start.strokes
     if strokes and carriable(canvas.json_data):  # what is on the canvas goes with the next one
-        st.session_state[LAST_DRAWING] = Drawn(size, canvas.json_data, drawing, strokes)
+        st.session_state[LAST_DRAWING] = Drawn(size, canvas.json_data, drawing, strokes, key)
     elif drawing is not None:  # emptied (the canvas's own reset), strokes unreadable or too big
         st.session_state.pop(LAST_DRAWING, None)
     reader = personal_panel.reader(model)  # the shared model, or it adapted to this person
