@@ -63,7 +63,7 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
 
     from digitrec import companion_training
     from digitrec.dataset import held_out_indices, held_out_pendigits, preprocessed_mnist
-    from digitrec.evaluate import accuracy_report, keras_probabilities, library_versions
+    from digitrec.evaluate import accuracy_report, keras_probabilities, library_versions, store_evaluation
     from digitrec.preprocess import PREPROCESS_VERSION
 
     log = log or (lambda message: None)
@@ -117,5 +117,6 @@ def average_folders(folders, version: str | None = None, directory: Path | None 
             (folder / "cross-validation").mkdir(exist_ok=True)
             for fold in folds.glob("*.tflite"):
                 (folder / "cross-validation" / fold.name).write_bytes(fold.read_bytes())
+    store_evaluation(folder)  # as served, for the Retrain and Models pages to show at once
     log(f"saved {folder} ({len(held_out)} MNIST digits none of them trained on fitted its temperature)")
     return folder

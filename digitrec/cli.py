@@ -169,6 +169,12 @@ def _evaluate(args) -> int:
         return 0
     report = accuracy_report(pen["y"], recognizer.probabilities(as_model_input(pen["x"])))
     print(f"canvas-drawn pendigits, held-out writers 21-30: {report['accuracy']:.4%} of {report['count']}")
+    if args.store:
+        from digitrec import registry
+        from digitrec.evaluate import store_evaluation
+
+        store_evaluation(recognizer.folder, mnist_folder=args.mnist_dir)
+        print(f"stored in {recognizer.folder / registry.EVALUATION_FILE}, for the Retrain and Models pages")
     return 0
 
 
@@ -290,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="MNIST test and canvas-drawn pendigits accuracy")
     evaluate.add_argument("--model", type=Path, help="model folder (default: the active model)")
     evaluate.add_argument("--mnist-dir", help="folder of MNIST IDX .gz files (default: $DIGITREC_MNIST_DIR)")
+    evaluate.add_argument("--store", action="store_true",
+                          help="also store the evaluation in the model folder, for the pages to show at once")
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="read the digit in image files")

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
-from digitrec import data
+from digitrec import data, registry
 from digitrec.card import ModelCard
 from digitrec.config import CLASS_TOLERANCE, config_dict
 from digitrec.data import CANVAS_SIZE
 from digitrec.dataset import as_model_input, held_out_pendigits, preprocessed_mnist
+from digitrec.errors import DigitrecError
 from digitrec.preprocess import PREPROCESS_VERSION
 
 # Names of the evaluation sets, as reports are keyed and shown.
@@ -22,6 +25,7 @@ CANVAS = "canvas-drawn pendigits"  # writers 21-30, never trained on, drawn on a
 SAVED_SAMPLES = "your saved samples"
 # Sets a promotion is judged on: saved samples are left out, since anyone can save anything.
 TRUSTED_SETS = (MNIST_TEST, CANVAS)
+GALLERY_SIZE = 24  # misclassified MNIST test digits an evaluation shows
 
 
 def confusion_matrix(labels, predicted) -> np.ndarray:
@@ -103,16 +107,30 @@ def build_card(config, training_data, result, metrics: dict, pendigits_path=None
     }
 
 
-def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 24) -> dict:
+def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = GALLERY_SIZE) -> dict:
     """Evaluate a model folder as it is served (LiteRT): MNIST test, pendigits, saved samples.
 
     Returns reports (accuracy, per_class, confusion) per dataset that is available, and
-    `misclassified`: up to `gallery_size` MNIST test digits the model got wrong.
+    `misclassified`: up to `gallery_size` MNIST test digits the model got wrong. The fixed sets'
+    part is read from the folder's stored evaluation (`store_evaluation`) when that was made for
+    exactly the files served now; only saved samples, which change, are read afresh.
     """
-    from digitrec.calibrate import expected_calibration_error, reliability
     from digitrec.inference import Recognizer
 
     recognizer = Recognizer.load(folder)
+    result = read_evaluation(folder, gallery_size)
+    if result is None:
+        result = _evaluate_fixed_sets(recognizer, gallery_size)
+    if samples is not None and len(samples[1]):
+        result["reports"][SAVED_SAMPLES] = accuracy_report(
+            samples[1], recognizer.probabilities(as_model_input(np.asarray(samples[0]))))
+    return result
+
+
+def _evaluate_fixed_sets(recognizer, gallery_size: int, mnist_folder=None) -> dict:
+    """MNIST test and the held-out pen writers through `recognizer` (what `evaluate_version` stores)."""
+    from digitrec.calibrate import expected_calibration_error, reliability
+
     result = {"version": recognizer.version, "reports": {}, "misclassified": [], "missing": [],
               "reliability": {}, "ece": {}}
 
@@ -121,7 +139,7 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
         result["ece"][name] = expected_calibration_error(probabilities, labels)
 
     try:
-        mnist = preprocessed_mnist(data.load_mnist())
+        mnist = preprocessed_mnist(data.load_mnist(mnist_folder))
     except data.DataUnavailableError as error:
         result["missing"].append(str(error))
     else:
@@ -139,11 +157,56 @@ def evaluate_version(folder, samples: tuple | None = None, gallery_size: int = 2
         calibration(CANVAS, pen["y"], pen_probabilities)
     except data.DataUnavailableError as error:
         result["missing"].append(str(error))
-    if samples is not None and len(samples[1]):
-        result["reports"][SAVED_SAMPLES] = accuracy_report(
-            samples[1], recognizer.probabilities(as_model_input(np.asarray(samples[0]))))
     return result
 
+
+# --- the evaluation stored in a model folder --------------------------------------------------
+# A training evaluates its candidate as served once, in the training process, and stores it; the
+# Retrain and Models pages then show it at once instead of making a visitor wait 10-30 s (minutes
+# on a small cloud server's share of a core) while this process evaluates it again.
+
+
+def _served_key(folder: Path, gallery_size: int) -> dict:
+    """What the stored evaluation depends on: the served image model's bytes, its temperature,
+    the preprocessing, and the gallery's size. A stored evaluation with another key is ignored."""
+    temperature = (registry.read_card(folder).get("calibration") or {}).get("image_temperature")
+    return {"model_md5": hashlib.md5((folder / registry.TFLITE_FILE).read_bytes()).hexdigest(),
+            "image_temperature": temperature, "preprocess_version": PREPROCESS_VERSION,
+            "gallery_size": gallery_size}
+
+
+def store_evaluation(folder, gallery_size: int = GALLERY_SIZE, mnist_folder=None) -> dict:
+    """Evaluate `folder` as served on MNIST test and the held-out pen writers and store the result
+    in it (`registry.EVALUATION_FILE`), unless a set was missing: a partial evaluation is not kept."""
+    from digitrec.inference import Recognizer
+
+    folder = Path(folder)
+    result = _evaluate_fixed_sets(Recognizer.load(folder), gallery_size, mnist_folder)
+    if result["missing"]:
+        return result
+    stored = {**result, "misclassified": [
+        {**item, "model_input": np.round(item["model_input"] * 255).astype(np.uint8).tolist()}
+        for item in result["misclassified"]]}
+    registry.write_atomically(folder / registry.EVALUATION_FILE,
+                              json.dumps({"key": _served_key(folder, gallery_size), "evaluation": stored}))
+    return result
+
+
+def read_evaluation(folder, gallery_size: int = GALLERY_SIZE) -> dict | None:
+    """The folder's stored evaluation when it was made for the files served now; else None."""
+    folder = Path(folder)
+    try:
+        stored = json.loads((folder / registry.EVALUATION_FILE).read_text())
+        if stored["key"] != _served_key(folder, gallery_size):
+            return None
+        result = stored["evaluation"]
+        result["misclassified"] = [
+            {**item, "model_input": as_model_input(np.asarray(item["model_input"], np.uint8))}
+            for item in result["misclassified"]]
+        result["version"] = folder.name
+        return result
+    except (OSError, ValueError, KeyError, TypeError, DigitrecError):
+        return None
 
 # --- is a candidate worse than the active model on some digit? ------------------------------
 

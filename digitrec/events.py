@@ -82,6 +82,7 @@ class FinishingStep(StrEnum):
     SAVING = "saving what it learned"
     EVALUATING = "evaluating it on MNIST test and held-out pen digits"
     CALIBRATING = "calibrating its confidence"
+    SERVED = "evaluating it as the app will serve it"
     GATE_HEAD = "teaching it to say \"not a digit\""
 
 

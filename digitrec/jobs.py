@@ -47,7 +47,7 @@ from digitrec.config import (
 )
 from digitrec.dataset import TrainingData, held_out_pendigits, prepare_data
 from digitrec.errors import DigitrecError, LimitError, TrainingBusyError
-from digitrec.evaluate import build_card, evaluate_model
+from digitrec.evaluate import build_card, evaluate_model, store_evaluation
 from digitrec.events import (
     BatchProgress,
     DataReady,
@@ -184,8 +184,8 @@ def adopt_candidate(keras_path: Path, directory: Path | None = None, version: st
 def equip_candidate(folder: Path, held_out, directory: Path | None = None,
                     on_progress: Callable[[Event], None] | None = None,
                     config: TrainingConfig | None = None):
-    """Calibrate a saved candidate on its validation digits and give it the active model's
-    trajectory model, gate and line model (no TensorFlow).
+    """Calibrate a saved candidate on its validation digits, store its evaluation as served, and
+    give it the active model's trajectory model, gate and line model (no TensorFlow).
 
     Returns the inputs of the candidate's own gate head (`companion_training.HeadInputs`, made with
     LiteRT) when `config.gate_head` asks for one and it inherited a gate, for `fit_candidate_head`;
@@ -197,6 +197,9 @@ def equip_candidate(folder: Path, held_out, directory: Path | None = None,
         on_progress(Finishing(FinishingStep.CALIBRATING))
     if len(held_out[1]):
         companion_training.calibrate_image_with(folder, held_out[0], held_out[1])
+    if on_progress:
+        on_progress(Finishing(FinishingStep.SERVED))
+    store_evaluation(folder)  # the pages show it at once instead of evaluating it again
     active = registry.active_version(directory or folder.parent, required=False)
     if not (active and active != folder.name):
         return None

@@ -29,6 +29,7 @@ PROMOTED_KEPT = 100  # lines kept in the PROMOTED log
 CARD = "card.json"
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
+EVALUATION_FILE = "evaluation.json"  # its evaluation as served, stored by its training (digitrec.evaluate)
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -69,9 +70,9 @@ def _seed_from_repo(directory: Path) -> None:
         if not (directory / version).exists():
             shutil.copytree(REPO_MODELS / version, directory / version)
     if committed:
-        _write_atomically(directory / COMMITTED, committed + "\n")
-    _write_atomically(directory / PROMOTED, active + "\n")
-    _write_atomically(directory / POINTER, active + "\n")
+        write_atomically(directory / COMMITTED, committed + "\n")
+    write_atomically(directory / PROMOTED, active + "\n")
+    write_atomically(directory / POINTER, active + "\n")
 
 
 def check_version(name: str) -> str:
@@ -102,7 +103,7 @@ def read_card(folder: Path) -> dict:
 
 def write_card(folder: Path, card: dict) -> None:
     """Replace a model folder's card atomically (a crash leaves the old card or the new one)."""
-    _write_atomically(Path(folder) / CARD, json.dumps(card, indent=2) + "\n")
+    write_atomically(Path(folder) / CARD, json.dumps(card, indent=2) + "\n")
 
 
 def list_models(directory: Path | None = None) -> list[dict]:
@@ -166,7 +167,7 @@ def active_version(directory: Path | None = None, required: bool = True) -> str 
     return version
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     # Write a temporary file in the same folder, flush it to disk, then rename it over the
     # target: readers see the old content or the new one, never a half-written file.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -203,7 +204,7 @@ def _read_versions(path: Path) -> list[str]:
 
 def _log_promotion(directory: Path, version: str) -> None:
     promoted = (promoted_versions(directory) + [version])[-PROMOTED_KEPT:]
-    _write_atomically(directory / PROMOTED, "".join(line + "\n" for line in promoted))
+    write_atomically(directory / PROMOTED, "".join(line + "\n" for line in promoted))
 
 
 def rollback_target(directory: Path | None = None) -> str | None:
@@ -261,9 +262,9 @@ def set_active(version: str, directory: Path | None = None) -> None:
     if previous == version and (directory / POINTER).exists():
         return
     if previous and previous != version:
-        _write_atomically(directory / HISTORY, "\n".join(_history(directory) + [previous]) + "\n")
+        write_atomically(directory / HISTORY, "\n".join(_history(directory) + [previous]) + "\n")
     _log_promotion(directory, version)
-    _write_atomically(directory / POINTER, version + "\n")
+    write_atomically(directory / POINTER, version + "\n")
 
 
 def rollback(directory: Path | None = None) -> str:
@@ -274,8 +275,8 @@ def rollback(directory: Path | None = None) -> str:
         candidate = history.pop()
         if (directory / candidate / CARD).is_file() and candidate != active_version(directory, False):
             _log_promotion(directory, candidate)
-            _write_atomically(directory / POINTER, candidate + "\n")
-            _write_atomically(directory / HISTORY, "".join(h + "\n" for h in history))
+            write_atomically(directory / POINTER, candidate + "\n")
+            write_atomically(directory / HISTORY, "".join(h + "\n" for h in history))
             return candidate
     raise ModelError("there is no earlier model to roll back to")
 

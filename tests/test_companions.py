@@ -10,6 +10,7 @@ from PIL import Image
 from digitrec import Recognizer, companions, data, registry
 from digitrec.companion_training import FOLDS, GATE_FILE, STROKES_FILE
 from digitrec.data import place_strokes, render_strokes
+from digitrec.evaluate import MNIST_TEST, read_evaluation
 from digitrec.inference import GATE_HEAD_FILE, Status
 from digitrec.lines import LINE_FILE
 from digitrec.preprocess import preprocess
@@ -213,7 +214,12 @@ def test_a_candidate_trained_in_the_app_is_calibrated_and_keeps_the_companions(c
     assert calibration["gate_head_small_threshold"] >= calibration["gate_head_threshold"]
     steps = [event.step for event in events if isinstance(event, Finishing)]
     assert list(dict.fromkeys(steps)) == [FinishingStep.SAVING, FinishingStep.EVALUATING,
-                                          FinishingStep.CALIBRATING, FinishingStep.GATE_HEAD]
+                                          FinishingStep.CALIBRATING, FinishingStep.SERVED,
+                                          FinishingStep.GATE_HEAD]
+    # evaluated as served once, in the training: the pages read that instead of evaluating again
+    assert (folder / registry.EVALUATION_FILE).is_file()
+    assert read_evaluation(folder)["reports"][MNIST_TEST]["accuracy"] == pytest.approx(
+        card["metrics"]["mnist_test_accuracy"], abs=0.002)
     assert isinstance(events[-1], Saved) and events[-1].version == "candidate"
     scores = candidate.not_digit_scores(np.zeros((2, 28, 28), np.float32))
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))

@@ -1,5 +1,7 @@
 """Evaluation: per-class comparison with the active model, so a poisoned candidate is visible."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,62 @@ def test_evaluation_reports_calibration_per_test_set(companion_model):
         assert 0.0 <= result["ece"][name] <= 1.0
     top = result["reliability"][MNIST_TEST][-1]
     assert top["count"] > 0 and top["accuracy"] >= 0.9  # "over 90% sure" is right most of the time
+
+
+def test_a_stored_evaluation_is_shown_without_evaluating_again(companion_model, tmp_path, monkeypatch):
+    from digitrec import evaluate, registry
+
+    folder = tmp_path / "stored"
+    shutil.copytree(companion_model, folder)
+    fresh = evaluate.store_evaluation(folder)
+    assert (folder / registry.EVALUATION_FILE).is_file()
+
+    def no_second_evaluation(*args, **kwargs):
+        raise AssertionError("evaluated MNIST test and the pen writers again")
+
+    monkeypatch.setattr(evaluate, "_evaluate_fixed_sets", no_second_evaluation)
+    samples = (np.zeros((3, 28, 28), np.uint8), np.array([1, 2, 3]))
+    shown = evaluate.evaluate_version(folder, samples)
+    for name in (evaluate.MNIST_TEST, evaluate.CANVAS):
+        assert shown["reports"][name] == fresh["reports"][name]
+        assert shown["reliability"][name] == fresh["reliability"][name]
+        assert shown["ece"][name] == pytest.approx(fresh["ece"][name])
+    assert shown["reports"][evaluate.SAVED_SAMPLES]["count"] == 3  # saved samples change: read afresh
+    assert [(item["true"], item["predicted"]) for item in shown["misclassified"]] == \
+        [(item["true"], item["predicted"]) for item in fresh["misclassified"]]
+    for mine, theirs in zip(shown["misclassified"], fresh["misclassified"]):
+        assert mine["model_input"].dtype == np.float32
+        assert np.allclose(mine["model_input"], theirs["model_input"], atol=1 / 255)
+
+
+def test_a_stored_evaluation_of_other_files_is_not_shown(companion_model, tmp_path):
+    from digitrec import evaluate, registry
+
+    folder = tmp_path / "changed"
+    shutil.copytree(companion_model, folder)
+    evaluate.store_evaluation(folder)
+    assert evaluate.read_evaluation(folder) is not None
+    card = registry.read_card(folder)
+    card["calibration"]["image_temperature"] *= 2  # recalibrated: its confidence reads otherwise
+    registry.write_card(folder, card)
+    assert evaluate.read_evaluation(folder) is None
+    evaluate.store_evaluation(folder)
+    assert evaluate.read_evaluation(folder) is not None
+    (folder / registry.TFLITE_FILE).write_bytes((folder / registry.TFLITE_FILE).read_bytes() + b"\0")
+    assert evaluate.read_evaluation(folder) is None  # another served file
+    (folder / registry.EVALUATION_FILE).write_text("{not json")
+    assert evaluate.read_evaluation(folder) is None
+
+
+def test_an_evaluation_missing_a_set_is_not_stored(companion_model, tmp_path):
+    from digitrec import evaluate, registry
+
+    folder = tmp_path / "partial"
+    shutil.copytree(companion_model, folder)
+    (folder / registry.EVALUATION_FILE).unlink()  # its training's, complete
+    result = evaluate.store_evaluation(folder, mnist_folder=tmp_path / "no-mnist-here")
+    assert result["missing"] and evaluate.CANVAS in result["reports"]
+    assert not (folder / registry.EVALUATION_FILE).exists()
 
 
 def test_accuracy_report_counts_per_digit_and_confuses_rows_with_columns():
