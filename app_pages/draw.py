@@ -36,6 +36,7 @@ from digitrec.upload import (
     decode_canvas,
     decode_upload,
     moved_drawing,
+    placement,
     stored_drawing,
 )
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
@@ -469,7 +470,8 @@ def read_canvas(canvas, size: tuple[int, int]):
 @dataclass(frozen=True)
 class Drawn:
     """A drawing read from a canvas of `size`: carried into the next canvas (Digit <-> Number,
-    a phone turned) when it fits there, so changing mode does not throw it away."""
+    a phone turned) when it fits there, shrunk to a lower one (a phone's Number canvas), so
+    changing mode does not throw it away."""
 
     size: tuple[int, int]
     json_data: dict  # the canvas's objects: the next canvas starts with them (initial_drawing)
@@ -478,11 +480,15 @@ class Drawn:
     key: str  # drawing_key of what was read
 
     def on(self, size: tuple[int, int]):
-        """This drawing on a canvas of `size`, or None if some of its ink would fall off it."""
+        """This drawing on a canvas of `size` (shrunk to a lower one), or None if it cannot go there."""
         if size == self.size:
             return self
-        moved = moved_drawing(self.drawing, self.size, size)
-        return None if moved is None else Drawn(size, self.json_data, moved, self.strokes, self.key)
+        place = placement(self.drawing, self.size, size)
+        if place is None:
+            return None
+        key = f"{self.key}-{place.scale:.3f}" if place.moves else self.key  # other pixels, another key
+        return Drawn(size, place.objects(self.json_data), moved_drawing(self.drawing, self.size, size, place),
+                     place.strokes(self.strokes), key)
 
 
 def nothing_sent(canvas) -> bool:

@@ -14,6 +14,7 @@ import io
 import json
 import struct
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -108,21 +109,102 @@ def decode_canvas(data: bytes | None, width: int, height: int) -> np.ndarray | N
     return np.asarray(image)
 
 
-def moved_drawing(drawing: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) -> np.ndarray | None:
-    """A canvas drawing's RGBA pixels on a canvas of another size (Digit <-> Number mode): the
-    ink where it was, the paper cut or extended to `new_size` (CSS pixels, width x height; the
-    pixels keep the drawing's devicePixelRatio). None when some ink would fall off the new canvas.
-    """
+# A drawing carried to a lower canvas (a phone's Number canvas is 200 px high, its Digit canvas
+# as wide as the screen) is shrunk to its height with this much paper above and below, but never
+# below MIN_CARRY_SCALE: smaller, a digit would be hard to see and to draw beside.
+CARRY_MARGIN = 10  # CSS pixels
+MIN_CARRY_SCALE = 0.5
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a drawing goes on another canvas: its point (x, y), in CSS pixels, lands on
+    (scale * x + dx, scale * y + dy)."""
+
+    scale: float = 1.0
+    offset: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def moves(self) -> bool:
+        return self.scale != 1.0 or self.offset != (0.0, 0.0)
+
+    def strokes(self, strokes):
+        """Pen strokes (canvas pixels, as digitrec.strokes reads them) placed alike."""
+        if not self.moves or strokes is None:
+            return strokes
+        (dx, dy), scale = self.offset, self.scale
+        return [[(scale * x + dx, scale * y + dy) for x, y in stroke] for stroke in strokes]
+
+    def objects(self, json_data: dict) -> dict:
+        """A canvas's Fabric objects placed alike, for the next canvas's initial drawing: each
+        object's position (its origin point) and scale change; its path stays as drawn. Objects
+        without a numeric position are left out."""
+        if not self.moves:
+            return json_data
+        (dx, dy), scale = self.offset, self.scale
+        placed = []
+        for item in json_data.get("objects", []):
+            try:
+                left, top = float(item.get("left", 0)), float(item.get("top", 0))
+                scale_x, scale_y = float(item.get("scaleX", 1)), float(item.get("scaleY", 1))
+            except (AttributeError, TypeError, ValueError):
+                continue
+            centre = item.get("pathOffset")
+            if not isinstance(centre, dict) and scale_x == scale_y == 1 and not item.get("angle"):
+                # A freshly drawn path is centred where it is: said outright, it is read back
+                # exactly (digitrec.strokes) once scaled; Fabric computes the same centre.
+                centre = {"x": left, "y": top}
+            placed.append({**item, "left": scale * left + dx, "top": scale * top + dy,
+                           "scaleX": scale * scale_x, "scaleY": scale * scale_y,
+                           **({"pathOffset": centre} if isinstance(centre, dict) else {})})
+        return {**json_data, "objects": placed}
+
+
+def placement(drawing: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) -> Placement | None:
+    """How a canvas drawing's ink goes onto a canvas of another size (Digit <-> Number mode, CSS
+    pixels, width x height): where it is when it fits; shrunk to the new canvas's height and
+    centred in it when only its height does not (down to MIN_CARRY_SCALE); else None."""
     drawing = np.asarray(drawing)
     factor = drawing.shape[1] / size[0] if size[0] > 0 else 1.0
-    width, height = round(new_size[0] * factor), round(new_size[1] * factor)
     ink = drawing[..., 3] > 0
-    if ink[height:].any() or ink[:, width:].any():
+    if not ink.any():
+        return Placement()
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    top, bottom = rows[0] / factor, (rows[-1] + 1) / factor
+    right = (columns[-1] + 1) / factor
+    width, height = new_size
+    if bottom <= height and right <= width:
+        return Placement()
+    scale = min(1.0, (height - 2 * CARRY_MARGIN) / (bottom - top))
+    if scale < MIN_CARRY_SCALE or scale * right > width:
         return None
-    moved = np.zeros((height, width, 4), np.uint8)
-    kept = drawing[:height, :width]
-    moved[: kept.shape[0], : kept.shape[1]] = kept
-    return moved
+    return Placement(scale, (0.0, (height - scale * (bottom - top)) / 2 - scale * top))
+
+
+def moved_drawing(drawing: np.ndarray, size: tuple[int, int], new_size: tuple[int, int],
+                  place: Placement | None = None) -> np.ndarray | None:
+    """A canvas drawing's RGBA pixels on a canvas of another size (Digit <-> Number mode), placed
+    by `place` (default: `placement`): the paper cut or extended to `new_size` (CSS pixels, width
+    x height; the pixels keep the drawing's devicePixelRatio). None when it cannot be placed.
+    """
+    drawing = np.asarray(drawing)
+    place = placement(drawing, size, new_size) if place is None else place
+    if place is None:
+        return None
+    factor = drawing.shape[1] / size[0] if size[0] > 0 else 1.0
+    width, height = round(new_size[0] * factor), round(new_size[1] * factor)
+    if not place.moves:
+        moved = np.zeros((height, width, 4), np.uint8)
+        kept = drawing[:height, :width]
+        moved[: kept.shape[0], : kept.shape[1]] = kept
+        return moved
+    # Area-averaged (no ringing) with premultiplied alpha: the transparent paper does not bleed into the ink.
+    image = Image.fromarray(np.ascontiguousarray(drawing, np.uint8), "RGBA").convert("RGBa")
+    shrunk = image.resize((max(1, round(image.width * place.scale)),
+                           max(1, round(image.height * place.scale))), Image.Resampling.BOX)
+    moved = Image.new("RGBa", (width, height), (0, 0, 0, 0))
+    moved.paste(shrunk, (round(place.offset[0] * factor), round(place.offset[1] * factor)))
+    return np.asarray(moved.convert("RGBA"))
 
 
 def carriable(json_data) -> bool:

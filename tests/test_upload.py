@@ -249,7 +249,46 @@ def test_a_number_moves_back_only_when_all_its_ink_fits():
     assert np.array_equal(moved_drawing(one_digit, (700, 280), (280, 280)), one_digit[:, :280])
     two_digits = _drawing(280, 700, (40, 240, 60, 420))
     assert moved_drawing(two_digits, (700, 280), (280, 280)) is None
-    assert moved_drawing(_drawing(280, 280, (40, 240, 90, 190)), (280, 280), (358, 200)) is None  # a phone
+    assert moved_drawing(two_digits, (700, 280), (358, 200)) is None  # nor onto a phone's, any smaller
+
+
+def test_a_digit_shrinks_onto_a_phones_lower_number_canvas():
+    # A phone's Digit canvas is as wide as the screen, its Number canvas 200 px high: a digit
+    # drawn as big as the box asks used to be dropped there (the canvas came up empty).
+    from digitrec.upload import CARRY_MARGIN, moved_drawing, placement
+
+    digit = _drawing(840, 840, (60, 780, 270, 570))  # 358 px canvas at 3x (cut to 280 rows here)
+    place = placement(digit, (280, 280), (358, 200))
+    assert place.scale == pytest.approx((200 - 2 * CARRY_MARGIN) / 240)
+    moved = moved_drawing(digit, (280, 280), (358, 200), place)
+    assert moved.shape == (600, 1074, 4)
+    rows = np.flatnonzero(moved[..., 3].any(axis=1))
+    assert abs(rows[0] - 3 * CARRY_MARGIN) <= 2 and abs(599 - rows[-1] - 3 * CARRY_MARGIN) <= 2  # centred
+    solid = moved[..., :3][moved[..., 3] == 255].astype(int)  # ink stays the ink's colour
+    assert len(solid) and np.abs(solid - 17).max() <= 1
+    assert placement(_drawing(280, 280, (10, 270, 90, 190)), (280, 280), (358, 120)) is None  # past half size
+
+
+def test_a_shrunk_drawings_strokes_are_read_where_the_next_canvas_draws_them():
+    from digitrec.data import render_strokes
+    from digitrec.strokes import strokes_from_canvas
+    from digitrec.upload import moved_drawing, placement
+
+    canvas = {"version": "7.4.0", "objects": [  # two strokes as the canvas sends them (origin: centre)
+        {"type": "Path", "originX": "center", "originY": "center", "left": 140, "top": 140, "scaleX": 1,
+         "scaleY": 1, "angle": 0, "path": [["M", 140, 20], ["Q", 140, 30, 140, 140], ["L", 140, 260]]},
+        {"type": "Path", "originX": "center", "originY": "center", "left": 120, "top": 40, "scaleX": 1,
+         "scaleY": 1, "angle": 0, "path": [["M", 100, 60], ["Q", 110, 50, 120, 30], ["L", 140, 20]]}]}
+    strokes = strokes_from_canvas(canvas)
+    drawing = render_strokes(strokes, size=280, brush=16)
+    place = placement(drawing, (280, 280), (358, 200))
+    assert place is not None and place.scale < 1
+    again = strokes_from_canvas(place.objects(canvas))  # what the Number canvas shows, read back
+    for read, expected in zip(again, place.strokes(strokes), strict=True):
+        assert np.allclose(read, expected)
+    shown = moved_drawing(drawing, (280, 280), (358, 200), place)
+    top = np.flatnonzero(shown[..., 3].any(axis=1))[0]
+    assert abs(top - (place.scale * (20 - 8) + place.offset[1])) <= 2  # the pixels moved alike
 
 
 def test_only_a_drawing_of_bounded_size_is_sent_back_to_the_browser():
