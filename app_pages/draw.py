@@ -522,10 +522,10 @@ class Answered:
 
 
 COLUMN_GAP = 16  # st.columns' default ("small") gap between columns, in CSS pixels
-# The canvas component's toolbar (undo, redo, clear) rises 2.65rem (42 px) above the canvas while
-# the pointer is over it; with the 16 px gap between elements and this much more space it stays
-# clear of the controls above (on a phone it covered the Pen button, after a touch too).
-TOOLBAR_ROOM = 12
+# The canvas component's toolbar (undo, redo, clear) sits 2.9rem (46 px) above the canvas
+# (viewport.CANVAS_TOOLBAR_CSS; off the canvas itself); with the 16 px gap between elements and
+# this much more space it stays clear of the controls above (on a phone it covered the Pen button).
+TOOLBAR_ROOM = 16
 # The chart's toolbar (table, download, copy, full screen) rises above it while the pointer is
 # over it: with this much space above the chart it no longer covers the Clear button, where a
 # click from the chart had landed on "Copy Vega-Lite spec" (desktop Digit mode).

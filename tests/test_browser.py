@@ -907,6 +907,14 @@ def touch_draw(page, strokes) -> None:
     session.detach()
 
 
+def untouchable(page, box) -> list[tuple[int, int]]:
+    """Points of the canvas at `box` (every 10 px across, near its top and halfway down) where
+    something else would take a finger or a click."""
+    target = canvas(page)
+    return [(x, y) for y in (2, 10, 20, int(box["height"] / 2)) for x in range(2, int(box["width"]), 10)
+            if not target.evaluate(HITS_CANVAS_JS, [box["x"] + x, box["y"] + y])]
+
+
 def in_viewport(page, locator) -> bool:
     """Whether the element is wholly inside the visible window, and on top at its centre."""
     box = locator.bounding_box()
@@ -934,6 +942,11 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     wait_settled(page)
     box = canvas(page).bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"canvas off the screen: {box}"
+    # The canvas's toolbar is unseen until the pointer is over the canvas (a finger never is
+    # before it touches): it lay over the canvas's top right 30 px and took the finger there (a
+    # stroke begun there drew nothing, or pressed the unseen Reset).
+    unreachable = untouchable(page, box)
+    assert not unreachable, f"parts of the Digit canvas do not take the finger: (x, y) = {unreachable}"
     digit = held_out_digits[6]  # a 3
     side = box["width"]
     touch_draw(page, fit_strokes(digit.strokes, side * 0.7, (side / 2, side / 2), max_width=side * 0.85))
@@ -952,6 +965,7 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     toolbar = page.locator(".dc-toolbar").first.bounding_box()
     pen = page.get_by_role("button", name="Pen").bounding_box()
     assert toolbar["y"] >= pen["y"] + pen["height"], f"the canvas toolbar {toolbar} covers Pen {pen}"
+    assert not untouchable(page, canvas(page).bounding_box()), "the risen toolbar is over the canvas"
 
     page.get_by_role("radiogroup", name="Read").get_by_role("radio", name="Number", exact=True).tap()
     deadline = time.monotonic() + RERUN_TIMEOUT_MS / 1000
@@ -965,10 +979,17 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     box = canvas(page).bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], \
         f"the Number canvas does not fit a {PHONE['width']} px screen: {box}"
-    target = canvas(page)
-    unreachable = [x for x in range(0, int(box["width"]), 10)
-                   if not target.evaluate(HITS_CANVAS_JS, [box["x"] + x + 2, box["y"] + box["height"] / 2])]
-    assert not unreachable, f"parts of the Number canvas do not take the finger: x = {unreachable}"
+    unreachable = untouchable(page, box)
+    assert not unreachable, f"parts of the Number canvas do not take the finger: (x, y) = {unreachable}"
+    # The 3, as tall as the Digit canvas asks, came along shrunk to the lower Number canvas (it
+    # used to be dropped there); Clear empties the canvas for the number below.
+    expect(metric(page, "Number")).to_have_text(str(digit.label), timeout=RERUN_TIMEOUT_MS)
+    old = page.locator(CANVAS).first.element_handle()
+    page.get_by_role("button", name="Clear", exact=True).tap()
+    page.wait_for_function("element => !element.isConnected", arg=old, timeout=RERUN_TIMEOUT_MS)
+    expect(page.get_by_text("Draw a number (several digits")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    wait_settled(page)
+    box = canvas(page).bounding_box()
     labels = (7, 1)
     width, height = box["width"], box["height"]
     for label, centre in zip(labels, (width * 0.3, width * 0.7)):
