@@ -106,11 +106,13 @@ def settings_form(disabled: bool = False, password_configured: bool = False, pen
                  "draw (writers 21-30 are kept for testing)" + ("" if pen_digits else
                  ". This server does not have them: whoever runs it can add the pendigits file"))
         gate_head = third[1].toggle(
-            "Not-a-digit head", value=defaults.gate_head, key="gate_head",
+            "Not-a-digit head", value=defaults.gate_head and pen_digits, key="gate_head",
+            disabled=not pen_digits,
             help="Fit the candidate its own head for telling drawings that are not digits (letters, "
                  "scribbles) from digits. It reads this candidate's features, so it cannot be "
                  "inherited; without it the inherited gate judges alone and lets more non-digits "
-                 "through. About a minute more")
+                 "through. About a minute more" + ("" if pen_digits else
+                 ". It learns from the pen digits, which this server does not have"))
         weight = defaults.sample_weight
         if include:
             weight = third[2].number_input("Weight of each saved sample", *LIMITS["sample_weight"],

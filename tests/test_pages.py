@@ -261,6 +261,10 @@ def test_retrain_page_without_pen_digits_says_so_and_switches_them_off(app_env, 
     assert pen.value is False and pen.disabled
     assert "does not have them" in pen.help
     assert any("Pen digits: not on this server" in c.value for c in app.caption)
+    # ... and the not-a-digit head, which learns from them: the caption said "no head", the
+    # switch was on (a new user's check).
+    head = app.toggle(key="gate_head")
+    assert head.value is False and head.disabled and "does not have" in head.help
 
 
 def test_retrain_page_without_mnist_says_how_to_provide_it(app_env, monkeypatch, tmp_path):
