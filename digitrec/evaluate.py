@@ -187,8 +187,11 @@ def store_evaluation(folder, gallery_size: int = GALLERY_SIZE, mnist_folder=None
     stored = {**result, "misclassified": [
         {**item, "model_input": np.round(item["model_input"] * 255).astype(np.uint8).tolist()}
         for item in result["misclassified"]]}
-    registry.write_atomically(folder / registry.EVALUATION_FILE,
-                              json.dumps({"key": _served_key(folder, gallery_size), "evaluation": stored}))
+    text = json.dumps({"key": _served_key(folder, gallery_size), "evaluation": stored})
+    try:
+        registry.write_atomically(folder / registry.EVALUATION_FILE, text)
+    except OSError:  # a full or read-only disk: the pages evaluate it themselves, as before
+        pass
     return result
 
 
@@ -205,7 +208,7 @@ def read_evaluation(folder, gallery_size: int = GALLERY_SIZE) -> dict | None:
             for item in result["misclassified"]]
         result["version"] = folder.name
         return result
-    except (OSError, ValueError, KeyError, TypeError, DigitrecError):
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, DigitrecError):
         return None
 
 # --- is a candidate worse than the active model on some digit? ------------------------------

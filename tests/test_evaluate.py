@@ -1,5 +1,6 @@
 """Evaluation: per-class comparison with the active model, so a poisoned candidate is visible."""
 
+import json
 import shutil
 
 import numpy as np
@@ -152,6 +153,29 @@ def test_a_stored_evaluation_of_other_files_is_not_shown(companion_model, tmp_pa
     assert evaluate.read_evaluation(folder) is None  # another served file
     (folder / registry.EVALUATION_FILE).write_text("{not json")
     assert evaluate.read_evaluation(folder) is None
+    stored = evaluate.store_evaluation(folder)
+    text = (folder / registry.EVALUATION_FILE).read_text()
+    assert evaluate.read_evaluation(folder) is not None and stored["misclassified"]
+    edited = json.loads(text)
+    edited["evaluation"]["misclassified"][0]["model_input"][0][0] = 1000  # no uint8 pixel
+    (folder / registry.EVALUATION_FILE).write_text(json.dumps(edited))
+    assert evaluate.read_evaluation(folder) is None
+
+
+def test_a_training_is_not_lost_when_its_evaluation_cannot_be_written(companion_model, tmp_path,
+                                                                      monkeypatch):
+    from digitrec import evaluate, registry
+
+    folder = tmp_path / "full-disk"
+    shutil.copytree(companion_model, folder)
+    (folder / registry.EVALUATION_FILE).unlink()
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry, "write_atomically", disk_full)
+    result = evaluate.store_evaluation(folder)
+    assert evaluate.MNIST_TEST in result["reports"] and not (folder / registry.EVALUATION_FILE).exists()
 
 
 def test_an_evaluation_missing_a_set_is_not_stored(companion_model, tmp_path):
