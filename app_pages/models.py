@@ -61,6 +61,7 @@ def status(version):
     return ", ".join(word for word in words if word) or "candidate"
 
 
+# Column widths add up to under the 820 px a 1280 px window gives the page: every column in sight.
 st.dataframe(
     [{"version": card.version, "status": status(card.version),
       "MNIST test %": percent(card.metrics.mnist_test_accuracy),
@@ -70,17 +71,17 @@ st.dataframe(
      for card in cards],
     hide_index=True, width="stretch",
     column_config={
-        "version": st.column_config.TextColumn(width=210),
-        "status": st.column_config.TextColumn(width=140),
-        "created": st.column_config.TextColumn("created (UTC)", width=130),
-        "MNIST test %": st.column_config.NumberColumn("MNIST %", format="%.2f", width="small",
+        "version": st.column_config.TextColumn(width=205),
+        "status": st.column_config.TextColumn(width=122),
+        "created": st.column_config.TextColumn("created (UTC)", width=122),
+        "MNIST test %": st.column_config.NumberColumn("MNIST %", format="%.2f", width=68,
                                                       help="Accuracy on the 10,000 MNIST test digits"),
-        "canvas %": st.column_config.NumberColumn(format="%.2f", width="small",
+        "canvas %": st.column_config.NumberColumn(format="%.2f", width=72,
                                                   help="Accuracy on held-out pen digits drawn on a canvas"),
-        "architecture": st.column_config.TextColumn("network", width="small",
+        "architecture": st.column_config.TextColumn("network", width=72,
                                                     help="deep ×2: the average of two deep networks"),
-        "parameters": st.column_config.NumberColumn("params", format="compact", width="small"),
-        "size KB": st.column_config.NumberColumn("KB", width="small", help="Size of its model files"),
+        "parameters": st.column_config.NumberColumn("params", format="compact", width=64),
+        "size KB": st.column_config.NumberColumn("KB", width=56, help="Size of its model files"),
     },
 )
 

@@ -7,6 +7,7 @@ Cold start and RSS are measured in a fresh Python process: import digitrec, load
 model, read one drawing.
 """
 
+import argparse
 import json
 import subprocess
 import sys
@@ -68,4 +69,6 @@ def main(folder=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", nargs="?", help="a model folder (default: the active model)")
+    main(parser.parse_args().folder)

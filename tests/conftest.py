@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ os.environ.setdefault("DIGITREC_MNIST_DIR", str(MNIST_DIR))
 SHARED_SERVER_FILES = {"test_locks.py", "test_pages_postgres.py", "test_replicas.py", "test_store.py"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = item.path.name
@@ -69,16 +71,35 @@ def committed_model() -> Path:
     return registry.REPO_MODELS / version
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder `name`, made by `build(folder)` once per test run and shared by the xdist workers
+    (in the run's common temporary folder, under a lock): each worker training its own copy of a
+    session model cost minutes of CI. Tests copy these folders before changing anything."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-of-USER/pytest-N: the same for every worker of this run
+    folder, ready = root / name, root / f"{name}.ready"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also on failure
+        if not ready.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
+            build(folder)
+            ready.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, mnist_dir) -> Path:
     """A model folder trained for one epoch on 1% of MNIST (fast preset): real, small, quick."""
     from digitrec.config import TrainingConfig
     from digitrec.jobs import run_training
 
-    directory = tmp_path_factory.mktemp("models")
     config = TrainingConfig(architecture="fast", epochs=1, mnist_fraction=0.1, augment=False,
                             pendigits=False, validation_size=500, batch_size=64)
-    return run_training(config, directory, mnist_folder=mnist_dir, version="tiny")
+    def build(directory):
+        run_training(config, directory, mnist_folder=mnist_dir, version="tiny")
+
+    return built_once(tmp_path_factory, "tiny-models", build) / "tiny"
 
 
 @pytest.fixture()
@@ -126,11 +147,13 @@ def companion_model(tiny_model, tmp_path_factory, pen_digits):
     """The tiny image model with tiny companions: seconds of training, every step real."""
     from digitrec.companion_training import add_companions
 
-    folder = tmp_path_factory.mktemp("companions") / "tiny-strokes"
-    shutil.copytree(tiny_model, folder)
-    add_companions(folder, epochs=3, gate_epochs=1, pen_step=6, doodle_counts=(48, 24, 24),
-                   mnist_limit=4000, gate_repeats=2, line_examples=256, line_epochs=1, log=None)
-    return folder
+    def build(directory):
+        folder = directory / "tiny-strokes"
+        shutil.copytree(tiny_model, folder)
+        add_companions(folder, epochs=3, gate_epochs=1, pen_step=6, doodle_counts=(48, 24, 24),
+                       mnist_limit=4000, gate_repeats=2, line_examples=256, line_epochs=1, log=None)
+
+    return built_once(tmp_path_factory, "companions", build) / "tiny-strokes"
 
 
 @pytest.fixture()
