@@ -20,18 +20,27 @@ PENDIGITS = SHARED / "pendigits" / "pendigits-orig.tra"
 # Keras' download (there is no internet here).
 os.environ.setdefault("DIGITREC_MNIST_DIR", str(MNIST_DIR))
 
-# The suite runs on two workers (pytest-xdist, `--dist loadgroup` in pytest.ini): each test file
-# on one worker, so its module fixtures are made once. The files that use the PostgreSQL server
-# share one worker: the training lock is one advisory lock key on the whole server, and two
-# workers' lock tests would take it from each other.
+# The suite runs on two workers (pytest-xdist, `--dist loadgroup` in pytest.ini). A test that uses a
+# module fixture (the browser tests' app server, a module's Recognizer) runs on the worker of its
+# file's other such tests, so the fixture is made once; the other tests go to whichever worker is
+# free. The files that use the PostgreSQL server share one worker: the training lock is one
+# advisory lock key on the whole server, and two workers' lock tests would take it from each other.
 SHARED_SERVER_FILES = {"test_locks.py", "test_pages_postgres.py", "test_replicas.py", "test_store.py"}
+
+
+def uses_a_module_fixture(item) -> bool:
+    return any(definition.scope == "module"
+               for definitions in item._fixtureinfo.name2fixturedefs.values() for definition in definitions)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = item.path.name
-        item.add_marker(pytest.mark.xdist_group("postgres" if name in SHARED_SERVER_FILES else name))
+        if name in SHARED_SERVER_FILES:
+            item.add_marker(pytest.mark.xdist_group("postgres"))
+        elif uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(name))
 
 
 @pytest.fixture(scope="session")

@@ -1120,7 +1120,7 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     page.get_by_text("Pen digits", exact=True).click()  # MNIST only: quicker
     # No not-a-digit head of its own (a minute more; tests/test_train.py fits one): the gate judges
     page.get_by_text("Not-a-digit head", exact=True).click()
-    expect(page.get_by_role("checkbox", name="Not-a-digit head")).not_to_be_checked()
+    expect(page.get_by_role("switch", name="Not-a-digit head")).not_to_be_checked()
     page.get_by_role("button", name="Start training").click()
     expect(page.locator('[data-testid="stProgress"]').first).to_be_visible(timeout=TIMEOUT_MS)
     finished = page.get_by_text(re.compile(r"Training finished: candidate"))

@@ -142,7 +142,7 @@ def test_prepare_fit_adopt_trains_elsewhere_and_saves_here(tmp_path, mnist_dir):
     adopt evaluates and saves the folder here; a record that does not match the data is refused."""
     import os
 
-    env = {**os.environ, "DIGITREC_MNIST_DIR": str(mnist_dir), "DIGITREC_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "DIGITREC_MNIST_DIR": str(mnist_dir)}  # the suite's cache: MNIST preprocessed once
     arrays, network = tmp_path / "data.npz", tmp_path / "net.keras"
     result = run("prepare", *TINY_OPTIONS, "--out", str(arrays), env=env)
     assert result.returncode == 0, result.stderr
