@@ -623,10 +623,8 @@ def drawing_details(phone: bool):
         st.rerun()  # the answer is read again with the new example, the panel counts it
     started = timing.start()
     prediction, drawing, strokes = answered.prediction, answered.drawing, answered.strokes
-    # The form's column fits the pick of the right digit (nine pills; ten after "not a digit") on
-    # one row at 1280 px.
-    form_share = 2 if prediction.digit is not None else 2.6
-    reading_column, form_column = (st.container(), st.container()) if phone else st.columns([1, form_share])
+    # The form's column fits the pick of the right digit (nine pills) on one row at 1280 px.
+    reading_column, form_column = (st.container(), st.container()) if phone else st.columns([1, 2])
     explained = st.container()  # under both: the explanation's two pictures did not fit the column
     with reading_column:
         show_reading(prediction)
