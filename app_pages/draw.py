@@ -623,8 +623,16 @@ def drawing_details(phone: bool):
         st.rerun()  # the answer is read again with the new example, the panel counts it
     started = timing.start()
     prediction, drawing, strokes = answered.prediction, answered.drawing, answered.strokes
-    # The form's column fits the pick of the right digit (nine pills) on one row at 1280 px.
-    reading_column, form_column = (st.container(), st.container()) if phone else st.columns([1, 2])
+    # The form's column fits the pick of the right digit (nine pills) on one row at 1280 px. After
+    # "not a digit" the pick has ten and the reading only the picture: the form goes first, across
+    # the details' width (beside the picture the 9 wrapped alone; a wider form column cut the
+    # picture's "Why this answer?" short).
+    if phone:
+        reading_column, form_column = st.container(), st.container()
+    elif prediction.digit is None:
+        form_column, reading_column = st.container(), st.container()
+    else:
+        reading_column, form_column = st.columns([1, 2])
     explained = st.container()  # under both: the explanation's two pictures did not fit the column
     with reading_column:
         show_reading(prediction)

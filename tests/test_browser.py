@@ -472,7 +472,8 @@ def test_clear_empties_the_canvas(page, app_url, held_out_digits):
 
 def test_every_correction_is_in_sight_on_a_desktop(page, app_url, held_out_digits):
     """The nine "No, the right digit is" pills wrap inside their column: placed straight in a
-    column they stayed on one row, and at 1280 px the last one was scrolled out of sight."""
+    column they stayed on one row, and at 1280 px the last one was scrolled out of sight. After
+    "not a digit" the ten are on one row."""
     page.set_viewport_size({"width": 1280, "height": 900})
     open_app(page, app_url)
     draw(page, digit_strokes(held_out_digits[3]))
@@ -486,6 +487,20 @@ def test_every_correction_is_in_sight_on_a_desktop(page, app_url, held_out_digit
         box = group.get_by_role("radio", name=digit, exact=True).bounding_box()
         assert outer["x"] <= box["x"] and box["x"] + box["width"] <= outer["x"] + outer["width"] + 1, \
             (digit, box, outer)
+
+    # After "not a digit" the pick has all ten digits: beside the picture of what the model saw,
+    # the 9 wrapped alone onto a second row at 1280 px.
+    clear(page)
+    draw(page, [[(70 + 14 * i, 60 + 16 * i) for i in range(11)],  # an X, two strokes
+                [(210 - 14 * i, 60 + 16 * i) for i in range(11)]])
+    expect(page.get_by_text("This does not look like a digit")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    group = page.locator('[data-testid="stButtonGroup"]').filter(
+        has=page.get_by_role("radio", name="9", exact=True))
+    expect(group.get_by_role("radio")).to_have_count(10, timeout=RERUN_TIMEOUT_MS)
+    tops = {round(group.get_by_role("radio", name=str(digit), exact=True).bounding_box()["y"])
+            for digit in range(10)}
+    assert len(tops) == 1, tops  # one row
+    assert in_viewport(page, group.get_by_role("radio", name="9", exact=True))
     no_tracebacks(page)
 
 
@@ -920,8 +935,9 @@ def in_viewport(page, locator) -> bool:
     box = locator.bounding_box()
     if box is None:
         return False
-    inside = (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-              and box["y"] + box["height"] <= PHONE["height"])
+    window = page.viewport_size
+    inside = (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= window["width"]
+              and box["y"] + box["height"] <= window["height"])
     on_top = locator.evaluate("""(element, [x, y]) => {
         let top = document.elementFromPoint(x, y);
         while (top && top.shadowRoot) {  // into the canvas component's shadow root
