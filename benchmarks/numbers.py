@@ -148,6 +148,8 @@ def main():
     # truth, by who read it (the line model or the cut-out digit), for their calibration.
     confidence = {"line model": ([], []), "cut out": ([], [])}
     flagged = {"strokes": {True: [], False: []}, "pixels": {True: [], False: []}}
+    # Spaced numbers misread: is it the number's reading, or a digit misread even on its own?
+    spaced_misread = {"strokes": defaultdict(int), "pixels": defaultdict(int)}
     pairs_meeting = pairs_touching = pairs = 0
     for length in LENGTHS:
         done = 0
@@ -187,6 +189,10 @@ def main():
                 times[path][length].append(elapsed)
                 if not right:
                     misread[path].append(f"{truth}->{text or '-'}")
+                    if kind == "spaced":
+                        cause = _spaced_cause(reader if given else recognizer, truth, text, per_digit, pen,
+                                              bool(given))
+                        spaced_misread[path][cause] += 1
             done += 1
     print(f"neighbouring pairs: {pairs}; ink columns meet or overlap {pairs_meeting / pairs:.1%}, "
           f"ink touches {pairs_touching / pairs:.1%}")
@@ -211,8 +217,33 @@ def main():
                   f"of those now right")
             print("  digits of numbers read with the right count, by who read them: " + "  ".join(
                 _calibration(name, *pair) for name, pair in confidence.items() if pair[1]))
+        causes = spaced_misread[path]
+        if causes:
+            print(f"  spaced numbers misread: {sum(causes.values())}; "
+                  f"{causes[ALONE_TOO]} hold a digit read the same wrong way when drawn alone in its place, "
+                  f"{causes[IN_NUMBER]} a digit read right alone (the number's reading lost it), "
+                  f"{causes[COUNT]} the wrong count of digits")
         if args.show:
             print(f"  misread (first {args.show}): " + ", ".join(misread[path][: args.show]))
+
+
+ALONE_TOO, IN_NUMBER, COUNT = "alone too", "in the number", "count"
+
+
+def _spaced_cause(reader, truth: str, text: str, per_digit: list, pen: float, with_strokes: bool) -> str:
+    """Why a spaced number was misread: every wrong digit is misread the same way when its strokes
+    are drawn alone, in the same place on the canvas (ALONE_TOO), else IN_NUMBER; COUNT when the
+    reading has another number of digits."""
+    if len(text) != len(truth):
+        return COUNT
+    for index, (right, read) in enumerate(zip(truth, text)):
+        if right == read:
+            continue
+        alone = data.render_strokes(per_digit[index], WIDTH, pen)[:HEIGHT, :WIDTH]
+        prediction = reader.predict(alone, per_digit[index] if with_strokes else None)
+        if prediction.digit is None or str(prediction.digit) != read:
+            return IN_NUMBER
+    return ALONE_TOO
 
 
 def _calibration(name: str, probabilities: list, labels: list) -> str:
