@@ -52,6 +52,9 @@ CONTENT_WIDTH = "content_width_px"  # session key: the content column's width as
 PHONE_BELOW = 600  # content narrower than this (a phone): compact controls, everything stacked
 CHART_HEIGHT = 200  # the bars' height (axes come on top)
 DIGIT_CHART_HEIGHT = 130  # each digit's bars in Number mode
+PHONE_CHART_HEIGHT = 120  # Digit mode on a phone: the bars beside the answer, in sight under the canvas
+NBSP = "\u00a0"
+PHONE_ANSWER_WIDTH = 120  # px: the answer's slot beside the chart on a phone
 MAX_DIGIT_COLUMNS = 6
 PHONE_DIGIT_WIDTH = 160  # px: a number's digit on a phone, two to a row in a 358 px column
 TYPED_PICTURE_WIDTH = 72  # px: a typed split's digit pictures, side by side even on a phone
@@ -278,8 +281,10 @@ def digit_drawing(drawing, index: int, boxes):
 # ---- showing a reading ---------------------------------------------------------------------
 
 
-def show_answer(prediction, source: str = "draw"):
-    """The predicted digit with its confidence (what a stroke waits for)."""
+def show_answer(prediction, source: str = "draw", notes=None):
+    """The predicted digit with its confidence (what a stroke waits for); the notes on it (changed
+    by your examples, not sure) in `notes` when given (on a phone: under the answer's narrow slot)."""
+    notes = st if notes is None else notes
     if prediction.digit is None:  # the model says this is no digit (status "not_digit")
         st.warning(NOT_A_DIGIT[source], icon=":material/help:")
         if prediction.probabilities is not None:
@@ -289,17 +294,18 @@ def show_answer(prediction, source: str = "draw"):
     # No tooltips here: each is a popover the browser builds again at every stroke (the
     # calibration note is on the top 3, which comes after the answer).
     st.metric("Prediction", str(prediction.digit))
-    st.markdown(f"Confidence **{percent(prediction.confidence)}**")
+    # A no-break space: beside the chart on a phone the line broke inside "> 99.9%".
+    st.markdown(f"Confidence **{percent(prediction.confidence).replace(' ', NBSP)}**")
     base = prediction.base_probabilities
     if base is not None and max(range(10), key=lambda d: base[d]) != prediction.digit:
         # One example saved with a wrong label changes answers at once: say so where the answer is.
         shared = max(range(10), key=lambda d: base[d])
-        st.caption(f"Changed by your examples: the shared model alone reads {a_digit(shared)} "
+        notes.caption(f"Changed by your examples: the shared model alone reads {a_digit(shared)} "
                    f"({percent(base[shared])}). *Use my examples* under "
                    f"*{personal_panel.ADAPTED_TITLE}* switches them off.")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
-        st.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
+        notes.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
 
 
 def show_reading(prediction):
@@ -307,8 +313,7 @@ def show_reading(prediction):
     if prediction.digit is None:  # show_answer said it all
         return
     # No-break spaces: in the narrow column a line broke inside an entry ("1 <" / "0.1%").
-    nbsp = "\u00a0"
-    entries = [f"**{d}**{nbsp}{percent(p).replace(' ', nbsp)}" for d, p in prediction.top(3)]
+    entries = [f"**{d}**{NBSP}{percent(p).replace(' ', NBSP)}" for d, p in prediction.top(3)]
     st.markdown("Top 3: " + " · ".join(entries),
                 help="The probabilities are calibrated: of the drawings read with 90% confidence, "
                      "about 90% are read right.")
@@ -584,16 +589,25 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
             st.info(DRAW_PROMPT if mode == "Digit" else NUMBER_PROMPT)
     elif mode == "Digit":
         prediction = reader.predict(drawing, strokes=strokes)
+        chart_height, room, notes = CHART_HEIGHT, CHART_TOOLBAR_ROOM, None
+        if phone and prediction.digit is not None:
+            # Answer and chart side by side under the canvas (stacked, the chart was below the
+            # fold: the answer came without the "how sure" of the other digits).
+            row = answer_column.container(horizontal=True, gap="small")
+            notes = answer_column.container()
+            answer_column, chart_column = row.container(width=PHONE_ANSWER_WIDTH), row.container()
+            chart_height, room = PHONE_CHART_HEIGHT, 0  # no pointer hovers on a phone
         with answer_column:
             if prediction.status == "empty":
                 st.info(DRAW_PROMPT)
             else:
-                show_answer(prediction)
+                show_answer(prediction, notes=notes)
         timing.record("draw-answer", started)  # the script's part of what a stroke waits for
         if prediction.probabilities is not None:
             with chart_column:
-                st.space(CHART_TOOLBAR_ROOM)
-                st.vega_lite_chart(*probability_chart_parts(prediction, CHART_HEIGHT), width="stretch")
+                if room:
+                    st.space(room)
+                st.vega_lite_chart(*probability_chart_parts(prediction, chart_height), width="stretch")
         if prediction.status != "empty":
             st.session_state[ANSWERED] = Answered(key, prediction, drawing, strokes, model,
                                                   personal_panel.examples())

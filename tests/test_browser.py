@@ -971,6 +971,11 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     assert in_viewport(page, canvas(page)), "the canvas is not wholly on the screen"
     assert in_viewport(page, prediction), \
         f"the answer is not on the screen with the canvas: {prediction.bounding_box()}"
+    # How sure, of every digit: the chart beside the answer, in sight too (stacked under the
+    # answer it was below the fold).
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    expect(chart).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    assert in_viewport(page, chart), f"the chart is not on the screen with the canvas: {chart.bounding_box()}"
     assert page.evaluate("window.scrollY") == 0
     no_tracebacks(page)
     DOCS_PHONE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
