@@ -305,7 +305,9 @@ def _normalise_strokes(work: np.ndarray, width: float) -> np.ndarray:
     """Thicken hairlines and thin marker strokes into the range MNIST strokes span."""
     if MIN_STROKE <= width <= MAX_STROKE:
         return work
-    padded = np.pad(work, int(MAX_STROKE))
+    border = int(MAX_STROKE)
+    padded = np.zeros((work.shape[0] + 2 * border, work.shape[1] + 2 * border), bool)
+    padded[border:-border, border:-border] = work
     if width < MIN_STROKE:
         normalised = dilate(padded, round((THIN_TARGET - width) / 2))
     else:
@@ -320,8 +322,10 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """A boolean mask grown by `radius` pixels, nearly round."""
     # Alternating cross and square steps grow an octagon, close to a round pen; a square
     # kernel would make diagonal strokes 40% thicker than straight ones.
+    # One border, reused: np.pad at each step cost more than the step itself.
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), bool)
     for step in range(radius):
-        padded = np.pad(mask, 1)
+        padded[1:-1, 1:-1] = mask
         grown = (padded[1:-1, 1:-1] | padded[:-2, 1:-1] | padded[2:, 1:-1]
                  | padded[1:-1, :-2] | padded[1:-1, 2:])
         if step % 2:
