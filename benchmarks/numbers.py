@@ -10,8 +10,10 @@ previous digit that is drawn from a mixture: with TOUCH_SHARE the inks' columns 
 overlap by up to a quarter of the narrower digit's width, else a gap up to a generous one. Strokes keep
 their digit, so the truth is known.
 
-Prints exact-number accuracy for the stroke path (`read_number(r, canvas, strokes)`) and the
-pixel path (`read_number(r, canvas)`), per number length and for numbers whose neighbouring
+Prints exact-number accuracy for the stroke path (`read_number(r, canvas, strokes)`), the
+pixel path (`read_number(r, canvas)`) and the same numbers as phone photos (`photo_of`: written
+with a thin pen at twice the canvas's size, on paper in uneven light, noisy, blurred, JPEG), per
+number length and for numbers whose neighbouring
 digits all stand apart ("spaced") vs numbers with at least one pair touching or overlapping,
 the share of pairs whose ink columns meet and whose ink touches, how many misread (and right)
 numbers the reading flags, and milliseconds per number
@@ -26,10 +28,12 @@ which it never trained on) and another seed, never on 21-30.
 from __future__ import annotations
 
 import argparse
+import io
 import time
 from collections import defaultdict
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 from digitrec import Recognizer, calibrate, data
 from digitrec.companion_training import fold_models_dir
@@ -47,6 +51,11 @@ DIGIT_HEIGHT = (100.0, 170.0)
 SIZE_SPREAD = 0.15  # each digit's height within +-15% of the number's
 WANDER = 0.03  # baseline random walk step, in digit heights (kept within +-0.12)
 MARGIN = 10.0
+PATHS = ("strokes", "pixels", "photo")
+PHOTO_SCALE = 2  # a photo has this many times the canvas's pixels across
+PHOTO_PEN = (3.0, 10.0)  # a ballpoint to a fine felt-tip, in photo pixels (the canvas's pens: 8-30)
+PAPER = (238, 232, 220)
+INKS = ((30, 40, 110), (25, 25, 30))  # blue, black
 
 
 def lay_out_number(digits, rng: np.random.Generator, width: int = WIDTH, height: int = HEIGHT):
@@ -90,6 +99,25 @@ def lay_out_number(digits, rng: np.random.Generator, width: int = WIDTH, height:
                     owner.append(index)
             return strokes, owner, gaps, pen
     return None
+
+
+def photo_of(strokes, rng: np.random.Generator) -> np.ndarray:
+    """The number as a phone photo of it written on paper with a thin pen: light falling off
+    across the page, sensor noise, a little blur and JPEG (quality 70); RGB uint8."""
+    big = [[(x * PHOTO_SCALE, y * PHOTO_SCALE) for x, y in stroke] for stroke in strokes]
+    width, height = WIDTH * PHOTO_SCALE, HEIGHT * PHOTO_SCALE
+    alpha = data.render_strokes(big, width, rng.uniform(*PHOTO_PEN))[:height, :width, 3:] / 255.0
+    ink = np.array(INKS[rng.integers(len(INKS))], np.float64)
+    light = (np.linspace(rng.uniform(0.65, 0.85), 1.0, width)[None, :, None]
+             * np.linspace(1.0, rng.uniform(0.8, 1.0), height)[:, None, None])
+    if rng.random() < 0.5:
+        light = light[:, ::-1]
+    pixels = (np.array(PAPER, np.float64) * (1 - alpha) + ink * alpha) * light
+    pixels += rng.normal(0.0, 6.0, pixels.shape)
+    picture = Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0))
+    encoded = io.BytesIO()
+    picture.save(encoded, "JPEG", quality=70)
+    return np.asarray(Image.open(encoded).convert("RGB"))
 
 
 def inks_touch(first, second, pen: float) -> bool:
@@ -139,17 +167,18 @@ def main():
     pool = [d for d in data.load_pendigits() if d.writer in writers]
     rng = np.random.default_rng(args.seed)
     print(f"model {recognizer.version}; writers {args.writers} ({len(pool)} digits); {note}")
-    results = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
-    times = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
-    cpu = {"strokes": defaultdict(list), "pixels": defaultdict(list)}
-    misread = {"strokes": [], "pixels": []}
+    results = {path: defaultdict(list) for path in PATHS}
+    times = {path: defaultdict(list) for path in PATHS}
+    cpu = {path: defaultdict(list) for path in PATHS}
+    misread = {path: [] for path in PATHS}
     whole = []  # from pixels, numbers the line model changed: read right?
     # From pixels, numbers read with the right count of digits: each digit's probabilities and
     # truth, by who read it (the line model or the cut-out digit), for their calibration.
     confidence = {"line model": ([], []), "cut out": ([], [])}
-    flagged = {"strokes": {True: [], False: []}, "pixels": {True: [], False: []}}
+    flagged = {path: {True: [], False: []} for path in PATHS}
     # Spaced numbers misread: is it the number's reading, or a digit misread even on its own?
-    spaced_misread = {"strokes": defaultdict(int), "pixels": defaultdict(int)}
+    spaced_misread = {path: defaultdict(int) for path in PATHS}
+    photo_rng = np.random.default_rng(args.seed + 1)  # its own: the numbers drawn stay the same
     pairs_meeting = pairs_touching = pairs = 0
     for length in LENGTHS:
         done = 0
@@ -168,16 +197,18 @@ def main():
             pairs_touching += sum(touch)
             kind = "touching/overlapping" if any(meets) or any(touch) else "spaced"
             truth = "".join(str(d.label) for d in digits)
-            for path, given in (("strokes", strokes), ("pixels", None)):
+            photo = photo_of(strokes, photo_rng)
+            for path, picture, given in (("strokes", canvas, strokes), ("pixels", canvas, None),
+                                         ("photo", photo, None)):
                 started, started_cpu = time.perf_counter(), time.process_time()
-                reading = read_number(reader if given else recognizer, canvas, given)
+                reading = read_number(reader if given else recognizer, picture, given)
                 text = reading.text
                 elapsed = (time.perf_counter() - started) * 1000
                 cpu[path][length].append((time.process_time() - started_cpu) * 1000)
                 right = text == truth
-                if any(DigitFlag.READ_WHOLE in flags for flags in reading.flags):
+                if path == "pixels" and any(DigitFlag.READ_WHOLE in flags for flags in reading.flags):
                     whole.append(right)
-                if not given and len(reading.digits) == length:
+                if path == "pixels" and len(reading.digits) == length:
                     for digit, prediction, flags in zip(digits, reading.digits, reading.flags):
                         if prediction.probabilities is not None:
                             who = "line model" if DigitFlag.READ_WHOLE in flags else "cut out"
@@ -189,14 +220,18 @@ def main():
                 times[path][length].append(elapsed)
                 if not right:
                     misread[path].append(f"{truth}->{text or '-'}")
-                    if kind == "spaced":
+                    if kind == "spaced" and path != "photo":
                         cause = _spaced_cause(reader if given else recognizer, truth, text, per_digit, pen,
                                               bool(given))
                         spaced_misread[path][cause] += 1
             done += 1
     print(f"neighbouring pairs: {pairs}; ink columns meet or overlap {pairs_meeting / pairs:.1%}, "
           f"ink touches {pairs_touching / pairs:.1%}")
-    for path in ("strokes", "pixels"):
+    for path in PATHS:
+        if path == "photo":
+            print(f"photo    the same numbers as phone photos of them written with a thin pen "
+                  f"({PHOTO_PEN[0]:.0f}-{PHOTO_PEN[1]:.0f} px at {PHOTO_SCALE}x the canvas: "
+                  f"{WIDTH * PHOTO_SCALE}x{HEIGHT * PHOTO_SCALE}), uneven light, noise, JPEG; from pixels")
         everything = [r for length in LENGTHS for r in results[path][length]]
         print(f"{path:8s} exact numbers {np.mean(everything):.1%} of {len(everything)}")
         print("  by length:  " + "  ".join(f"{length} digits {np.mean(results[path][length]):.1%}"

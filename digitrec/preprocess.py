@@ -41,6 +41,7 @@ THIN_TARGET = 8.0  # hairlines are thickened to this
 THICK_TARGET = 12.0  # marker strokes are thinned to this
 MAX_INPUT_SIDE = 1024  # larger photos are area-averaged down first: same result, far faster
 INK_THRESHOLD = 0.3
+NOISE_SIGMAS = 6.0  # a photo's paper: ink below its median plus this many robust deviations is none
 DOT_LENGTH = 2.5  # ink no longer than this many stroke widths is a dot, not a digit
 MIN_CONTRAST = 0.15  # below this much ink contrast an image is blank paper
 
@@ -219,10 +220,25 @@ def _ink_from_luminance(luminance: np.ndarray) -> np.ndarray:
     ink = 1.0 - luminance if np.median(border) > 0.5 else luminance
     if max(ink.shape) > 64:
         ink = _median3(ink)  # photo and scan noise
-    ink = np.clip(ink - _local_background(ink), 0.0, 1.0)
+    ink = _above_noise(np.clip(ink - _local_background(ink), 0.0, 1.0))
     if ink.max() < MIN_CONTRAST:
         return np.zeros_like(ink)
     return _stretch(ink)
+
+
+def _above_noise(ink: np.ndarray) -> np.ndarray:
+    """Zero the paper that the background's subtraction leaves. The local minimum lies under the
+    noise, so a photo's paper kept a faint, even layer of ink (about 0.04 of the strokes'), and
+    where a thin pen's strokes are few pixels, the crop scaled down for measuring counted that
+    layer as ink: a ballpoint digit read as a dot or "not a digit". Paper is what lies under
+    INK_THRESHOLD of the strongest ink; its median plus NOISE_SIGMAS robust deviations is the
+    floor. Clean paper (exactly 0: MNIST, a canvas) is left as it is."""
+    paper = ink[ink < INK_THRESHOLD * float(ink.max())]
+    if paper.size == 0:
+        return ink
+    level = float(np.median(paper))
+    floor = level + NOISE_SIGMAS * 1.4826 * float(np.median(np.abs(paper - level)))
+    return np.where(ink > floor, ink, 0.0).astype(np.float32) if floor > 0 else ink
 
 
 def _median3(ink: np.ndarray) -> np.ndarray:

@@ -72,6 +72,27 @@ def test_the_same_drawing_gives_the_same_input_wherever_it_lies(pen_digits):
     assert np.abs(line_input(a).pixels - line_input(b).pixels).max() < 0.02
 
 
+def test_a_thin_pen_is_thickened_into_the_range_the_line_model_learned(pen_digits):
+    """A ballpoint in a photo: strokes about 1% of the ink's height faded to a trace when scaled
+    to the line's rows, and the line model read a photo of "00768" as "258"."""
+    strokes = place_strokes(pen_digits[0].strokes, 150, (100, 140))
+    thin = line_input(render_strokes(strokes, 400, 2)[..., 3] / 255.0)
+    learned = line_input(render_strokes(strokes, 400, 12)[..., 3] / 255.0)  # 8% of its height
+    assert thin.pixels.sum() > 0.5 * learned.pixels.sum()  # unthickened: 0.2
+    left, right = thin.columns(0, FRAMES - 1)
+    assert left <= learned.left and right >= learned.left + 150 * 0.5  # the frames still map to the ink
+
+
+def test_pens_the_line_model_learned_are_left_as_they_were(pen_digits, monkeypatch):
+    from digitrec import lines
+
+    ink = render_strokes(place_strokes(pen_digits[0].strokes, 150, (100, 140)), 400, 8)[..., 3] / 255.0
+    as_served = line_input(ink)  # pen 5% of the digit's height: the thinnest the model learned
+    monkeypatch.setattr(lines, "THIN_PEN_SHARE", 0.0)
+    unthickened = line_input(ink)
+    assert np.array_equal(as_served.pixels, unthickened.pixels) and as_served.left == unthickened.left
+
+
 def test_greedy_decoding_merges_repeats_and_drops_blanks():
     b = BLANK
     digits, spans = best_path(frames_voting([b, 2, 2, b, 0, b, b, 2, 4, 4, b]))
