@@ -183,6 +183,7 @@ def main(folder=None, quick=False):
         print(f"trajectory model alone, writer-wise cross-validation: {folds}; "
               f"mean {card['cross_validated_accuracy_mean']:.2%}, "
               f"spread {card['cross_validated_accuracy_spread']:.2%}")
+    photo_section(recognizer, held_out, np.random.default_rng(11))
     print("small renders of MNIST test:")
     small_renders(recognizer, mnist_raw if not quick else _head(mnist_raw, 2000))
     print("non-digits never trained on (test fonts, unseen doodles), drawn on the canvas:")
@@ -191,6 +192,22 @@ def main(folder=None, quick=False):
           f"{numbers_read(recognizer, held_out):.1%} of 200")
     timing(recognizer, held_out)
     print(f"({time.perf_counter() - started:.0f} s)")
+
+
+def photo_section(recognizer, digits, rng, count=1000):
+    """Held-out pen digits as phone photos of them written with a thin pen (an upload: pixels)."""
+    from benchmarks.numbers import HEIGHT, PHOTO_PEN, PHOTO_SCALE, WIDTH, photo_of
+
+    chosen = [digits[i] for i in rng.choice(len(digits), min(count, len(digits)), replace=False)]
+    places = [(rng.uniform(100, 220), (rng.uniform(150, WIDTH - 150), HEIGHT / 2)) for _ in chosen]
+    photos = [photo_of(data.place_strokes(d.strokes, *place), rng) for d, place in zip(chosen, places)]
+    predictions = recognizer.predict_many(photos)
+    read = np.array([-1 if p.digit is None else p.digit for p in predictions])
+    print(f"photos of them ({len(chosen)}, written {PHOTO_PEN[0]:.0f}-{PHOTO_PEN[1]:.0f} px thin on "
+          f"{WIDTH * PHOTO_SCALE}x{HEIGHT * PHOTO_SCALE} photos, 100-220 canvas px tall; uneven light, "
+          f"noise, blur, JPEG): {(read == np.array([d.label for d in chosen])).mean():.1%} read right, "
+          f"{np.mean([p.status == Status.NOT_DIGIT for p in predictions]):.1%} 'not a digit', "
+          f"{np.mean([p.status == Status.EMPTY for p in predictions]):.1%} read as blank")
 
 
 def _head(mnist, count):
