@@ -1167,7 +1167,8 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     server_log = app.log.read_text(errors="replace")
     assert "ScriptRunContext" not in server_log
     assert not re.search(r"oneDNN|cuda|absl::InitializeLog|tensorflow", server_log), server_log[-2000:]
-    expect(page.get_by_text(f"Candidate {version}")).to_be_visible(timeout=RERUN_TIMEOUT_MS * 2)
+    # Exact: the "Training finished: candidate ..." line, still on the page at times, matched too.
+    expect(page.get_by_text(f"Candidate {version}", exact=True)).to_be_visible(timeout=RERUN_TIMEOUT_MS * 2)
     no_tracebacks(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     park_mouse(page)
