@@ -202,15 +202,18 @@ class NumberReading:
     def notes(self) -> list[str]:
         """One sentence per doubt, for the page: 'The 2nd digit may be two digits.'"""
         notes = []
+        # Digits read from the whole number: one sentence for them all (a photo read that way had
+        # the same sentence four times over).
+        whole = [index for index, flags in enumerate(self.flags) if DigitFlag.READ_WHOLE in flags]
         for index, (prediction, flags) in enumerate(zip(self.digits, self.flags)):
             name = f"The {ordinal(index + 1)} digit ({prediction.digit})"
             if DigitFlag.MAYBE_TWO in flags:
                 notes.append(f"{name} may be two digits.")
             if DigitFlag.MAYBE_JOINED in flags and index + 1 < len(self.digits):
                 notes.append(f"The {ordinal(index + 1)} and {ordinal(index + 2)} digits may be one digit.")
-            if DigitFlag.READ_WHOLE in flags:
-                notes.append(f"{name} was read from the whole number: cutting the ink into digits "
-                             "explained it less well.")
+            if whole and index == whole[0]:
+                notes.append(f"{self._named(whole)} read from the whole number: cutting the ink into "
+                             "digits explained it less well.")
             if DigitFlag.UNSURE in flags:
                 (first, _), (second, _) = prediction.top(2)
                 notes.append(f"{name} is uncertain: {first} or {second}?")
@@ -227,6 +230,21 @@ class NumberReading:
             verb = "does not look like a digit and was" if count == 1 else "do not look like digits and were"
             notes.append(f"{where} {verb} left out.")
         return notes
+
+    def _named(self, indices: list) -> str:
+        """The subject of a sentence about these digits: 'The 2nd digit (4) was', 'All 3 digits
+        were', 'The 1st and 3rd digits (2, 7) were'."""
+        if len(indices) == 1:
+            return f"The {ordinal(indices[0] + 1)} digit ({self.digits[indices[0]].digit}) was"
+        if len(indices) == len(self.digits):
+            return f"All {len(indices)} digits were"
+        digits = ", ".join(str(self.digits[index].digit) for index in indices)
+        return f"The {_listed([ordinal(index + 1) for index in indices])} digits ({digits}) were"
+
+
+def _listed(items: list) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def counted(number: int, noun: str) -> str:

@@ -717,6 +717,24 @@ def test_a_much_likelier_line_reading_replaces_a_digit_and_keeps_the_boxes(touch
     assert any("read from the whole number" in note for note in reading.notes())
 
 
+def test_digits_read_from_the_whole_number_are_named_in_one_sentence():
+    """A photo whose four digits were all read from the whole number had the same sentence four times."""
+    def reading(whole: set, unsure: set = frozenset()):
+        digits = [prediction_from(np.zeros((MODEL_SIZE, MODEL_SIZE), np.float32),
+                                  [0.97 if d == digit else 0.03 / 9 for d in range(10)])
+                  for digit in (3, 4, 6, 1)]
+        flags = [frozenset({DigitFlag.READ_WHOLE} if index in whole else set())
+                 | ({DigitFlag.MAYBE_TWO} if index in unsure else set()) for index in range(4)]
+        return NumberReading("3461", digits, [None] * 4, flags)
+
+    because = "read from the whole number: cutting the ink into digits explained it less well."
+    assert reading({0, 1, 2, 3}).notes() == [f"All 4 digits were {because}"]
+    assert reading({1}).notes() == [f"The 2nd digit (4) was {because}"]
+    assert reading({0, 2, 3}, unsure={2}).notes() == [
+        f"The 1st, 3rd and 4th digits (3, 6, 1) were {because}", "The 3rd digit (6) may be two digits."]
+    assert reading(set()).notes() == []
+
+
 def test_a_digit_standing_free_keeps_its_own_reading(spaced_123, touching_123, model):
     """Spaced digits were each read on their own, as single digits are (writers 18-20: the line
     model had replaced a free-standing digit in all 3 of 408 spaced numbers it got wrong)."""
