@@ -301,8 +301,8 @@ def show_answer(prediction, source: str = "draw", notes=None):
         # One example saved with a wrong label changes answers at once: say so where the answer is.
         shared = max(range(10), key=lambda d: base[d])
         notes.caption(f"Changed by your examples: the shared model alone reads {a_digit(shared)} "
-                   f"({percent(base[shared])}). *Use my examples* under "
-                   f"*{personal_panel.ADAPTED_TITLE}* switches them off.")
+                      f"({percent(base[shared])}). *Use my examples* under "
+                      f"*{personal_panel.ADAPTED_TITLE}* switches them off.")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
         notes.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")
