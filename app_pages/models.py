@@ -162,10 +162,8 @@ canvas = metrics.canvas_accuracy
 figures[1].metric("Canvas-drawn pendigits", "—" if canvas is None else f"{percent(canvas)}%",
                   help=metrics.canvas_note)
 figures[2].metric("Parameters", f"{card.parameters or 0:,}")
-examples = card.training.examples
-if examples:
-    st.caption("Trained on " + ", ".join(f"{count:,} {name.replace('_', ' ')}"
-                                         for name, count in examples.items()))
+if card.training.examples:
+    st.caption(f"Trained on {card.training.describe_examples()}.")
 st.caption(f"Says \"not a digit\" with {card.not_digit_judge}.")
 if card.confusion_mnist_test:
     st.altair_chart(confusion_chart(card.confusion_mnist_test))

@@ -52,7 +52,7 @@ def losses_against_active(version: str, directory: Path) -> tuple[list[ClassLoss
 
 def loss_table(losses: list[ClassLoss]) -> list[dict]:
     """Rows for st.dataframe, one per digit, worst first: "this model / active model" accuracy
-    on MNIST test and on the held-out canvas drawings (empty where it is not worse)."""
+    on MNIST test and on the held-out canvas drawings ("not worse" where it is not)."""
     digits = sorted({loss.digit for loss in losses},
                     key=lambda digit: -max(loss.points for loss in losses if loss.digit == digit))
     rows = []
@@ -60,7 +60,7 @@ def loss_table(losses: list[ClassLoss]) -> list[dict]:
         row = {"digit": digit}
         for name, label in ((MNIST_TEST, "MNIST %"), (CANVAS, "canvas %")):
             loss = next((item for item in losses if item.digit == digit and item.dataset == name), None)
-            row[label] = f"{100 * loss.candidate:.1f} / {100 * loss.active:.1f}" if loss else ""
+            row[label] = f"{100 * loss.candidate:.1f} / {100 * loss.active:.1f}" if loss else "not worse"
         rows.append(row)
     return rows
 
@@ -100,8 +100,9 @@ def _confirm(version: str, active: str, losses: list[ClassLoss], promote: Callab
     st.dataframe(loss_table(losses), hide_index=True, width="stretch")
     st.caption("Accuracy per digit: this model / the active model, on MNIST test and on pen digits "
                "of writers never trained on, drawn on a canvas.")
-    st.caption(("It trained on saved samples, and they can teach a model wrong digits: " if
-                trained_on_samples(version) else "") + "promote it only if you know why it lost these.")
+    st.caption("It trained on saved samples, and they can teach a model wrong digits: promote it only if "
+               "you know why it lost these." if trained_on_samples(version) else
+               "Promote it only if you know why it lost these.")
     row = st.container(horizontal=True)
     if row.button("Promote anyway", type="primary", key="confirm_promotion"):
         _promote(version, promote)

@@ -58,6 +58,15 @@ class Metrics:
                    note if isinstance(note, str) else None, _number(values.get("validation_accuracy")))
 
 
+EXAMPLE_SOURCES = {  # the keys of Training.examples (dataset.prepare_data's counts) in words
+    "mnist": "MNIST digits",
+    "pendigits": "pen digits drawn on a canvas",
+    "small_bitmaps": "small bitmaps",
+    "user_samples": "saved samples",
+    "user_samples_left_out": "saved samples left out (over the cap)",
+}
+
+
 @dataclass(frozen=True)
 class Training:
     """How the model was trained."""
@@ -76,6 +85,12 @@ class Training:
                    _whole(values.get("epochs_done")), stopped if isinstance(stopped, bool) else None,
                    {name: count for name, count in _dict(values.get("examples")).items()
                     if _whole(count) is not None})
+
+    def describe_examples(self) -> str:
+        """The training examples in words, e.g. "16,500 MNIST digits, 7,200 pen digits drawn on a canvas"
+        (a source this version does not know keeps its own name)."""
+        return ", ".join(f"{count:,} {EXAMPLE_SOURCES.get(name, name.replace('_', ' '))}"
+                         for name, count in self.examples.items())
 
     def training_config(self) -> TrainingConfig | None:
         """The config as a TrainingConfig, or None if today's limits refuse it (an older card's)

@@ -61,6 +61,13 @@ def test_a_current_card_gives_its_training_config():
     assert card.training.training_config() == config
 
 
+def test_training_examples_are_named_in_words_not_keys():
+    card = ModelCard.from_dict({"training": {"examples": {"mnist": 16500, "pendigits": 7200,
+                                                          "user_samples": 3, "new_source": 4}}}, version="v")
+    assert card.training.describe_examples() == ("16,500 MNIST digits, 7,200 pen digits drawn on a canvas, "
+                                                 "3 saved samples, 4 new source")
+
+
 def test_an_empty_or_broken_card_reads_as_empty_fields():
     empty = ModelCard.from_dict({}, version="v")
     assert (empty.architecture, empty.parameters, empty.created_text, empty.size_bytes) == ("?", None, "", 0)

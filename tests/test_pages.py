@@ -149,6 +149,8 @@ def test_models_page_lists_and_promotes(app_env, tiny_model):
     app = AppTest.from_file(str(REPO / "app_pages" / "models.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     assert any("No admin password" in w.value for w in app.warning)
+    trained_on = next(c.value for c in app.caption if c.value.startswith("Trained on"))
+    assert "MNIST digits" in trained_on and "mnist" not in trained_on, trained_on  # words, not card keys
     app.selectbox(key="model_choice").select("candidate-2").run()
     next(b for b in app.button if b.label == "Promote to active").click().run()
     assert not app.exception
@@ -387,7 +389,9 @@ def test_promoting_a_worse_model_asks_first_and_names_the_loss(app_env, worse_mo
     question = " ".join(w.value for w in app.warning)
     assert "worse than the active model" in question
     losses = next(d.value for d in app.dataframe if "digit" in d.value.columns)
-    assert (losses["MNIST %"] != "").any() and (losses["canvas %"] != "").any()
+    assert (losses["MNIST %"] != "").all() and (losses["canvas %"] != "").all()  # no cell looks missing
+    advice = [c.value for c in app.caption if "promote it only" in c.value.lower()]
+    assert advice and all(c.value[0].isupper() for c in app.caption), [c.value for c in app.caption]
     assert 8 not in set(losses["digit"]) and {3, 5} <= set(losses["digit"])  # pulled towards 8
     assert any(b.label == "Promote anyway" for b in app.button)
     button(app, "Cancel").click().run()
