@@ -89,6 +89,9 @@ SAMPLES = sa.Table(
     # preprocess.PREPROCESS_VERSION when model_input was made: arrays() remakes the input from the
     # drawing for a sample made by another version, so a retrain sees today's preprocessing.
     sa.Column("preprocess_version", sa.Text),
+    # The Samples page names a sample by its id ("#3"): SQLite's AUTOINCREMENT never hands out an
+    # id again after a delete, as PostgreSQL's sequence does not (plain rowids reuse the highest).
+    sqlite_autoincrement=True,
 )
 # A person's examples for personal adaptation (digitrec.personal), kept under a profile name
 # they chose so the examples come back on their next visit; bounded per profile and in total.
@@ -134,11 +137,28 @@ def _add_preprocess_version(conn: sa.Connection) -> None:
                  .values(preprocess_version=UNRECORDED_PREPROCESS_VERSION))
 
 
+def _never_reuse_sample_ids(conn: sa.Connection) -> None:
+    """SQLite: rebuild a samples table made without AUTOINCREMENT (ids and rows kept), since
+    SQLite cannot add it in place; a PostgreSQL sequence never reused an id."""
+    if conn.dialect.name != "sqlite":
+        return
+    made = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'samples'")
+    if "AUTOINCREMENT" in (made.scalar() or "").upper():
+        return
+    columns = ", ".join(column.name for column in SAMPLES.columns)
+    conn.exec_driver_sql("ALTER TABLE samples RENAME TO samples_before_v4")  # its index goes with it
+    conn.execute(sa.schema.CreateTable(SAMPLES))
+    conn.exec_driver_sql(f"INSERT INTO samples ({columns}) SELECT {columns} FROM samples_before_v4")
+    conn.exec_driver_sql("DROP TABLE samples_before_v4")
+    _create_indexes(conn)
+
+
 # (version, what it does, the step): applied in order to a database below that version.
 MIGRATIONS = (
     (1, "the samples and personal_examples tables", _create_tables),
     (2, "indexes for the Samples page's digit filter and a profile's examples", _create_indexes),
     (3, "each sample's preprocessing version", _add_preprocess_version),
+    (4, "sample ids never reused after a delete", _never_reuse_sample_ids),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 # On a read-only SQLite connection a table may be missing (a brand-new empty file); a temporary

@@ -152,6 +152,13 @@ def test_delete(store):
     assert store.count() == 1
 
 
+def test_a_deleted_samples_id_is_never_given_to_a_new_one(store):
+    store.add(image(1), 1)
+    newest = store.add(image(2), 2)
+    store.delete(newest)  # "#2" is gone: a new drawing must not become "#2" too
+    assert store.add(image(3), 3) > newest
+
+
 def test_count_by_label_includes_zeros(store):
     assert store.count_by_label() == {digit: 0 for digit in range(10)}
     for label in (3, 3, 5):
@@ -617,7 +624,10 @@ def test_a_file_written_before_schema_versions_is_migrated_in_place(tmp_path):
     assert sample.label == 7 and sample.predicted == 1
     np.testing.assert_array_equal(sample.model_input, image(5))
     assert [label for _, label, _ in store.personal_examples("ana")] == [4]
-    assert store.get(store.add(image(6), 3)).label == 3  # ids go on from the old rows
+    newest = store.add(image(6), 3)
+    assert store.get(newest).label == 3 and newest > sample.id  # ids go on from the old rows
+    assert store.delete(newest) and store.add(image(7), 4) > newest  # and are not reused after a delete
+    assert [s.id for s in store.list()][-1] == sample.id  # the old row kept its id
     with closing(sqlite3.connect(path)) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
         indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -769,4 +779,5 @@ def test_samples_saved_before_versions_were_recorded_count_as_version_2(tmp_path
     np.testing.assert_array_equal(x[0], image(5))  # version 2 is today's: its input is used as saved
     assert list(preprocess_versions(store).values()) == ["2"]
     with closing(sqlite3.connect(path)) as conn:
-        assert max(row[0] for row in conn.execute("SELECT version FROM schema_version")) == 3
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    assert max(versions) == store_module.SCHEMA_VERSION
