@@ -11,7 +11,8 @@ PAGE_SIZE = 24
 CARD_WIDTH = 140  # px: each picture (the drawing beside the model input), its label and Delete
 
 st.title("Saved samples", icon=":material/photo_library:")
-st.caption("Corrections saved from the Draw page")  # the database's path is not for visitors
+# The database's path is not for visitors.
+st.caption("Drawings confirmed or corrected on the Draw page, each with its true digit")
 
 samples = store()
 try:
@@ -43,6 +44,9 @@ matching = total if label is None else counts[label]
 pages = max(1, -(-matching // PAGE_SIZE))
 page = st.number_input("Page", 1, pages, 1, key=f"page-{choice}") if pages > 1 else 1
 shown = samples.list(label=label, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+if matching == 0:
+    st.info(f"No samples saved as **{label}** yet.")
+    st.stop()
 zone, zone_name = visitor_timezone(st.context.timezone, st.context.timezone_offset)
 st.caption(f"{len(shown)} of {matching}, newest first · page {page} of {pages} · "
            f"each: the drawing as saved, then what the model sees · times in {zone_name}")

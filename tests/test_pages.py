@@ -141,6 +141,10 @@ def test_samples_page_empty_and_filled(app_env):
     app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     assert app.metric[0].value == "3"
+    assert "confirmed or corrected" in app.caption[0].value  # both kinds are listed, not only corrections
+    app.segmented_control(key="sample_filter").set_value("5").run()
+    assert not app.exception and any("No samples saved as **5**" in i.value for i in app.info)
+    assert not [c for c in app.caption if "of 0" in c.value]
 
 
 def test_models_page_lists_and_promotes(app_env, tiny_model):
