@@ -1,7 +1,9 @@
 """Retrain page: train a candidate in the background with live curves, evaluate it, promote it."""
 
 import dataclasses
+import math
 import os
+import time
 import uuid
 
 import streamlit as st
@@ -16,7 +18,7 @@ from digitrec.config import (
     RETRAIN_DEFAULTS,
     TRAINING_COOLDOWN_S,
 )
-from digitrec.evaluate import CANVAS, MNIST_TEST, class_losses, evaluate_version
+from digitrec.evaluate import CANVAS, MNIST_TEST, SAVED_SAMPLES, class_losses, evaluate_version
 from digitrec.events import JobState
 from digitrec.jobs import manager
 from digitrec.limits import visitor_name
@@ -157,6 +159,7 @@ def start(config, include, password=None):
 
 
 CURVE_HEIGHT = 260  # px, axes included
+SMALL_SET = 100  # digits: below this an accuracy's change is said to mean little (one is > 1 point)
 
 
 @st.fragment(run_every=1.0)
@@ -186,7 +189,8 @@ def live_progress():
         status.info(f"Training {ended_verb(state)} as a worker; the chief saves the candidate.")
     else:
         with status:
-            st.success(f"Training {ended_verb(state)}: candidate **{state.version}** saved. "
+            whose = "Your training" if mine else f"The training by {owner}"  # maybe not this visitor
+            st.success(f"{whose} {ended_verb(state)}: candidate **{state.version}** saved. "
                        "Its evaluation is below.")
             if state.warning:
                 st.warning(state.warning, icon=":material/warning:")
@@ -195,8 +199,12 @@ def live_progress():
         if state.finishing is not None:
             bar.progress(1.0, text=f"Training by {owner} done · making the candidate ready: "
                                    f"{state.finishing}…")
-        elif progress is None:
-            bar.progress(0.0, text=f"Training started by {owner}: loading data…")
+        elif progress is None:  # starting the process, reading the data, building the network: seconds
+            waited = f"{max(0, round(time.time() - state.started))} s"
+            bar.progress(0.0, text=f"Training started by {owner}: loading the training data… {waited}"
+                         if state.counts is None else
+                         f"Training started by {owner}: {sum(state.counts.values()):,} examples ready, "
+                         f"building the network… {waited}")
         else:
             bar.progress(progress.fraction, text=(
                 f"Training by {owner} · epoch {progress.epoch}/{progress.epochs} · "
@@ -258,8 +266,13 @@ def show_evaluation(version):
             change = round(100 * (report["accuracy"] - baseline["reports"][name]["accuracy"]), 2)
             delta = f"{change:+.2f} pts vs active" if change else "same as active"
             arrow = "auto" if change else "off"
-        column.metric(name, f"{100 * report['accuracy']:.2f}%", delta,
-                      delta_color="normal" if delta != "same as active" else "off", delta_arrow=arrow)
+        count = report.get("count", 0)
+        few = f": one of them is {100 / count:.1f} points, too few for a change to mean much" \
+            if 0 < count < SMALL_SET else ""
+        column.metric(f"{name} ({count:,})" if name == SAVED_SAMPLES else name,  # the only set that varies
+                      f"{100 * report['accuracy']:.2f}%", delta,
+                      delta_color="normal" if delta != "same as active" else "off", delta_arrow=arrow,
+                      help=f"{count:,} digits{few}")
     losses = class_losses(candidate["reports"], baseline["reports"]) if baseline else []
     if losses:
         st.warning(loss_summary(version, active, losses), icon=":material/warning:")
@@ -309,6 +322,17 @@ def show_evaluation(version):
     ask_pending(promote_for)
 
 
+@st.fragment(run_every=1.0)
+def cooldown_notice(configured: bool):
+    """Counts down the cool-down after a training, before anyone clicks Start; at zero the page
+    reruns, and the Start button is enabled."""
+    left = manager.cooldown_left()
+    if left <= 0:
+        st.rerun(scope="app")
+    st.info(f"A training just ended: the next one can start in {math.ceil(left)} s"
+            + (" (at once with the admin password)." if configured else "."), icon=":material/timer:")
+
+
 def start_section(current):
     """The settings form, or what is running instead."""
     if current is not None and current.running:
@@ -327,6 +351,9 @@ def start_section(current):
                    "checked on held-out pen writers, and gets no not-a-digit head of its own (it "
                    "could not learn what drawings look like): the inherited gate judges alone.")
     configured = admin_password() is not None
+    cooling = manager.cooldown_left() > 0
+    if cooling:
+        cooldown_notice(configured)
     st.caption("Anyone may start a training of about as much work as these defaults (more epochs, "
                "more examples, the deep network and augmentation all count), and a new one "
                f"{TRAINING_COOLDOWN_S} s after the last one ended"
@@ -335,7 +362,9 @@ def start_section(current):
     try:
         yours = current.config if current is not None and st.query_params.get("job") == current.token \
             else None
-        submitted = settings_form(disabled=isinstance(source, str), password_configured=configured,
+        # Visitors wait out the cool-down (the notice above counts it down); an admin need not.
+        submitted = settings_form(disabled=isinstance(source, str) or (cooling and not configured),
+                                  password_configured=configured,
                                   pen_digits=pen_digits, yours=yours)
     except ValueError as error:
         st.error(f"Invalid settings: {error}")

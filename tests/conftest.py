@@ -173,6 +173,9 @@ def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir, active_models):
     monkeypatch.setenv("DIGITREC_SAMPLES_DB", str(tmp_path / "samples.db"))
     monkeypatch.setenv("DIGITREC_MNIST_DIR", str(mnist_dir))
     monkeypatch.delenv("DIGITREC_ADMIN_PASSWORD", raising=False)
+    from digitrec import jobs  # each test starts outside the cool-down of an earlier test's training
+
+    monkeypatch.setattr(jobs.manager, "_last_end", None)
     return {"models": models, "samples": tmp_path / "samples.db"}
 
 

@@ -1157,7 +1157,7 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     expect(page.get_by_role("switch", name="Not-a-digit head")).not_to_be_checked()
     page.get_by_role("button", name="Start training").click()
     expect(page.locator('[data-testid="stProgress"]').first).to_be_visible(timeout=TIMEOUT_MS)
-    finished = page.get_by_text(re.compile(r"Training finished: candidate"))
+    finished = page.get_by_text(re.compile(r"Your training finished: candidate"))
     expect(finished).to_be_visible(timeout=600_000)
     expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()  # the curves
     version = re.search(r"candidate (\S+) saved", finished.inner_text()).group(1)
@@ -1167,12 +1167,15 @@ def test_retrain_in_the_browser_then_promote_and_draw_uses_it(page, app):
     server_log = app.log.read_text(errors="replace")
     assert "ScriptRunContext" not in server_log
     assert not re.search(r"oneDNN|cuda|absl::InitializeLog|tensorflow", server_log), server_log[-2000:]
-    # Exact: the "Training finished: candidate ..." line, still on the page at times, matched too.
+    # Exact: the "Your training finished: candidate ..." line, still on the page at times, matched too.
     expect(page.get_by_text(f"Candidate {version}", exact=True)).to_be_visible(timeout=RERUN_TIMEOUT_MS * 2)
     no_tracebacks(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     park_mouse(page)
     page.screenshot(path=str(ARTIFACTS / "retrain_evaluation.png"), full_page=True)
+    # The form to train another counts down the cool-down before anyone clicks Start
+    expect(page.get_by_text(re.compile(r"the next one can start in \d+ s"))).to_be_visible()
+    expect(page.get_by_role("button", name="Start training")).to_be_disabled()
     page.get_by_role("button", name=f"Promote {version} to active").click()
     # A one-epoch candidate is worse than the committed model on some digits: the page asks first.
     dialog = page.get_by_role("dialog")

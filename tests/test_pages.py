@@ -236,8 +236,77 @@ def test_retrain_page_says_what_a_saved_candidate_lacks(app_env, monkeypatch):
     monkeypatch.setattr(jobs.manager, "current", lambda: job)
     app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
     assert not app.exception, app.exception
-    assert any("cand-1" in s.value and "saved" in s.value for s in app.success)
+    # A visitor who did not start it is told whose it was, not "Training finished" as if theirs
+    assert any("The training by `alice` finished: candidate **cand-1** saved" in s.value for s in app.success)
     assert any("not-a-digit head could not be fitted (MemoryError: no room)" in w.value for w in app.warning)
+
+
+def test_the_evaluation_says_how_many_saved_samples_it_counts(app_env, monkeypatch):
+    # A new user's check: "your saved samples 0.00%, -33.33 pts" without saying it was 3 samples.
+    from digitrec import evaluate, jobs
+    from digitrec.config import TrainingConfig
+    from digitrec.events import JobState
+
+    store = SampleStore(app_env["samples"])
+    for label in (1, 2, 3):
+        store.add(np.zeros((28, 28), np.float32), label)
+    right = evaluate.accuracy_report([1, 2, 3], np.eye(10)[[1, 2, 3]])
+
+    def served(folder, samples=None):  # the candidate misreads all three, the active model none
+        report = right if "cand-count" not in str(folder) else evaluate.accuracy_report(
+            [1, 2, 3], np.eye(10)[[0, 0, 0]])
+        return {"reports": {evaluate.SAVED_SAMPLES: report}, "missing": [], "misclassified": []}
+
+    monkeypatch.setattr(evaluate, "evaluate_version", served)
+    state = jobs.JobSnapshot(JobState.FINISHED, "alice", time.time(), TrainingConfig(), version="cand-count",
+                             metrics={})
+    job = types.SimpleNamespace(running=False, owner="alice", token="t", snapshot=lambda: state)
+    monkeypatch.setattr(jobs.manager, "current", lambda: job)
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception, app.exception
+    shown = next(m for m in app.metric if m.label.startswith(evaluate.SAVED_SAMPLES))
+    assert shown.label == "your saved samples (3)" and shown.value == "0.00%"
+    assert "too few" in shown.help
+
+
+def test_retrain_page_counts_the_time_a_starting_training_takes_to_load(app_env, monkeypatch):
+    # A new user's check: "loading data…" stood still for 20 s of a tiny trial.
+    from digitrec import jobs
+    from digitrec.config import TrainingConfig
+    from digitrec.events import JobState
+
+    state = jobs.JobSnapshot(JobState.STARTING, "bob", time.time() - 12, TrainingConfig())
+    job = types.SimpleNamespace(running=True, owner="bob", token="t", snapshot=lambda: state)
+    monkeypatch.setattr(jobs.manager, "current", lambda: job)
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception, app.exception
+    bar = app.get("progress")[0].proto.text
+    assert "loading the training data… 12 s" in bar or "loading the training data… 13 s" in bar, bar
+    state = jobs.JobSnapshot(JobState.RUNNING, "bob", time.time() - 17, TrainingConfig(),
+                             counts={"mnist": 2750, "pendigits": 8992})
+    app.run()
+    bar = app.get("progress")[0].proto.text
+    assert "11,742 examples ready, building the network" in bar, bar
+
+
+def test_retrain_page_counts_down_the_cool_down_before_start_is_clicked(app_env, monkeypatch):
+    # A new user's check: the 60 s wait after a training showed only as an error after Start.
+    from digitrec.jobs import manager
+
+    monkeypatch.setattr(manager, "_last_end", time.monotonic())
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert any("the next one can start in" in i.value for i in app.info), [i.value for i in app.info]
+    assert button(app, "Start training").disabled
+    monkeypatch.setattr(manager, "_last_end", time.monotonic() - 3600)  # long over
+    app.run()
+    assert not any("the next one can start in" in i.value for i in app.info)
+    assert not button(app, "Start training").disabled
+    monkeypatch.setattr(manager, "_last_end", time.monotonic())
+    monkeypatch.setenv("DIGITREC_ADMIN_PASSWORD", "s3cret")  # an admin may start at once
+    app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
+    assert any("at once with the admin password" in i.value for i in app.info)
+    assert not button(app, "Start training").disabled
 
 
 def test_retrain_page_explains_its_settings_and_asks_a_samples_weight_only_when_they_are_used(app_env):
