@@ -188,17 +188,22 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
     if save_status(key):
         return
     picture = "picture" if source == "upload" else "drawing"
+    teaches = ("the next model trained with samples learns from it, and this page reads your next "
+               "drawings with it at once (the handwriting panel under the canvas switches that off).")
     # One line: at 1280x900 the two it took pushed the pick of the right digit below the fold.
-    st.markdown("**Right?** Saving teaches the model.",
-                help=f"This {picture} is saved as a sample with the digit you confirm or pick: the next "
-                     "model trained with samples learns from it, and this page reads your next "
-                     "drawings with it at once (the handwriting panel under the canvas switches that off).")
+    if prediction.digit is None:  # "Right?" with only "it is a digit" to answer left "yes" unanswerable
+        st.markdown("**A digit after all?** Pick it to save it.",
+                    help=f"This {picture} is saved as a sample of the digit you pick: {teaches} "
+                         "If it is not a digit, there is nothing to do: only digits are saved.")
+    else:
+        st.markdown("**Right?** Saving teaches the model.",
+                    help=f"This {picture} is saved as a sample with the digit you confirm or pick: {teaches}")
     if prediction.digit is not None:  # not for a drawing the model says is no digit
         st.button(f"Yes, it is {a_digit(prediction.digit)}", icon=":material/check:",
                   key=f"{prefix}confirm", on_click=save_samples,
                   args=(key, [(prediction, prediction.digit, drawing_png)], model_version, teach))
     others = [str(d) for d in range(10) if d != prediction.digit]
-    label = "No, the right digit is" if prediction.digit is not None else "It is a digit after all:"
+    label = "No, the right digit is" if prediction.digit is not None else "The digit is"
     # wrap: placed straight in a column, pills otherwise stay on one row and scroll out of sight
     # (a new user's desktop check found the 9 hidden beside a 1280 px window's answer).
     picked = st.pills(label, others, key=f"{prefix}pick", selection_mode="single", wrap=True)

@@ -501,6 +501,10 @@ def test_every_correction_is_in_sight_on_a_desktop(page, app_url, held_out_digit
             for digit in range(10)}
     assert len(tops) == 1, tops  # one row
     assert in_viewport(page, group.get_by_role("radio", name="9", exact=True))
+    expect(page.get_by_text("A digit after all?")).to_be_visible()  # a question the pills answer
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    park_mouse(page)
+    page.screenshot(path=str(ARTIFACTS / "not_a_digit_desktop.png"))
     no_tracebacks(page)
 
 

@@ -130,6 +130,9 @@ def test_draw_page_says_when_a_drawing_is_no_digit(app_env, monkeypatch, pen_dig
     assert not app.metric, "a drawing the model calls no digit is shown as a digit"
     assert any("does not look like a digit" in w.value for w in app.warning)
     assert not any(b.label.startswith("Yes, it is") for b in app.button)
+    # Asked what can be answered: not "Right?" with only "it is a digit after all" to click
+    asked = " ".join(m.value for m in app.markdown)
+    assert "A digit after all?" in asked and "Right?" not in asked
 
 
 def test_samples_page_empty_and_filled(app_env):
