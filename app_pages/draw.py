@@ -646,9 +646,9 @@ def drawing_details(phone: bool):
     # "not a digit" the pick has ten and the reading only the picture: the form goes first, across
     # the details' width (beside the picture the 9 wrapped alone; a wider form column cut the
     # picture's "Why this answer?" short).
-    if phone:
-        reading_column, form_column = st.container(), st.container()
-    elif prediction.digit is None:
+    # On a phone everything stacks: "Right?" comes straight under the answer and its chart (under
+    # the top 3, "Why" and the picture it was some 1,100 px down, two screens from the canvas).
+    if phone or prediction.digit is None:
         form_column, reading_column = st.container(), st.container()
     else:
         reading_column, form_column = st.columns([1, 2])

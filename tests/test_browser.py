@@ -997,6 +997,16 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     no_tracebacks(page)
     DOCS_PHONE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_PHONE_SCREENSHOT))  # the README's phone picture: canvas and answer
+    # "Right?" follows the answer, before the top 3 and the picture (it was some 1,100 px down)
+    yes = page.get_by_role("button", name=re.compile(r"^Yes, it is"))
+    expect(yes).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    top3 = page.get_by_text(re.compile(r"^Top 3:")).bounding_box()
+    assert yes.bounding_box()["y"] < top3["y"], (yes.bounding_box(), top3)
+    assert yes.bounding_box()["y"] < PHONE["height"] * 1.5, yes.bounding_box()  # within a short scroll
+    yes.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "phone_right_question.png"))
+    # Streamlit scrolls its main block, not the window: back to the top, as before
+    page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
     # Under the pointer the canvas's toolbar rises above the canvas: clear of the Pen button.
     canvas(page).hover()
     page.wait_for_timeout(500)  # it slides up after 0.1 s, in 0.1 s
