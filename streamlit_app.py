@@ -7,7 +7,9 @@ from digitrec.memory import collect_if_due
 TOP_ROOM_REM = 2.5  # space above a page's title; under it the header's menu would cover the title
 
 collect_if_due()  # a full GC at most every 10 s across all sessions (postScriptGC is off)
-st.set_page_config(page_title="digitrec — handwritten digits", page_icon=":material/draw:", layout="wide")
+# An emoji: the browser draws the tab's icon itself (a Material symbol is fetched from
+# fonts.gstatic.com, which fails offline and behind strict firewalls).
+st.set_page_config(page_title="digitrec — handwritten digits", page_icon="✍️", layout="wide")
 
 # Less room above each page's title (Streamlit's 6rem): on a 1280x900 screen the Draw page's
 # "Right?" pick of the right digit and its Save button were below the fold.

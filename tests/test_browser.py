@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlparse
 
 import numpy as np
 import pytest
@@ -414,6 +414,26 @@ def test_draw_digits_reads_what_was_drawn(page, app_url, held_out_digits):
     assert from_strokes == total, f"only {from_strokes} of {total} drawings were read from their strokes"
     assert docs_saved is not None, "no digit was read right: no docs screenshot"
     assert rate >= 0.9, f"only {rate:.0%} of {total} drawn digits read right: {misreads}"
+
+
+def test_every_page_works_offline_nothing_is_fetched_from_elsewhere(page, app_url):
+    # A new user's check: the tab's icon (a Material symbol) came from fonts.gstatic.com, and
+    # without internet, or behind a strict firewall, the request failed in the console.
+    here = urlparse(app_url).hostname
+    elsewhere = []
+
+    def note(request):
+        address = urlparse(request.url)
+        if address.scheme in ("http", "https", "ws", "wss") and address.hostname != here:
+            elsewhere.append(request.url)
+
+    page.on("request", note)
+    for path in ("/", "/samples", "/retrain", "/models"):
+        open_app(page, app_url, path)
+        wait_settled(page)
+    icon = page.locator("link[rel='shortcut icon']").get_attribute("href")
+    assert not elsewhere, elsewhere
+    assert icon and (icon.startswith("data:") or urlparse(icon).hostname in (None, here)), icon
 
 
 def test_empty_canvas_shows_prompt_and_no_guess(page, app_url):
