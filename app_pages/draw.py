@@ -127,9 +127,10 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
     saved = saved_drawings()
     if key in saved:
         return
+    taught = None
     if teach is not None and len(items) == 1:
         model, image, strokes = teach
-        personal_panel.remember(model, image, items[0][1], strokes, items[0][2])
+        taught = personal_panel.remember(model, image, items[0][1], strokes, items[0][2])
     quota = st.session_state.setdefault("save_quota", SaveQuota())  # per-session count and rate
     done, problem = [], None
     for prediction, label, drawing_png in items:
@@ -144,6 +145,8 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
         quota.record()
         done.append((sample_id, label))
     if len(done) == 1 and len(items) == 1:
+        if taught is not None:  # deleting the sample later takes the example back too
+            personal_panel.link_sample(done[0][0], taught)
         saved[key] = f"Saved sample #{done[0][0]} as {a_digit(done[0][1])}. See it on the Samples page."
     elif done:
         ids = ", ".join(f"#{sample_id}" for sample_id, _ in done)

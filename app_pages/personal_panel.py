@@ -50,22 +50,55 @@ def examples():
     return st.session_state.get(STATE)
 
 
-def remember(model, image, label: int, strokes, drawing_png) -> None:
+def remember(model, image, label: int, strokes, drawing_png) -> tuple:
     """Add one corrected or confirmed drawing (an array, or PNG bytes) to this person's examples
-    (and their profile)."""
+    (and their profile); returns what `link_sample` ties to the sample saved with it."""
     personal = _personal(model)
     if isinstance(image, bytes):
         image = _decoded([(image, label, strokes)])[0][0]
-    png = drawing_png()
-    items = st.session_state.get(ITEMS, []) + [(png, label, strokes)]
+    item = (drawing_png(), label, strokes)
+    items = st.session_state.get(ITEMS, []) + [item]
     st.session_state[ITEMS] = items[-MAX_PERSONAL_EXAMPLES:]
     st.session_state[STATE] = personal.adding([(image, label, strokes)])
-    profile = st.session_state.get(PROFILE)
+    profile, kept_as = st.session_state.get(PROFILE), None
     if profile:
         try:
-            store().add_personal(profile, label, png, strokes)
+            kept_as = store().add_personal(profile, label, item[0], strokes)
         except (DigitrecError, ValueError) as error:
             st.session_state["personal_problem"] = f"Not kept under '{profile}': {error}"
+    return item, profile, kept_as
+
+
+LINKS = "personal_sample_links"  # sample id -> what remember() returned for the same drawing
+
+
+def link_sample(sample_id: int, taught: tuple) -> None:
+    """The sample `sample_id` was saved from the drawing `taught` (from `remember`) made an example of."""
+    links = st.session_state.setdefault(LINKS, {})
+    links[sample_id] = taught
+    while len(links) > MAX_PERSONAL_EXAMPLES:  # older ones left the examples anyway
+        links.pop(next(iter(links)))
+
+
+def forget_sample(sample_id: int) -> bool:
+    """A deleted sample stops teaching this session's answers: its example goes too (and from the
+    profile it was kept under). True when there was one."""
+    taught = st.session_state.get(LINKS, {}).pop(sample_id, None)
+    if taught is None:
+        return False
+    item, profile, kept_as = taught
+    items = st.session_state.get(ITEMS, [])
+    left = [other for other in items if other is not item]
+    if len(left) == len(items):  # cleared, or replaced by a profile's examples, meanwhile
+        return False
+    st.session_state[ITEMS] = left
+    st.session_state.pop(STATE, None)  # read again from ITEMS at the next drawing
+    if profile and kept_as is not None:
+        try:
+            store().delete_personal(profile, kept_as)
+        except (DigitrecError, ValueError):
+            pass  # this tab no longer uses it; the name keeps it until it is cleared
+    return True
 
 
 def _use_profile(model) -> None:

@@ -5,14 +5,20 @@ import streamlit as st
 from digitrec import DigitrecError
 from digitrec.views import gallery_image, label_count_chart, local_time, visitor_timezone
 
+from app_pages import personal_panel
 from app_pages.common import store
 
+UNTAUGHT = "sample_untaught"  # the sample just deleted whose example this tab's answers dropped
 PAGE_SIZE = 24
 CARD_WIDTH = 140  # px: each picture (the drawing beside the model input), its label and Delete
 
 st.title("Saved samples", icon=":material/photo_library:")
 # The database's path is not for visitors.
 st.caption("Drawings confirmed or corrected on the Draw page, each with its true digit")
+
+if st.session_state.get(UNTAUGHT) is not None:
+    st.success(f"Sample #{st.session_state.pop(UNTAUGHT)} deleted, and your answers on the Draw page "
+               "no longer learn from it.", icon=":material/check:")
 
 samples = store()
 try:
@@ -97,6 +103,8 @@ def confirm_delete(sample_id):
         except DigitrecError as error:
             st.error(str(error))
         else:
+            if personal_panel.forget_sample(sample.id):  # it no longer changes your answers either
+                st.session_state[UNTAUGHT] = sample.id
             forget_delete()
             st.rerun()
     if row.button("Cancel", key="cancel_sample_delete"):

@@ -379,6 +379,13 @@ class SampleStore:
         return [(bytes(png), int(label), None if strokes is None else json.loads(strokes))
                 for png, label, strokes in rows]
 
+    def delete_personal(self, profile: str, example_id: int) -> bool:
+        """Delete one of a profile's examples (the id `add_personal` returned); True if it existed."""
+        profile, example_id = check_profile(profile), check_sample_id(example_id)
+        with self._connection(write=True) as conn:
+            return conn.execute(PERSONAL.delete().where(PERSONAL.c.profile == profile,
+                                                        PERSONAL.c.id == example_id)).rowcount > 0
+
     def clear_personal(self, profile: str) -> int:
         """Delete every example of a profile; return how many there were."""
         profile = check_profile(profile)

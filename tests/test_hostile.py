@@ -9,6 +9,7 @@ import io
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -528,7 +529,7 @@ def test_trainer_name_is_shown_to_others_as_plain_text(app_env, monkeypatch):
 
     state = types.SimpleNamespace(state=types.SimpleNamespace(active=True), owner=HOSTILE_NAME,
                                   progress=None, curve=[], epochs=[], error=None, version=None,
-                                  finishing=None)
+                                  finishing=None, started=time.time(), counts=None)
     job = types.SimpleNamespace(running=True, owner=HOSTILE_NAME, token="someone-else",
                                 snapshot=lambda: state, stop=lambda: None)
     monkeypatch.setattr(jobs.manager, "current", lambda: job)

@@ -590,6 +590,37 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     assert SampleStore(strokes_env["samples"]).personal_examples("ana-7") == []
 
 
+def test_deleting_a_wrong_sample_takes_back_what_it_taught(strokes_env, monkeypatch, pen_digits):
+    # A new user's check: a 5 saved as 6 by mistake, then deleted on the Samples page, still made
+    # the next 5 read "6" ("Adapted to you: 1 example"): only "Clear my examples" undid it.
+    from digitrec.data import place_strokes, render_strokes
+
+    digit = next(d for d in pen_digits if d.writer > 20 and d.label == 5)
+    strokes = place_strokes(digit.strokes, 180, (140, 140))
+    canvas = FakeCanvas(render_strokes(strokes, 280, 18))
+    canvas.json_data = fabric_paths(strokes)
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: canvas
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    shared = int(app.metric[0].value)
+    wrong = (shared + 1) % 10
+    app.pills[0].set_value(str(wrong)).run()
+    next(b for b in app.button if b.label.startswith("Save as")).click().run()
+    assert int(app.metric[0].value) == wrong  # taught at once
+    app.switch_page("app_pages/samples.py").run()
+    next(b for b in app.button if b.key == "delete-0").click().run()
+    next(b for b in app.button if b.label.startswith("Delete #")).click().run()
+    assert not app.exception
+    assert SampleStore(strokes_env["samples"]).count() == 0
+    assert any("no longer learn from it" in m.value for m in app.success)
+    app.switch_page("app_pages/draw.py").run()
+    assert not app.exception
+    assert int(app.metric[0].value) == shared, "the deleted sample still teaches the answers"
+    assert not any("Adapted to you" in e.label for e in app.expander)
+
+
 def registered_widgets(app) -> int:
     """How many widget ids this session has ever registered. Streamlit keeps each widget's
     metadata for the session's life (only `clear()` drops it), so widget keys made from

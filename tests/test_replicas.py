@@ -155,7 +155,7 @@ def test_two_trainings_started_at_once_on_two_replicas_exactly_one_runs(replicas
                 for i in range(2)]
     assert sorted(outcomes) == ["refused", "runs"], outcomes
     winner = pages[outcomes.index("runs")]
-    finished = winner.get_by_text(re.compile(r"Training (finished|stopped early): candidate"))
+    finished = winner.get_by_text(re.compile(r"Your training (finished|stopped early): candidate"))
     expect(finished).to_be_visible(timeout=300_000)
     for page in pages:
         no_tracebacks(page)

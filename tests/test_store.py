@@ -559,6 +559,18 @@ def test_personal_examples_are_kept_per_profile_and_cleared(store):
     assert store.count() == 0  # personal examples are not training samples
 
 
+def test_one_personal_example_is_deleted_only_under_its_own_profile(store):
+    kept = store.add_personal("ana", 1, PNG_BYTES)
+    doomed = store.add_personal("ana", 7, PNG_BYTES)
+    other = store.add_personal("bo", 7, PNG_BYTES)
+    assert store.delete_personal("bo", doomed) is False  # another profile's id deletes nothing
+    assert store.delete_personal("ana", doomed) is True
+    assert store.delete_personal("ana", doomed) is False
+    assert [label for _, label, _ in store.personal_examples("ana")] == [1]
+    assert [label for _, label, _ in store.personal_examples("bo")] == [7]
+    assert kept != other
+
+
 def test_personal_examples_are_bounded(store, monkeypatch):
     monkeypatch.setattr(store_module, "MAX_PERSONAL_EXAMPLES", 3)
     monkeypatch.setattr(store_module, "MAX_PERSONAL_TOTAL", 5)
