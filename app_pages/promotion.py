@@ -10,6 +10,7 @@ from digitrec import DigitrecError, registry
 from digitrec import card as model_card
 from digitrec.config import CLASS_TOLERANCE
 from digitrec.evaluate import CANVAS, MNIST_TEST, ClassLoss, class_losses, evaluate_version, reports_from_card
+from digitrec.segment import counted
 
 MESSAGE = "promotion_message"
 
@@ -100,15 +101,13 @@ def _confirm(version: str, active: str, losses: list[ClassLoss], promote: Callab
     st.dataframe(loss_table(losses), hide_index=True, width="stretch")
     st.caption("Accuracy per digit: this model / the active model, on MNIST test and on pen digits "
                "of writers never trained on, drawn on a canvas.")
-    st.caption("It trained on saved samples, and they can teach a model wrong digits: promote it only if "
-               "you know why it lost these." if trained_on_samples(version) else
-               "Promote it only if you know why it lost these.")
+    st.caption(advice(version))
     row = st.container(horizontal=True)
-    if row.button("Promote anyway", type="primary", key="confirm_promotion"):
-        _promote(version, promote)
-    if row.button("Cancel", key="cancel_promotion"):
+    if row.button("Cancel", type="primary", key="cancel_promotion"):  # the safe choice stands out
         _forget_pending()
         st.rerun()
+    if row.button("Promote anyway", key="confirm_promotion"):
+        _promote(version, promote)
 
 
 def promote_clicked(version: str, directory: Path, promote: Callable[[], object],
@@ -125,13 +124,20 @@ def promote_clicked(version: str, directory: Path, promote: Callable[[], object]
         _promote(version, promote)
 
 
-def trained_on_samples(version: str) -> bool:
-    """Whether the model's card says it trained on saved samples (else saying that samples can
-    teach wrong digits only misleads: a candidate trained on 5% of MNIST loses digits for that)."""
+def advice(version: str) -> str:
+    """What the model trained on, from its card, then the advice: the visitor judges the cause (two
+    saved samples did not cost a 1-epoch trial on 2% of MNIST its 9s; the short training did)."""
     try:
-        return bool(model_card.read(registry.version_path(version)).training.config.get("user_samples"))
+        training = model_card.read(registry.version_path(version)).training
     except DigitrecError:
-        return False
+        training = None
+    said = []
+    if training is not None and training.examples:
+        epochs = f", for {counted(training.epochs_done, 'epoch')}" if training.epochs_done else ""
+        said.append(f"It trained on {training.describe_examples()}{epochs}.")
+    if training is not None and training.config.get("user_samples"):
+        said.append("Saved samples can teach a model wrong digits; so can too short a training.")
+    return " ".join(said + ["Promote it only if you know why it lost these."])
 
 
 def ask_pending(promote_for: Callable[[str], Callable[[], object]]) -> None:

@@ -9,6 +9,7 @@ import uuid
 import streamlit as st
 
 from digitrec import DigitrecError, admin, data, registry
+from digitrec import card as model_card
 from digitrec.config import (
     ARCHITECTURE_NOTES,
     ARCHITECTURES,
@@ -261,18 +262,9 @@ def show_evaluation(version):
         st.warning(message)
     columns = st.columns(max(len(candidate["reports"]), 1))
     for column, (name, report) in zip(columns, candidate["reports"].items()):
-        delta, arrow = None, "auto"
-        if baseline and name in baseline["reports"]:
-            change = round(100 * (report["accuracy"] - baseline["reports"][name]["accuracy"]), 2)
-            delta = f"{change:+.2f} pts vs active" if change else "same as active"
-            arrow = "auto" if change else "off"
-        count = report.get("count", 0)
-        few = f": one of them is {100 / count:.1f} points, too few for a change to mean much" \
-            if 0 < count < SMALL_SET else ""
-        column.metric(f"{name} ({count:,})" if name == SAVED_SAMPLES else name,  # the only set that varies
-                      f"{100 * report['accuracy']:.2f}%", delta,
-                      delta_color="normal" if delta != "same as active" else "off", delta_arrow=arrow,
-                      help=f"{count:,} digits{few}")
+        shown, options = accuracy_metric(name, report, baseline["reports"].get(name) if baseline else None,
+                                         trained_on_samples(version))
+        column.metric(*shown, **options)
     losses = class_losses(candidate["reports"], baseline["reports"]) if baseline else []
     if losses:
         st.warning(loss_summary(version, active, losses), icon=":material/warning:")
@@ -331,6 +323,35 @@ def cooldown_notice(configured: bool):
         st.rerun(scope="app")
     st.info(f"A training just ended: the next one can start in {math.ceil(left)} s"
             + (" (at once with the admin password)." if configured else "."), icon=":material/timer:")
+
+
+def accuracy_metric(name: str, report: dict, active: dict | None, trained_on_samples: bool) -> tuple:
+    """st.metric's arguments for one set's accuracy: a percentage and its change in points, or,
+    on fewer than SMALL_SET digits, the count right ("1 of 2": 50.00% was false precision)."""
+    count = report.get("count", 0)
+    right = round(report["accuracy"] * count)
+    few = 0 < count < SMALL_SET
+    delta, arrow = None, "auto"
+    if active is not None:
+        change = right - round(active["accuracy"] * active.get("count", count)) if few else \
+            round(100 * (report["accuracy"] - active["accuracy"]), 2)
+        delta = ("same as active" if not change else f"{change:+d} vs active" if few
+                 else f"{change:+.2f} pts vs active")
+        arrow = "auto" if change else "off"
+    explained = f"{count:,} digits" + (", too few for a percentage to mean much" if few else "")
+    if name == SAVED_SAMPLES and trained_on_samples:
+        explained += ". It trained on them, so this is no test on drawings it never saw"
+    shown = (f"{name} ({count:,})" if name == SAVED_SAMPLES else name,  # the only set whose size varies
+             f"{right} of {count} right" if few else f"{100 * report['accuracy']:.2f}%", delta)
+    return shown, {"delta_color": "off" if delta == "same as active" else "normal",
+                   "delta_arrow": arrow, "help": explained}
+
+
+def trained_on_samples(version: str) -> bool:
+    try:
+        return bool(model_card.read(registry.version_path(version)).training.config.get("user_samples"))
+    except DigitrecError:
+        return False
 
 
 def start_section(current):

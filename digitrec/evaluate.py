@@ -22,7 +22,7 @@ from digitrec.preprocess import PREPROCESS_VERSION
 # Names of the evaluation sets, as reports are keyed and shown.
 MNIST_TEST = "MNIST test"
 CANVAS = "canvas-drawn pendigits"  # writers 21-30, never trained on, drawn on a 280x280 canvas
-SAVED_SAMPLES = "your saved samples"
+SAVED_SAMPLES = "saved samples"  # everyone's: the Retrain page shows the evaluation to all
 # Sets a promotion is judged on: saved samples are left out, since anyone can save anything.
 TRUSTED_SETS = (MNIST_TEST, CANVAS)
 GALLERY_SIZE = 24  # misclassified MNIST test digits an evaluation shows

@@ -260,6 +260,8 @@ def test_the_evaluation_says_how_many_saved_samples_it_counts(app_env, monkeypat
             [1, 2, 3], np.eye(10)[[0, 0, 0]])
         return {"reports": {evaluate.SAVED_SAMPLES: report}, "missing": [], "misclassified": []}
 
+    import app_pages.promotion  # noqa: F401  imported first with the real evaluate_version, which it keeps
+
     monkeypatch.setattr(evaluate, "evaluate_version", served)
     state = jobs.JobSnapshot(JobState.FINISHED, "alice", time.time(), TrainingConfig(), version="cand-count",
                              metrics={})
@@ -268,7 +270,10 @@ def test_the_evaluation_says_how_many_saved_samples_it_counts(app_env, monkeypat
     app = AppTest.from_file(str(REPO / "app_pages" / "retrain.py"), default_timeout=TIMEOUT).run()
     assert not app.exception, app.exception
     shown = next(m for m in app.metric if m.label.startswith(evaluate.SAVED_SAMPLES))
-    assert shown.label == "your saved samples (3)" and shown.value == "0.00%"
+    # ... and counts them on so few ("0.00%" and "-33.33 pts" were false precision), without
+    # "your": every visitor sees this evaluation
+    assert shown.label == "saved samples (3)" and shown.value == "0 of 3 right", (shown.label, shown.value)
+    assert shown.delta == "-3 vs active"
     assert "too few" in shown.help
 
 
@@ -468,6 +473,11 @@ def test_promoting_a_worse_model_asks_first_and_names_the_loss(app_env, worse_mo
     assert (losses["MNIST %"] != "").all() and (losses["canvas %"] != "").all()  # no cell looks missing
     advice = [c.value for c in app.caption if "promote it only" in c.value.lower()]
     assert advice and all(c.value[0].isupper() for c in app.caption), [c.value for c in app.caption]
+    # ... naming what it trained on, for the visitor to judge (it blamed two saved samples for
+    # what a 1-epoch trial had lost), with Cancel, not "Promote anyway", the highlighted button
+    assert "It trained on 5,950 MNIST digits, for 1 epoch." in advice[0], advice
+    assert button(app, "Cancel").proto.type == "primary"
+    assert button(app, "Promote anyway").proto.type != "primary"
     assert 8 not in set(losses["digit"]) and {3, 5} <= set(losses["digit"])  # pulled towards 8
     assert any(b.label == "Promote anyway" for b in app.button)
     button(app, "Cancel").click().run()
