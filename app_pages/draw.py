@@ -66,7 +66,8 @@ NOT_A_NUMBER = "This does not look like a number: none of the ink reads as a dig
 UPLOAD_EMPTY = "No digit found in this picture: it looks like blank paper (or the ink is too faint)."
 UPLOAD_DOT = ("No digit found in this picture: its ink is one dot or blob. A small digit written with a "
               "very thick pen can fill in like that; a photo of it larger, or written thinner, can be read.")
-NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as large as the box.",
+NOT_A_DIGIT = {"draw": "This does not look like a digit. Draw one digit, 0-9, as large as the box "
+                       "(for several digits, choose **Number** above).",
                "upload": "This does not look like a digit. For a picture of a number, choose "
                          "**Number** above; otherwise upload a picture of one digit, 0-9."}
 ANSWERED = "draw_answered"  # session state: the Answered drawing the details show
@@ -309,8 +310,8 @@ def show_answer(prediction, source: str = "draw", notes=None):
         # One example saved with a wrong label changes answers at once: say so where the answer is.
         shared = max(range(10), key=lambda d: base[d])
         notes.caption(f"Changed by your examples: the shared model alone reads {a_digit(shared)} "
-                      f"({percent(base[shared])}). *Use my examples* under "
-                      f"*{personal_panel.ADAPTED_TITLE}* switches them off.")
+                      f"({percent(base[shared])}). To read without them, switch off *Use my examples* "
+                      f"in *{personal_panel.ADAPTED_TITLE}*.")
     if prediction.status == "unsure":
         (first, _), (second, _) = prediction.top(2)
         notes.warning(f"Not sure: {a_digit(first)} or {a_digit(second)}?")

@@ -300,8 +300,9 @@ def training_curves(curve, epochs, height: int = 220) -> tuple[alt.Chart, alt.Ch
                     scale=alt.Scale(domain=[0, max(total, last)], nice=False, padding=CURVE_PADDING),
                     axis=alt.Axis(tickMinStep=1, format="d", title="epochs")),
             # Loss on a log scale: the first batches' loss would flatten everything after them.
-            # Its ticks are chosen here: the log scale's own were 2 and 3 alone over 0.5-3.
-            y=alt.Y("value:Q", title=metric,
+            # Its ticks are chosen here: the log scale's own were 2 and 3 alone over 0.5-3. The title
+            # says "log scale": unevenly spaced ticks looked like a mistake (a new user's check).
+            y=alt.Y("value:Q", title="loss (log scale)" if metric == "loss" else metric,
                     scale=alt.Scale(type="log", nice=False, padding=CURVE_PADDING) if metric == "loss"
                     else alt.Scale(zero=False, padding=CURVE_PADDING),
                     axis=alt.Axis(format="%", tickCount=4, grid=True) if metric == "accuracy" else

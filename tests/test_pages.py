@@ -129,6 +129,7 @@ def test_draw_page_says_when_a_drawing_is_no_digit(app_env, monkeypatch, pen_dig
     assert not app.exception
     assert not app.metric, "a drawing the model calls no digit is shown as a digit"
     assert any("does not look like a digit" in w.value for w in app.warning)
+    assert any("choose **Number** above" in w.value for w in app.warning)  # "10" drawn in Digit mode
     assert not any(b.label.startswith("Yes, it is") for b in app.button)
     # Asked what can be answered: not "Right?" with only "it is a digit after all" to click
     asked = " ".join(m.value for m in app.markdown)
@@ -581,7 +582,7 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
     panel = next(e for e in app.expander if "Adapted to you: 1 example" in e.label)
     assert panel.proto.expanded
     # ... and named the panel by the title it has now (it said "Adapt to my handwriting")
-    assert any("*Use my examples* under *Adapted to you* switches them off" in c.value for c in app.caption)
+    assert any("switch off *Use my examples* in *Adapted to you*" in c.value for c in app.caption)
     app.toggle(key="personal_on").set_value(False).run()
     assert int(app.metric[0].value) == shared  # switched off: the shared model's answer again
     # Kept under a name, the examples come back in a new session (a later visit), and Clear empties it.

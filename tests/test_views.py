@@ -287,6 +287,8 @@ def test_the_loss_axis_has_readable_ticks_over_the_losses_range():
     loss, _ = training_curves(curve, [EpochEnd(1, 1, 1.2, 0.4, 0.52, 0.82)])
     values = loss.to_dict()["layer"][0]["encoding"]["y"]["axis"]["values"]
     assert values == [0.7, 1.0, 1.5, 2.0]  # losses 0.52 (validation) to 2.7
+    # uneven ticks are the scale's, and the axis says so (they looked like a mistake)
+    assert loss.to_dict()["layer"][0]["encoding"]["y"]["title"] == "loss (log scale)"
     assert log_ticks([0.53, 0.6]) == [0.53, 0.6]  # a narrow range: its ends
     assert log_ticks([0.011, 2.3]) == [0.015, 0.05, 0.15, 0.7, 2.0]  # at most five, spread
     assert log_ticks([]) == []
