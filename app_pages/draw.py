@@ -247,9 +247,10 @@ def number_correction_form(reading, drawing, key: str, model_version: str, slots
         typed_reading(reread, reading, key, model_version, prefix)
 
 
-def typed_reading(reread, reading, key: str, model_version: str, prefix: str):
+def typed_reading(reread, reading, key: str, model_version: str, prefix: str,
+                  label: str = "Cut into digits wrongly? Type the whole number"):
     """'Cut wrongly? Type the number': the drawing split again as the digits typed, to save."""
-    typed = st.text_input("Cut into digits wrongly? Type the whole number", key=f"{prefix}typed",
+    typed = st.text_input(label, key=f"{prefix}typed",
                           max_chars=MAX_TYPED, placeholder=reading.text,
                           help="The drawing is split again into exactly these digits, where they "
                                "fit best, and each part can be saved as a sample.").strip()
@@ -388,10 +389,17 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
 def show_number(reading, drawing, key: str, model, phone: bool, source: str = "draw", reread=None):
     """The number, then each digit with its own chart, aligned in columns, and 'Right?'."""
     if not reading.digits:
-        if reading.left_out:
-            st.warning(NOT_A_NUMBER, icon=":material/help:")
-        else:
+        if not reading.left_out:
             st.info(NUMBER_PROMPT)
+            return
+        # A way out, as Digit mode's "A digit after all?": "00" in one joined stroke read as no digit.
+        st.warning(NOT_A_NUMBER + (" If it is one, type it below." if reread is not None else ""),
+                   icon=":material/help:")
+        if reread is not None:
+            prefix = f"number_{source}_"
+            fresh_controls(key, prefix, {f"{prefix}typed": ""})
+            if not save_status(key):
+                typed_reading(reread, reading, key, model.version, prefix, "A number after all? Type it")
         return
     st.metric("Number", reading.text, help="The digits the model reads, left to right.")
     notes = reading.notes()  # low confidence, a digit that may be two (or half of one), ink left out

@@ -790,6 +790,12 @@ def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(a
     app = draw_page_with(monkeypatch, canvas, {"mode": "Number"})
     assert not app.exception, app.exception
     assert any("does not look like a number" in message.value for message in app.warning)
+    # ... and, as Digit mode asks "A digit after all?", it can still be typed and saved ("00" in
+    # one joined stroke read as no digit, with no way on)
+    app.text_input(key="number_draw_typed").set_value("0").run()
+    assert not app.exception, app.exception
+    next(b for b in app.button if b.label.startswith("Save as 0 (1 digit, cut as shown)")).click().run()
+    assert any("Saved sample #" in m.value for m in [*app.success, *app.markdown, *app.info])
 
 
 def test_an_uploaded_number_cut_wrongly_can_be_typed_too(app_env, models_copy, monkeypatch, pen_digits):
