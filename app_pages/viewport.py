@@ -18,7 +18,11 @@ import streamlit as st
 # there on a phone was swallowed, or pressed the unseen "Reset canvas". Its stylesheet is in the
 # canvas's shadow root, out of the page's CSS reach: this puts a rule there keeping the toolbar
 # wholly above the canvas (TOOLBAR_ROOM on the Draw page leaves it room), seen or not.
-CANVAS_TOOLBAR_CSS = ".dc-toolbar { top: -2.9rem !important; }"
+# Its first button sends the drawing to the app, which every stroke does already on this page
+# (update_streamlit): a new user pressed it and saw nothing happen. The rule hides it there.
+CANVAS_TOOLBAR_CSS = (".dc-toolbar { top: -2.9rem !important; } "
+                      '.dc-icon-button[aria-label="Update the app with this drawing"] '
+                      "{ display: none !important; }")
 
 _JS = """
 const TOOLBAR_CSS = "@TOOLBAR_CSS@";

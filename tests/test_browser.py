@@ -1030,6 +1030,9 @@ def test_phone_draw_with_touch_answer_visible_and_number_canvas_fits(phone_page,
     # Under the pointer the canvas's toolbar rises above the canvas: clear of the Pen button.
     canvas(page).hover()
     page.wait_for_timeout(500)  # it slides up after 0.1 s, in 0.1 s
+    # Undo and reset stay; "update the app", which every stroke does already, is hidden (it did nothing seen)
+    expect(page.get_by_role("button", name="Undo").first).to_be_visible()
+    expect(page.get_by_role("button", name="Update the app with this drawing")).to_be_hidden()
     toolbar = page.locator(".dc-toolbar").first.bounding_box()
     pen = page.get_by_role("button", name="Pen").bounding_box()
     assert toolbar["y"] >= pen["y"] + pen["height"], f"the canvas toolbar {toolbar} covers Pen {pen}"
