@@ -123,15 +123,15 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
     A callback: it runs before the rerun, so the rerun already shows 'Saved' instead of the
     buttons; a second click (or a click on another label) for the same drawing saves nothing.
     `teach` (model, image, strokes) also makes the answer an example of this person's
-    handwriting (personal adaptation), whether or not the sample could be saved.
+    handwriting (personal adaptation), whether or not the sample could be saved; for several
+    items (a number's digits), a function giving one such triple per item.
     """
     saved = saved_drawings()
     if key in saved:
         return
-    taught = None
-    if teach is not None and len(items) == 1:
-        model, image, strokes = teach
-        taught = personal_panel.remember(model, image, items[0][1], strokes, items[0][2])
+    lessons = teach() if callable(teach) else [teach] if len(items) == 1 else [None] * len(items)
+    taught = [None if lesson is None else personal_panel.remember(*lesson[:2], label, lesson[2], drawing_png)
+              for lesson, (_, label, drawing_png) in zip(lessons, items)]
     quota = st.session_state.setdefault("save_quota", SaveQuota())  # per-session count and rate
     done, problem = [], None
     for prediction, label, drawing_png in items:
@@ -144,10 +144,10 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
             problem = f"Could not save the sample: {error}"
             break
         quota.record()
+        if taught[len(done)] is not None:  # deleting the sample later takes the example back too
+            personal_panel.link_sample(sample_id, taught[len(done)])
         done.append((sample_id, label))
     if len(done) == 1 and len(items) == 1:
-        if taught is not None:  # deleting the sample later takes the example back too
-            personal_panel.link_sample(done[0][0], taught)
         saved[key] = f"Saved sample #{done[0][0]} as {a_digit(done[0][1])}. See it on the Samples page."
     elif done:
         ids = ", ".join(f"#{sample_id}" for sample_id, _ in done)
@@ -217,8 +217,7 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
                   args=(key, [(prediction, int(picked), drawing_png)], model_version, teach))
 
 
-def number_correction_form(reading, drawing, key: str, model_version: str, slots, source="draw",
-                           reread=None):
+def number_correction_form(reading, drawing, key: str, model, slots, source="draw", reread=None):
     """Under each digit's chart (its slot) a pick of its right value; one button saves every digit.
     With `reread` (text -> the drawing read as those digits, and the pixels its boxes are in) the
     whole number can also be typed, for a drawing cut into digits wrongly."""
@@ -239,12 +238,15 @@ def number_correction_form(reading, drawing, key: str, model_version: str, slots
     right = text == reading.text
     digits = counted(len(items), "digit")
     yes = f"Yes, it is {text}: save it" if len(items) == 1 else f"Yes, it is {text}: save its {digits}"
+    def teach():  # each digit also becomes an example of this person's handwriting, as in Digit mode
+        return [(model, *digit_example(drawing, index, reading.boxes)) for index in range(len(items))]
+
     st.button(yes if right else f"Save as {text} ({digits})",
               icon=":material/check:" if right else ":material/edit:", key=f"{prefix}save",
-              on_click=save_samples, args=(key, items, model_version),
+              on_click=save_samples, args=(key, items, model.version, teach),
               help="Each digit is saved as a sample of its own. Correct any digit above first.")
     if reread is not None:
-        typed_reading(reread, reading, key, model_version, prefix)
+        typed_reading(reread, reading, key, model.version, prefix)
 
 
 def typed_reading(reread, reading, key: str, model_version: str, prefix: str,
@@ -278,6 +280,17 @@ def typed_reading(reread, reading, key: str, model_version: str, prefix: str,
     digits = counted(len(items), "digit")
     st.button(f"Save as {typed} ({digits}, cut as shown)", icon=":material/edit:", key=f"{prefix}save_typed",
               on_click=save_samples, args=(key, items, model_version))
+
+
+def digit_example(drawing, index: int, boxes) -> tuple:
+    """What a number's digit teaches (personal adaptation): its picture, as its sample keeps it,
+    and its pen strokes moved into that picture (None for an uploaded number: PNGs, no strokes)."""
+    if isinstance(drawing, list):
+        return drawing[index], None
+    box = boxes[index]
+    strokes = [[(x - box.left, y - box.top) for x, y in stroke] for stroke in box.strokes] \
+        if box.strokes else None
+    return digit_only(drawing, box, boxes), strokes
 
 
 def digit_drawing(drawing, index: int, boxes):
@@ -439,7 +452,7 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
             st.vega_lite_chart(*probability_chart_parts(prediction, DIGIT_CHART_HEIGHT, compact=True),
                                width="stretch")
     st.markdown("**Right?** Correct any digit, then save each as a sample to teach the next model.")
-    number_correction_form(reading, drawing, key, model.version, slots, source, reread)
+    number_correction_form(reading, drawing, key, model, slots, source, reread)
 
 
 # ---- the canvas ----------------------------------------------------------------------------

@@ -157,12 +157,12 @@ def panel(model) -> None:
             st.caption("This model cannot adapt (its file has no feature output).")
             return
         st.toggle("Use my examples", value=True, key=SWITCH,
-                  help="Each answer you confirm or correct in Digit mode becomes an example of your "
-                       "handwriting; the next drawing is read with them. Only you see the effect.")
-        # Digit mode's only: a number's digits are samples, not examples (a new user thought they counted)
+                  help="Each answer you confirm or correct (each digit of a number too) becomes an "
+                       "example of your handwriting; the next drawing is read with them. Only you see "
+                       "the effect.")
         st.caption(f"{count} of at most {MAX_PERSONAL_EXAMPLES} examples, from your corrections and "
-                   "confirmations in Digit mode (a number's digits are saved as samples only). They "
-                   "stay in this browser tab unless you keep them under a name.")
+                   "confirmations (a number's digits each count). They stay in this browser tab "
+                   "unless you keep them under a name.")
         st.text_input("Keep them under a name (optional)", key="personal_profile_input",
                       max_chars=40, placeholder="e.g. ana-7",
                       help="Examples saved under this name come back when you enter it again. "

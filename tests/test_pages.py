@@ -759,6 +759,26 @@ def test_a_number_cut_wrongly_can_be_typed_and_saved_as_typed(app_env, models_co
     assert any("Saved 3 samples" in message.value for message in app.success)
 
 
+def test_a_numbers_saved_digits_teach_as_a_digit_does(app_env, models_copy, monkeypatch, pen_digits):
+    # A new user's check: "Yes, it is 427: save its 3 digits" saved three samples and taught
+    # nothing ("Adapted to you" stayed at 1), while Digit mode's "Yes" taught at once.
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
+    drawing, strokes = touching_4080(pen_digits)
+    canvas = FakeCanvas(drawing)
+    canvas.json_data = fabric_paths(strokes)
+    app = draw_page_with(monkeypatch, canvas, {"mode": "Number"})
+    assert app.metric[0].value == "4080"
+    next(b for b in app.button if b.label == "Yes, it is 4080: save its 4 digits").click().run()
+    assert not app.exception, app.exception
+    assert any("Adapted to you: 4 examples" in e.label for e in app.expander), [e.label for e in app.expander]
+    examples = app.session_state["personal"].examples
+    assert [e.label for e in examples] == [4, 0, 8, 0]
+    assert all(e.trajectory is not None for e in examples)  # each with its own strokes, as drawn
+    assert app.metric[0].value == "4080"  # read with them: still right
+    samples = SampleStore(app_env["samples"]).list()
+    assert len(samples) == 4
+
+
 def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(app_env, models_copy,
                                                                                 monkeypatch):
     # Ink that reads as no digit used to vanish from a number without a word ("1001" read "11").
