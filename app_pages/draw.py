@@ -584,6 +584,7 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     and calls this with the new values). In Digit mode the drawing is kept (ANSWERED) for
     `drawing_details`, which the browser reruns once the answer is on the page.
     """
+    personal_panel.redraw_if_taught()  # a number's saved digits just taught: the panel too
     started = timing.start()
     try:
         model = recognizer(warn=False)  # a promotion shows up at the next stroke
@@ -664,6 +665,7 @@ def drawing_details(phone: bool):
     if answered is None:
         return
     if answered.examples is not personal_panel.examples():  # "Right?" just taught the page
+        st.session_state.pop(personal_panel.TAUGHT, None)  # this rerun redraws the panel too
         st.rerun()  # the answer is read again with the new example, the panel counts it
     started = timing.start()
     prediction, drawing, strokes = answered.prediction, answered.drawing, answered.strokes
@@ -690,6 +692,7 @@ def drawing_details(phone: bool):
 @st.fragment
 def upload_area():
     """A photo or scan of one digit or of a number, read once per file."""
+    personal_panel.redraw_if_taught()  # its "Right?" taught: the panel under the canvas counts it
     try:
         model = recognizer(warn=False)
     except DigitrecError as error:

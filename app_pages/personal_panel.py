@@ -60,6 +60,7 @@ def remember(model, image, label: int, strokes, drawing_png) -> tuple:
     items = st.session_state.get(ITEMS, []) + [item]
     st.session_state[ITEMS] = items[-MAX_PERSONAL_EXAMPLES:]
     st.session_state[STATE] = personal.adding([(image, label, strokes)])
+    st.session_state[TAUGHT] = True
     profile, kept_as = st.session_state.get(PROFILE), None
     if profile:
         try:
@@ -67,6 +68,17 @@ def remember(model, image, label: int, strokes, drawing_png) -> tuple:
         except (DigitrecError, ValueError) as error:
             st.session_state["personal_problem"] = f"Not kept under '{profile}': {error}"
     return item, profile, kept_as
+
+
+TAUGHT = "personal_taught"  # set when an example is added: the panel outside a fragment must be redrawn
+
+
+def redraw_if_taught() -> None:
+    """Call in a fragment whose form can teach (a number's digits): after a save that taught, the
+    whole page runs again, so the panel under the canvas counts the new examples (a fragment's
+    rerun had left it saying "Adapt to my handwriting"). Cleared first: one rerun, not a loop."""
+    if st.session_state.pop(TAUGHT, False):
+        st.rerun()
 
 
 LINKS = "personal_sample_links"  # sample id -> what remember() returned for the same drawing

@@ -760,6 +760,8 @@ def test_number_mode_reads_three_digits(page, app, held_out_digits):
     newest = sorted(samples.list(limit=3), key=lambda sample: sample.id)
     assert [sample.label for sample in newest] == [NUMBER_LABELS[0], corrected, NUMBER_LABELS[2]]
     assert [sample.predicted for sample in newest] == list(NUMBER_LABELS)
+    # ... and each saved digit became an example of this visitor's handwriting, as in Digit mode
+    expect(page.get_by_text("Adapted to you: 3 examples")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
     no_tracebacks(page)
 
 
