@@ -329,16 +329,26 @@ def read_number_as(recognizer, image, text: str, strokes=None) -> NumberReading:
     as a speck). Each digit keeps what the model read in its part (its Prediction); the
     reading's text is `text`, unflagged.
 
-    ValueError when `text` is not 1 to MAX_TYPED digits; SplitError when the drawing cannot be
-    split into that many digits (fewer strokes or pieces of ink than digits).
+    With strokes, more digits typed than there are strokes are cut from the pixels instead (a pen
+    not lifted between digits). ValueError when `text` is not 1 to MAX_TYPED digits; SplitError
+    when the drawing cannot be split into that many digits (fewer strokes and pieces of ink than
+    digits).
     """
     if not isinstance(text, str) or not text.isdigit() or not text.isascii() or len(text) > MAX_TYPED:
         raise ValueError(f"type the number's digits, 0-9, at most {MAX_TYPED} of them")
     typed = [int(character) for character in text]
     strokes = checked(strokes)
-    if strokes:
+    if not strokes:
+        return _read_pixels(recognizer, image, typed)
+    try:
         return _read_strokes(recognizer, image, strokes, typed)
-    return _read_pixels(recognizer, image, typed)
+    except SplitError as refused:
+        if image is None or len(typed) <= len(strokes):
+            raise
+        try:  # one stroke can hold two digits ("00" written without lifting the pen): cut the ink
+            return _read_pixels(recognizer, image, typed)
+        except SplitError:
+            raise refused from None
 
 
 # --- choosing the best split -----------------------------------------------------------------

@@ -818,6 +818,25 @@ def test_a_number_with_ink_left_out_says_so_and_the_missing_digit_can_be_typed(a
     assert any("Saved sample #" in m.value for m in [*app.success, *app.markdown, *app.info])
 
 
+def test_two_digits_in_one_joined_stroke_can_be_typed_and_saved(app_env, models_copy, monkeypatch):
+    # A new user's "00" without lifting the pen: typing it answered "1 pen stroke cannot hold 2 digits".
+    from digitrec.data import render_strokes
+
+    from tests.test_segment import ellipse, line
+
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
+    stroke = ellipse(260, 140, 45, 80) + line(260, 60, 420, 60) + ellipse(420, 140, 45, 80)
+    canvas = FakeCanvas(render_strokes([stroke], 700, 18.0)[:280, :700])
+    canvas.json_data = fabric_paths([stroke])
+    app = draw_page_with(monkeypatch, canvas, {"mode": "Number"})
+    assert not app.exception, app.exception
+    app.text_input(key="number_draw_typed").set_value("00").run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    next(b for b in app.button if b.label.startswith("Save as 00 (2 digits, cut as shown)")).click().run()
+    assert sorted(sample.label for sample in SampleStore(app_env["samples"]).list()) == [0, 0]
+
+
 def test_an_uploaded_number_cut_wrongly_can_be_typed_too(app_env, models_copy, monkeypatch, pen_digits):
     monkeypatch.setenv("DIGITREC_MODELS_DIR", str(models_copy))
     drawing, _ = touching_4080(pen_digits)

@@ -1038,6 +1038,22 @@ def test_a_typed_reading_must_be_digits(held_out, model, text):
         read_number_as(model, canvas, text, strokes)
 
 
+def test_two_digits_written_in_one_stroke_can_be_typed_and_are_cut_from_the_ink(model):
+    # A new user's "00" in one joined stroke: "A number after all? Type it" answered "1 pen stroke
+    # cannot hold 2 digits", so the way out failed for the very drawing it was for.
+    from digitrec.data import render_strokes
+    from digitrec.segment import read_number_as
+
+    stroke = ellipse(260, 140, 45, 80) + line(260, 60, 420, 60) + ellipse(420, 140, 45, 80)
+    canvas = render_strokes([stroke], 700, 18.0)[:280, :700]
+    typed = read_number_as(model, canvas, "00", [stroke])
+    assert typed.text == "00" and len(typed.boxes) == 2
+    left, right = typed.boxes
+    # cut on the line between the loops (the left ends at x 305, the right begins at 375)
+    assert 305 <= left.right <= 375 and 305 <= right.left <= 375, (left, right)
+    assert [prediction.digit for prediction in typed.digits] == [0, 0]
+
+
 def test_more_digits_typed_than_there_are_strokes_or_ink_is_refused(held_out, model):
     from digitrec.errors import SplitError
     from digitrec.segment import read_number_as
