@@ -43,6 +43,13 @@ def samples_url() -> str | None:
     return url or default_url()
 
 
+MY_SAMPLES = "my_samples"  # ids of the samples this session saved: it may delete them without a password
+
+
+def saved_by_this_session(sample_id: int) -> None:
+    st.session_state.setdefault(MY_SAMPLES, set()).add(sample_id)
+
+
 def store() -> SampleStore:
     """The samples store (a cheap object: a SQLite connection, or a pooled PostgreSQL one, per call)."""
     url = samples_url()

@@ -42,7 +42,7 @@ from digitrec.upload import (
 from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
 
 from app_pages import answer_signal, personal_panel
-from app_pages.common import recognizer, store
+from app_pages.common import recognizer, saved_by_this_session, store
 from app_pages.viewport import content_width
 
 # CANVAS_SIZE (the Digit canvas) and NUMBER_CANVAS where they fit; narrower screens get their width.
@@ -144,6 +144,7 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
             problem = f"Could not save the sample: {error}"
             break
         quota.record()
+        saved_by_this_session(sample_id)  # its Delete on the Samples page needs no password
         if taught[len(done)] is not None:  # deleting the sample later takes the example back too
             personal_panel.link_sample(sample_id, taught[len(done)])
         done.append((sample_id, label))

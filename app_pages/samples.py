@@ -1,12 +1,14 @@
 """Samples page: the drawings people saved with their true labels, which feed retraining."""
 
+import uuid
+
 import streamlit as st
 
-from digitrec import DigitrecError
+from digitrec import DigitrecError, admin
 from digitrec.views import gallery_image, label_count_chart, local_time, visitor_timezone
 
 from app_pages import personal_panel
-from app_pages.common import store
+from app_pages.common import MY_SAMPLES, admin_password, store
 
 UNTAUGHT = "sample_untaught"  # the sample just deleted whose example this tab's answers dropped
 PAGE_SIZE = 24
@@ -57,6 +59,20 @@ zone, zone_name = visitor_timezone(st.context.timezone, st.context.timezone_offs
 st.caption(f"{len(shown)} of {matching}, newest first · page {page} of {pages} · "
            f"each: the drawing as saved, then what the model sees · times in {zone_name}")
 
+# On a public server anyone could delete anyone's samples: with an admin password set, a visitor
+# deletes only what this visit saved; the rest asks for the password.
+configured = admin_password()
+mine = st.session_state.get(MY_SAMPLES, set())
+password = None
+if configured:
+    password = st.text_input("Admin password (to delete samples others saved)", type="password",
+                             key="samples_admin_password")
+
+
+def may_delete(sample_id: int) -> bool:
+    return not configured or sample_id in mine or bool(password)
+
+
 def ask_delete(sample_id: int):
     st.session_state.pending_sample_delete = sample_id
 
@@ -76,7 +92,10 @@ for index, sample in enumerate(shown):
                     f"#{sample.id} · {local_time(sample.created, zone)}")
         # Keyed by place on the page, not by sample id: Streamlit keeps every widget id a
         # session registers, so one per sample ever shown grew a long session's memory.
-        st.button("Delete", key=f"delete-{index}", on_click=ask_delete, args=(sample.id,))
+        allowed = may_delete(sample.id)
+        st.button("Delete", key=f"delete-{index}", on_click=ask_delete, args=(sample.id,),
+                  disabled=not allowed,
+                  help=None if allowed else "Saved by someone else: the admin password deletes it")
 
 
 def forget_delete():
@@ -99,6 +118,9 @@ def confirm_delete(sample_id):
     row = st.container(horizontal=True)
     if row.button(f"Delete #{sample.id}", type="primary", key="confirm_sample_delete"):
         try:
+            if sample.id not in mine:  # checked here too: a crafted click reaches this dialog
+                admin.authorize(password, configured,
+                                st.session_state.setdefault("client_id", uuid.uuid4().hex))
             samples.delete(sample.id)
         except DigitrecError as error:
             st.error(str(error))

@@ -533,6 +533,33 @@ def test_deleting_a_sample_asks_first(app_env):
     assert store.get(doomed) is None and store.get(kept) is not None
 
 
+def test_with_an_admin_password_a_visitor_deletes_only_the_samples_they_saved(app_env, monkeypatch):
+    # A new user's check: on a public server any visitor could delete everyone's samples.
+    monkeypatch.setenv("DIGITREC_ADMIN_PASSWORD", "s3cret")
+    store = SampleStore(app_env["samples"])
+    others, mine = (store.add(np.full((28, 28), v, np.float32), label) for v, label in ((0.2, 1), (0.7, 8)))
+    app = AppTest.from_file(str(REPO / "app_pages" / "samples.py"), default_timeout=TIMEOUT)
+    app.session_state["my_samples"] = {mine}  # what the Draw page records as this visit saves
+    app.run()
+    assert not app.exception
+    newest, older = (next(b for b in app.button if b.key == f"delete-{i}") for i in (0, 1))
+    assert not newest.disabled and older.disabled  # the newest first: this visit's
+    newest.click().run()
+    button(app, f"Delete #{mine}").click().run()
+    assert store.get(mine) is None and store.get(others) is not None
+    # Someone else's: only with the admin password, and a crafted click is refused in the dialog too
+    app.session_state["pending_sample_delete"] = others
+    app.run()
+    button(app, f"Delete #{others}").click().run()
+    assert any("wrong or missing admin password" in e.value for e in app.error)
+    assert store.get(others) is not None
+    app.text_input(key="samples_admin_password").set_value("s3cret").run()
+    assert not next(b for b in app.button if b.key == "delete-0").disabled
+    next(b for b in app.button if b.key == "delete-0").click().run()
+    button(app, f"Delete #{others}").click().run()
+    assert store.get(others) is None
+
+
 def fabric_paths(strokes) -> dict:
     """Strokes as the canvas's json_data: one Fabric.js "Path" per stroke (move-to, then lines)."""
     return {"objects": [{"type": "Path", "path": [["M", *stroke[0]]] + [["L", *p] for p in stroke[1:]]}
