@@ -95,7 +95,7 @@ def _forget_pending() -> None:
     st.session_state.pop(PENDING, None)
 
 
-@st.dialog("Promote a model that is worse on some digits?", width="large", on_dismiss=_forget_pending)
+@st.dialog("Promote a model that reads digits worse?", width="large", on_dismiss=_forget_pending)
 def _confirm(version: str, active: str, losses: list[ClassLoss], promote: Callable[[], object]) -> None:
     st.warning(loss_summary(version, active, losses), icon=":material/warning:")
     st.dataframe(loss_table(losses), hide_index=True, width="stretch")
