@@ -329,8 +329,8 @@ def read_number_as(recognizer, image, text: str, strokes=None) -> NumberReading:
     as a speck). Each digit keeps what the model read in its part (its Prediction); the
     reading's text is `text`, unflagged.
 
-    With strokes, more digits typed than there are strokes are cut from the pixels instead (a pen
-    not lifted between digits). ValueError when `text` is not 1 to MAX_TYPED digits; SplitError
+    With strokes, one digit more typed than there are strokes is cut from the pixels instead (a pen
+    not lifted between two digits). ValueError when `text` is not 1 to MAX_TYPED digits; SplitError
     when the drawing cannot be split into that many digits (fewer strokes and pieces of ink than
     digits).
     """
@@ -343,9 +343,12 @@ def read_number_as(recognizer, image, text: str, strokes=None) -> NumberReading:
     try:
         return _read_strokes(recognizer, image, strokes, typed)
     except SplitError as refused:
-        if image is None or len(typed) <= len(strokes):
+        # One stroke may hold two digits ("00" written without lifting the pen): then the ink is
+        # cut instead. Not more: the pixels can be cut into any number of parts ("1234567890"
+        # typed for 4080 was cut so), and only the strokes say how many digits are there.
+        if image is None or len(typed) != len(strokes) + 1:
             raise
-        try:  # one stroke can hold two digits ("00" written without lifting the pen): cut the ink
+        try:
             return _read_pixels(recognizer, image, typed)
         except SplitError:
             raise refused from None
