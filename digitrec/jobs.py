@@ -326,6 +326,9 @@ class TrainingJob:
         self._ended = on_end
         self._lock = threading.Lock()
         self._snapshot = JobSnapshot(JobState.STARTING, owner, self.started, config)
+        # time.monotonic() when the job was first seen ended (Saved, Failed, ...): its process
+        # may take seconds more to exit, and the cool-down starts from here, not from that exit.
+        self.ended_at: float | None = None
         self._curve: collections.deque = collections.deque(maxlen=MAX_CURVE_POINTS)
         self._epochs: list[EpochEnd] = []
         self._process: subprocess.Popen | None = None
@@ -410,6 +413,8 @@ class TrainingJob:
                 self._snapshot = replace(self._snapshot, state=JobState.FAILED, error=event.message)
             elif isinstance(event, Usage):
                 self._snapshot = replace(self._snapshot, peak_rss_mb=event.peak_rss_mb)
+            if self.ended_at is None and not self._snapshot.state.active:
+                self.ended_at = time.monotonic()
 
     def _finish(self) -> None:
         code = self._process.returncode
@@ -512,10 +517,14 @@ class TrainingManager:
         return self._job
 
     def cooldown_left(self) -> float:
-        """Seconds until a visitor may start the next training (0 when now)."""
-        if self._last_end is None:
+        """Seconds until a visitor may start the next training (0 when now): counted from the
+        later of the last training process's exit and the moment the current job was seen ended
+        (its result is shown before its process exits: a page drawn then offered Start at once)."""
+        job = self._job
+        ends = [end for end in (self._last_end, None if job is None else job.ended_at) if end is not None]
+        if not ends:
             return 0.0
-        return max(0.0, self._cooldown - (time.monotonic() - self._last_end))
+        return max(0.0, self._cooldown - (time.monotonic() - max(ends)))
 
     def start(self, config: TrainingConfig, owner: str, directory: Path | None = None,
               samples=None, password: str | None = None,

@@ -176,6 +176,7 @@ def app_env(tmp_path, monkeypatch, tiny_model, mnist_dir, active_models):
     from digitrec import jobs  # each test starts outside the cool-down of an earlier test's training
 
     monkeypatch.setattr(jobs.manager, "_last_end", None)
+    monkeypatch.setattr(jobs.manager, "_job", None)  # an earlier test's job, ended moments ago, counts too
     return {"models": models, "samples": tmp_path / "samples.db"}
 
 
