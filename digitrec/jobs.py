@@ -315,6 +315,10 @@ class JobSnapshot:
 class TrainingJob:
     """A training run in its own process; its state is read through `snapshot()`."""
 
+    # time.monotonic() when the job was first seen ended (Saved, Failed, ...): its process may
+    # take seconds more to exit, and the cool-down starts from here, not from that exit.
+    ended_at: float | None = None
+
     def __init__(self, config: TrainingConfig, owner: str, directory: Path | None, samples,
                  lock_handle, on_end: Callable[[], None] = lambda: None,
                  held_lock: AdvisoryLock | None = None):
@@ -326,9 +330,6 @@ class TrainingJob:
         self._ended = on_end
         self._lock = threading.Lock()
         self._snapshot = JobSnapshot(JobState.STARTING, owner, self.started, config)
-        # time.monotonic() when the job was first seen ended (Saved, Failed, ...): its process
-        # may take seconds more to exit, and the cool-down starts from here, not from that exit.
-        self.ended_at: float | None = None
         self._curve: collections.deque = collections.deque(maxlen=MAX_CURVE_POINTS)
         self._epochs: list[EpochEnd] = []
         self._process: subprocess.Popen | None = None
