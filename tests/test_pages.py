@@ -574,17 +574,22 @@ def strokes_env(app_env, companion_model):
     return app_env
 
 
-def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env, monkeypatch, pen_digits):
+def drawn_with_strokes(monkeypatch, pen_digits, label: int, script: str = "app_pages/draw.py") -> AppTest:
+    """`script` run with the canvas holding a held-out writer's `label` as pixels and pen strokes."""
     from digitrec.data import place_strokes, render_strokes
 
-    digit = next(d for d in pen_digits if d.writer > 20 and d.label == 4)
+    digit = next(d for d in pen_digits if d.writer > 20 and d.label == label)
     strokes = place_strokes(digit.strokes, 180, (140, 140))
     canvas = FakeCanvas(render_strokes(strokes, 280, 18))
     canvas.json_data = fabric_paths(strokes)
     fake = types.ModuleType("streamlit_drawable_canvas")
     fake.st_canvas = lambda **kwargs: canvas
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
-    app = AppTest.from_file(str(REPO / "app_pages" / "draw.py"), default_timeout=TIMEOUT).run()
+    return AppTest.from_file(str(REPO / script), default_timeout=TIMEOUT).run()
+
+
+def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env, monkeypatch, pen_digits):
+    app = drawn_with_strokes(monkeypatch, pen_digits, 4)
     assert not app.exception
     assert any("Read from your strokes and the picture" in c.value for c in app.caption)
     shared = int(app.metric[0].value)
@@ -631,16 +636,7 @@ def test_draw_page_reads_strokes_and_adapts_to_a_correction_at_once(strokes_env,
 def test_deleting_a_wrong_sample_takes_back_what_it_taught(strokes_env, monkeypatch, pen_digits):
     # A new user's check: a 5 saved as 6 by mistake, then deleted on the Samples page, still made
     # the next 5 read "6" ("Adapted to you: 1 example"): only "Clear my examples" undid it.
-    from digitrec.data import place_strokes, render_strokes
-
-    digit = next(d for d in pen_digits if d.writer > 20 and d.label == 5)
-    strokes = place_strokes(digit.strokes, 180, (140, 140))
-    canvas = FakeCanvas(render_strokes(strokes, 280, 18))
-    canvas.json_data = fabric_paths(strokes)
-    fake = types.ModuleType("streamlit_drawable_canvas")
-    fake.st_canvas = lambda **kwargs: canvas
-    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
-    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    app = drawn_with_strokes(monkeypatch, pen_digits, 5, "streamlit_app.py")
     assert not app.exception
     shared = int(app.metric[0].value)
     wrong = (shared + 1) % 10
