@@ -135,7 +135,7 @@ def advice(version: str) -> str:
     if training is not None and training.examples:
         epochs = f", for {counted(training.epochs_done, 'epoch')}" if training.epochs_done else ""
         said.append(f"It trained on {training.describe_examples()}{epochs}.")
-    if training is not None and training.config.get("user_samples"):
+    if training is not None and training.used_samples:
         said.append("Saved samples can teach a model wrong digits; so can too short a training.")
     return " ".join(said + ["Promote it only if you know why it lost these."])
 

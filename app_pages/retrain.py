@@ -261,9 +261,10 @@ def show_evaluation(version):
     for message in candidate["missing"]:
         st.warning(message)
     columns = st.columns(max(len(candidate["reports"]), 1))
+    used_samples = trained_on_samples(version)  # its card read once, not per set
     for column, (name, report) in zip(columns, candidate["reports"].items()):
         shown, options = accuracy_metric(name, report, baseline["reports"].get(name) if baseline else None,
-                                         trained_on_samples(version))
+                                         used_samples)
         column.metric(*shown, **options)
     losses = class_losses(candidate["reports"], baseline["reports"]) if baseline else []
     if losses:
@@ -349,7 +350,7 @@ def accuracy_metric(name: str, report: dict, active: dict | None, trained_on_sam
 
 def trained_on_samples(version: str) -> bool:
     try:
-        return bool(model_card.read(registry.version_path(version)).training.config.get("user_samples"))
+        return model_card.read(registry.version_path(version)).training.used_samples
     except DigitrecError:
         return False
 

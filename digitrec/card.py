@@ -86,6 +86,11 @@ class Training:
                    {name: count for name, count in _dict(values.get("examples")).items()
                     if _whole(count) is not None})
 
+    @property
+    def used_samples(self) -> bool:
+        """Whether it trained on saved samples (its config says so)."""
+        return bool(self.config.get("user_samples"))
+
     def describe_examples(self) -> str:
         """The training examples in words, e.g. "16,500 MNIST digits, 7,200 pen digits drawn on a canvas"
         (a source this version does not know keeps its own name)."""
