@@ -223,9 +223,14 @@ def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: i
 
 
 def _update_card(folder: Path, calibration: dict, parts: dict, **extra) -> dict:
+    """Merge calibration, companion records and `extra` keys into the folder's card; the size of
+    each part's file (the Models page shows a folder's size from the card) is taken afresh."""
     card = registry.read_card(folder)
     card["calibration"] = {**card.get("calibration", {}), **calibration}
     card["companions"] = {**card.get("companions", {}), **parts}
+    card.setdefault("files", {}).update({part["file"]: (folder / part["file"]).stat().st_size
+                                         for part in parts.values()
+                                         if "file" in part and (folder / part["file"]).is_file()})
     card.update(extra)
     registry.write_card(folder, card)
     return card
@@ -460,7 +465,7 @@ def fit_gate_head(folder: Path, inputs: HeadInputs, seed: int, log=print) -> Non
         f"small ink {small_threshold:.6g}: validation non-digits as small bitmaps flagged "
         f"{small_flagged:.2%}")
     calibration = {"gate_head_threshold": threshold, "gate_head_small_threshold": small_threshold}
-    card = _update_card(folder, calibration, {
+    _update_card(folder, calibration, {
         "gate_head": {"file": GATE_HEAD_FILE, "epochs": HEAD_EPOCHS, "seed": seed, "units": HEAD_UNITS,
                       "reads": "the image model's penultimate features and the gate's logit",
                       "trained_on": "what the gate was trained on",
@@ -469,8 +474,6 @@ def fit_gate_head(folder: Path, inputs: HeadInputs, seed: int, log=print) -> Non
                       "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold)),
                       "small_threshold_chosen_on": "the MNIST validation digits redrawn as small bitmaps",
                       "validation_small_non_digits_flagged": small_flagged}})
-    card.setdefault("files", {})[GATE_HEAD_FILE] = (folder / GATE_HEAD_FILE).stat().st_size
-    registry.write_card(folder, card)
 
 
 def export_image_features(folder: Path) -> None:
@@ -534,7 +537,4 @@ def inherit_companions(folder: Path, source: Path) -> bool:
     parts = {key: {**value, "inherited_from": source.name}
              for key, value in (card.get("companions") or {}).items() if key != "gate_head"}
     _update_card(folder, kept, parts)
-    card = registry.read_card(folder)
-    card.setdefault("files", {}).update({name: (folder / name).stat().st_size for name in files})
-    registry.write_card(folder, card)
     return True

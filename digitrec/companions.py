@@ -7,7 +7,7 @@
 
 Pen digits (pendigits writers) and non-digits (`nondigits`) are augmented here the way
 people's handwriting varies: slant, rotation, aspect, wobble, sampling density, and a few
-styles MNIST's writers rarely use (crossed 7s, 1s with a foot). No TensorFlow here.
+styles MNIST's writers rarely use (crossed 7s, 1s with a foot, slashed 0s). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from digitrec.strokes import trajectory_features
 
 NOT_DIGIT = 10  # the trajectory model's eleventh class
 CLASSES = 11
+# How a digit is written varies beyond its shape: writers draw a stroke the other way (writer 30 of
+# pendigits draws every 9 from the tail up, which the trajectory model read as 0) and a digit's
+# strokes in another order (a 4's bar first), and a letter too. The trajectory model's training
+# strokes (digits and non-digits alike: rewriting digits alone taught it that a letter written
+# backwards is a digit) get:
+REVERSE_SHARE = 0.1  # of strokes, drawn the other way
+REORDER_SHARE = 0.15  # of drawings of several strokes, their strokes in a random order
 
 
 def augment(strokes, rng: np.random.Generator, label: int | None = None, strength: float = 1.0):
@@ -34,6 +41,10 @@ def augment(strokes, rng: np.random.Generator, label: int | None = None, strengt
     arrays = [(a - centre) / extent for a in arrays]
     if label == 7 and rng.random() < 0.25:  # a crossbar through the stem, drawn last
         arrays.append(np.array([[-0.25, 0.05], [0.2, 0.0]]) + rng.normal(0, 0.04, (2, 2)))
+    if label == 0 and rng.random() < 0.15:  # a slashed zero: a slash across it, drawn last
+        slash = np.array([[-rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.5)],
+                          [rng.uniform(0.15, 0.35), -rng.uniform(0.3, 0.5)]])
+        arrays.append(slash if rng.random() < 0.5 else slash[::-1])
     if label == 1 and rng.random() < 0.2:  # a flat foot, drawn last
         bottom = max(a[:, 1].max() for a in arrays)
         x = float(np.mean([a[:, 0].mean() for a in arrays]))
@@ -50,6 +61,15 @@ def augment(strokes, rng: np.random.Generator, label: int | None = None, strengt
         stroke = stroke + rng.normal(0, 0.008 * strength, stroke.shape)
         result.append([(float(x), float(y)) for x, y in stroke])
     return result
+
+
+def rewritten(strokes, rng: np.random.Generator) -> list:
+    """The same strokes written another way (seeded): some in a random order, some reversed.
+    Only the trajectory model sees the difference; the ink is the same."""
+    strokes = [list(stroke) for stroke in strokes]
+    if len(strokes) > 1 and rng.random() < REORDER_SHARE:
+        strokes = [strokes[index] for index in rng.permutation(len(strokes))]
+    return [stroke[::-1] if rng.random() < REVERSE_SHARE else stroke for stroke in strokes]
 
 
 def _resample_density(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -73,7 +93,7 @@ def stroke_set(digits, others, rng: np.random.Generator, augmented: bool = True,
     features, labels = [], []
     for strokes, label in items:
         if augmented:
-            strokes = augment(strokes, rng, label if label != NOT_DIGIT else None)
+            strokes = rewritten(augment(strokes, rng, label if label != NOT_DIGIT else None), rng)
         vector = trajectory_features(strokes)
         if vector is not None:
             features.append(vector)

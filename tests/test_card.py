@@ -52,6 +52,10 @@ def test_the_committed_averaged_card_reads(committed_model):
     assert card.calibration.gate_head_threshold == raw["calibration"]["gate_head_threshold"] < 1.0
     assert raw["benchmark"]["command"] == "python -m benchmarks.accuracy"  # its measured report
     assert card.size_bytes == sum(raw["files"].values())
+    # the sizes the Models page shows are the files' as committed
+    assert raw["files"] == {name: (committed_model / name).stat().st_size for name in raw["files"]}
+    assert {path.name for path in committed_model.glob("*.*") if path.suffix in (".keras", ".tflite")} \
+        == set(raw["files"])
 
 
 def test_a_current_card_gives_its_training_config():
