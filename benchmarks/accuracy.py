@@ -12,11 +12,12 @@ Prints:
 - Pen writers 21-30 (pendigits trajectories; the image model trained on writers 1-20 and the
   trajectory model read here is the cross-validation fold that held writers 21-30 out), drawn
   on a 280x280 canvas the way people draw: random size and place, pen 6-40 px. From pixels
-  alone and with strokes; by pen-width bucket and by digit size; ECE; digits flagged.
+  alone, with strokes, and with the strokes written backwards (reverse order, each from its
+  end: how some people write); by pen-width bucket and by digit size; ECE; digits flagged.
 - The trajectory model's writer-wise cross-validation (3 folds of 10 writers) from the card.
 - MNIST test digits rendered as 16x16 and 32x32, grey and 1-bit, both polarities.
 - Non-digits never trained on (letters of the test fonts, doodles of an unseen seed), drawn on
-  the canvas: share flagged "not a digit", from pixels and with strokes.
+  the canvas: share flagged "not a digit", from pixels, with strokes and written backwards.
 - Numbers of 3-5 held-out pen digits on the 700x280 number canvas, read exactly.
 - Milliseconds per predict with strokes (p50).
 """
@@ -59,11 +60,18 @@ def drawn(strokes, rng, height_range=data.USER_HEIGHTS, width_range=data.USER_PE
     return data.render_strokes(placed, CANVAS, pen), placed, pen, size
 
 
+def backwards(drawings) -> list:
+    """Each drawing written the other way: its strokes in reverse order, each from its end (the
+    same ink; people differ in how they write a digit, and the trajectory model reads how)."""
+    return [[list(stroke)[::-1] for stroke in reversed(strokes)] for strokes in drawings]
+
+
 def pen_section(recognizer, digits, rng):
     canvases, strokes, pens, sizes = zip(*(drawn(d.strokes, rng) for d in digits))
     labels = np.array([d.label for d in digits])
     results = {}
-    for name, given in (("pixels alone", None), ("with strokes", list(strokes))):
+    for name, given in (("pixels alone", None), ("with strokes", list(strokes)),
+                        ("written backwards", backwards(strokes))):
         if given is not None and not recognizer.reads_strokes:
             continue
         predictions = recognizer.predict_many(list(canvases), given)
@@ -121,7 +129,8 @@ def non_digit_section(recognizer, rng):
         canvases.append(canvas)
         strokes.append(placed)
     letters = len(nondigits.letters("test"))
-    for name, given in (("pixels alone", None), ("with strokes", strokes)):
+    for name, given in (("pixels alone", None), ("with strokes", strokes),
+                        ("written backwards", backwards(strokes))):
         if given is not None and not recognizer.reads_strokes:
             continue
         predictions = recognizer.predict_many(canvases, given)
