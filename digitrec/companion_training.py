@@ -228,9 +228,12 @@ def _update_card(folder: Path, calibration: dict, parts: dict, **extra) -> dict:
     card = registry.read_card(folder)
     card["calibration"] = {**card.get("calibration", {}), **calibration}
     card["companions"] = {**card.get("companions", {}), **parts}
-    card.setdefault("files", {}).update({part["file"]: (folder / part["file"]).stat().st_size
-                                         for part in parts.values()
-                                         if "file" in part and (folder / part["file"]).is_file()})
+    files = card.setdefault("files", {})
+    for name in (part["file"] for part in parts.values() if "file" in part):
+        if (folder / name).is_file():
+            files[name] = (folder / name).stat().st_size
+        else:  # a part listed without its file: no size to show for it
+            files.pop(name, None)
     card.update(extra)
     registry.write_card(folder, card)
     return card
@@ -537,4 +540,7 @@ def inherit_companions(folder: Path, source: Path) -> bool:
     parts = {key: {**value, "inherited_from": source.name}
              for key, value in (card.get("companions") or {}).items() if key != "gate_head"}
     _update_card(folder, kept, parts)
+    card = registry.read_card(folder)  # every copied file, listed as a part or not
+    card.setdefault("files", {}).update({name: (folder / name).stat().st_size for name in files})
+    registry.write_card(folder, card)
     return True

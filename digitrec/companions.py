@@ -29,9 +29,14 @@ CLASSES = 11
 # backwards is a digit) get:
 REVERSE_SHARE = 0.1  # of strokes, drawn the other way
 REORDER_SHARE = 0.15  # of drawings of several strokes, their strokes in a random order
+# A slashed zero (Ø), a common style the trajectory model flagged as no digit: this share of its
+# training 0s get a slash across them (`augment(..., slashed_zeros=True)`). Off by default, so
+# the line model's training numbers, drawn from the same seed, stay as they were.
+SLASH_SHARE = 0.15
 
 
-def augment(strokes, rng: np.random.Generator, label: int | None = None, strength: float = 1.0):
+def augment(strokes, rng: np.random.Generator, label: int | None = None, strength: float = 1.0,
+            slashed_zeros: bool = False):
     """A handwriting-like variation of strokes (seeded): affine, wobble, density, styles."""
     arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
     everything = np.concatenate(arrays)
@@ -41,7 +46,7 @@ def augment(strokes, rng: np.random.Generator, label: int | None = None, strengt
     arrays = [(a - centre) / extent for a in arrays]
     if label == 7 and rng.random() < 0.25:  # a crossbar through the stem, drawn last
         arrays.append(np.array([[-0.25, 0.05], [0.2, 0.0]]) + rng.normal(0, 0.04, (2, 2)))
-    if label == 0 and rng.random() < 0.15:  # a slashed zero: a slash across it, drawn last
+    if label == 0 and slashed_zeros and rng.random() < SLASH_SHARE:  # a slash across it, drawn last
         slash = np.array([[-rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.5)],
                           [rng.uniform(0.15, 0.35), -rng.uniform(0.3, 0.5)]])
         arrays.append(slash if rng.random() < 0.5 else slash[::-1])
@@ -93,7 +98,8 @@ def stroke_set(digits, others, rng: np.random.Generator, augmented: bool = True,
     features, labels = [], []
     for strokes, label in items:
         if augmented:
-            strokes = rewritten(augment(strokes, rng, label if label != NOT_DIGIT else None), rng)
+            strokes = rewritten(augment(strokes, rng, label if label != NOT_DIGIT else None,
+                                        slashed_zeros=True), rng)
         vector = trajectory_features(strokes)
         if vector is not None:
             features.append(vector)

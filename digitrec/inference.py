@@ -430,7 +430,9 @@ class Recognizer:
         """The trajectory model's 11 probabilities (10 digits, "not a digit") per trajectory."""
         if self._strokes is None:
             raise ModelError(f"{self.version} has no trajectory model")
-        return _batched(self._strokes, np.asarray(trajectories, np.float32), NOT_DIGIT_CLASS + 1)
+        # The .tflite also answers its penultimate features after them (registry.export_tflite).
+        everything = _batched(self._strokes, np.asarray(trajectories, np.float32), NOT_DIGIT_CLASS + 1)
+        return everything[:, :NOT_DIGIT_CLASS + 1]
 
     def not_digit_scores(self, model_inputs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """The probability that each 28x28 model input is not a digit (zeros without a gate), to
