@@ -69,7 +69,6 @@ def backwards(drawings) -> list:
 def pen_section(recognizer, digits, rng):
     canvases, strokes, pens, sizes = zip(*(drawn(d.strokes, rng) for d in digits))
     labels = np.array([d.label for d in digits])
-    results = {}
     for name, given in (("pixels alone", None), ("with strokes", list(strokes)),
                         ("written backwards", backwards(strokes))):
         if given is not None and not recognizer.reads_strokes:
@@ -91,7 +90,6 @@ def pen_section(recognizer, digits, rng):
         print("    by size:      " + "  ".join(
             f"{label} {correct[(sizes_array >= low) & (sizes_array < high)].mean():.1%}"
             for label, low, high in SIZE_BUCKETS))
-        results[name] = correct.mean()
     return canvases, strokes
 
 

@@ -23,7 +23,7 @@ from digitrec.strokes import trajectory_features
 NOT_DIGIT = 10  # the trajectory model's eleventh class
 CLASSES = 11
 # How a digit is written varies beyond its shape: writers draw a stroke the other way (writer 30 of
-# pendigits draws every 9 from the tail up, which the trajectory model read as 0) and a digit's
+# pendigits draws every 9 from the tail up, which the trajectory model read as 0 or 8) and a digit's
 # strokes in another order (a 4's bar first), and a letter too. The trajectory model's training
 # strokes (digits and non-digits alike: rewriting digits alone taught it that a letter written
 # backwards is a digit) get:
