@@ -37,7 +37,7 @@ from digitrec.preprocess import (
     ink_map,
     preprocess,
 )
-from digitrec.strokes import checked, render_for_model, trajectory_features
+from digitrec.strokes import checked, render_for_model, trajectory_features, without_strays
 
 if TYPE_CHECKING:
     from digitrec.personal import PersonalRecognizer
@@ -473,7 +473,7 @@ class Recognizer:
         strokes = [None] * len(images) if strokes is None else list(strokes)
         if len(strokes) != len(images):
             raise ValueError(f"strokes has {len(strokes)} entries for {len(images)} images")
-        use = [checked(item) if self._strokes is not None else [] for item in strokes]
+        use = [without_strays(checked(item)) if self._strokes is not None else [] for item in strokes]
         # An image may come preprocessed already (digitrec.segment normalises the digits it cut
         # out of a number's ink map with preprocess.normalise_ink).
         taps = [bool(item) and _a_dot(image, item) for image, item in zip(images, use)]

@@ -16,6 +16,7 @@ from digitrec.strokes import (
     render_for_model,
     strokes_from_canvas,
     trajectory_features,
+    without_strays,
 )
 
 # A vertical stroke as streamlit-drawable-canvas 0.13 (Fabric 7.4) sent it from Chromium.
@@ -110,3 +111,19 @@ def test_rendering_for_the_model_ignores_size_and_place():
     large = render_for_model([[(x * 3 + 400, y * 3 + 40) for x, y in stroke]])
     assert small.shape == (RENDER_SIZE, RENDER_SIZE, 4)
     assert np.abs(small[..., 3].astype(int) - large[..., 3].astype(int)).max() <= 2
+
+
+def test_a_tap_or_blip_beside_the_digit_is_left_out_and_its_parts_are_kept(pen_digits):
+    five = next(d for d in pen_digits if d.label == 5 and len(d.strokes) == 2)  # a body and a cap
+    strokes = [list(stroke) for stroke in five.strokes]
+    assert without_strays(strokes) == strokes  # a cap is a part of the digit
+    points = np.concatenate([np.asarray(s) for s in strokes])
+    low, high = points.min(axis=0), points.max(axis=0)
+    tap = [(float(high[0]) + 5, float(high[1])), (float(high[0]) + 5.5, float(high[1]))]
+    blip = [(float(low[0]), float(low[1])), (float(low[0]) + 0.1 * (high - low).max(), float(low[1]))]
+    assert without_strays([tap, *strokes]) == strokes
+    assert without_strays([*strokes, blip]) == strokes
+    assert without_strays([strokes[0]]) == [strokes[0]]  # a one-stroke drawing is what it is
+    two_dots = [[(0.0, 0.0)], [(30.0, 0.0), (30.5, 0.0)]]
+    assert without_strays(two_dots) == two_dots  # all small: nothing to tell a stray from
+
