@@ -47,9 +47,7 @@ def augment(strokes, rng: np.random.Generator, label: int | None = None, strengt
     if label == 7 and rng.random() < 0.25:  # a crossbar through the stem, drawn last
         arrays.append(np.array([[-0.25, 0.05], [0.2, 0.0]]) + rng.normal(0, 0.04, (2, 2)))
     if label == 0 and slashed_zeros and rng.random() < SLASH_SHARE:  # a slash across it, drawn last
-        slash = np.array([[-rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.5)],
-                          [rng.uniform(0.15, 0.35), -rng.uniform(0.3, 0.5)]])
-        arrays.append(slash if rng.random() < 0.5 else slash[::-1])
+        arrays.append(_slash(rng))
     if label == 1 and rng.random() < 0.2:  # a flat foot, drawn last
         bottom = max(a[:, 1].max() for a in arrays)
         x = float(np.mean([a[:, 0].mean() for a in arrays]))
@@ -66,6 +64,25 @@ def augment(strokes, rng: np.random.Generator, label: int | None = None, strengt
         stroke = stroke + rng.normal(0, 0.008 * strength, stroke.shape)
         result.append([(float(x), float(y)) for x, y in stroke])
     return result
+
+
+def _slash(rng: np.random.Generator) -> np.ndarray:
+    """A slash across a 0 (Ø) in coordinates where the drawing is centred at 0 with extent 1,
+    from top right down to bottom left or the other way."""
+    slash = np.array([[-rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.5)],
+                      [rng.uniform(0.15, 0.35), -rng.uniform(0.3, 0.5)]])
+    return slash if rng.random() < 0.5 else slash[::-1]
+
+
+def slashed(strokes, rng: np.random.Generator) -> list:
+    """The strokes of a 0 with a slash across them, drawn last (Ø), in the strokes' own coordinates
+    (seeded): the style as `augment(..., slashed_zeros=True)` draws it, without the other variations."""
+    arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
+    everything = np.concatenate(arrays)
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    extent = max(float((high - low).max()), 1e-6)
+    slash = _slash(rng) * extent + (low + high) / 2
+    return [list(stroke) for stroke in strokes] + [[(float(x), float(y)) for x, y in slash]]
 
 
 def rewritten(strokes, rng: np.random.Generator) -> list:

@@ -16,12 +16,12 @@ import json
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from digitrec import data
+from digitrec import companions, data
 from digitrec.config import TrainingConfig, sample_row_limits
 from digitrec.preprocess import MODEL_SHAPE, PREPROCESS_VERSION, preprocess_many
 
@@ -137,27 +137,42 @@ def preprocessed_mnist(mnist: data.Mnist) -> dict:
         "x_test": _preprocess_uint8(mnist.x_test), "y_test": mnist.y_test}))
 
 
-def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: bool = False) -> dict:
+def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: bool = False,
+                           slashed_zeros: float = 0.0) -> dict:
     """Pen digits drawn on a canvas `renderings` ways each, through `preprocess` (uint8), cached.
 
     `wide` draws them at every pen width and size visitors use (data.USER_PENS, USER_HEIGHTS)
-    instead of the narrower classic ranges.
+    instead of the narrower classic ranges. `slashed_zeros`: this share of the 0s is drawn
+    slashed (Ø), from a generator of its own, so every other drawing is as without.
     """
     heights, pens = (data.USER_HEIGHTS, data.USER_PENS) if wide else (data.CLASSIC_HEIGHTS, data.CLASSIC_PENS)
 
     def build():
         rng = np.random.default_rng(seed)
+        slashes = np.random.default_rng([seed, SLASH_STREAM])
         labels = np.array([d.label for d in digits for _ in range(renderings)], np.uint8)
         out = np.empty((len(labels), *MODEL_SHAPE), np.uint8)
-        drawings = ((d, index) for d in digits for index in range(renderings))
+        drawings = ((_slashed(d, slashes, slashed_zeros) if slashed_zeros else d)
+                    for d in digits for _ in range(renderings))
         for start in range(0, len(labels), PREPROCESS_CHUNK):  # canvases a chunk at a time
             chunk = [data.draw_pen_digit(d, rng, heights=heights, pens=pens)
-                     for d, _ in itertools.islice(drawings, PREPROCESS_CHUNK)]
+                     for d in itertools.islice(drawings, PREPROCESS_CHUNK)]
             out[start : start + len(chunk)] = _preprocess_uint8(chunk)
         return {"x": out, "y": labels}
 
-    key = f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}{'-wide' if wide else ''}-p{PREPROCESS_VERSION}"
+    key = (f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}{'-wide' if wide else ''}"
+           f"{f'-slashed{slashed_zeros:g}' if slashed_zeros else ''}-p{PREPROCESS_VERSION}")
     return cached(key, _from_float_cache(key, build))
+
+
+SLASH_STREAM = 2  # the slashes' generator: np.random.default_rng([seed, SLASH_STREAM])
+
+
+def _slashed(digit: data.PenDigit, rng: np.random.Generator, share: float) -> data.PenDigit:
+    """A 0 slashed (Ø) at `share`, any other digit as it is."""
+    if digit.label != 0 or rng.random() >= share:
+        return digit
+    return replace(digit, strokes=tuple(companions.slashed(digit.strokes, rng)))
 
 
 def preprocessed_small_bitmaps(mnist: data.Mnist, indices, seed: int) -> dict:

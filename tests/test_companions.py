@@ -206,6 +206,18 @@ def test_some_zeros_are_slashed_across_their_middle(pen_digits):
     assert abs(slashed / 400 - companions.SLASH_SHARE) < 0.05
 
 
+def test_a_zero_slashed_where_it_lies_keeps_its_strokes_and_box(pen_digits):
+    zero = next(d for d in pen_digits if d.label == 0 and d.writer == 3)
+    points = np.concatenate([np.asarray(s) for s in zero.strokes])
+    low, high = points.min(axis=0), points.max(axis=0)
+    slashed = companions.slashed(zero.strokes, np.random.default_rng(1))
+    assert slashed[:-1] == [list(stroke) for stroke in zero.strokes]
+    slash = np.asarray(slashed[-1])
+    assert ((slash >= low) & (slash <= high)).all()  # inside the 0's box: placed and sized as before
+    middle = (low + high) / 2
+    assert (slash[0] - middle)[1] * (slash[-1] - middle)[1] < 0  # across the middle
+
+
 def test_zeros_are_slashed_only_when_asked_so_other_training_data_stays_the_same(pen_digits):
     """The line model's training numbers go through `augment` with the same seed: a 0 drawn
     without `slashed_zeros` takes exactly what any digit without a style of its own takes."""

@@ -45,6 +45,23 @@ def test_cache_files_keep_their_names(tmp_path, monkeypatch, fake_mnist, pen_dig
     assert (again["x_train"] == prepared["x_train"]).all()
 
 
+def test_slashed_zeros_are_drawn_only_where_asked_and_nothing_else_changes(tmp_path, monkeypatch, pen_digits):
+    # The gate's head took writer 28's slashed zeros (Ø) for "not a digit" (5 of the 7 held-out pen
+    # digits flagged from pixels): it now learns from some slashed 0s.
+    monkeypatch.setenv("DIGITREC_CACHE_DIR", str(tmp_path))
+    digits = [d for d in pen_digits if d.writer == 1 and d.label in (0, 6)][:40]
+    zeros = sum(d.label == 0 for d in digits) * 2
+    plain = dataset.preprocessed_pendigits(digits, 2, seed=3, tag="t", wide=True)
+    slashed = dataset.preprocessed_pendigits(digits, 2, seed=3, tag="t", wide=True, slashed_zeros=0.5)
+    assert (plain["y"] == slashed["y"]).all()
+    changed = (plain["x"] != slashed["x"]).any(axis=(1, 2))
+    assert not changed[plain["y"] == 6].any()  # other digits are drawn exactly as without
+    assert 0.25 * zeros <= changed.sum() <= 0.75 * zeros
+    assert sorted(p.name for p in tmp_path.glob("pendigits-*")) == [
+        f"pendigits-t-{len(digits)}x2-s3-wide-p2-u8.npz",
+        f"pendigits-t-{len(digits)}x2-s3-wide-slashed0.5-p2-u8.npz"]
+
+
 def test_uint8_round_trip_is_within_half_a_step():
     values = np.linspace(0, 1, 1001, dtype=np.float32)
     assert np.abs(as_model_input(to_uint8(values)) - values).max() <= 0.5 / 255 + 1e-7

@@ -250,6 +250,19 @@ def test_a_tap_beside_the_digit_does_not_change_what_the_strokes_read(committed_
         assert tapped.probabilities == alone.probabilities and tapped.digit == label
 
 
+def test_slashed_zeros_are_mostly_read_from_pixels_too(committed_model, pen_digits):
+    # Held-out writer 28 slashes most 0s (Ø). From pixels the gate head took 10 of the 26 for
+    # "not a digit" (drawn 150 px tall with a 16 px pen); its training digits now include slashed
+    # 0s (companion_training.GATE_SLASH_SHARE) and it flags 6.
+    from digitrec.data import place_strokes, render_strokes
+
+    model = Recognizer.load(committed_model)
+    zeros = [d for d in pen_digits if d.writer == 28 and d.label == 0]
+    canvases = [render_strokes(place_strokes(zero.strokes, 150, (140, 140)), 280, 16) for zero in zeros]
+    read = [prediction.digit for prediction in model.predict_many(canvases)]
+    assert len(zeros) == 26 and read.count(0) >= 20, read
+
+
 def test_a_small_digit_drawn_with_a_thin_pen_is_still_read_from_its_strokes(committed_model, pen_digits):
     from digitrec.data import place_strokes, render_strokes
 
