@@ -158,22 +158,23 @@ def checked(strokes) -> Strokes:
 
 
 def without_strays(strokes: Strokes) -> Strokes:
-    """The strokes without stray marks: a stroke no longer than STRAY_SHARE of the drawing's
-    longer side, when a longer stroke is there (a tap beside the digit, a pen-down blip).
+    """The strokes without a stray mark: the one stroke no longer than STRAY_SHARE of the drawing's
+    longer side, when the others are longer (a tap beside the digit, a pen-down blip).
 
     Drawn the way the image model reads strokes (RENDER_HEIGHT tall, a RENDER_PEN pen) such a
     stroke is a dot, which no digit has; with it the digit was drawn smaller and off-centre, and
-    the trajectory model read a pen lift to nowhere.
+    the trajectory model read a pen lift to nowhere. Two or more such marks are kept: they are
+    drawn on purpose (a smiley's eyes), and leaving them out made doodles read as digits.
     """
     if len(strokes) < 2:
         return strokes
     arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes]
     everything = np.concatenate(arrays)
     longest = float((everything.max(axis=0) - everything.min(axis=0)).max())
-    extents = [float((a.max(axis=0) - a.min(axis=0)).max()) for a in arrays]
-    if max(extents) <= STRAY_SHARE * longest:  # all small: no digit to keep them apart from
+    short = [float((a.max(axis=0) - a.min(axis=0)).max()) <= STRAY_SHARE * longest for a in arrays]
+    if sum(short) != 1:
         return strokes
-    return [stroke for stroke, extent in zip(strokes, extents) if extent > STRAY_SHARE * longest]
+    return [stroke for stroke, stray in zip(strokes, short) if not stray]
 
 
 def _thinned(points: np.ndarray, spacing: float) -> np.ndarray:

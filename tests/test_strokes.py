@@ -124,6 +124,7 @@ def test_a_tap_or_blip_beside_the_digit_is_left_out_and_its_parts_are_kept(pen_d
     assert without_strays([tap, *strokes]) == strokes
     assert without_strays([*strokes, blip]) == strokes
     assert without_strays([strokes[0]]) == [strokes[0]]  # a one-stroke drawing is what it is
+    assert without_strays([tap, *strokes, blip]) == [tap, *strokes, blip]  # two marks: on purpose
     two_dots = [[(0.0, 0.0)], [(30.0, 0.0), (30.5, 0.0)]]
     assert without_strays(two_dots) == two_dots  # all small: nothing to tell a stray from
 
