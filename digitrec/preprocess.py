@@ -14,8 +14,10 @@ anti-aliased) and centring its centre of mass in a 28x28 field. A digit drawn on
    nor drawing size changes what the model sees; then area-average down into a 20x20 box and
    centre by centre of mass in 28x28.
 
-`preprocess(image)` is `normalise_ink(ink_map(image))`. A caller that has an ink map already
-(digitrec.segment cuts a number's ink map into digits) hands each cut-out to `normalise_ink`.
+`preprocess(image)` is `normalise_ink(without_stray_dot(ink_map(image)))`: a lone dot apart from
+the digit (a speck on a photo, a tap) is left out first. A caller that has an ink map already
+(digitrec.segment cuts a number's ink map into digits, and leaves specks out itself) hands each
+cut-out to `normalise_ink`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-PREPROCESS_VERSION = "2"  # bump when preprocess changes: cached model inputs and saved samples are rebuilt
+PREPROCESS_VERSION = "3"  # bump when preprocess changes: cached model inputs and saved samples are rebuilt
 MODEL_SIZE = 28
 MODEL_SHAPE = (MODEL_SIZE, MODEL_SIZE)  # the model input: MNIST's 28x28
 # PIL's integer modes of more than 8 bits ("I" is 32-bit, but PNGs and TIFFs fill it with 16 bits),
@@ -63,7 +65,50 @@ class Preprocessed:
 
 def preprocess(image) -> Preprocessed:
     """Bring any digit image (array or PIL image, any size, any look) into MNIST form."""
-    return normalise_ink(ink_map(image))
+    return normalise_ink(without_stray_dot(ink_map(image)))
+
+
+def without_stray_dot(ink: np.ndarray) -> np.ndarray:
+    """The ink map without a lone stray dot: ink no longer than DOT_LENGTH of its stroke widths,
+    apart from the rest by an empty band of rows or columns at least one stroke width wide, when
+    it is the only such piece and the rest is no dot. A speck of dust on a photo, a tap beside
+    the digit: with it the digit was cropped with the dot, drawn smaller and off-centre. (A
+    stroke broken in a scan leaves a narrower gap: its pieces stay.)"""
+    mask = ink >= INK_THRESHOLD
+    dots = {}  # box -> the widest empty band between it and the rest
+    for axis in (0, 1):
+        lines = mask.any(axis=1 - axis)
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], lines, [False]]).astype(np.int8)))
+        if len(edges) <= 2:  # one band of ink: nothing stands apart this way
+            continue
+        starts, stops = edges[::2], edges[1::2]
+        for index, (start, stop) in enumerate(zip(starts, stops)):
+            band = np.zeros_like(mask)
+            if axis == 0:
+                band[start:stop] = mask[start:stop]
+            else:
+                band[:, start:stop] = mask[:, start:stop]
+            box = _bounding_box(band)
+            piece = band[box[0]:box[1], box[2]:box[3]]
+            if max(piece.shape) <= DOT_LENGTH * stroke_width(piece):
+                gaps = ([start - stops[index - 1]] if index else []) + \
+                       ([starts[index + 1] - stop] if index + 1 < len(starts) else [])
+                dots[box] = max(dots.get(box, 0), min(gaps))
+    if len(dots) != 1:
+        return ink
+    (top, bottom, left, right), gap = dots.popitem()
+    rest = mask.copy()
+    rest[top:bottom, left:right] = False
+    if not rest.any():
+        return ink
+    rest_top, rest_bottom, rest_left, rest_right = _bounding_box(rest)
+    crop = rest[rest_top:rest_bottom, rest_left:rest_right]
+    width = stroke_width(crop)
+    if max(crop.shape) <= DOT_LENGTH * width or gap < width:  # two dots, or a piece of a stroke
+        return ink
+    ink = ink.copy()
+    ink[top:bottom, left:right] = 0.0
+    return ink
 
 
 def normalise_ink(ink: np.ndarray) -> Preprocessed:

@@ -26,7 +26,7 @@ def fake_mnist():
 def test_cache_files_keep_their_names(tmp_path, monkeypatch, fake_mnist, pen_digits):
     """Warm caches (a gigabyte of preprocessed data) are found by these names: they must not drift."""
     monkeypatch.setenv("DIGITREC_CACHE_DIR", str(tmp_path))
-    assert PREPROCESS_VERSION == "2" and dataset.CACHE_FORMAT == "u8"
+    assert PREPROCESS_VERSION == "3" and dataset.CACHE_FORMAT == "u8"
     digest = hashlib.md5(json.dumps(fake_mnist.checksums, sort_keys=True).encode()).hexdigest()[:12]
     prepared = dataset.preprocessed_mnist(fake_mnist)
     dataset.preprocessed_pendigits(pen_digits[:3], 2, seed=7, tag="train")
@@ -36,8 +36,8 @@ def test_cache_files_keep_their_names(tmp_path, monkeypatch, fake_mnist, pen_dig
     small = hashlib.md5(json.dumps(fake_mnist.checksums, sort_keys=True).encode()
                         + indices.tobytes()).hexdigest()[:12]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([
-        f"mnist-{digest}-p2-u8.npz", "pendigits-train-3x2-s7-p2-u8.npz", "pendigits-x-3x1-s5-wide-p2-u8.npz",
-        f"small-{small}-s1-p2-u8.npz", "locks"])  # locks/: one builder per file at a time
+        f"mnist-{digest}-p3-u8.npz", "pendigits-train-3x2-s7-p3-u8.npz", "pendigits-x-3x1-s5-wide-p3-u8.npz",
+        f"small-{small}-s1-p3-u8.npz", "locks"])  # locks/: one builder per file at a time
     assert prepared["x_train"].dtype == np.uint8 and prepared["x_train"].shape == (6, 28, 28)
     # A second call reads the file instead of preprocessing again.
     monkeypatch.setattr(dataset, "_preprocess_uint8", lambda images: pytest.fail("rebuilt a cached set"))
@@ -58,8 +58,8 @@ def test_slashed_zeros_are_drawn_only_where_asked_and_nothing_else_changes(tmp_p
     assert not changed[plain["y"] == 6].any()  # other digits are drawn exactly as without
     assert 0.25 * zeros <= changed.sum() <= 0.75 * zeros
     assert sorted(p.name for p in tmp_path.glob("pendigits-*")) == [
-        f"pendigits-t-{len(digits)}x2-s3-wide-p2-u8.npz",
-        f"pendigits-t-{len(digits)}x2-s3-wide-slashed0.5-p2-u8.npz"]
+        f"pendigits-t-{len(digits)}x2-s3-wide-p3-u8.npz",
+        f"pendigits-t-{len(digits)}x2-s3-wide-slashed0.5-p3-u8.npz"]
 
 
 def test_uint8_round_trip_is_within_half_a_step():
