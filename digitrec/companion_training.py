@@ -213,7 +213,8 @@ def add_companions(folder: Path, epochs: int = 30, gate_epochs: int = 6, seed: i
     if only in (None, "gate"):
         add_gate(folder, pen, others, gate_epochs, seed, log, mnist_limit, gate_repeats)
     if only == "head":  # the folder's gate as it is (e.g. inherited), a head for its image model
-        add_gate_head(folder, gate_data(folder, pen, others, seed, mnist_limit, gate_repeats), seed, log)
+        add_gate_head(folder, gate_data(folder, pen, others, seed, mnist_limit, gate_repeats,
+                                        slashed_zeros=HEAD_SLASH_SHARE), seed, log)
     if only in (None, "line"):
         line_training.add_line_model(folder, line_examples, line_epochs, seed, log, pen_step)
     if only is None:
@@ -278,8 +279,9 @@ def add_strokes_model(folder: Path, pen, others, epochs: int, seed: int, log) ->
     log(json.dumps(cv["folds"]))
 
 
-# Of the 0s the gate and its head learn from and choose thresholds on, this share is slashed (Ø).
-GATE_SLASH_SHARE = companions.SLASH_SHARE
+# Of the pen 0s the gate head learns from and chooses thresholds on, this share is slashed (Ø).
+# The small gate learns from none: retrained with them it flagged 6 other held-out digits.
+HEAD_SLASH_SHARE = companions.SLASH_SHARE
 GATE_PEN_WRITERS = range(1, 11)  # pen digits the gate learns from
 THRESHOLD_PEN_WRITERS = range(11, 21)  # pen digits (unseen by the gate) its threshold is chosen on
 
@@ -294,7 +296,7 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
     canvas-drawn digits; writers 21-30 stay a test set.
     """
     folder = Path(folder)
-    data_for_gate = gate_data(folder, pen, others, seed, mnist_limit, repeats, wide)
+    data_for_gate = gate_data(folder, pen, others, seed, mnist_limit, repeats, wide, slashed_zeros=0.0)
     gate = train_gate(data_for_gate.x_digits, data_for_gate.x_others, epochs, seed, log)
     (folder / GATE_FILE).write_bytes(registry.export_tflite(gate))
     digit_scores = [predict(gate, as_model_input(inputs)[..., None])[:, 0]
@@ -305,16 +307,17 @@ def add_gate(folder: Path, pen, others, epochs: int, seed: int, log, mnist_limit
         f"{(val_other_scores > threshold).mean():.2%}")
     _update_card(folder, {"gate_threshold": threshold}, {
         "gate": {"file": GATE_FILE, "epochs": epochs, "seed": seed,
-                 "trained_on": ("MNIST training digits, pendigits writers 1-10 drawn on a canvas "
-                                f"({GATE_SLASH_SHARE:.0%} of their 0s slashed), non-digits of the "
-                                "training fonts and doodles"),
+                 "trained_on": "MNIST training digits, pendigits writers 1-10 drawn on a canvas, "
+                               "non-digits of the training fonts and doodles",
                  "threshold_chosen_on": ("MNIST validation digits and pendigits writers 11-20 drawn "
                                          "on a canvas"),
                  "pen_digits_drawn": ("at every pen width and size visitors use (6-40 px, 25-85% of "
                                       "the canvas)" if wide else "at pen widths 8-30 px, 30-85%"),
                  "validation_non_digits_flagged": float((val_other_scores > threshold).mean()),
                  "validation_digits_flagged": float(np.mean(np.concatenate(digit_scores) > threshold))}})
-    add_gate_head(folder, data_for_gate, seed, log)
+    del data_for_gate  # the head's own data (slashed zeros) next, not both at once
+    add_gate_head(folder, gate_data(folder, pen, others, seed, mnist_limit, repeats, wide,
+                                    slashed_zeros=HEAD_SLASH_SHARE), seed, log)
 
 
 @dataclass
@@ -334,17 +337,18 @@ class GateData:
 
 
 def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: int = GATE_REPEATS,
-              wide: bool = True) -> GateData:
-    """The gate's data for a model folder (its MNIST validation split stays out of training)."""
+              wide: bool = True, slashed_zeros: float = 0.0) -> GateData:
+    """The gate's data for a model folder (its MNIST validation split stays out of training);
+    `slashed_zeros`: this share of the pen 0s drawn slashed (the head's: HEAD_SLASH_SHARE)."""
     mnist, val_index, train_index = _mnist_split(Path(folder))
     learn = [d for d in pen if d.writer in GATE_PEN_WRITERS]
     choose = [d for d in pen if d.writer in THRESHOLD_PEN_WRITERS]
     # `wide`: digits and non-digits drawn at every pen width and size visitors use
     # (data.USER_PENS), so thick pens are not taken for scribbles nor pen width for a sign.
-    # Slashed zeros (Ø) are digits: without them the gate and head flagged them (5 of the 7 held-out
-    # pen digits flagged from pixels were writer 28's slashed 0s).
+    # Slashed zeros (Ø) are digits: without them the head flagged them (5 of the 7 held-out pen
+    # digits flagged from pixels were writer 28's slashed 0s).
     pen_drawn = preprocessed_pendigits(learn, 4 if wide else 2, seed=11, tag="gate-1-10", wide=wide,
-                                       slashed_zeros=GATE_SLASH_SHARE)["x"]
+                                       slashed_zeros=slashed_zeros)["x"]
     x_others = _drawn_non_digits(others["train"], seed, repeats, wide)
     # Small bitmaps (a scan, an icon) are digits too: without them the head took 1-bit 16x16
     # digits for non-digits (about 1% of them flagged).
@@ -364,7 +368,7 @@ def gate_data(folder: Path, pen, others, seed: int, mnist_limit=None, repeats: i
     digit_inputs = [mnist["x_train"][val_index], small_val]
     if choose:
         digit_inputs.append(preprocessed_pendigits(choose, 2 if wide else 1, seed=13, tag="gate-11-20",
-                                                   wide=wide, slashed_zeros=GATE_SLASH_SHARE)["x"])
+                                                   wide=wide, slashed_zeros=slashed_zeros)["x"])
     return GateData(x_digits=x_digits, x_others=x_others, digit_inputs=digit_inputs,
                     x_val_others=x_val_others, x_val_small=small_val, x_val_small_others=x_val_small_others)
 
@@ -478,7 +482,7 @@ def fit_gate_head(folder: Path, inputs: HeadInputs, seed: int, log=print) -> Non
         "gate_head": {"file": GATE_HEAD_FILE, "epochs": HEAD_EPOCHS, "seed": seed, "units": HEAD_UNITS,
                       "reads": "the image model's penultimate features and the gate's logit",
                       "trained_on": ("MNIST training digits (also as small bitmaps), pendigits writers "
-                                     f"1-10 drawn on a canvas ({GATE_SLASH_SHARE:.0%} of their 0s slashed), "
+                                     f"1-10 drawn on a canvas ({HEAD_SLASH_SHARE:.0%} of their 0s slashed), "
                                      "non-digits of the training fonts and doodles"),
                       "threshold_chosen_on": "the gate's validation digits",
                       "validation_non_digits_flagged": flagged,

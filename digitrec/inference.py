@@ -23,19 +23,20 @@ import numpy as np
 
 from digitrec import calibrate, registry
 from digitrec import card as model_card
-from digitrec.data import SMALL_SIZES, USER_PENS
+from digitrec.data import USER_PENS
 from digitrec.errors import ModelError
 from digitrec.lines import CLASSES as LINE_CLASSES
 from digitrec.lines import FRAMES, LINE_FILE, LINE_HEIGHT, LINE_WIDTH, line_input, one_digit_probabilities
 from digitrec.preprocess import (
-    BOX_SIZE,
     DOT_LENGTH,
     INK_THRESHOLD,
     MODEL_SHAPE,
     MODEL_SIZE,
+    SMALL_INK_SIDE,
     Preprocessed,
     ink_map,
     preprocess,
+    without_stray_dot,
 )
 from digitrec.strokes import checked, render_for_model, trajectory_features, without_strays
 
@@ -62,12 +63,9 @@ GATE_FILE = "gate.tflite"  # the not-a-digit gate on the 28x28 model input
 # The gate's head: not-a-digit from the image model's penultimate features and the gate's score.
 # It belongs to one image model (its features), so a folder never inherits it.
 GATE_HEAD_FILE = "gate_head.tflite"
-# Ink no longer than this many pixels is judged "not a digit" at the card's
+# Ink no longer than preprocess.SMALL_INK_SIDE pixels is judged "not a digit" at the card's
 # gate_head_small_threshold: a 16x16 1-bit digit has jagged edges the head otherwise takes for a
-# doodle (0.6% of validation digits flagged at the drawings' threshold). The threshold is chosen
-# on the small bitmaps the models train on (sides up to data.SMALL_SIZES[1], the digit framed as
-# in MNIST: its ink BOX_SIZE / MODEL_SIZE of the side), so this is their largest ink, + 1.
-SMALL_INK_SIDE = math.ceil(SMALL_SIZES[1] * BOX_SIZE / MODEL_SIZE) + 1
+# doodle (0.6% of validation digits flagged at the drawings' threshold).
 NOT_DIGIT_CLASS = 10
 # No digit is written four times as wide as it is tall (MNIST's widest training digits, a few 2s
 # and 5s, are 2.5 times; pendigits' pen paths at most 1.96): a dash, an underline is "not a digit"
@@ -509,7 +507,8 @@ class Recognizer:
             if from_pixels:  # their ink maps made again: keeping every row's (4 MB at most) costs more
                 image_probabilities[from_pixels] = self.with_line_opinion(
                     image_probabilities[from_pixels],
-                    [line_input(ink_map(images[drawn[row]])).pixels for row in from_pixels])
+                    [line_input(without_stray_dot(ink_map(images[drawn[row]]))).pixels  # the ink read
+                     for row in from_pixels])
         not_digit |= too_wide(inputs)
         return Reading(prepared, trajectories, drawn, image_probabilities, not_digit, features,
                        gate if self._gate is not None else None)

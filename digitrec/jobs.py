@@ -231,7 +231,8 @@ def candidate_gate_data(folder: Path, config: TrainingConfig, pen):
     mnist_limit = None if share >= 1 else max(1, round(share * (MNIST_TRAINING_IMAGES
                                                                 - config.validation_size)))
     repeats = max(1, round(companion_training.GATE_REPEATS * share))
-    return companion_training.gate_data(folder, pen, others, config.seed, mnist_limit, repeats)
+    return companion_training.gate_data(folder, pen, others, config.seed, mnist_limit, repeats,
+                                        slashed_zeros=companion_training.HEAD_SLASH_SHARE)
 
 
 def fit_candidate_head(folder: Path, inputs, config: TrainingConfig,

@@ -22,10 +22,13 @@ cut-out to `normalise_ink`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from digitrec.data import SMALL_SIZES
 
 PREPROCESS_VERSION = "3"  # bump when preprocess changes: cached model inputs and saved samples are rebuilt
 MODEL_SIZE = 28
@@ -35,6 +38,12 @@ MODEL_SHAPE = (MODEL_SIZE, MODEL_SIZE)  # the model input: MNIST's 28x28
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 HIGH_DEPTH_MODES = SIXTEEN_BIT_MODES | {"F"}
 BOX_SIZE = 20
+# Small ink: the small bitmaps the models train on (a scan, an icon: sides up to
+# data.SMALL_SIZES[1], the digit framed as in MNIST, its ink BOX_SIZE / MODEL_SIZE of the side)
+# have ink no longer than this, their largest + 1. There a speck is a pixel or two and cannot be
+# told from a piece of a stroke (`without_stray_dot`), and the not-a-digit head has a threshold
+# of its own (inference).
+SMALL_INK_SIDE = math.ceil(SMALL_SIZES[1] * BOX_SIZE / MODEL_SIZE) + 1
 WORK_SIZE = 80  # the digit's longer side while strokes are measured and normalised
 # Stroke widths (in WORK_SIZE pixels) that MNIST digits span; strokes outside are brought in.
 MIN_STROKE = 6.0
@@ -56,7 +65,7 @@ class Preprocessed:
     empty: bool
     # The ink's longer side in the pixels preprocessing works on (0 when empty; an image over
     # MAX_INPUT_SIDE is shrunk first): a digit of a few dozen pixels (a scan, an icon) carries
-    # less detail than one drawn on the canvas (see inference.SMALL_INK_SIDE).
+    # less detail than one drawn on the canvas (see SMALL_INK_SIDE).
     ink_side: int = 0
     # Empty because the ink is one dot or blob no longer than DOT_LENGTH of its stroke widths (a
     # tap, a click; a small digit drawn with a huge pen fills in like that), not blank paper.
@@ -70,41 +79,50 @@ def preprocess(image) -> Preprocessed:
 
 def without_stray_dot(ink: np.ndarray) -> np.ndarray:
     """The ink map without a lone stray dot: ink no longer than DOT_LENGTH of its stroke widths,
-    apart from the rest by an empty band of rows or columns at least one stroke width wide, when
-    it is the only such piece and the rest is no dot. A speck of dust on a photo, a tap beside
-    the digit: with it the digit was cropped with the dot, drawn smaller and off-centre. (A
-    stroke broken in a scan leaves a narrower gap: its pieces stay.)"""
+    apart from the rest by an empty band of rows or columns at least one stroke width wide, with
+    less ink than half the rest, when it is the only such piece and the rest is no dot. A speck of
+    dust on a photo, a tap beside the digit: with it the digit was cropped with the dot, drawn
+    smaller and off-centre. A stroke broken in a scan leaves a narrower gap, and small ink (a
+    scan, an icon: at most SMALL_INK_SIDE) is left as it is: there a speck and a piece of a
+    stroke are both a pixel or two."""
     mask = ink >= INK_THRESHOLD
+    if not mask.any():
+        return ink
+    top, bottom, left, right = _bounding_box(mask)
+    if max(bottom - top, right - left) <= SMALL_INK_SIDE:
+        return ink
     dots = {}  # box -> the widest empty band between it and the rest
     for axis in (0, 1):
         lines = mask.any(axis=1 - axis)
         edges = np.flatnonzero(np.diff(np.concatenate([[False], lines, [False]]).astype(np.int8)))
-        if len(edges) <= 2:  # one band of ink: nothing stands apart this way
-            continue
         starts, stops = edges[::2], edges[1::2]
-        for index, (start, stop) in enumerate(zip(starts, stops)):
-            band = np.zeros_like(mask)
-            if axis == 0:
-                band[start:stop] = mask[start:stop]
-            else:
-                band[:, start:stop] = mask[:, start:stop]
-            box = _bounding_box(band)
-            piece = band[box[0]:box[1], box[2]:box[3]]
-            if max(piece.shape) <= DOT_LENGTH * stroke_width(piece):
-                gaps = ([start - stops[index - 1]] if index else []) + \
-                       ([starts[index + 1] - stop] if index + 1 < len(starts) else [])
-                dots[box] = max(dots.get(box, 0), min(gaps))
+        for index in range(len(starts) if len(starts) > 1 else 0):
+            start, stop = int(starts[index]), int(stops[index])
+            band = mask[start:stop] if axis == 0 else mask[:, start:stop].T
+            across = np.flatnonzero(band.any(axis=0))
+            piece = band[:, across[0] : across[-1] + 1]
+            if max(piece.shape) > DOT_LENGTH * min(piece.shape):  # no stroke is wider than its box
+                continue
+            if max(piece.shape) > DOT_LENGTH * stroke_width(piece):
+                continue
+            box = ((start, stop, int(across[0]), int(across[-1]) + 1) if axis == 0
+                   else (int(across[0]), int(across[-1]) + 1, start, stop))
+            gaps = ([start - int(stops[index - 1])] if index else []) + \
+                   ([int(starts[index + 1]) - stop] if index + 1 < len(starts) else [])
+            dots[box] = max(dots.get(box, 0), min(gaps))
+            if len(dots) > 1:
+                return ink
     if len(dots) != 1:
         return ink
     (top, bottom, left, right), gap = dots.popitem()
     rest = mask.copy()
     rest[top:bottom, left:right] = False
-    if not rest.any():
-        return ink
     rest_top, rest_bottom, rest_left, rest_right = _bounding_box(rest)
     crop = rest[rest_top:rest_bottom, rest_left:rest_right]
     width = stroke_width(crop)
-    if max(crop.shape) <= DOT_LENGTH * width or gap < width:  # two dots, or a piece of a stroke
+    if (max(crop.shape) <= DOT_LENGTH * width  # two dots: neither is the digit
+            or gap < width  # a piece of a broken stroke
+            or 2 * mask[top:bottom, left:right].sum() >= crop.sum()):  # a blob beside a scratch
         return ink
     ink = ink.copy()
     ink[top:bottom, left:right] = 0.0

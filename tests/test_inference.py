@@ -269,14 +269,14 @@ def test_a_smiley_keeps_its_eyes_and_stays_not_a_digit_with_strokes(committed_mo
 def test_slashed_zeros_are_mostly_read_from_pixels_too(committed_model, pen_digits):
     # Held-out writer 28 slashes most 0s (Ø). From pixels the gate head took 10 of the 26 for
     # "not a digit" (drawn 150 px tall with a 16 px pen); its training digits now include slashed
-    # 0s (companion_training.GATE_SLASH_SHARE) and it flags 6.
+    # 0s (companion_training.HEAD_SLASH_SHARE) and it flags 6.
     from digitrec.data import place_strokes, render_strokes
 
     model = Recognizer.load(committed_model)
     zeros = [d for d in pen_digits if d.writer == 28 and d.label == 0]
     canvases = [render_strokes(place_strokes(zero.strokes, 150, (140, 140)), 280, 16) for zero in zeros]
     read = [prediction.digit for prediction in model.predict_many(canvases)]
-    assert len(zeros) == 26 and read.count(0) >= 20, read
+    assert len(zeros) == 26 and read.count(0) >= 18, read  # 16 before
 
 
 def test_a_small_digit_drawn_with_a_thin_pen_is_still_read_from_its_strokes(committed_model, pen_digits):

@@ -789,11 +789,11 @@ def test_samples_saved_before_versions_were_recorded_count_as_version_2(tmp_path
     store = SampleStore(path)
     x, y = store.arrays()
     assert list(preprocess_versions(store).values()) == ["2"]
-    # Version 3 (a lone stray dot left out) is today's: a version-2 sample is remade from its drawing.
+    # Today's preprocessing is a later version: a version-2 sample is remade from its drawing.
     from digitrec.preprocess import PREPROCESS_VERSION, preprocess
     from digitrec.upload import decode_upload
 
-    assert PREPROCESS_VERSION == "3"
+    assert PREPROCESS_VERSION != store_module.UNRECORDED_PREPROCESS_VERSION
     np.testing.assert_array_equal(x[0], preprocess(decode_upload(PNG_BYTES)).model_input)
     with closing(sqlite3.connect(path)) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
