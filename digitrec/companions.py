@@ -38,11 +38,7 @@ SLASH_SHARE = 0.15
 def augment(strokes, rng: np.random.Generator, label: int | None = None, strength: float = 1.0,
             slashed_zeros: bool = False):
     """A handwriting-like variation of strokes (seeded): affine, wobble, density, styles."""
-    arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
-    everything = np.concatenate(arrays)
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    extent = max(float((high - low).max()), 1e-6)
-    centre = (low + high) / 2
+    arrays, centre, extent = _centred(strokes)
     arrays = [(a - centre) / extent for a in arrays]
     if label == 7 and rng.random() < 0.25:  # a crossbar through the stem, drawn last
         arrays.append(np.array([[-0.25, 0.05], [0.2, 0.0]]) + rng.normal(0, 0.04, (2, 2)))
@@ -66,6 +62,14 @@ def augment(strokes, rng: np.random.Generator, label: int | None = None, strengt
     return result
 
 
+def _centred(strokes) -> tuple[list, np.ndarray, float]:
+    """The non-empty strokes as arrays, the centre of their box and its longer side."""
+    arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
+    everything = np.concatenate(arrays)
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    return arrays, (low + high) / 2, max(float((high - low).max()), 1e-6)
+
+
 def _slash(rng: np.random.Generator) -> np.ndarray:
     """A slash across a 0 (Ø) in coordinates where the drawing is centred at 0 with extent 1,
     from top right down to bottom left or the other way."""
@@ -77,11 +81,8 @@ def _slash(rng: np.random.Generator) -> np.ndarray:
 def slashed(strokes, rng: np.random.Generator) -> list:
     """The strokes of a 0 with a slash across them, drawn last (Ø), in the strokes' own coordinates
     (seeded): the style as `augment(..., slashed_zeros=True)` draws it, without the other variations."""
-    arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes if len(stroke)]
-    everything = np.concatenate(arrays)
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    extent = max(float((high - low).max()), 1e-6)
-    slash = _slash(rng) * extent + (low + high) / 2
+    _, centre, extent = _centred(strokes)
+    slash = _slash(rng) * extent + centre
     return [list(stroke) for stroke in strokes] + [[(float(x), float(y)) for x, y in slash]]
 
 

@@ -137,6 +137,9 @@ def preprocessed_mnist(mnist: data.Mnist) -> dict:
         "x_test": _preprocess_uint8(mnist.x_test), "y_test": mnist.y_test}))
 
 
+SLASH_STREAM = 2  # the slashes' generator: np.random.default_rng([seed, SLASH_STREAM])
+
+
 def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: bool = False,
                            slashed_zeros: float = 0.0) -> dict:
     """Pen digits drawn on a canvas `renderings` ways each, through `preprocess` (uint8), cached.
@@ -163,9 +166,6 @@ def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: b
     key = (f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}{'-wide' if wide else ''}"
            f"{f'-slashed{slashed_zeros:g}' if slashed_zeros else ''}-p{PREPROCESS_VERSION}")
     return cached(key, _from_float_cache(key, build))
-
-
-SLASH_STREAM = 2  # the slashes' generator: np.random.default_rng([seed, SLASH_STREAM])
 
 
 def _slashed(digit: data.PenDigit, rng: np.random.Generator, share: float) -> data.PenDigit:
