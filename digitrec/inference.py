@@ -28,11 +28,11 @@ from digitrec.errors import ModelError
 from digitrec.lines import CLASSES as LINE_CLASSES
 from digitrec.lines import FRAMES, LINE_FILE, LINE_HEIGHT, LINE_WIDTH, line_input, one_digit_probabilities
 from digitrec.preprocess import (
-    DOT_LENGTH,
     INK_THRESHOLD,
     MODEL_SHAPE,
     MODEL_SIZE,
     SMALL_INK_SIDE,
+    TAP_SPAN,
     Preprocessed,
     ink_map,
     preprocess,
@@ -73,11 +73,11 @@ NOT_DIGIT_CLASS = 10
 # there a straight dash of any pen is 20 pixels wide and at most 5 tall, so exactly 4 counts too.
 MAX_INK_ASPECT = 4.0
 # A click or tap on the canvas: `preprocess` takes ink no longer than DOT_LENGTH pen widths for a
-# dot, so pen strokes spanning up to DOT_LENGTH - 1 pen widths (image pixels) leave a dot. Strokes
+# dot, so pen strokes spanning up to TAP_SPAN pen widths (image pixels) leave a dot. Strokes
 # within that for the thinnest pen are a tap whatever the pen; up to that for the widest pen the
 # pixels decide (with strokes a dot was drawn again at full size: a click read "1, 69%").
-TAP_EXTENT = (DOT_LENGTH - 1) * USER_PENS[0]
-DOT_EXTENT = (DOT_LENGTH - 1) * USER_PENS[1]
+TAP_EXTENT = TAP_SPAN * USER_PENS[0]
+DOT_EXTENT = TAP_SPAN * USER_PENS[1]
 
 
 class Status(StrEnum):

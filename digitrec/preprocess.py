@@ -54,6 +54,7 @@ MAX_INPUT_SIDE = 1024  # larger photos are area-averaged down first: same result
 INK_THRESHOLD = 0.3
 NOISE_SIGMAS = 6.0  # a photo's paper: ink below its median plus this many robust deviations is none
 DOT_LENGTH = 2.5  # ink no longer than this many stroke widths is a dot, not a digit
+TAP_SPAN = DOT_LENGTH - 1  # pen widths a tap may move and still leave a dot (its ink adds one)
 MIN_CONTRAST = 0.15  # below this much ink contrast an image is blank paper
 
 

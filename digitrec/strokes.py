@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from digitrec.errors import StrokesError
-from digitrec.preprocess import DOT_LENGTH
+from digitrec.preprocess import TAP_SPAN
 
 TRAJECTORY_POINTS = 64
 FEATURES = 5  # x, y, direction cos, direction sin, pen lifted before this point
@@ -36,12 +36,12 @@ RENDER_HEIGHT = 80.0  # = preprocess.WORK_SIZE: no resampling before strokes are
 RENDER_PEN = 6.5  # 16 px on a 196 px tall digit
 SUPERSAMPLE = 2
 # A stroke no longer than this share of the drawing is a stray mark (`without_strays`): drawn by
-# `render_for_model`, it spans at most DOT_LENGTH - 1 of its pen widths, what inference.TAP_EXTENT
+# `render_for_model`, it spans at most TAP_SPAN of its pen widths, what inference.TAP_EXTENT
 # counts as a tap.
 # Every such stroke among pendigits' 7,494 drawings (in 20 drawings, up to 11.5% of the drawing)
 # is a pen-down blip or a stray mark beside the digit; the shortest parts of digits there are
 # 13-15% (a small 4's first stroke, a 5's cap).
-STRAY_SHARE = (DOT_LENGTH - 1) * RENDER_PEN / RENDER_HEIGHT
+STRAY_SHARE = TAP_SPAN * RENDER_PEN / RENDER_HEIGHT
 
 Strokes = list[list[tuple[float, float]]]
 
