@@ -60,6 +60,11 @@ def drawn(strokes, rng, height_range=data.USER_HEIGHTS, width_range=data.USER_PE
     return data.render_strokes(placed, CANVAS, pen), placed, pen, size
 
 
+# How each canvas drawing is read: from its pixels, with its strokes, with them written backwards.
+PATHS = ("pixels alone", "with strokes", "written backwards")
+PATH_WIDTH = max(len(name) for name in PATHS)  # the report's figures line up in one column
+
+
 def backwards(drawings) -> list:
     """Each drawing written the other way: its strokes in reverse order, each from its end (the
     same ink; people differ in how they write a digit, and the trajectory model reads how)."""
@@ -69,8 +74,7 @@ def backwards(drawings) -> list:
 def pen_section(recognizer, digits, rng):
     canvases, strokes, pens, sizes = zip(*(drawn(d.strokes, rng) for d in digits))
     labels = np.array([d.label for d in digits])
-    for name, given in (("pixels alone", None), ("with strokes", list(strokes)),
-                        ("written backwards", backwards(strokes))):
+    for name, given in zip(PATHS, (None, list(strokes), backwards(strokes))):
         if given is not None and not recognizer.reads_strokes:
             continue
         predictions = recognizer.predict_many(list(canvases), given)
@@ -80,7 +84,7 @@ def pen_section(recognizer, digits, rng):
         # A digit flagged "not a digit" counts as wrong; accuracy of the digit reading itself too.
         correct = digits_read == labels
         argmax_correct = probabilities.argmax(1) == labels
-        print(f"  {name:14s} {correct.mean():.2%} of {len(labels)} "
+        print(f"  {name:{PATH_WIDTH}s} {correct.mean():.2%} of {len(labels)} "
               f"(digit reading {argmax_correct.mean():.2%}; flagged not-a-digit {flagged.mean():.2%}; "
               f"ECE {calibrate.expected_calibration_error(probabilities, labels):.2%})")
         pens_array, sizes_array = np.array(pens), np.array(sizes)
@@ -127,13 +131,12 @@ def non_digit_section(recognizer, rng):
         canvases.append(canvas)
         strokes.append(placed)
     letters = len(nondigits.letters("test"))
-    for name, given in (("pixels alone", None), ("with strokes", strokes),
-                        ("written backwards", backwards(strokes))):
+    for name, given in zip(PATHS, (None, strokes, backwards(strokes))):
         if given is not None and not recognizer.reads_strokes:
             continue
         predictions = recognizer.predict_many(canvases, given)
         flagged = np.array([p.status == Status.NOT_DIGIT for p in predictions])
-        print(f"  {name:14s} flagged {flagged.mean():.2%} of {len(flagged)} "
+        print(f"  {name:{PATH_WIDTH}s} flagged {flagged.mean():.2%} of {len(flagged)} "
               f"(letters {flagged[:letters].mean():.2%}, doodles {flagged[letters:].mean():.2%})")
     # Small ink is judged at its own, far stricter threshold (inference.SMALL_INK_SIDE): the same
     # non-digits in MNIST form (the pixels' model inputs) rendered small as the MNIST digits are.
