@@ -58,6 +58,9 @@ PHONE_ANSWER_WIDTH = 120  # px: the answer's slot beside the chart on a phone
 MAX_DIGIT_COLUMNS = 6
 PHONE_DIGIT_WIDTH = 160  # px: a number's digit on a phone, two to a row in a 358 px column
 TYPED_PICTURE_WIDTH = 72  # px: a typed split's digit pictures, side by side even on a phone
+# px: on a phone all ten digits to pick from (after "not a digit") in two rows of five, 0-4 and
+# 5-9 (a pill is about 32 px and 8 apart; across the 358 px column the 9 wrapped alone)
+PHONE_PICK_WIDTH = 216
 EXPLAIN_SCALE = 4  # "Why this answer?": the model input and its map, each 28 x 4 px
 KEEP_SAVED = 100  # drawings per session remembered as saved (one drawing, one save)
 DRAW_PROMPT = "Draw a digit in the box — the answer appears as soon as you lift the pen."
@@ -186,7 +189,8 @@ def fresh_controls(key: str, prefix: str, values: dict) -> None:
         st.session_state[f"{prefix}for"] = key
 
 
-def correction_form(prediction, drawing_png, key: str, model_version: str, teach=None, source="draw"):
+def correction_form(prediction, drawing_png, key: str, model_version: str, teach=None, source="draw",
+                    phone: bool = False):
     """Ask whether the answer is right and save the drawing with the true label, once."""
     prefix = f"correction_{source}_"  # the Draw and the Upload tab each have their own
     fresh_controls(key, prefix, {f"{prefix}pick": None})
@@ -211,7 +215,8 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
     label = "No, the right digit is" if prediction.digit is not None else "The digit is"
     # wrap: placed straight in a column, pills otherwise stay on one row and scroll out of sight
     # (a new user's desktop check found the 9 hidden beside a 1280 px window's answer).
-    picked = st.pills(label, others, key=f"{prefix}pick", selection_mode="single", wrap=True)
+    place = st.container(width=PHONE_PICK_WIDTH) if phone and len(others) == 10 else st
+    picked = place.pills(label, others, key=f"{prefix}pick", selection_mode="single", wrap=True)
     if picked is not None:
         st.button(f"Save as {a_digit(picked)}", icon=":material/edit:", key=f"{prefix}save",
                   on_click=save_samples,
@@ -378,7 +383,7 @@ def show_pictures(prediction, model, source: str, wide=None):
 
 
 def show_result(prediction, drawing_png, key: str, model, source: str, answer_column, chart_column,
-                started: float | None = None, teach=None):
+                started: float | None = None, teach=None, phone: bool = False):
     """The answer (first: it is what a stroke waits for), the chart, the pictures, 'Right?'.
 
     On a phone both columns are the same container: everything stacked, answer first.
@@ -397,7 +402,7 @@ def show_result(prediction, drawing_png, key: str, model, source: str, answer_co
         show_reading(prediction)
         show_pictures(prediction, model, source)
     with chart_column:
-        correction_form(prediction, drawing_png, key, model.version, teach, source)
+        correction_form(prediction, drawing_png, key, model.version, teach, source, phone)
 
 
 def show_number(reading, drawing, key: str, model, phone: bool, source: str = "draw", reread=None):
@@ -457,6 +462,11 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
 
 
 # ---- the canvas ----------------------------------------------------------------------------
+
+
+def is_phone(width: int | None) -> bool:
+    """Whether a content column `width` px wide (None: not measured yet) is a phone's."""
+    return width is not None and width < PHONE_BELOW
 
 
 def canvas_size(mode: str, width: int | None) -> tuple[int, int]:
@@ -592,7 +602,7 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     except DigitrecError as error:  # every model deleted or broken since the page was opened
         st.error(f"No model can be loaded: {error}")
         return
-    phone = width is not None and width < PHONE_BELOW
+    phone = is_phone(width)
     size = canvas_size(mode, width)
     if mode == "Digit" and not phone:
         rest = answer_width(width, size)
@@ -686,7 +696,7 @@ def drawing_details(phone: bool):
         show_pictures(prediction, answered.model, "draw", wide=explained)
     with form_column:
         correction_form(prediction, lambda: stored_drawing(drawing), answered.key, answered.model.version,
-                        teach=(answered.model, drawing, strokes))
+                        teach=(answered.model, drawing, strokes), phone=phone)
     timing.record("draw-details", started)
 
 
@@ -724,7 +734,7 @@ def upload_area():
     st.image(image, caption=upload.name, width=200)
     answer_column, chart_column = st.columns([2, 3])
     show_result(prediction, lambda: image, drawing_key(image), model, "upload", answer_column, chart_column,
-                teach=(model, image, None))
+                teach=(model, image, None), phone=is_phone(st.session_state.get(CONTENT_WIDTH)))
 
 
 def upload_number(model, upload):
@@ -758,18 +768,17 @@ def upload_number(model, upload):
         photo.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE))
         return read_number_as(reader, photo, text), np.asarray(photo)
 
-    width = st.session_state.get(CONTENT_WIDTH)  # measured by the Draw tab on this run
     show_number(reading, digits, drawing_key(image) + "-number", model,
-                phone=width is not None and width < PHONE_BELOW, source="upload", reread=reread)
+                phone=is_phone(st.session_state.get(CONTENT_WIDTH)), source="upload", reread=reread)
 
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo"])
 with draw_tab:
     content = content_width()  # None until the browser has measured it (the first run)
     st.session_state[CONTENT_WIDTH] = content  # for the Upload tab's fragment too
-    drawing_mode, pen_width = drawing_controls(content is not None and content < PHONE_BELOW)
+    on_phone = is_phone(content)
+    drawing_mode, pen_width = drawing_controls(on_phone)
     drawing_area(drawing_mode, pen_width, content, st.session_state.canvas_generation)
-    on_phone = content is not None and content < PHONE_BELOW
     if drawing_mode == "Digit" and not on_phone:  # under the answer and the chart; the panel under the canvas
         side = canvas_size(drawing_mode, content)[0]
         panel_column, details_column = st.columns([side + 16, answer_width(content, (side, side), gaps=1)])

@@ -528,6 +528,30 @@ def test_every_correction_is_in_sight_on_a_desktop(page, app_url, held_out_digit
     no_tracebacks(page)
 
 
+def test_after_not_a_digit_a_phone_offers_ten_digits_in_two_rows_of_five(phone_page, app_url):
+    """On a 390 px phone the ten digits to pick after "not a digit" wrapped 0-8, then the 9
+    alone on a row of its own; now they are two rows, 0-4 and 5-9, on the screen's width."""
+    page = phone_page
+    open_app(page, app_url)
+    wait_settled(page)
+    side = canvas(page).bounding_box()["width"]
+    touch_draw(page, [[(side * (0.2 + 0.06 * i), side * (0.2 + 0.06 * i)) for i in range(11)],  # an X
+                      [(side * (0.8 - 0.06 * i), side * (0.2 + 0.06 * i)) for i in range(11)]])
+    expect(page.get_by_text("This does not look like a digit")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    group = page.locator('[data-testid="stButtonGroup"]').filter(
+        has=page.get_by_role("radio", name="9", exact=True))
+    expect(group.get_by_role("radio")).to_have_count(10, timeout=RERUN_TIMEOUT_MS)
+    boxes = [group.get_by_role("radio", name=str(digit), exact=True).bounding_box() for digit in range(10)]
+    rows = sorted({round(box["y"]) for box in boxes})
+    assert len(rows) == 2, rows
+    assert [round(box["y"]) for box in boxes] == [rows[0]] * 5 + [rows[1]] * 5, boxes
+    assert all(box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] for box in boxes), boxes
+    group.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "not_a_digit_phone.png"))
+    no_tracebacks(page)
+
+
 def test_the_rest_of_the_result_follows_each_answer(page, app_url, held_out_digits):
     """A stroke's rerun sends only the answer and its chart; the top 3, what the model sees and
     'Right?' come in a second rerun that the browser asks for once the answer is on the page.
