@@ -566,12 +566,17 @@ def _split_apart(units: list, candidates: dict, overlap_cost: float, cut_costs: 
     return score, [others[frozenset(units[a:b])] for a, b in runs]
 
 
-def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_strokes: bool) -> NumberReading:
+def _reading(order: list, runs: list, candidates: dict, boxes: dict, from_strokes: bool,
+             settled: int | None = None) -> NumberReading:
+    """The runs' digits, boxes and flags; `settled`: a run a second reader (the line model) read
+    as one digit, so the doubt that it may be two is gone."""
     chosen = [candidates[frozenset(order[start:stop])] for start, stop in runs]
     # From pixels the cuts' costs are left out of the comparison: counted, they flagged fewer of
     # the misread numbers of writers 1-20 (2 of 6, not 3) and no fewer of those read right.
     flags = (_flags(order, runs, candidates, STROKES_FLAG_MARGIN, OVERLAP_COST) if from_strokes
              else _flags(order, runs, candidates, PIXELS_FLAG_MARGIN))
+    if settled is not None:
+        flags[settled] -= {DigitFlag.MAYBE_TWO}
     kept = [(chosen[index], flags[index]) for index in _digit_order(chosen)]
     middles = [(candidate.x_range[0] + candidate.x_range[1]) / 2 for candidate, _ in kept]
     left_out = tuple(sorted(
@@ -702,8 +707,9 @@ def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -
                 continue  # the digits typed are read left to right
         if score > best:
             best, best_order, best_runs = score, order, runs
+    settled = None  # the run the line model joined: its doubt about being two digits is settled
     if typed is None and best_runs and getattr(recognizer, "reads_lines", False):
-        best_runs = _joined_by_line(recognizer, image, best_order, best_runs, candidates)
+        best_runs, settled = _joined_by_line(recognizer, image, best_order, best_runs, candidates)
     if typed is not None and not best_runs:
         strokes_are = counted(len(strokes), 'pen stroke')
         if len(typed) > len(strokes):
@@ -724,15 +730,17 @@ def _read_strokes(recognizer, image, strokes: list, typed: list | None = None) -
     if typed is not None:
         return _forced_reading(best_order, best_runs, candidates, boxes,
                                "".join(map(str, typed)), from_strokes=True)
-    return dataclasses.replace(_reading(best_order, best_runs, candidates, boxes, from_strokes=True),
+    return dataclasses.replace(_reading(best_order, best_runs, candidates, boxes, from_strokes=True,
+                                        settled=settled),
                                stroke_count=len(strokes))
 
 
-def _joined_by_line(recognizer, image, order: list, runs: list, candidates: dict) -> list:
+def _joined_by_line(recognizer, image, order: list, runs: list, candidates: dict) -> tuple[list, int | None]:
     """The stroke split's runs, with neighbours that may be one digit joined where the line model
     says so: a join reading as a digit within JOIN_ASK of the two digits apart, taken when the line
     model's reading of the whole number's ink explains the joined digits better by LINE_MARGIN
-    (a 4 whose hook ends short of its stem read "11" from strokes, each stroke a sure 1)."""
+    (a 4 whose hook ends short of its stem read "11" from strokes, each stroke a sure 1).
+    Returns (runs, the joined run's position or None)."""
     def apart_by(index):
         (start, stop), (_, after) = runs[index], runs[index + 1]
         first, second = candidates[frozenset(order[start:stop])], candidates[frozenset(order[stop:after])]
@@ -747,19 +755,19 @@ def _joined_by_line(recognizer, image, order: list, runs: list, candidates: dict
 
     doubtful = [index for index in range(len(runs) - 1) if apart_by(index) < JOIN_ASK]
     if not doubtful or image is None:
-        return runs
+        return runs, None
     digits = _digits(order, runs, candidates)
     line = lines.line_input(ink_map(image)) if len(digits) <= lines.MAX_DIGITS else None
     if line is None:
-        return runs
+        return runs, None
     probabilities = recognizer.line_probabilities(line.pixels[None])[0]
-    best, chosen = lines.log_likelihood(probabilities, digits) + LINE_MARGIN, runs
+    best, chosen, settled = lines.log_likelihood(probabilities, digits) + LINE_MARGIN, runs, None
     for index in doubtful:
         joined = runs[:index] + [(runs[index][0], runs[index + 1][1])] + runs[index + 2:]
         likelihood = lines.log_likelihood(probabilities, _digits(order, joined, candidates))
         if likelihood > best:
-            best, chosen = likelihood, joined
-    return chosen
+            best, chosen, settled = likelihood, joined, index
+    return chosen, settled
 
 
 def _digits(order: list, runs: list, candidates: dict) -> list[int]:

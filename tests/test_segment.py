@@ -197,6 +197,8 @@ def test_a_four_whose_hook_ends_short_of_its_stem_is_joined_by_the_line_model(sp
     for canvas, strokes in split_fours:
         reading = read_number(model, canvas, strokes)
         assert reading.text == "4" and [len(box.strokes) for box in reading.boxes] == [2]
+        # A second reader settled it: not "The 1st digit (4) may be two digits."
+        assert DigitFlag.MAYBE_TWO not in reading.flags[0], reading.notes()
     # The line model's reading decides: read as two 1s by it, the two strokes stay apart.
     canvas, strokes = split_fours[0]
     assert read_number(LineStub(model, line_frames(1, 1)), canvas, strokes).text == "11"
