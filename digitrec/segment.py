@@ -756,6 +756,8 @@ def _joined_by_line(recognizer, image, order: list, runs: list, candidates: dict
     doubtful = [index for index in range(len(runs) - 1) if apart_by(index) < JOIN_ASK]
     if not doubtful or image is None:
         return runs, None
+    # Ink left out as "not a digit" may stay: the line model only weighs these readings against
+    # each other, it cannot read that ink as digits (from pixels it may: a star alone read "88").
     digits = _digits(order, runs, candidates)
     line = lines.line_input(ink_map(image)) if len(digits) <= lines.MAX_DIGITS else None
     if line is None:

@@ -843,6 +843,19 @@ class AdaptedThrees(WrappedRecognizer):
                 for p in self.base.predict_many(images, strokes)]
 
 
+def test_stroke_groups_are_joined_by_the_line_model_beside_ink_left_out(split_fours, model):
+    # Unlike from pixels, where the line model's reading may turn such ink into digits, here it
+    # only weighs the grouping's two readings against each other: a zigzag left out stays out.
+    _, strokes = split_fours[0]
+    with_zigzag = strokes + [[(400 + (i % 2) * 80, 90 + i * 10) for i in range(11)]]
+    canvas = render_strokes(with_zigzag, WIDTH, 16.0)[:HEIGHT, :WIDTH]
+    assert read_number(CutOutOnly(model), canvas, with_zigzag).text == "11"
+    stub = LineStub(model, line_frames(4, 8, 8))  # it reads the zigzag as 88: no matter
+    reading = read_number(stub, canvas, with_zigzag)
+    assert reading.text == "4" and reading.left_out == (1,) and stub.calls == 1
+    assert read_number(model, canvas, with_zigzag).text == "4"
+
+
 class AdaptedOnes(WrappedRecognizer):
     """The committed recogniser as if a person's examples had turned the shared model's 7s into
     the 1s it reads (each 1's base_probabilities say 7)."""
