@@ -831,15 +831,19 @@ def test_with_a_persons_examples_the_shared_reading_gets_the_line_models_opinion
     assert not segment._adapted(free)
 
 
-class AdaptedThrees(WrappedRecognizer):
-    """The committed recogniser as if a person's examples had turned the shared model's 8s into
-    the 3s it reads (each 3's base_probabilities say 8)."""
+class Adapted(WrappedRecognizer):
+    """The committed recogniser as if a person's examples had turned the shared model's `shared`
+    into the `digit` it reads (each such digit's base_probabilities say `shared`)."""
 
     reads_lines = False
 
+    def __init__(self, base, digit: int, shared: int):
+        super().__init__(base)
+        self.digit, self.shared = digit, shared
+
     def predict_many(self, images, strokes=None):
-        eight = tuple(float(digit == 8) for digit in range(10))
-        return [dataclasses.replace(p, base_probabilities=eight) if p.digit == 3 else p
+        base = tuple(float(digit == self.shared) for digit in range(10))
+        return [dataclasses.replace(p, base_probabilities=base) if p.digit == self.digit else p
                 for p in self.base.predict_many(images, strokes)]
 
 
@@ -856,32 +860,20 @@ def test_stroke_groups_are_joined_by_the_line_model_beside_ink_left_out(split_fo
     assert read_number(model, canvas, with_zigzag).text == "4"
 
 
-class AdaptedOnes(WrappedRecognizer):
-    """The committed recogniser as if a person's examples had turned the shared model's 7s into
-    the 1s it reads (each 1's base_probabilities say 7)."""
-
-    reads_lines = False
-
-    def predict_many(self, images, strokes=None):
-        seven = tuple(float(digit == 7) for digit in range(10))
-        return [dataclasses.replace(p, base_probabilities=seven) if p.digit == 1 else p
-                for p in self.base.predict_many(images, strokes)]
-
-
 def test_the_line_model_never_joins_stroke_groups_a_persons_examples_changed(split_fours, model):
     canvas, strokes = split_fours[0]
     assert read_number(LineStub(model, line_frames(4)), canvas, strokes).text == "4"
-    assert read_number(LineStub(AdaptedOnes(model), line_frames(4)), canvas, strokes).text == "11"
+    assert read_number(LineStub(Adapted(model, 1, 7), line_frames(4)), canvas, strokes).text == "11"
 
 
 def test_the_line_model_never_overrules_a_digit_a_persons_examples_changed(touching_123, model):
     canvas, _ = touching_123
     assert read_number(LineStub(model, line_frames(1, 2, 7)), canvas).text == "127"
-    reading = read_number(LineStub(AdaptedThrees(model), line_frames(1, 2, 7)), canvas)
+    reading = read_number(LineStub(Adapted(model, 3, 8), line_frames(1, 2, 7)), canvas)
     assert reading.text == "123" and DigitFlag.READ_WHOLE not in reading.flags[2]
     more = frames_over_the_ink(canvas, 1, 2, 3, 4)  # another count of digits would re-read the 3 too
     assert read_number(LineStub(model, more), canvas).text == "1234"
-    assert read_number(LineStub(AdaptedThrees(model), more), canvas).text == "123"
+    assert read_number(LineStub(Adapted(model, 3, 8), more), canvas).text == "123"
 
 
 def frames_over_the_ink(canvas, *digits):
