@@ -10,6 +10,8 @@ programme over the candidates, summing log-probabilities plus small geometric te
   and overlapping horizontally. Candidates are runs of up to MAX_GROUP strokes, consecutive
   in drawing order or in left-to-right order, no wider than a digit or two. Whether a short
   stroke is the bar of a 4, a 1 of its own or the cap of a 5 is what the readings decide.
+  Where two groups read as two sure digits could also be one (a 4 whose hook ends short of its
+  stem reads "11"), the line model below reads the number's ink and decides (JOIN_ASK).
 - **Pixels** (a photo, or a canvas without strokes): the ink falls into connected pieces;
   a piece wide enough to hold two digits gets candidate cuts at the columns crossing the
   least ink, each cut following the path that crosses the least ink from top to bottom
