@@ -16,7 +16,8 @@ with a thin pen at twice the canvas's size, on paper in uneven light, noisy, blu
 number length and for numbers whose neighbouring
 digits all stand apart ("spaced") vs numbers with at least one pair touching or overlapping,
 the share of pairs whose ink columns meet and whose ink touches, how many misread (and right)
-numbers the reading flags, and milliseconds per number
+numbers the reading flags, milliseconds per number, and how the writers' digits of several
+strokes read alone on the number canvas (`several_strokes_alone`)
 (wall clock, and the process's CPU time, which a busy machine inflates less). Every number is
 read cold: in the app a new stroke re-reads only the stroke groups that hold it.
 From pixels a model folder with a line model (`digitrec.lines`) has the cut-out reading checked by
@@ -260,9 +261,27 @@ def main():
                   f"{causes[COUNT]} the wrong count of digits")
         if args.show:
             print(f"  misread (first {args.show}): " + ", ".join(misread[path][: args.show]))
+    print(several_strokes_alone(reader, pool, np.random.default_rng(args.seed + 2)))
 
 
 ALONE_TOO, IN_NUMBER, COUNT = "alone too", "in the number", "count"
+
+
+def several_strokes_alone(reader, pool, rng: np.random.Generator) -> str:
+    """Every digit of `pool` written in several strokes, alone on the number canvas (a height and
+    pen as `lay_out_number` draws), read from strokes: the share read as that one digit, and of
+    the two-stroke 4s (a 4 whose hook ends short of its stem had read "11")."""
+    right, fours = [], []
+    for digit in (d for d in pool if len(d.strokes) > 1):
+        height, pen = rng.uniform(*DIGIT_HEIGHT), rng.uniform(*PEN)
+        strokes = data.place_strokes(digit.strokes, height, (WIDTH / 2, HEIGHT / 2))
+        canvas = data.render_strokes(strokes, WIDTH, pen)[:HEIGHT, :WIDTH]
+        read = read_number(reader, canvas, strokes).text == str(digit.label)
+        right.append(read)
+        if digit.label == 4 and len(digit.strokes) == 2:
+            fours.append(read)
+    return (f"digits of several strokes alone on the number canvas, read from strokes as one digit: "
+            f"{np.mean(right):.1%} of {len(right)}; two-stroke 4s {np.mean(fours):.1%} of {len(fours)}")
 
 
 def _spaced_cause(reader, truth: str, text: str, per_digit: list, pen: float, with_strokes: bool) -> str:
