@@ -33,13 +33,20 @@ REORDER_SHARE = 0.15  # of drawings of several strokes, their strokes in a rando
 # training 0s get a slash across them (`augment(..., slashed_zeros=True)`). Off by default, so
 # the line model's training numbers, drawn from the same seed, stay as they were.
 SLASH_SHARE = 0.15
+# A 1 with a long flag (a long up-stroke into the top of the stem, as many European writers draw
+# it), which the image model read as 7 or 9 (writer 28's, with strokes and from pixels): this share
+# of 1s get a longer flag, or one where there was none (`augment(..., long_flags=True)`: the image
+# model's styled training drawings; off by default, so the trajectory and line models' stay as they were).
+FLAG_SHARE = 0.4
 
 
 def augment(strokes, rng: np.random.Generator, label: int | None = None, strength: float = 1.0,
-            slashed_zeros: bool = False):
+            slashed_zeros: bool = False, long_flags: bool = False):
     """A handwriting-like variation of strokes (seeded): affine, wobble, density, styles."""
     arrays, centre, extent = _centred(strokes)
     arrays = [(a - centre) / extent for a in arrays]
+    if label == 1 and long_flags and rng.random() < FLAG_SHARE:
+        arrays = with_long_flag(arrays, rng)
     if label == 7 and rng.random() < 0.25:  # a crossbar through the stem, drawn last
         arrays.append(np.array([[-0.25, 0.05], [0.2, 0.0]]) + rng.normal(0, 0.04, (2, 2)))
     if label == 0 and slashed_zeros and rng.random() < SLASH_SHARE:  # a slash across it, drawn last
@@ -60,6 +67,26 @@ def augment(strokes, rng: np.random.Generator, label: int | None = None, strengt
         stroke = stroke + rng.normal(0, 0.008 * strength, stroke.shape)
         result.append([(float(x), float(y)) for x, y in stroke])
     return result
+
+
+def with_long_flag(arrays: list, rng: np.random.Generator) -> list:
+    """A 1's strokes (arrays, y down, extent about 1) with a long flag leading into the top of
+    its first stroke from below left (seeded). Most pen writers' 1s start with a flag already:
+    it is drawn 1.3-2 times as long; a 1 that starts at its top gets a new one."""
+    first = arrays[0]
+    if len(first) < 2:
+        return arrays
+    top = min(float(a[:, 1].min()) for a in arrays)
+    height = max(float(a[:, 1].max()) for a in arrays) - top
+    peak = int(first[:, 1].argmin())  # where the flag meets the stem
+    if first[0, 1] - top > 0.15 * max(height, 1e-6) and peak > 0:
+        flag = first[peak] + rng.uniform(1.3, 2.0) * (first[: peak + 1] - first[peak])
+        return [np.concatenate([flag[:-1], first[peak:]]), *arrays[1:]]
+    length = rng.uniform(0.25, 0.55) * height
+    angle = math.radians(rng.uniform(30, 60))  # below the horizontal: flatter reads as a 7
+    start = first[0] + length * np.array([-math.cos(angle), math.sin(angle)])
+    flag = start + np.linspace(0, 1, 8, endpoint=False)[:, None] * (first[0] - start)
+    return [np.concatenate([flag, first]), *arrays[1:]]
 
 
 def _centred(strokes) -> tuple[list, np.ndarray, float]:

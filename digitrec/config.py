@@ -78,6 +78,9 @@ class TrainingConfig:
     pen_renderings: int = _setting(2, "draw each training writer's pen digit this many ways")
     wide_pens: bool = _setting(False, "pen digits drawn at every pen width (6-40 px) and size (25-85%) "
                                       "visitors use (data.USER_PENS, USER_HEIGHTS)")
+    pen_styles: bool = _setting(False, "half of the pen digits' drawings varied as people write: slant, "
+                                       "aspect, wobble, and styles MNIST rarely has (1s with a long flag "
+                                       "or a foot, crossed 7s, slashed 0s)")
     small_images: int = _setting(0, "add this many MNIST training digits redrawn as small grey/1-bit bitmaps")
     weight_average: bool = _setting(False, "an exponential moving average of the weights, saved as the model")
     # Saved samples come from the app's samples database: the Retrain page offers them, the CLI does not.
@@ -108,7 +111,7 @@ class TrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
-        for name in ("user_samples", "wide_pens", "weight_average", "gate_head"):
+        for name in ("user_samples", "wide_pens", "pen_styles", "weight_average", "gate_head"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false")
         for name in ("epochs", "batch_size", "sample_weight", "seed", "validation_size",

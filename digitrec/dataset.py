@@ -138,15 +138,19 @@ def preprocessed_mnist(mnist: data.Mnist) -> dict:
 
 
 SLASH_STREAM = 2  # the slashes' generator: np.random.default_rng([seed, SLASH_STREAM])
+STYLE_STREAM = 3  # the styled drawings' generator (`preprocessed_pendigits(..., styles=True)`)
 
 
 def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: bool = False,
-                           slashed_zeros: float = 0.0) -> dict:
+                           slashed_zeros: float = 0.0, styles: bool = False) -> dict:
     """Pen digits drawn on a canvas `renderings` ways each, through `preprocess` (uint8), cached.
 
     `wide` draws them at every pen width and size visitors use (data.USER_PENS, USER_HEIGHTS)
     instead of the narrower classic ranges. `slashed_zeros`: this share of the 0s is drawn
-    slashed (Ø), from a generator of its own, so every other drawing is as without.
+    slashed (Ø), from a generator of its own, so every other drawing is as without. `styles`
+    varies every second drawing of a digit as people write (`companions.augment`: slant, aspect,
+    wobble, 1s with a long flag or a foot, crossed 7s, slashed 0s), from a generator of its own
+    too: the other drawings, and where each drawing is placed and its pen, stay as without.
     """
     heights, pens = (data.USER_HEIGHTS, data.USER_PENS) if wide else (data.CLASSIC_HEIGHTS, data.CLASSIC_PENS)
 
@@ -155,8 +159,10 @@ def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: b
         slashes = np.random.default_rng([seed, SLASH_STREAM])
         labels = np.array([d.label for d in digits for _ in range(renderings)], np.uint8)
         out = np.empty((len(labels), *MODEL_SHAPE), np.uint8)
-        drawings = ((_slashed(d, slashes, slashed_zeros) if slashed_zeros else d)
-                    for d in digits for _ in range(renderings))
+        styled = np.random.default_rng([seed, STYLE_STREAM])
+        drawings = (_styled(d, styled) if styles and copy % 2 else
+                    _slashed(d, slashes, slashed_zeros) if slashed_zeros else d
+                    for d in digits for copy in range(renderings))
         for start in range(0, len(labels), PREPROCESS_CHUNK):  # canvases a chunk at a time
             chunk = [data.draw_pen_digit(d, rng, heights=heights, pens=pens)
                      for d in itertools.islice(drawings, PREPROCESS_CHUNK)]
@@ -164,7 +170,8 @@ def preprocessed_pendigits(digits, renderings: int, seed: int, tag: str, wide: b
         return {"x": out, "y": labels}
 
     key = (f"pendigits-{tag}-{len(digits)}x{renderings}-s{seed}{'-wide' if wide else ''}"
-           f"{f'-slashed{slashed_zeros:g}' if slashed_zeros else ''}-p{PREPROCESS_VERSION}")
+           f"{f'-slashed{slashed_zeros:g}' if slashed_zeros else ''}{'-styles' if styles else ''}"
+           f"-p{PREPROCESS_VERSION}")
     return cached(key, _from_float_cache(key, build))
 
 
@@ -173,6 +180,12 @@ def _slashed(digit: data.PenDigit, rng: np.random.Generator, share: float) -> da
     if digit.label != 0 or rng.random() >= share:
         return digit
     return replace(digit, strokes=tuple(companions.slashed(digit.strokes, rng)))
+
+
+def _styled(digit: data.PenDigit, rng: np.random.Generator) -> data.PenDigit:
+    """A pen digit written with the variations and styles the trajectory model learns from."""
+    strokes = companions.augment(digit.strokes, rng, digit.label, slashed_zeros=True, long_flags=True)
+    return replace(digit, strokes=tuple(tuple(stroke) for stroke in strokes))
 
 
 def preprocessed_small_bitmaps(mnist: data.Mnist, indices, seed: int) -> dict:
@@ -253,7 +266,7 @@ def prepare_data(config: TrainingConfig, mnist: data.Mnist | None = None,
         try:
             training_writers, _ = data.split_writers(data.load_pendigits())
             pen = preprocessed_pendigits(training_writers, config.pen_renderings, seed=7, tag="train",
-                                         wide=config.wide_pens)
+                                         wide=config.wide_pens, styles=config.pen_styles)
             x_parts.append(pen["x"]), y_parts.append(pen["y"])
             counts["pendigits"] = len(pen["y"])
         except data.DataUnavailableError:
@@ -287,6 +300,7 @@ def data_settings(config: TrainingConfig) -> dict:
     """The settings `prepare_data` reads (the rest only change how a network trains on the data)."""
     return {"mnist_fraction": config.mnist_fraction, "pendigits": config.pendigits,
             "pen_renderings": config.pen_renderings, "wide_pens": config.wide_pens,
+            "pen_styles": config.pen_styles,
             "small_images": config.small_images, "user_samples": config.user_samples,
             "validation_size": config.validation_size, "split_seed": config.split_seed}
 
@@ -306,9 +320,11 @@ def load_training_arrays(path: Path, config: TrainingConfig) -> TrainingData:
     when `config` would prepare other data than these (fit's record would then claim it)."""
     with np.load(path) as stored:
         about = json.loads(str(stored["about"]))
-        if about.get("settings") != data_settings(config):
+        # Arrays prepared before pen_styles existed were prepared without them.
+        settings = {"pen_styles": False, **(about.get("settings") or {})}
+        if settings != data_settings(config):
             differ = sorted(name for name, value in data_settings(config).items()
-                            if (about.get("settings") or {}).get(name) != value)
+                            if settings.get(name) != value)
             raise ValueError(f"{Path(path).name} was prepared with other data settings "
                              f"({', '.join(differ)}): give fit the options prepare had")
         empty = np.empty((0, *MODEL_SHAPE), np.uint8)

@@ -64,6 +64,7 @@ def test_train_options_build_the_training_config():
     assert parsed() == TrainingConfig()
     assert parsed("--no-augment", "--no-pendigits") == replace(TrainingConfig(), augment=False,
                                                                pendigits=False)
+    assert parsed("--pen-styles") == replace(TrainingConfig(), pen_styles=True)
     assert parsed("--wide-pens", "--weight-average", "--pen-renderings", "4", "--small-images", "500",
                   "--epochs", "3", "--learning-rate", "0.01", "--architecture", "fast") == replace(
         TrainingConfig(), wide_pens=True, weight_average=True, pen_renderings=4, small_images=500, epochs=3,

@@ -228,6 +228,58 @@ def test_zeros_are_slashed_only_when_asked_so_other_training_data_stays_the_same
         assert plain == unlabelled
 
 
+def _flag_and_stem(strokes):
+    first = np.asarray(strokes[0], np.float64)
+    peak = int(first[:, 1].argmin())
+    return first[: peak + 1], first[peak:]
+
+
+def test_a_one_gets_a_longer_flag_into_the_top_of_its_stem(pen_digits):
+    """Writer 28's 1s (a long flag, then the stem) read as 7 or 9 from pixels: the image model's
+    training 1s get longer flags; the stem and any other stroke stay where they were."""
+    rng = np.random.default_rng(0)
+    flagged = [d for d in pen_digits if d.label == 1 and d.writer <= 20
+               and len(_flag_and_stem(d.strokes)[0]) > 3][:30]
+    assert len(flagged) == 30
+    for digit in flagged:
+        arrays = [np.asarray(stroke, np.float64) for stroke in digit.strokes]
+        longer = companions.with_long_flag(arrays, rng)
+        flag, stem = _flag_and_stem(digit.strokes)
+        new_flag, new_stem = _flag_and_stem(longer)
+        assert np.array_equal(new_stem, stem) and all(
+            np.array_equal(a, b) for a, b in zip(longer[1:], arrays[1:]))
+        ratio = np.linalg.norm(new_flag[0] - new_flag[-1]) / np.linalg.norm(flag[0] - flag[-1])
+        assert 1.3 - 1e-9 <= ratio <= 2.0 + 1e-9
+
+
+def test_a_one_that_starts_at_its_top_gets_a_flag_from_below_left():
+    stem = np.array([[0.0, -0.5], [0.0, 0.0], [0.0, 0.5]])
+    for seed in range(20):
+        flagged = companions.with_long_flag([stem.copy()], np.random.default_rng(seed))[0]
+        start = flagged[0]
+        assert np.array_equal(flagged[-3:], stem)
+        assert start[0] < 0 and start[1] > -0.5  # left of and below the top
+        assert 0.25 - 1e-9 <= np.linalg.norm(start - stem[0]) <= 0.55 + 1e-9  # of the 1's height
+        assert 30 - 1e-6 <= np.degrees(np.arctan2(start[1] + 0.5, -start[0])) <= 60 + 1e-6  # not a 7's bar
+
+
+def test_ones_get_long_flags_only_when_asked_so_other_training_data_stays_the_same(pen_digits, monkeypatch):
+    """The trajectory and line models' training data go through `augment` without long flags."""
+    one = next(d for d in pen_digits if d.label == 1)
+    flagged = []
+    real = companions.with_long_flag
+    monkeypatch.setattr(companions, "with_long_flag",
+                        lambda arrays, rng: flagged.append(1) or real(arrays, rng))
+    rng = np.random.default_rng(0)
+    companions.stroke_set([one] * 50, [], rng)  # the trajectory model's training set
+    for seed in range(50):
+        companions.augment(one.strokes, np.random.default_rng(seed), label=1)
+    assert not flagged
+    for seed in range(400):
+        companions.augment(one.strokes, np.random.default_rng(seed), label=1, long_flags=True)
+    assert abs(len(flagged) / 400 - companions.FLAG_SHARE) < 0.06
+
+
 def test_strokes_are_rewritten_in_another_order_or_direction_with_the_same_ink(pen_digits):
     rng = np.random.default_rng(0)
     digit = next(d for d in pen_digits if d.label == 4 and len(d.strokes) == 2)

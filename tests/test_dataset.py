@@ -62,6 +62,20 @@ def test_slashed_zeros_are_drawn_only_where_asked_and_nothing_else_changes(tmp_p
         f"pendigits-t-{len(digits)}x2-s3-wide-slashed0.5-p3-u8.npz"]
 
 
+def test_styled_drawings_are_every_second_drawing_and_nothing_else_changes(tmp_path, monkeypatch, pen_digits):
+    """`pen_styles` varies every second drawing of each digit as people write; the other drawings,
+    their places and pens are those drawn without."""
+    monkeypatch.setenv("DIGITREC_CACHE_DIR", str(tmp_path))
+    digits = [d for d in pen_digits if d.writer == 2][:30]
+    plain = dataset.preprocessed_pendigits(digits, 2, seed=3, tag="t", wide=True)
+    styled = dataset.preprocessed_pendigits(digits, 2, seed=3, tag="t", wide=True, styles=True)
+    assert (plain["y"] == styled["y"]).all()
+    changed = (plain["x"] != styled["x"]).any(axis=(1, 2))
+    assert not changed[0::2].any() and changed[1::2].all()
+    assert sorted(p.name for p in tmp_path.glob("pendigits-*")) == [
+        "pendigits-t-30x2-s3-wide-p3-u8.npz", "pendigits-t-30x2-s3-wide-styles-p3-u8.npz"]
+
+
 def test_uint8_round_trip_is_within_half_a_step():
     values = np.linspace(0, 1, 1001, dtype=np.float32)
     assert np.abs(as_model_input(to_uint8(values)) - values).max() <= 0.5 / 255 + 1e-7
@@ -154,6 +168,20 @@ def test_fit_refuses_arrays_prepared_with_other_data_settings(tmp_path, mnist):
     for other in ({"validation_seed": 7}, {"mnist_fraction": 0.1}, {"seed": 2}):
         with pytest.raises(ValueError, match="other data settings"):
             dataset.load_training_arrays(path, TrainingConfig(**{**TINY, **other}))
+
+
+def test_fit_reads_arrays_prepared_before_pen_styles_existed(tmp_path, mnist):
+    config = TrainingConfig(**TINY)
+    path = tmp_path / "data.npz"
+    dataset.save_training_arrays(prepare_data(config, mnist), config, path)
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    about = json.loads(str(arrays["about"]))
+    del about["settings"]["pen_styles"]
+    np.savez_compressed(path, **{**arrays, "about": json.dumps(about)})
+    assert len(dataset.load_training_arrays(path, config).y_train) == len(arrays["y_train"])
+    with pytest.raises(ValueError, match="pen_styles"):
+        dataset.load_training_arrays(path, TrainingConfig(**{**TINY, "pen_styles": True}))
 
 
 def test_held_out_digits_of_an_average_are_those_every_network_held_out():

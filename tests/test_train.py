@@ -227,7 +227,8 @@ def test_only_the_chief_saves(monkeypatch, tf_config, chief):
 
 @pytest.mark.parametrize("field, value", [("pen_renderings", 0), ("pen_renderings", 7),
                                           ("small_images", -1), ("small_images", 10**6),
-                                          ("weight_average", 1), ("wide_pens", "yes")])
+                                          ("weight_average", 1), ("wide_pens", "yes"),
+                                          ("pen_styles", 1)])
 def test_new_data_settings_are_bounded(field, value):
     with pytest.raises(ValueError, match=field):
         TrainingConfig(**{field: value})
