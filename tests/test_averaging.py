@@ -9,6 +9,7 @@ from digitrec import averaging, registry
 from digitrec.config import TrainingConfig
 from digitrec.errors import ModelError
 from digitrec.inference import Recognizer
+from digitrec.preprocess import PREPROCESS_VERSION
 
 
 def logits(model, x):
@@ -77,6 +78,28 @@ def test_models_with_different_preprocessing_are_not_averaged(tiny_model, tmp_pa
     registry.write_card(other, card)
     with pytest.raises(ModelError, match="preprocessed"):
         averaging.average_folders([tiny_model, other], directory=tmp_path / "out", log=None)
+
+
+def test_nets_of_preprocessing_versions_that_read_alike_are_averaged(tiny_model, tmp_path):
+    """Version 3 only leaves a lone stray dot out of what version 2 made: a net trained on either
+    reads the other's inputs alike (the committed version-2 pair is served version-3 inputs)."""
+    folders = []
+    for version in ("2", "3"):
+        folder = tmp_path / f"v{version}"
+        shutil.copytree(tiny_model, folder)
+        card = registry.read_card(folder)
+        card["preprocess_version"] = version
+        registry.write_card(folder, card)
+        folders.append(folder)
+    card = registry.read_card(averaging.average_folders(folders, version="pair", directory=tmp_path / "out",
+                                                        log=None))
+    assert [part["preprocess_version"] for part in card["averaged_from"]] == ["2", "3"]
+    assert card["preprocess_version"] == PREPROCESS_VERSION
+    card = registry.read_card(folders[0])
+    card["preprocess_version"] = "1"
+    registry.write_card(folders[0], card)
+    with pytest.raises(ModelError, match="preprocessed"):
+        averaging.average_folders(folders, directory=tmp_path / "out", log=None)
 
 
 def test_companions_come_from_the_folder_named(companion_model, tiny_model, tmp_path):
