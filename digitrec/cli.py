@@ -109,6 +109,13 @@ def _average(args) -> int:
     return 0
 
 
+def _split(args) -> int:
+    from digitrec import averaging
+
+    print(f"wrote {averaging.split_folder(args.folder, args.net, args.version, args.models_dir)}")
+    return 0
+
+
 def _print_metrics(metrics) -> None:
     """A card's Metrics as `train` prints them."""
     print(f"MNIST test accuracy:          {metrics.mnist_test_accuracy:.4%}")
@@ -292,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     average.add_argument("--version", help="folder name (default: mnist-cnn-<UTC time>)")
     average.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
     average.set_defaults(handler=_average)
+
+    split = commands.add_parser("split", help="one net of an averaged model folder as a folder of its own")
+    split.add_argument("folder", type=Path, help="an averaged model folder")
+    split.add_argument("--net", type=int, required=True, help="which net (0 = the first averaged)")
+    split.add_argument("--version", help="folder name (default: the net's own name + -net<N>)")
+    split.add_argument("--models-dir", type=Path, help="model directory (default: models/)")
+    split.set_defaults(handler=_split)
 
     evaluate = commands.add_parser("evaluate", help="MNIST test and canvas-drawn pendigits accuracy")
     evaluate.add_argument("--model", type=Path, help="model folder (default: the active model)")

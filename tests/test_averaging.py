@@ -102,6 +102,34 @@ def test_nets_of_preprocessing_versions_that_read_alike_are_averaged(tiny_model,
         averaging.average_folders(folders, directory=tmp_path / "out", log=None)
 
 
+def test_a_net_split_from_an_average_reads_as_it_did(companion_model, tiny_model, tmp_path):
+    """Each net's features and head rows come back exactly; the bias is the mean of the nets'."""
+    import keras
+
+    sources = (companion_model, tiny_model)
+    nets = [keras.models.load_model(f / registry.KERAS_FILE, compile=False) for f in sources]
+    parts = [{"version": f.name, "architecture": "shallow", "mnist_test_accuracy": 0.9,
+              "training": registry.read_card(f)["training"], "preprocess_version": "3"} for f in sources]
+    folder = registry.save_model(averaging.average_models(nets), {"averaged_from": parts}, "pair",
+                                 tmp_path / "out")
+    x = np.random.default_rng(2).random((6, 28, 28, 1)).astype(np.float32)
+    biases = [net.get_layer("probabilities").get_weights()[1] for net in nets]
+    for index, net in enumerate(nets):
+        split = averaging.split_folder(folder, index, directory=tmp_path / "split")
+        card = registry.read_card(split)
+        assert card["split_from"] == {"version": "pair", "net": index,
+                                      "bias": "the average's: the mean of its nets' biases"}
+        assert card["training"] == parts[index]["training"] and card["preprocess_version"] == "3"
+        read = keras.models.load_model(split / registry.KERAS_FILE, compile=False)
+        features = keras.Model(net.inputs, net.get_layer("probabilities").input).predict(x, verbose=0)
+        logits = features @ net.get_layer("probabilities").get_weights()[0] + np.mean(biases, axis=0)
+        probabilities = np.exp(logits - logits.max(1, keepdims=True))
+        assert np.allclose(read.predict(x, verbose=0), probabilities / probabilities.sum(1, keepdims=True),
+                           atol=1e-5)
+    with pytest.raises(ModelError, match="no net 2"):
+        averaging.split_folder(folder, 2, directory=tmp_path / "split")
+
+
 def test_companions_come_from_the_folder_named(companion_model, tiny_model, tmp_path):
     """`average A B --companions C`: the trajectory model and gate (and their held-out fold
     models) of C, not of A, which may have none; never C's gate head (it reads C's features)."""
