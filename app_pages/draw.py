@@ -39,7 +39,14 @@ from digitrec.upload import (
     placement,
     stored_drawing,
 )
-from digitrec.views import a_digit, explanation_image, model_input_image, percent, probability_chart_parts
+from digitrec.views import (
+    a_digit,
+    explanation_image,
+    model_input_image,
+    percent,
+    probability_chart_parts,
+    readers_note,
+)
 
 from app_pages import answer_signal, personal_panel
 from app_pages.common import recognizer, saved_by_this_session, store
@@ -352,6 +359,9 @@ def show_reading(prediction):
         how += (f", adapted to your examples (the shared model alone: {a_digit(shared)}, "
                 f"{percent(prediction.base_probabilities[shared])}; ticks on the chart)")
     st.caption(f"Read from {how}.")
+    disagreement = readers_note(prediction.readers)
+    if disagreement:
+        st.caption(disagreement)
 
 
 def show_pictures(prediction, model, source: str, wide=None):

@@ -100,6 +100,26 @@ WIDE_THREADS = 2
 
 
 @dataclass(frozen=True)
+class Readers:
+    """With strokes, what each reader said on its own before the product: the picture (image
+    model) and the pen path (trajectory model), each its first digit and calibrated probability."""
+
+    picture: int
+    picture_probability: float
+    strokes: int
+    strokes_probability: float
+
+    @property
+    def disagree(self) -> bool:
+        return self.picture != self.strokes
+
+    @classmethod
+    def of(cls, picture: np.ndarray, strokes: np.ndarray) -> Readers:
+        first, second = int(np.argmax(picture)), int(np.argmax(strokes))
+        return cls(first, float(picture[first]), second, float(strokes[second]))
+
+
+@dataclass(frozen=True)
 class Prediction:
     """What the model read in one image."""
 
@@ -111,6 +131,7 @@ class Prediction:
     base_probabilities: tuple | None = None  # what the shared model said, when personal examples adapted it
     gate_score: float | None = None  # the gate's probability that the picture is no digit (None: no gate)
     dot: bool = False  # "empty" because the ink is one dot or blob (a tap, a click), not blank paper
+    readers: Readers | None = None  # with strokes: what each reader said alone (the page names both)
 
     @property
     def confidence(self) -> float | None:
@@ -490,11 +511,14 @@ class Recognizer:
         gate = self.not_digit_scores(inputs, features)
         not_digit = gate > self.gate_thresholds([prepared[i] for i in drawn])
         with_strokes = [row for row, index in enumerate(drawn) if trajectories[index] is not None]
+        readers: dict[int, Readers] = {}
         if with_strokes:
             eleven = self.stroke_probabilities(np.stack([trajectories[drawn[row]] for row in with_strokes]))
             digits = eleven[:, :NOT_DIGIT_CLASS]
             digits = digits / np.clip(digits.sum(1, keepdims=True), 1e-12, None)
             digits = calibrate.temper(digits, self.strokes_temperature)
+            readers = {row: Readers.of(image_probabilities[row], own)
+                       for row, own in zip(with_strokes, digits)}
             fused = image_probabilities[with_strokes] * digits  # a product of calibrated probabilities
             image_probabilities[with_strokes] = fused / fused.sum(axis=1, keepdims=True)
             # With strokes both must agree: the pen path and the picture (each alone flags about
@@ -511,7 +535,7 @@ class Recognizer:
                      for row in from_pixels])
         not_digit |= too_wide(inputs)
         return Reading(prepared, trajectories, drawn, image_probabilities, not_digit, features,
-                       gate if self._gate is not None else None)
+                       gate if self._gate is not None else None, readers)
 
     def personalize(self, examples) -> PersonalRecognizer:
         """A recogniser that also knows a person's `examples`; this one is unchanged.
@@ -549,7 +573,8 @@ class Reading:
     """One batched read: per image its model input and trajectory; per drawn image (rows, in the
     order of `drawn`) the calibrated (fused) probabilities, the not-a-digit flag, the image
     model's penultimate features (None when the model file does not export them) and the gate's
-    probability that the picture is no digit (None without a gate)."""
+    probability that the picture is no digit (None without a gate); per row read with strokes
+    what each reader said alone (`readers`)."""
 
     prepared: list
     trajectories: list
@@ -558,6 +583,7 @@ class Reading:
     not_digit: np.ndarray
     features: np.ndarray | None
     gate_scores: np.ndarray | None = None
+    readers: dict = field(default_factory=dict)  # row -> Readers
 
     def predictions(self, probabilities: np.ndarray | None = None,
                     base: np.ndarray | None = None) -> list[Prediction]:
@@ -577,6 +603,8 @@ class Reading:
             if base is not None:
                 prediction = dataclasses.replace(
                     prediction, base_probabilities=tuple(float(p) for p in base[row]))
+            if row in self.readers:
+                prediction = dataclasses.replace(prediction, readers=self.readers[row])
             results.append(prediction)
         return results
 

@@ -53,6 +53,17 @@ def a_digit(digit) -> str:
     return f"{'an' if str(digit) in ('8', '11', '18') else 'a'} {digit}"
 
 
+def readers_note(readers) -> str | None:
+    """Where the pen path and the picture read different digits (an `inference.Readers`), both
+    readings in words; None where they agree or there were no strokes. The answer is the product
+    of the two, so it can be either reader's, held with less certainty than it alone said."""
+    if readers is None or not readers.disagree:
+        return None
+    return (f"Your strokes read as {a_digit(readers.strokes)} ({percent(readers.strokes_probability)}), "
+            f"the picture as {a_digit(readers.picture)} ({percent(readers.picture_probability)}); "
+            "the answer weighs both.")
+
+
 def explanation_image(model_input: np.ndarray, evidence: np.ndarray, scale: int = 8) -> Image.Image:
     """The 28x28 input enlarged on PAPER_COLOUR, each inked pixel coloured by what it argued for.
 

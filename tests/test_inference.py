@@ -250,6 +250,32 @@ def test_a_tap_beside_the_digit_does_not_change_what_the_strokes_read(committed_
         assert tapped.probabilities == alone.probabilities and tapped.digit == label
 
 
+def test_with_strokes_each_readers_answer_is_kept_and_named_where_they_differ(committed_model, pen_digits):
+    # Writer 28 writes 1s with a long flag: the pen path reads a 1, the picture often a 7. The
+    # product took the picture's side with no sign that the strokes had said otherwise.
+    from digitrec.data import place_strokes, render_strokes
+    from digitrec.strokes import trajectory_features
+    from digitrec.views import readers_note
+
+    model = Recognizer.load(committed_model)
+    ones = [place_strokes(d.strokes, 150, (140, 140)) for d in pen_digits if d.writer == 28 and d.label == 1]
+    predictions = model.predict_many([render_strokes(s, 280, 16) for s in ones], ones)
+    inputs = np.stack([p.model_input for p in predictions])
+    picture = model.probabilities(inputs)
+    strokes = model.stroke_probabilities(np.stack([trajectory_features(s) for s in ones]))[:, :10]
+    for prediction, alone, path in zip(predictions, picture, strokes):
+        readers = prediction.readers
+        assert readers.picture == alone.argmax() and readers.picture_probability == pytest.approx(alone.max())
+        assert readers.strokes == path.argmax()
+        assert prediction.digit in (readers.picture, readers.strokes)
+    differ = [p for p in predictions if p.readers.disagree]
+    assert differ and all(p.readers.strokes == 1 for p in differ)
+    note, picture = readers_note(differ[0].readers), differ[0].readers.picture
+    assert note.startswith("Your strokes read as a 1 (") and f"the picture as a {picture} (" in note
+    # From pixels alone there is one reader: nothing to name.
+    assert model.predict(render_strokes(ones[0], 280, 16)).readers is None
+
+
 def test_a_smiley_keeps_its_eyes_and_stays_not_a_digit_with_strokes(committed_model):
     # Leaving every short stroke out took a smiley's eyes away and it read "0": 17 of 20 smileys
     # (the test doodles, varied as handwriting varies); doodles never trained on were flagged 92.9%

@@ -206,6 +206,18 @@ def test_a_digit_takes_its_article():
     assert [a_digit(d) for d in (0, 1, 7, 8, 9)] == ["a 0", "a 1", "a 7", "an 8", "a 9"]
 
 
+def test_readers_note_names_both_readings_only_where_they_differ():
+    from digitrec.inference import Readers
+    from digitrec.views import readers_note
+
+    assert readers_note(Readers(8, 0.62, 8, 0.9)) is None
+    assert readers_note(None) is None
+    assert readers_note(Readers(7, 0.9931, 1, 0.99995)) == (
+        "Your strokes read as a 1 (> 99.9%), the picture as a 7 (99.3%); the answer weighs both.")
+    assert readers_note(Readers(8, 0.5, 3, 0.6)).startswith(
+        "Your strokes read as a 3 (60.0%), the picture as an 8")
+
+
 def test_explanation_colours_ink_by_what_it_argued_for():
     from digitrec.views import ANSWER_COLOUR, PAPER_COLOUR, RUNNER_UP_COLOUR, explanation_image
 
