@@ -158,6 +158,8 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
         if taught[len(done)] is not None:  # deleting the sample later takes the example back too
             personal_panel.link_sample(sample_id, taught[len(done)])
         done.append((sample_id, label))
+    if done:
+        saved_ids()[key] = [sample_id for sample_id, _ in done]  # what Undo takes back
     if len(done) == 1 and len(items) == 1:
         saved[key] = f"Saved sample #{done[0][0]} as {a_digit(done[0][1])}. See it on the Samples page."
     elif done:
@@ -166,18 +168,49 @@ def save_samples(key: str, items: list, model_version: str, teach=None) -> None:
                       f"{'' if len(done) == len(items) else f' (of {len(items)} digits)'}. "
                       "See them on the Samples page.")
     while len(saved) > KEEP_SAVED:
-        saved.pop(next(iter(saved)))
+        oldest = next(iter(saved))
+        saved.pop(oldest)
+        saved_ids().pop(oldest, None)
     st.session_state.save_problem = (key, problem) if problem else None
 
 
-def save_status(key: str) -> bool:
-    """Show what happened to this drawing's save; True when it is saved (no more buttons)."""
+def saved_ids() -> dict:
+    """This session's saves: drawing key -> the sample ids saved from it (for Undo)."""
+    return st.session_state.setdefault("saved_sample_ids", {})
+
+
+def undo_save(key: str) -> None:
+    """A callback: delete the samples just saved from this drawing, take back what they taught
+    this person's answers, and offer the controls again (one mis-click had taught a wrong digit,
+    undone only from the Samples page)."""
+    undone = []
+    for sample_id in saved_ids().pop(key, []):
+        try:
+            store().delete(sample_id)
+        except DigitrecError as error:
+            st.session_state.save_problem = (key, f"Could not undo the save: {error}")
+            return
+        personal_panel.forget_sample(sample_id)
+        undone.append(sample_id)
+    saved_drawings().pop(key, None)
+    st.session_state[personal_panel.TAUGHT] = True  # the panel under the canvas counts again
+    st.session_state.save_problem = None
+    if undone:
+        st.toast(f"Undone: sample{'s' if len(undone) > 1 else ''} "
+                 f"{', '.join(f'#{sample_id}' for sample_id in undone)} deleted.", icon=":material/undo:")
+
+
+def save_status(key: str, prefix: str = "") -> bool:
+    """Show what happened to this drawing's save, with Undo; True when it is saved (no more buttons)."""
     problem = st.session_state.get("save_problem")
     if problem and problem[0] == key:
         st.error(problem[1])
     message = saved_drawings().get(key)
     if message:
         st.success(message, icon=":material/check_circle:")
+        if saved_ids().get(key):
+            st.button("Undo", icon=":material/undo:", key=f"{prefix}undo", on_click=undo_save, args=(key,),
+                      help="Delete what was just saved: it stops teaching your answers too.")
     return message is not None
 
 
@@ -201,7 +234,7 @@ def correction_form(prediction, drawing_png, key: str, model_version: str, teach
     """Ask whether the answer is right and save the drawing with the true label, once."""
     prefix = f"correction_{source}_"  # the Draw and the Upload tab each have their own
     fresh_controls(key, prefix, {f"{prefix}pick": None})
-    if save_status(key):
+    if save_status(key, prefix):
         return
     picture = "picture" if source == "upload" else "drawing"
     teaches = ("the next model trained with samples learns from it, and this page reads your next "
@@ -238,7 +271,7 @@ def number_correction_form(reading, drawing, key: str, model, slots, source="dra
     fresh_controls(key, prefix, {f"{prefix}digit_{index}": prediction.digit or 0
                                  for index, prediction in enumerate(reading.digits)}
                    | {f"{prefix}typed": ""})
-    if save_status(key):
+    if save_status(key, prefix):
         return
     labels = []
     for index in range(len(reading.digits)):
@@ -356,8 +389,11 @@ def show_reading(prediction):
     how = "your strokes and the picture" if prediction.used_strokes else "the picture"
     if prediction.base_probabilities is not None:
         shared = max(range(10), key=lambda d: prediction.base_probabilities[d])
-        how += (f", adapted to your examples (the shared model alone: {a_digit(shared)}, "
-                f"{percent(prediction.base_probabilities[shared])}; ticks on the chart)")
+        if shared == prediction.digit:
+            how += (f", adapted to your examples (the shared model alone: {a_digit(shared)}, "
+                    f"{percent(prediction.base_probabilities[shared])}; ticks on the chart)")
+        else:  # the note under the answer names the shared model's answer already: once is enough
+            how += ", adapted to your examples (the ticks on the chart: the shared model alone)"
     st.caption(f"Read from {how}.")
     disagreement = readers_note(prediction.readers)
     if disagreement:
@@ -427,7 +463,7 @@ def show_number(reading, drawing, key: str, model, phone: bool, source: str = "d
         if reread is not None:
             prefix = f"number_{source}_"
             fresh_controls(key, prefix, {f"{prefix}typed": ""})
-            if not save_status(key):
+            if not save_status(key, prefix):
                 typed_reading(reread, reading, key, model.version, prefix, "A number after all? Type it")
         return
     st.metric("Number", reading.text, help="The digits the model reads, left to right.")
