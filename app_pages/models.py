@@ -11,13 +11,21 @@ from digitrec.views import confusion_chart
 from app_pages.common import admin_password, recognizer
 from app_pages.promotion import ask_pending, promote_clicked, show_message
 
+# Where the models are kept, in words an admin can act on.
+HOME_NOTES = {
+    registry.ModelsHome.REPOSITORY: "Models from the app's own models/ folder.",
+    registry.ModelsHome.CONFIGURED: "Models from the folder this server is set to use (DIGITREC_MODELS_DIR).",
+    registry.ModelsHome.TEMPORARY: ("The app's own folder cannot be written on this server, so models "
+                                    "trained here are kept in a temporary folder: they last until the "
+                                    "server restarts. Download a model you want to keep."),
+}
+
 st.title("Model versions", icon=":material/deployed_code:")
 
 directory = registry.models_dir()
 configured = admin_password()
 # The folder's path is not shown: it tells a visitor about the server, and helps nobody here.
-st.caption("Models from the app's own models/ folder" if directory == registry.REPO_MODELS else
-           "Models from a writable copy (the app's own models/ folder is read-only or overridden)")
+st.caption(HOME_NOTES[registry.models_home()])
 if configured:
     st.info("An admin password is set: promote, roll back and delete ask for it.", icon=":material/lock:")
 else:

@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from digitrec.errors import ModelError
@@ -53,6 +54,21 @@ def models_dir() -> Path:
     if directory.resolve() != REPO_MODELS.resolve() and not _has_models(directory):
         _seed_from_repo(directory)  # only a new, empty folder: a lost pointer is reported, not reset
     return directory
+
+
+class ModelsHome(StrEnum):
+    """Where `models_dir` keeps the models: what the Models page tells an admin."""
+
+    REPOSITORY = "repository"  # the app's own models/ folder
+    CONFIGURED = "configured"  # DIGITREC_MODELS_DIR
+    TEMPORARY = "temporary"  # the app's folder cannot be written (a read-only host): a temp folder
+
+
+def models_home() -> ModelsHome:
+    """Which of the places `models_dir` chooses it chooses now."""
+    if os.environ.get("DIGITREC_MODELS_DIR"):
+        return ModelsHome.CONFIGURED
+    return ModelsHome.REPOSITORY if models_dir() == REPO_MODELS else ModelsHome.TEMPORARY
 
 
 def _has_models(directory: Path) -> bool:

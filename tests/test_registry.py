@@ -114,6 +114,18 @@ def test_env_directory_is_seeded_from_committed_models(tmp_path, monkeypatch, co
     assert (target / committed_model.name / registry.TFLITE_FILE).is_file()
 
 
+def test_models_home_says_which_folder_models_dir_chose(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITREC_MODELS_DIR", str(tmp_path / "configured"))
+    assert registry.models_home() == registry.ModelsHome.CONFIGURED
+    monkeypatch.delenv("DIGITREC_MODELS_DIR")
+    monkeypatch.setattr(registry, "REPO_MODELS", tmp_path / "repo" / "models")
+    (tmp_path / "repo" / "models").mkdir(parents=True)
+    assert registry.models_home() == registry.ModelsHome.REPOSITORY
+    monkeypatch.setattr(registry.os, "access", lambda path, mode: False)  # a read-only host
+    monkeypatch.setattr(registry, "_seed_from_repo", lambda directory: None)
+    assert registry.models_home() == registry.ModelsHome.TEMPORARY
+
+
 def test_save_model_round_trip(tiny_model):
     card = registry.read_card(tiny_model)
     assert card["version"] == "tiny"
