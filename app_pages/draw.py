@@ -114,6 +114,9 @@ def clear_canvas():
     st.session_state.pop(LAST_DRAWING, None)  # and nothing is carried into it
 
 
+CAME_ALONG = "What you drew last came along to this canvas: **Clear** starts afresh."
+
+
 # ---- saving samples: one drawing, at most one save ------------------------------------------
 
 
@@ -666,6 +669,9 @@ def drawing_area(mode: str, stroke: int, width: int | None, generation: int):
     drawing, key, strokes = read_canvas(canvas, size)
     if start is not None and nothing_sent(canvas):  # the canvas sends only what is drawn on it
         drawing, key, strokes = start.drawing, start.key, start.strokes
+        # Said while nothing is drawn on it yet: a new user started a new number on top of the
+        # digit that came along and read "3185" for 385.
+        canvas_column.caption(CAME_ALONG)
     if strokes and carriable(canvas.json_data):  # what is on the canvas goes with the next one
         st.session_state[LAST_DRAWING] = Drawn(size, canvas.json_data, drawing, strokes, key)
     elif drawing is not None:  # emptied (the canvas's own reset), strokes unreadable or too big

@@ -824,8 +824,12 @@ def test_a_digit_drawn_goes_along_to_number_mode(page, app_url, held_out_digits)
     switch_read(page, "Number", 700)
     assert ink_pixels(page) > 500, "the digit did not come along to the Number canvas"
     expect(metric(page, "Number")).to_have_text(str(first.label), timeout=RERUN_TIMEOUT_MS)
+    # ... and says so (a new user started a new number on top of it): until the next stroke
+    came_along = page.get_by_text("What you drew last came along to this canvas")
+    expect(came_along).to_be_visible()
     draw(page, fit_strokes(second.strokes, 150, (420, 140), max_width=200))
     expect(metric(page, "Number")).to_have_text(f"{first.label}{second.label}", timeout=RERUN_TIMEOUT_MS)
+    expect(came_along).to_have_count(0)
 
     switch_read(page, "Digit", 280)
     expect(page.get_by_text(PROMPT)).to_be_visible(timeout=RERUN_TIMEOUT_MS)
