@@ -114,6 +114,7 @@ def clear_canvas():
     st.session_state.pop(LAST_DRAWING, None)  # and nothing is carried into it
 
 
+UPLOAD_PREVIEW = 200  # px: an uploaded digit's picture as shown
 CAME_ALONG = "What you drew last came along to this canvas: **Clear** starts afresh."
 
 
@@ -783,10 +784,16 @@ def upload_area():
     if problem:
         st.error(f"Cannot read this file: {problem}")
         return
-    st.image(image, caption=upload.name, width=200)
-    answer_column, chart_column = st.columns([2, 3])
+    width = st.session_state.get(CONTENT_WIDTH)
+    if is_phone(width):
+        st.image(image, caption=upload.name, width=UPLOAD_PREVIEW)
+        answer_column, chart_column = st.columns([2, 3])
+    else:  # as the canvas does: the picture beside its answer ("Right?" was below a desktop's fold)
+        rest = answer_width(width, (UPLOAD_PREVIEW, UPLOAD_PREVIEW))
+        picture, answer_column, chart_column = st.columns([UPLOAD_PREVIEW + 16, rest * 2 // 5, rest * 3 // 5])
+        picture.image(image, caption=upload.name, width=UPLOAD_PREVIEW)
     show_result(prediction, lambda: image, drawing_key(image), model, "upload", answer_column, chart_column,
-                teach=(model, image, None), phone=is_phone(st.session_state.get(CONTENT_WIDTH)))
+                teach=(model, image, None), phone=is_phone(width))
 
 
 def upload_number(model, upload):

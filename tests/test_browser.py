@@ -595,6 +595,11 @@ def test_upload_png_is_read(page, app_url, held_out_digits, pen_digits, tmp_path
     expect(metric(page, "Prediction", panel)).to_have_text(str(digit.label), timeout=RERUN_TIMEOUT_MS)
     wait_settled(page)
     no_tracebacks(page)
+    # The picture sits beside its answer, so "Right?" is on the first screen (a new user's check:
+    # under the picture it was below the fold of a desktop window).
+    confirm = panel.get_by_role("button", name=f"Yes, it is a {digit.label}")
+    box = confirm.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= VIEWPORT["height"], box
 
     # A phone's JPEG of a digit written with a thin pen: it had been "blank paper" (the paper's
     # noise, left after its uneven light was taken off, counted as ink).
