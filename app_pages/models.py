@@ -69,6 +69,9 @@ def status(version):
     return ", ".join(word for word in words if word) or "candidate"
 
 
+# The table's toolbar (show, download, search, full screen) rises above it on hover or a tap: with
+# this room it no longer covers the admin-password notice (a new user's phone check).
+st.space(24)
 # Column widths add up to under the 820 px a 1280 px window gives the page: every column in sight.
 st.dataframe(
     [{"version": card.version, "status": status(card.version),
