@@ -56,7 +56,7 @@ def a_digit(digit) -> str:
 def readers_note(readers) -> str | None:
     """Where the pen path and the picture read different digits (an `inference.Readers`), both
     readings in words; None where they agree or there were no strokes. The answer is the product
-    of the two, so it can be either reader's, held with less certainty than it alone said."""
+    of the two, so it can be either reader's (or, rarely, a third digit both gave some weight)."""
     if readers is None or not readers.disagree:
         return None
     return (f"Your strokes read as {a_digit(readers.strokes)} ({percent(readers.strokes_probability)}), "
